@@ -1,1 +1,222 @@
+//! Local simulator of Mindful's APIs: OAuth client-credentials token endpoint, Agent Answer and
+//! the Datastore, plus a `/_sim/` control API (connecting calls, request log, fault injection).
+//!
+//! Used by tests, the demo and the benchmarks; never deployed. See `README.md` for the HTTP
+//! control API and the configuration file format.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let sim = mindful_sim::start(mindful_sim::SimConfig::default()).await?;
+//! sim.register_call("+13209071234");
+//! let token_url = sim.token_url(); // http://127.0.0.1:<port>/oauth2/token
+//! // ... point the code under test at sim.base_url() ...
+//! assert_eq!(sim.count(mindful_sim::Route::AgentAnswer), 0);
+//! sim.shutdown();
+//! # Ok(()) }
+//! ```
+//!
+//! Synchronous code (benchmark drivers, `#[test]` without a runtime) uses
+//! [`Sim::start_blocking`], which runs the server on its own thread and tokio runtime.
 
+mod config;
+mod control;
+mod server;
+mod state;
+mod util;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::sync::watch;
+
+pub use config::{
+    ClientConfig, SimConfig, TemplateConfig, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    DEFAULT_DATASTORE_TOKEN, DEFAULT_MAX_LOGGED_REQUESTS, DEFAULT_RETENTION_SECS,
+    DEFAULT_TOKEN_LIFETIME_SECS,
+};
+pub use state::{CallRecord, CallState, Fault, FaultRule, LoggedRequest, Route, Stats};
+
+use state::Shared;
+
+/// A running simulator. Dropping it (or calling [`Sim::shutdown`]) stops the server.
+///
+/// All methods act on the same state as the HTTP control API.
+pub struct Sim {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Start the simulator on the current tokio runtime (bind `config.bind:config.port`, by default
+/// `127.0.0.1` on a free port). Returns once the socket is listening.
+pub async fn start(config: SimConfig) -> io::Result<Sim> {
+    config
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let shared = Arc::new(Shared::new(config));
+    let (stop, stop_rx) = watch::channel(false);
+    let addr = server::spawn_server(shared.clone(), stop_rx).await?;
+    Ok(Sim {
+        addr,
+        shared,
+        stop,
+        thread: None,
+    })
+}
+
+impl Sim {
+    /// Start the simulator on a dedicated background thread with its own (2-worker) tokio
+    /// runtime; usable from synchronous code. Returns once the socket is listening.
+    pub fn start_blocking(config: SimConfig) -> io::Result<Sim> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("mindful-sim".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("mindful-sim-worker")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    match start(config).await {
+                        Ok(sim) => {
+                            let mut stop = sim.stop.subscribe();
+                            let addr = sim.addr;
+                            let shared = sim.shared.clone();
+                            let stop_tx = sim.stop.clone();
+                            // Keep `sim` alive in this thread; the caller gets a twin handle.
+                            if tx.send(Ok((addr, shared, stop_tx))).is_err() {
+                                return;
+                            }
+                            let _ = stop.wait_for(|v| *v).await;
+                            drop(sim);
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                });
+            })?;
+        match rx.recv() {
+            Ok(Ok((addr, shared, stop))) => Ok(Sim {
+                addr,
+                shared,
+                stop,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(io::Error::other("simulator thread exited during start-up"))
+            }
+        }
+    }
+
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>` (an unspecified bind address is reported as loopback).
+    pub fn base_url(&self) -> String {
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}")
+    }
+
+    /// `{base}/oauth2/token`
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth2/token", self.base_url())
+    }
+
+    /// `{base}/v2/callback/agentAnswer`
+    pub fn agent_answer_url(&self) -> String {
+        format!("{}/v2/callback/agentAnswer", self.base_url())
+    }
+
+    /// The configuration the simulator runs with.
+    pub fn config(&self) -> &SimConfig {
+        &self.shared.config
+    }
+
+    /// Register a call in the connecting phase; returns its id. The ANI is matched with its
+    /// leading `+` ignored; the most recent connecting call for an ANI gets the agent answer.
+    pub fn register_call(&self, ani: &str) -> u64 {
+        self.shared.lock().register_call(ani)
+    }
+
+    /// Registered calls, oldest first.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.shared.lock().calls.clone()
+    }
+
+    /// Inject `fault` on `route` (`Route::Any` = every simulated route) for the next `count`
+    /// requests, or until cleared when `None`. Replaces an earlier fault on the same route; a
+    /// route-specific fault wins over `Any`.
+    pub fn set_fault(&self, route: Route, fault: Fault, count: Option<u32>) {
+        self.shared.lock().set_fault(route, fault, count);
+    }
+
+    /// Remove every fault.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    /// The request log (simulated routes only, oldest first, secrets masked).
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.shared.lock().log.iter().cloned().collect()
+    }
+
+    /// Clear the request log and counters.
+    pub fn clear_requests(&self) {
+        let mut g = self.shared.lock();
+        g.log.clear();
+        g.stats = Stats::default();
+    }
+
+    /// Requests received on `route` (`Route::Any` = all simulated-route requests, unknown paths
+    /// included) since start or the last reset.
+    pub fn count(&self, route: Route) -> usize {
+        self.shared.lock().stats.get(route)
+    }
+
+    /// All counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().stats
+    }
+
+    /// Forget everything: request log, counters, calls, datastore records, issued tokens, faults.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Stop the server (pending requests, including hung ones, are dropped). For a simulator
+    /// started with [`Sim::start_blocking`] this also joins its thread.
+    pub fn shutdown(self) {
+        // Drop does the work.
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
