@@ -1,0 +1,166 @@
+//! Mindful Datastore client: submit a record keyed by phone number, search it back.
+
+use std::collections::BTreeMap;
+
+use reqwest::{Client, StatusCode, Url};
+use serde_json::{Map, Value};
+
+use crate::http::{self, Budget, RetryPolicy, TransportError, UpstreamResponse};
+use crate::secret::Secret;
+
+pub const DEFAULT_DATASTORE_URL: &str = "https://api-ds.getmindful.com";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DatastoreError {
+    #[error("Datastore rejected the Data Set Template token (HTTP 401)")]
+    Unauthorized,
+    #[error("Datastore rejected the phone number (HTTP 404)")]
+    InvalidNumber,
+    #[error("Datastore did not answer within the time budget")]
+    Timeout,
+    #[error("Datastore is rate limiting (HTTP 429)")]
+    RateLimited,
+    #[error("Datastore failed (HTTP {0})")]
+    Upstream(u16),
+    #[error("Datastore is unreachable: {0}")]
+    Unreachable(String),
+    #[error("Datastore answered with a body that is not the expected JSON object")]
+    BadResponse,
+}
+
+impl DatastoreError {
+    /// The HTTP status Mindful answered, when it answered.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Unauthorized => Some(401),
+            Self::InvalidNumber => Some(404),
+            Self::RateLimited => Some(429),
+            Self::Upstream(s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
+/// The result of a search.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SearchOutcome {
+    Found(Map<String, Value>),
+    /// Mindful has no (unexpired) record for that exact number.
+    NotFound,
+}
+
+/// A Datastore endpoint (`DATASTORE_URL`), sharing the process's HTTP client.
+pub struct DatastoreClient {
+    http: Client,
+    base: Url,
+}
+
+impl DatastoreClient {
+    pub fn new(http: Client, base: Url) -> Self {
+        Self { http, base }
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    fn endpoint(&self, path: &str) -> Url {
+        let mut url = self.base.clone();
+        let joined = format!("{}{}", url.path().trim_end_matches('/'), path);
+        url.set_path(&joined);
+        url
+    }
+
+    /// `POST /api/v1/data_sets`. Returns Mindful's (flat) answer object. An upsert by key, so
+    /// retried once on connect error, 5xx and 429.
+    pub async fn submit(
+        &self,
+        token: &Secret,
+        number: &str,
+        data_values: &BTreeMap<String, String>,
+        budget: &Budget,
+    ) -> Result<Map<String, Value>, DatastoreError> {
+        let url = self.endpoint("/api/v1/data_sets");
+        let body =
+            serde_json::json!({ "customer_contact_number": number, "data_values": data_values });
+        let response = http::send(budget, RetryPolicy::Idempotent, || {
+            self.http
+                .post(url.clone())
+                .bearer_auth(token.expose())
+                .json(&body)
+        })
+        .await
+        .map_err(transport)?;
+        match response.status {
+            s if s.is_success() => {
+                parse_object(&response).and_then(|o| o.ok_or(DatastoreError::BadResponse))
+            }
+            s => Err(status_error(s)),
+        }
+    }
+
+    /// `GET /api/v1/data_sets/search?customer_contact_number=…`. 404, or a 2xx without a
+    /// `customer_contact_number` (the undocumented "no record" shapes), is [`SearchOutcome::NotFound`].
+    pub async fn search(
+        &self,
+        token: &Secret,
+        number: &str,
+        budget: &Budget,
+    ) -> Result<SearchOutcome, DatastoreError> {
+        let url = self.endpoint("/api/v1/data_sets/search");
+        let response = http::send(budget, RetryPolicy::Idempotent, || {
+            self.http
+                .get(url.clone())
+                .bearer_auth(token.expose())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .query(&[("customer_contact_number", number)])
+        })
+        .await
+        .map_err(transport)?;
+        match response.status {
+            StatusCode::NOT_FOUND => Ok(SearchOutcome::NotFound),
+            s if s.is_success() => match parse_object(&response)? {
+                Some(obj) if obj.contains_key("customer_contact_number") => {
+                    Ok(SearchOutcome::Found(obj))
+                }
+                _ => Ok(SearchOutcome::NotFound),
+            },
+            s => Err(status_error(s)),
+        }
+    }
+}
+
+fn transport(e: TransportError) -> DatastoreError {
+    match e {
+        TransportError::Timeout => DatastoreError::Timeout,
+        TransportError::Connect(m) | TransportError::Other(m) => DatastoreError::Unreachable(m),
+    }
+}
+
+fn status_error(s: StatusCode) -> DatastoreError {
+    match s {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => DatastoreError::Unauthorized,
+        StatusCode::NOT_FOUND => DatastoreError::InvalidNumber,
+        StatusCode::TOO_MANY_REQUESTS => DatastoreError::RateLimited,
+        s => DatastoreError::Upstream(s.as_u16()),
+    }
+}
+
+/// An object body → `Some`, an empty body or `null`/`{}` → `None`, anything else → BadResponse.
+fn parse_object(response: &UpstreamResponse) -> Result<Option<Map<String, Value>>, DatastoreError> {
+    if response.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    match serde_json::from_slice::<Value>(&response.body) {
+        Ok(Value::Object(map)) if map.is_empty() => Ok(None),
+        Ok(Value::Object(map)) => Ok(Some(map)),
+        Ok(Value::Null) => Ok(None),
+        // Some APIs wrap a single record in an array.
+        Ok(Value::Array(items)) if items.len() <= 1 => match items.into_iter().next() {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(map)),
+            Some(_) => Err(DatastoreError::BadResponse),
+        },
+        _ => Err(DatastoreError::BadResponse),
+    }
+}

@@ -1,0 +1,290 @@
+//! The shared HTTP client, the per-invocation time budget, and the one-retry policy.
+//!
+//! Connect waits at most 8 s on a function (3 s in most exported flows) and the caller hears
+//! silence meanwhile, so every upstream call runs inside a [`Budget`]: the smaller of
+//! `REQUEST_BUDGET_MS` and the Lambda deadline minus a safety margin. When the budget runs out the
+//! call is abandoned and the handler answers `error=timeout` while Connect is still listening.
+
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use reqwest::{Client, RequestBuilder, StatusCode};
+
+/// Time kept back from the Lambda deadline to serialise the answer and return it.
+pub const DEADLINE_SAFETY_MARGIN: Duration = Duration::from_millis(200);
+/// A retry is only worth starting with at least this much budget left.
+pub const MIN_RETRY_BUDGET: Duration = Duration::from_millis(250);
+/// Pause before retrying a 5xx/429, so a struggling Mindful is not hit twice at once.
+pub const RETRY_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Settings of the shared client. Defaults suit a function that waits at most a few seconds.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub connect_timeout: Duration,
+    /// Upper bound for any single request; the invocation budget usually cuts in first.
+    pub request_timeout: Duration,
+    /// Keep-alive of idle pooled connections. Shorter than Mindful's/NAT idle timeouts so a
+    /// connection frozen with the execution environment is rarely reused after it died.
+    pub pool_idle_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_millis(1500),
+            request_timeout: Duration::from_secs(6),
+            pool_idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Builds the one `reqwest::Client` a process uses (rustls, explicit timeouts, pooling).
+pub fn build_client(settings: &HttpSettings) -> Result<Client, reqwest::Error> {
+    Client::builder()
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.request_timeout)
+        .pool_idle_timeout(settings.pool_idle_timeout)
+        .pool_max_idle_per_host(4)
+        .tcp_nodelay(true)
+        .user_agent(concat!(
+            "mindful-connect-bundle/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .build()
+}
+
+/// The time an invocation may spend on upstream calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    deadline: Instant,
+    total: Duration,
+}
+
+impl Budget {
+    /// A budget of `budget` from now.
+    pub fn new(budget: Duration) -> Self {
+        Self {
+            deadline: Instant::now() + budget,
+            total: budget,
+        }
+    }
+
+    /// The smaller of `budget` and the Lambda deadline (epoch milliseconds, as in
+    /// `Context::deadline`; 0 = unknown) minus [`DEADLINE_SAFETY_MARGIN`].
+    pub fn for_invocation(budget: Duration, lambda_deadline_ms: u64) -> Self {
+        let mut effective = budget;
+        if lambda_deadline_ms > 0 {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            let until_deadline = Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms));
+            effective = effective.min(until_deadline.saturating_sub(DEADLINE_SAFETY_MARGIN));
+        }
+        Self::new(effective)
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    pub fn is_exhausted(&self) -> bool {
+        self.remaining().is_zero()
+    }
+
+    /// The budget the invocation started with, for messages ("within 3000 ms").
+    pub fn total(&self) -> Duration {
+        self.total
+    }
+
+    /// Runs `fut` until it completes or the budget runs out.
+    pub async fn run<F: Future>(&self, fut: F) -> Result<F::Output, BudgetExceeded> {
+        let remaining = self.remaining();
+        if remaining.is_zero() {
+            return Err(BudgetExceeded);
+        }
+        tokio::time::timeout(remaining, fut)
+            .await
+            .map_err(|_| BudgetExceeded)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the time budget ran out")]
+pub struct BudgetExceeded;
+
+/// What went wrong talking to an upstream, before any HTTP status is interpreted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("no answer within the time budget")]
+    Timeout,
+    #[error("could not connect: {0}")]
+    Connect(String),
+    #[error("request failed: {0}")]
+    Other(String),
+}
+
+/// A response read completely (status and body) inside the budget.
+#[derive(Debug, Clone)]
+pub struct UpstreamResponse {
+    pub status: StatusCode,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+    /// How many HTTP requests were sent to get it (1, or 2 after a retry).
+    pub attempts: u32,
+    pub elapsed: Duration,
+}
+
+/// Which failures may be retried once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryPolicy {
+    /// Idempotent call (a search, an upsert, a token request): retry on connect error, 5xx, 429.
+    Idempotent,
+    /// Not idempotent (Agent Answer): retry only when the request surely was not processed:
+    /// a connect error (never sent) or 429 (rejected before processing).
+    NotProcessedOnly,
+    Never,
+}
+
+impl RetryPolicy {
+    fn retry_status(self, status: StatusCode) -> bool {
+        match self {
+            Self::Idempotent => status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
+            Self::NotProcessedOnly => status == StatusCode::TOO_MANY_REQUESTS,
+            Self::Never => false,
+        }
+    }
+    fn retry_connect(self) -> bool {
+        !matches!(self, Self::Never)
+    }
+}
+
+/// Sends the request `make` builds, reading the whole body, inside `budget`; retries once per
+/// `policy` when at least [`MIN_RETRY_BUDGET`] is left. `make` is called per attempt.
+pub async fn send(
+    budget: &Budget,
+    policy: RetryPolicy,
+    make: impl Fn() -> RequestBuilder,
+) -> Result<UpstreamResponse, TransportError> {
+    let started = Instant::now();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let result = attempt(budget, make()).await;
+        let may_retry = attempts == 1 && budget.remaining() >= MIN_RETRY_BUDGET + RETRY_BACKOFF;
+        match result {
+            Ok((status, content_type, body)) => {
+                if may_retry && policy.retry_status(status) {
+                    tracing::debug!(status = status.as_u16(), "retrying once");
+                    tokio::time::sleep(RETRY_BACKOFF).await;
+                    continue;
+                }
+                return Ok(UpstreamResponse {
+                    status,
+                    content_type,
+                    body,
+                    attempts,
+                    elapsed: started.elapsed(),
+                });
+            }
+            Err(TransportError::Connect(msg)) => {
+                if may_retry && policy.retry_connect() {
+                    tracing::debug!(error = %msg, "connect failed, retrying once");
+                    continue;
+                }
+                return Err(TransportError::Connect(msg));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn attempt(
+    budget: &Budget,
+    request: RequestBuilder,
+) -> Result<(StatusCode, Option<String>, Vec<u8>), TransportError> {
+    let remaining = budget.remaining();
+    if remaining.is_zero() {
+        return Err(TransportError::Timeout);
+    }
+    let fut = async {
+        let response = request.timeout(remaining).send().await.map_err(classify)?;
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.bytes().await.map_err(classify)?;
+        Ok((status, content_type, body.to_vec()))
+    };
+    budget.run(fut).await.map_err(|_| TransportError::Timeout)?
+}
+
+/// Maps a reqwest error without its URL (which may carry a number in the query string).
+fn classify(err: reqwest::Error) -> TransportError {
+    if err.is_timeout() {
+        TransportError::Timeout
+    } else if err.is_connect() {
+        TransportError::Connect(root_cause(&err))
+    } else {
+        TransportError::Other(root_cause(&err))
+    }
+}
+
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut source = err;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    let msg = source.to_string();
+    // Never echo a URL: reqwest's own Display includes it, a root cause rarely does.
+    if msg.contains("://") {
+        "transport error".to_string()
+    } else {
+        msg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_takes_the_smaller_of_setting_and_deadline() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let b = Budget::for_invocation(Duration::from_millis(3000), now_ms + 1000);
+        assert!(b.remaining() <= Duration::from_millis(800));
+        assert!(b.remaining() > Duration::from_millis(500));
+        let b = Budget::for_invocation(Duration::from_millis(300), now_ms + 10_000);
+        assert!(b.remaining() <= Duration::from_millis(300));
+        let b = Budget::for_invocation(Duration::from_millis(300), 0);
+        assert!(b.remaining() > Duration::from_millis(200));
+        let b = Budget::for_invocation(Duration::from_millis(300), now_ms.saturating_sub(5000));
+        assert!(b.is_exhausted());
+    }
+
+    #[tokio::test]
+    async fn budget_cuts_a_slow_future() {
+        let b = Budget::new(Duration::from_millis(50));
+        let started = Instant::now();
+        let r = b.run(tokio::time::sleep(Duration::from_secs(5))).await;
+        assert_eq!(r, Err(BudgetExceeded));
+        assert!(started.elapsed() < Duration::from_millis(500));
+    }
+
+    #[test]
+    fn retry_policies() {
+        use RetryPolicy::*;
+        assert!(Idempotent.retry_status(StatusCode::SERVICE_UNAVAILABLE));
+        assert!(Idempotent.retry_status(StatusCode::TOO_MANY_REQUESTS));
+        assert!(!Idempotent.retry_status(StatusCode::NOT_FOUND));
+        assert!(!NotProcessedOnly.retry_status(StatusCode::INTERNAL_SERVER_ERROR));
+        assert!(NotProcessedOnly.retry_status(StatusCode::TOO_MANY_REQUESTS));
+        assert!(!Never.retry_status(StatusCode::TOO_MANY_REQUESTS));
+        assert!(!Never.retry_connect());
+    }
+}
