@@ -6,6 +6,7 @@ pub mod agent_answer;
 pub mod config;
 pub mod datastore;
 pub mod event;
+pub mod handler;
 pub mod http;
 pub mod kvp;
 pub mod oauth;
