@@ -266,8 +266,12 @@ async fn handle(
     };
     let (id, fault) = {
         let mut g = shared.lock();
-        let id = g.log_request(entry, shared.config.max_logged_requests);
         let fault = route.and_then(|r| g.take_fault(r));
+        let entry = LoggedRequest {
+            fault: fault.as_ref().map(|f| f.kind().to_string()),
+            ..entry
+        };
+        let id = g.log_request(entry, shared.config.max_logged_requests);
         (id, fault)
     };
 
@@ -324,7 +328,7 @@ async fn handle(
     };
 
     let status = outcome.as_ref().ok().map(|r| r.status().as_u16());
-    shared.lock().finish_request(id, status, fault.as_ref());
+    shared.lock().finish_request(id, status);
     let _ = log_line(
         &shared,
         &parts,

@@ -258,11 +258,10 @@ impl Inner {
         self.next_request_id
     }
 
-    pub fn finish_request(&mut self, id: u64, status: Option<u16>, fault: Option<&Fault>) {
+    pub fn finish_request(&mut self, id: u64, status: Option<u16>) {
         // Entries are in id order; recent ones are at the back.
         if let Some(r) = self.log.iter_mut().rev().find(|r| r.id == id) {
             r.status = status;
-            r.fault = fault.map(|f| f.kind().to_string());
         }
     }
 
