@@ -72,6 +72,9 @@ pub struct SimConfig {
     pub log_requests: bool,
     /// Maximum entries kept in the request log.
     pub max_logged_requests: usize,
+    /// Agent Answer rate limit per rolling second (Mindful: 100 per source IP); above it the
+    /// request gets 429. `None` (default) = unlimited, so benchmarks measure the client.
+    pub agent_answer_rate_limit: Option<u32>,
 }
 
 impl Default for SimConfig {
@@ -87,6 +90,7 @@ impl Default for SimConfig {
             token_lifetime_secs: DEFAULT_TOKEN_LIFETIME_SECS,
             log_requests: false,
             max_logged_requests: DEFAULT_MAX_LOGGED_REQUESTS,
+            agent_answer_rate_limit: None,
         }
     }
 }
@@ -100,6 +104,7 @@ struct FileConfig {
     token_lifetime_secs: Option<u64>,
     log_requests: Option<bool>,
     max_logged_requests: Option<usize>,
+    agent_answer_rate_limit: Option<u32>,
     clients: Option<Vec<ClientConfig>>,
     templates: Option<Vec<FileTemplate>>,
 }
@@ -121,6 +126,7 @@ impl SimConfig {
     ///
     /// ```json
     /// {"bind":"127.0.0.1","port":8089,"token_lifetime_secs":3600,
+    ///  "agent_answer_rate_limit":100,
     ///  "clients":[{"client_id":"sim-client","client_secret":"sim-secret"}],
     ///  "templates":[{"token":"sim-datastore-token","id":"tmpl-1","name":"Callback context",
     ///                "data_keys":["AccountNo","Reason"],"retention_secs":172800}]}
@@ -142,6 +148,9 @@ impl SimConfig {
         }
         if let Some(v) = file.max_logged_requests {
             self.max_logged_requests = v;
+        }
+        if let Some(v) = file.agent_answer_rate_limit {
+            self.agent_answer_rate_limit = Some(v);
         }
         if let Some(v) = file.clients {
             self.clients = v;

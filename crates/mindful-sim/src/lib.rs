@@ -212,6 +212,15 @@ impl Sim {
     }
 }
 
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("addr", &self.addr)
+            .field("own_thread", &self.thread.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for Sim {
     fn drop(&mut self) {
         let _ = self.stop.send(true);

@@ -25,6 +25,7 @@ OPTIONS:
         --data-keys <K1,K2>    Data Keys kept by the templates given with --template
         --retention-secs <N>   retention of the templates given with --template [default: 172800]
         --token-lifetime <N>   access-token lifetime in seconds [default: 3600]
+        --rate-limit <N>       Agent Answer requests per rolling second before 429 [default: none]
         --allow-non-loopback   permit --bind to a non-loopback address
     -q, --quiet                do not log requests to stderr
     -h, --help                 print this help
@@ -105,6 +106,9 @@ fn run(config: SimConfig) -> ExitCode {
             );
         }
         eprintln!("  token lifetime {} s", c.token_lifetime_secs);
+        if let Some(n) = c.agent_answer_rate_limit {
+            eprintln!("  agentAnswer rate limit {n}/s");
+        }
         let _ = tokio::signal::ctrl_c().await;
         eprintln!("mindful-sim: shutting down");
         sim.shutdown();
@@ -160,6 +164,13 @@ fn parse(args: Vec<String>) -> Result<Option<SimConfig>, String> {
                 config.token_lifetime_secs = value(&flag)?
                     .parse()
                     .map_err(|e| format!("--token-lifetime: {e}"))?
+            }
+            "--rate-limit" => {
+                config.agent_answer_rate_limit = Some(
+                    value(&flag)?
+                        .parse()
+                        .map_err(|e| format!("--rate-limit: {e}"))?,
+                )
             }
             "--retention-secs" => {
                 retention = Some(

@@ -499,6 +499,14 @@ fn parse_json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Resp> {
 }
 
 fn agent_answer(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Resp {
+    if let Some(limit) = shared.config.agent_answer_rate_limit {
+        if !shared.lock().within_rate_limit(limit) {
+            return json_resp(
+                StatusCode::TOO_MANY_REQUESTS,
+                &json!({"message": "Too Many Requests"}),
+            );
+        }
+    }
     let live = credentials(headers, "Bearer").is_some_and(|t| shared.lock().token_live(t));
     if !live {
         return json_resp(

@@ -153,6 +153,8 @@ pub(crate) struct Inner {
     pub log: VecDeque<LoggedRequest>,
     pub next_request_id: u64,
     pub stats: Stats,
+    /// Arrival times of recent Agent Answer requests (rate limit window).
+    pub agent_answer_window: VecDeque<Instant>,
 }
 
 pub(crate) struct Shared {
@@ -277,6 +279,23 @@ impl Inner {
         self.tokens
             .get(token)
             .is_some_and(|exp| Instant::now() < *exp)
+    }
+
+    /// Record one Agent Answer arrival; `false` when it exceeds `limit` per rolling second.
+    pub fn within_rate_limit(&mut self, limit: u32) -> bool {
+        let now = Instant::now();
+        while self
+            .agent_answer_window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= std::time::Duration::from_secs(1))
+        {
+            self.agent_answer_window.pop_front();
+        }
+        if self.agent_answer_window.len() >= limit as usize {
+            return false;
+        }
+        self.agent_answer_window.push_back(now);
+        true
     }
 
     pub fn prune_records(&mut self) {

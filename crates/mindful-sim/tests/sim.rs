@@ -317,6 +317,29 @@ async fn agent_answer_404_then_202_most_recent_wins() {
     assert_eq!(sim.count(Route::AgentAnswer), 4);
 }
 
+#[tokio::test]
+async fn agent_answer_rate_limit() {
+    let sim = mindful_sim::start(SimConfig {
+        agent_answer_rate_limit: Some(3),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let token = access_token(&sim).await;
+    sim.register_call(ANI);
+    let body = json!({"data": {"ani": ANI}});
+    let t0 = Instant::now();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(agent_answer(&sim, &token, body.clone()).await.0.as_u16());
+    }
+    // Five sequential loopback requests take far less than the one-second window.
+    assert!(t0.elapsed() < Duration::from_millis(900));
+    assert_eq!(statuses, vec![202, 404, 404, 429, 429]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(agent_answer(&sim, &token, body).await.0, 404);
+}
+
 // ---------------------------------------------------------------- datastore
 
 fn templates_config() -> SimConfig {
@@ -1133,6 +1156,12 @@ async fn shutdown_stops_listening() {
     sim.shutdown();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[test]
+fn sim_handle_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Sim>();
 }
 
 #[tokio::test]
