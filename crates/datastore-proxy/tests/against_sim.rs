@@ -290,3 +290,32 @@ async fn oversized_record_gives_a_clear_error_under_32_kb() {
     assert_eq!(r.get("customer_contact_number"), Some("+13209071234"));
     assert!(r.encoded_len() < 32 * 1024);
 }
+
+#[tokio::test]
+async fn every_sample_event_gets_a_status() {
+    let sim = sim().await;
+    let p = proxy(&sim, &[]);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.retain(|p| {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("datastore-")
+    });
+    files.sort();
+    // POST samples first, so the GET samples find the record.
+    files.sort_by_key(|p| !p.to_string_lossy().contains("post"));
+    assert!(files.len() >= 5);
+    for path in files {
+        let e: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let r = call(&p, e).await;
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let want = if name.contains("chat") { "error" } else { "ok" };
+        assert_eq!(r.status(), Some(want), "{name}: {r:?}");
+        assert!(r.iter().all(|(k, _)| k != "token"));
+    }
+}
