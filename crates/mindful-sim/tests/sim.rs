@@ -12,11 +12,17 @@ use serde_json::{json, Value};
 
 const ANI: &str = "+13209071234";
 
+/// One client per test thread (building one costs ~20 ms of CPU in debug builds). No idle
+/// connections are kept, so nothing outlives the test runtime or leaks into the next simulator.
 fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
+    thread_local! {
+        static CLIENT: Client = Client::builder()
+            .timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+    }
+    CLIENT.with(Client::clone)
 }
 
 async fn sim() -> Sim {
@@ -333,9 +339,13 @@ async fn agent_answer_rate_limit() {
     for _ in 0..5 {
         statuses.push(agent_answer(&sim, &token, body.clone()).await.0.as_u16());
     }
-    // Five sequential loopback requests take far less than the one-second window.
-    assert!(t0.elapsed() < Duration::from_millis(900));
-    assert_eq!(statuses, vec![202, 404, 404, 429, 429]);
+    // Five sequential loopback requests normally take a few ms; on a starved machine the premise
+    // (all inside one window) may not hold, and then only the weaker property is checked.
+    if t0.elapsed() < Duration::from_millis(900) {
+        assert_eq!(statuses, vec![202, 404, 404, 429, 429]);
+    } else {
+        assert_eq!(&statuses[..3], &[202, 404, 404]);
+    }
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(agent_answer(&sim, &token, body).await.0, 404);
 }
@@ -683,9 +693,12 @@ async fn fault_latency_delays_then_serves() {
     assert_eq!(s, 200);
     assert_eq!(v["k"], "v");
     assert!(took >= Duration::from_millis(400), "{took:?}");
-    let t0 = Instant::now();
+    // count = 1: the next request is not delayed.
     assert_eq!(ds_get(&sim, DEFAULT_DATASTORE_TOKEN, ANI).await.0, 200);
-    assert!(t0.elapsed() < Duration::from_millis(400));
+    let log = sim.requests();
+    assert_eq!(log[1].fault.as_deref(), Some("latency"));
+    assert_eq!(log[2].fault, None);
+    assert!(sim.requests().iter().all(|r| r.status == Some(200)));
 }
 
 #[tokio::test]
@@ -1156,6 +1169,50 @@ async fn shutdown_stops_listening() {
     sim.shutdown();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_and_concurrent_requests() {
+    let sim = sim().await;
+    // A pooling client, as the Lambdas and benchmarks use: many requests per connection.
+    let pooled = Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let token = access_token(&sim).await;
+    for i in 0..20 {
+        let r = pooled
+            .post(sim.agent_answer_url())
+            .bearer_auth(&token)
+            .json(&json!({"data": {"ani": format!("+1320907{i:04}")}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let (c, url) = (
+            pooled.clone(),
+            format!("{}/api/v1/data_sets", sim.base_url()),
+        );
+        tasks.push(tokio::spawn(async move {
+            c.post(url)
+                .bearer_auth(DEFAULT_DATASTORE_TOKEN)
+                .json(&json!({"customer_contact_number": format!("+1555000{i:04}"), "data_values": {"i": i.to_string()}}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(sim.count(Route::AgentAnswer), 20);
+    assert_eq!(sim.count(Route::DatastorePost), 50);
+    let (_, v) = ds_get(&sim, DEFAULT_DATASTORE_TOKEN, "+15550000049").await;
+    assert_eq!(v["i"], "49");
 }
 
 #[test]
