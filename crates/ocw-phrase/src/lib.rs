@@ -1,1 +1,672 @@
+//! `ocw-phrase`: turns the oldest contact's age in the queue (`$.Metrics.Queue.OldestContactAge`,
+//! seconds) into a spoken wait-time phrase, and decides whether the flow should offer a callback.
+//!
+//! No HTTP, no phone parsing: the function only reads the event and answers, so its cold start
+//! is the runtime's own. The phrase rules live in [`phrase`]; this module maps the Connect event
+//! and configuration onto them and builds the flat response.
 
+pub mod phrase;
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use lambda_runtime::LambdaEvent;
+use mindful_core::config::{parse_u64, ConfigError};
+use mindful_core::{ContactFlowEvent, Kvp};
+use serde_json::Value;
+
+use crate::phrase::{language_for, parse_seconds, InvalidSeconds, Language, ONE_MINUTE};
+
+/// The function name in logs and metrics.
+pub const FUNCTION: &str = "ocw-phrase";
+
+/// `OCW_CAP_SECONDS` default: above ten minutes the caller hears "more than 10 minutes".
+pub const DEFAULT_CAP_SECONDS: u64 = 600;
+/// `OCW_OFFER_THRESHOLD_SECONDS` default: offer a callback from one minute of waiting.
+pub const DEFAULT_OFFER_THRESHOLD_SECONDS: u64 = 60;
+/// Upper bound of both settings (one day); a larger value is a typo (milliseconds?).
+pub const MAX_SETTING_SECONDS: u64 = 86_400;
+
+/// The invocation budget handed to the shared handler. Nothing here waits on I/O, so it is only
+/// an upper bound for the log line.
+const BUDGET: Duration = Duration::from_millis(1000);
+
+/// Input parameter names (the contract flows are wired to).
+pub mod params {
+    pub const OCW: &str = "OCW";
+    pub const AGENTS_AVAILABLE: &str = "agents_available";
+    pub const LANGUAGE: &str = "language";
+    pub const CAP_SECONDS: &str = "cap_seconds";
+    pub const OFFER_THRESHOLD_SECONDS: &str = "offer_threshold_seconds";
+}
+
+/// Output keys this function owns. An input parameter with one of these names is not echoed:
+/// the function's own value (or its absence) is what the flow reads.
+pub mod keys {
+    pub const OCW: &str = "OCW";
+    pub const OCW_SECONDS: &str = "OCW_seconds";
+    pub const OFFER_CALLBACK: &str = "offer_callback";
+    pub const OCW_LANGUAGE: &str = "OCW_language";
+    pub const STATUS: &str = "status";
+    pub const ERROR: &str = "error";
+    pub const ERROR_MESSAGE: &str = "error_message";
+    pub const RESERVED: [&str; 6] = [
+        OCW_SECONDS,
+        OFFER_CALLBACK,
+        OCW_LANGUAGE,
+        STATUS,
+        ERROR,
+        ERROR_MESSAGE,
+    ];
+}
+
+/// Stable error codes (`$.External.error`).
+pub mod codes {
+    /// `OCW` missing, empty, not a number, negative, NaN or infinite.
+    pub const INVALID_OCW: &str = "invalid_ocw";
+    /// A per-call override (`cap_seconds`, `offer_threshold_seconds`) is not a valid value.
+    pub const INVALID_PARAMETER: &str = "invalid_parameter";
+    /// `OCW_CAP_SECONDS` or `OCW_OFFER_THRESHOLD_SECONDS` is set to an invalid value.
+    pub const INVALID_CONFIG: &str = "invalid_config";
+}
+
+/// Settings read once from the environment at init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// `OCW_CAP_SECONDS` (60..=86400, default 600).
+    pub cap_seconds: u64,
+    /// `OCW_OFFER_THRESHOLD_SECONDS` (0..=86400, default 60).
+    pub offer_threshold_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            cap_seconds: DEFAULT_CAP_SECONDS,
+            offer_threshold_seconds: DEFAULT_OFFER_THRESHOLD_SECONDS,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `OCW_CAP_SECONDS` and `OCW_OFFER_THRESHOLD_SECONDS` (whole seconds; blank = unset).
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            cap_seconds: parse_u64(
+                env,
+                "OCW_CAP_SECONDS",
+                DEFAULT_CAP_SECONDS,
+                ONE_MINUTE,
+                MAX_SETTING_SECONDS,
+            )?,
+            offer_threshold_seconds: parse_u64(
+                env,
+                "OCW_OFFER_THRESHOLD_SECONDS",
+                DEFAULT_OFFER_THRESHOLD_SECONDS,
+                0,
+                MAX_SETTING_SECONDS,
+            )?,
+        })
+    }
+}
+
+/// What `main` keeps for the process: the configuration, or why it is invalid. An invalid
+/// configuration does not stop the function: every invocation answers `error=invalid_config`,
+/// so the flow keeps its context and takes its error branch instead of Connect retrying.
+pub type Settings = Result<Config, ConfigError>;
+
+/// The Lambda handler.
+pub async fn handle(settings: &Settings, event: LambdaEvent<Value>) -> Result<Kvp, Infallible> {
+    mindful_core::handler::respond(FUNCTION, event, BUDGET, &[], |inv| async move {
+        let response = answer(settings, &inv.event);
+        (response, inv.record)
+    })
+    .await
+}
+
+/// The outcome of the phrase rules for one event, before it is merged with the echoed input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Spoken {
+    phrase: String,
+    seconds: u64,
+    offer_callback: bool,
+}
+
+/// A failure: `(error code, one human line)`.
+type Failure = (&'static str, String);
+
+/// Builds the response for one event: every input parameter echoed, `OCW` replaced by the
+/// phrase, plus `OCW_seconds`, `offer_callback`, `OCW_language` and `status`.
+pub fn answer(settings: &Settings, event: &ContactFlowEvent) -> Kvp {
+    let mut out = Kvp::new();
+    for (key, value) in event.parameters() {
+        if !keys::RESERVED.contains(&key.as_str()) {
+            out.set(key.as_str(), value.as_str());
+        }
+    }
+    let language = choose_language(event);
+    out.set(keys::OCW_LANGUAGE, language.code);
+    match speak(settings, event, language) {
+        Ok(spoken) => {
+            out.set(keys::OCW, spoken.phrase);
+            out.set(keys::OCW_SECONDS, spoken.seconds.to_string());
+            out.set(keys::OFFER_CALLBACK, bool_str(spoken.offer_callback));
+            out.set(keys::STATUS, "ok");
+        }
+        Err((code, message)) => {
+            // `OCW` keeps the value as given (already echoed), so a prompt that plays it
+            // regardless of the status is not garbled by an error text.
+            out.set(keys::OFFER_CALLBACK, bool_str(false));
+            out.set(keys::STATUS, "error");
+            out.set(keys::ERROR, code);
+            out.set(keys::ERROR_MESSAGE, message);
+        }
+    }
+    out
+}
+
+/// `language` parameter, else the contact's `LanguageCode`, else `en-US`; unknown → English.
+fn choose_language(event: &ContactFlowEvent) -> &'static Language {
+    let tag = event
+        .param(params::LANGUAGE)
+        .or_else(|| event.language_code())
+        .unwrap_or("en-US");
+    language_for(tag)
+}
+
+fn speak(
+    settings: &Settings,
+    event: &ContactFlowEvent,
+    language: &Language,
+) -> Result<Spoken, Failure> {
+    let config = settings
+        .as_ref()
+        .map_err(|e| (codes::INVALID_CONFIG, format!("configuration error: {e}")))?;
+    let seconds = parse_seconds(event.param(params::OCW)).map_err(|why| {
+        (
+            codes::INVALID_OCW,
+            format!("OCW {why}; expected the oldest contact age in seconds"),
+        )
+    })?;
+    let cap_seconds = override_or(event, params::CAP_SECONDS, config.cap_seconds, ONE_MINUTE)?;
+    let offer_threshold_seconds = override_or(
+        event,
+        params::OFFER_THRESHOLD_SECONDS,
+        config.offer_threshold_seconds,
+        0,
+    )?;
+    let offer_callback = seconds >= offer_threshold_seconds && !agents_available(event);
+    Ok(Spoken {
+        phrase: language.phrase(seconds, cap_seconds),
+        seconds,
+        offer_callback,
+    })
+}
+
+/// A per-call override in seconds (decimals floored like `OCW`), within `min..=86400`;
+/// absent or blank → the configured value.
+fn override_or(
+    event: &ContactFlowEvent,
+    name: &str,
+    configured: u64,
+    min: u64,
+) -> Result<u64, Failure> {
+    let Some(raw) = event.param(name) else {
+        return Ok(configured);
+    };
+    let invalid = |why: String| {
+        (
+            codes::INVALID_PARAMETER,
+            format!("{name} {why}; expected whole seconds from {min} to {MAX_SETTING_SECONDS}"),
+        )
+    };
+    match parse_seconds(Some(raw)) {
+        Ok(v) if (min..=MAX_SETTING_SECONDS).contains(&v) => Ok(v),
+        Ok(_) => Err(invalid("is out of range".into())),
+        Err(why) => Err(invalid(why.to_string())),
+    }
+}
+
+/// Whether agents are known to be available. Absent, blank or 0 (`"0"`, `"0.0"`) → false.
+/// A value that is not a count (`"abc"`, `"-1"`, `"NaN"`) is treated as unknown, i.e. as absent:
+/// the offer then depends on the wait alone, and the flow still speaks the hold time.
+fn agents_available(event: &ContactFlowEvent) -> bool {
+    match parse_seconds(event.param(params::AGENTS_AVAILABLE)) {
+        Ok(count) => count > 0,
+        Err(InvalidSeconds::Missing) => false,
+        Err(why) => {
+            tracing::warn!(
+                parameter = params::AGENTS_AVAILABLE,
+                reason = %why,
+                "agents_available is not a count; ignored"
+            );
+            false
+        }
+    }
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mindful_core::handler::test_event;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    type Response = BTreeMap<String, String>;
+
+    fn config() -> Settings {
+        Ok(Config::default())
+    }
+
+    /// A full voice event as Connect sends it, with `params` as the block's parameters.
+    fn connect_event(params: Value, language_code: &str) -> Value {
+        json!({
+            "Name": "ContactFlowEvent",
+            "Details": {
+                "Parameters": params,
+                "ContactData": {
+                    "Attributes": {"segment": "gold"},
+                    "Channel": "VOICE",
+                    "ContactId": "5ca32fbd-8f92-46af-92a5-6b0f970f0efe",
+                    "InitialContactId": "5ca32fbd-8f92-46af-92a5-6b0f970f0efe",
+                    "InitiationMethod": "INBOUND",
+                    "InstanceARN": "arn:aws:connect:us-east-1:111122223333:instance/9308c2a1-9bc6-4cea-8290-6c0b4a6d38fa",
+                    "LanguageCode": language_code,
+                    "AwsRegion": "us-east-1",
+                    "CustomerEndpoint": {"Address": "+13209071234", "Type": "TELEPHONE_NUMBER"},
+                    "SystemEndpoint": {"Address": "+18005550100", "Type": "TELEPHONE_NUMBER"},
+                    "Queue": {
+                        "ARN": "arn:aws:connect:us-east-1:111122223333:instance/9308c2a1-9bc6-4cea-8290-6c0b4a6d38fa/queue/7b2d3f10-1c3e-4a55-9f1e-2a5c8e6d4b01",
+                        "Name": "Billing",
+                        "OutboundCallerId": {"Address": "+18005550101", "Type": "TELEPHONE_NUMBER"}
+                    },
+                    "SegmentAttributes": {"connect:Subtype": {"ValueString": "connect:Telephony"}},
+                    "Tags": {},
+                    "MediaStreams": null
+                }
+            }
+        })
+    }
+
+    async fn invoke_with(settings: &Settings, payload: Value) -> Response {
+        match handle(settings, test_event(payload)).await {
+            Ok(kvp) => kvp.into_inner(),
+            Err(never) => match never {},
+        }
+    }
+
+    async fn invoke(payload: Value) -> Response {
+        invoke_with(&config(), payload).await
+    }
+
+    fn get<'a>(r: &'a Response, k: &str) -> Option<&'a str> {
+        r.get(k).map(String::as_str)
+    }
+
+    /// `OCW`, `agents_available`, `language` → `status`, `OCW` out, `OCW_seconds`, `offer_callback`.
+    type Case = (
+        Value,
+        Option<&'static str>,
+        Option<&'static str>,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+    );
+
+    #[tokio::test]
+    async fn handler_table() {
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            (json!("125"), None, None, "ok", "about 3 minutes", Some("125"), "true"),
+            (json!("0"), None, None, "ok", "less than one minute", Some("0"), "false"),
+            (json!("1"), None, None, "ok", "less than one minute", Some("1"), "false"),
+            (json!("59"), None, None, "ok", "less than one minute", Some("59"), "false"),
+            (json!("59.9"), None, None, "ok", "less than one minute", Some("59"), "false"),
+            (json!("60"), None, None, "ok", "about 1 minute", Some("60"), "true"),
+            (json!("60"), Some("0"), None, "ok", "about 1 minute", Some("60"), "true"),
+            (json!("60"), Some("0.0"), None, "ok", "about 1 minute", Some("60"), "true"),
+            (json!("60"), Some(""), None, "ok", "about 1 minute", Some("60"), "true"),
+            (json!("60"), Some("2"), None, "ok", "about 1 minute", Some("60"), "false"),
+            (json!("60"), Some("1.0"), None, "ok", "about 1 minute", Some("60"), "false"),
+            (json!("60"), Some("abc"), None, "ok", "about 1 minute", Some("60"), "true"),
+            (json!("61"), None, None, "ok", "about 2 minutes", Some("61"), "true"),
+            (json!("65.3"), None, None, "ok", "about 2 minutes", Some("65"), "true"),
+            (json!("24.0"), None, None, "ok", "less than one minute", Some("24"), "false"),
+            (json!("119"), None, None, "ok", "about 2 minutes", Some("119"), "true"),
+            (json!("120"), None, None, "ok", "about 2 minutes", Some("120"), "true"),
+            (json!("599"), None, None, "ok", "about 10 minutes", Some("599"), "true"),
+            (json!("600"), None, None, "ok", "about 10 minutes", Some("600"), "true"),
+            (json!("600.9"), None, None, "ok", "about 10 minutes", Some("600"), "true"),
+            (json!("601"), None, None, "ok", "more than 10 minutes", Some("601"), "true"),
+            (json!("3599"), None, None, "ok", "more than 10 minutes", Some("3599"), "true"),
+            (json!("3600"), None, None, "ok", "more than 10 minutes", Some("3600"), "true"),
+            (json!("3601"), Some("4"), None, "ok", "more than 10 minutes", Some("3601"), "false"),
+            (json!(125), None, None, "ok", "about 3 minutes", Some("125"), "true"),
+            (json!(24.613), None, None, "ok", "less than one minute", Some("24"), "false"),
+            (json!("0"), None, Some("es-MX"), "ok", "menos de un minuto", Some("0"), "false"),
+            (json!("60"), None, Some("es-MX"), "ok", "aproximadamente 1 minuto", Some("60"), "true"),
+            (json!("601"), None, Some("es-MX"), "ok", "más de 10 minutos", Some("601"), "true"),
+            (json!("59"), None, Some("fr-CA"), "ok", "moins d'une minute", Some("59"), "false"),
+            (json!("61"), None, Some("fr-CA"), "ok", "environ 2 minutes", Some("61"), "true"),
+            (json!("3600"), None, Some("fr-FR"), "ok", "plus de 10 minutes", Some("3600"), "true"),
+            (json!("61"), None, Some("de-DE"), "ok", "about 2 minutes", Some("61"), "true"),
+            (json!(""), None, None, "error", "", None, "false"),
+            (json!("abc"), None, None, "error", "abc", None, "false"),
+            (json!("-5"), None, None, "error", "-5", None, "false"),
+            (json!("NaN"), None, None, "error", "NaN", None, "false"),
+            (json!("inf"), None, None, "error", "inf", None, "false"),
+            (json!("Infinity"), None, None, "error", "Infinity", None, "false"),
+            (json!("abc"), None, Some("es-MX"), "error", "abc", None, "false"),
+            (json!("-5"), Some("0"), Some("fr-FR"), "error", "-5", None, "false"),
+            (json!(null), None, None, "error", "", None, "false"),
+            (json!(true), None, None, "error", "true", None, "false"),
+        ];
+        for (ocw, agents, language, status, phrase, seconds, offer) in cases {
+            let mut params = json!({"OCW": ocw, "queue": "Billing"});
+            if let Some(a) = agents {
+                params["agents_available"] = json!(a);
+            }
+            if let Some(l) = language {
+                params["language"] = json!(l);
+            }
+            let r = invoke(connect_event(params, "en-US")).await;
+            let ctx = format!("OCW={ocw} agents={agents:?} language={language:?}: {r:?}");
+            assert_eq!(get(&r, "status"), Some(*status), "{ctx}");
+            assert_eq!(get(&r, "OCW"), Some(*phrase), "{ctx}");
+            assert_eq!(get(&r, "OCW_seconds"), *seconds, "{ctx}");
+            assert_eq!(get(&r, "offer_callback"), Some(*offer), "{ctx}");
+            assert_eq!(get(&r, "queue"), Some("Billing"), "{ctx}");
+            assert_eq!(get(&r, "agents_available"), *agents, "{ctx}");
+            assert_eq!(get(&r, "language"), *language, "{ctx}");
+            if *status == "error" {
+                assert_eq!(get(&r, "error"), Some("invalid_ocw"), "{ctx}");
+                let msg = get(&r, "error_message").unwrap_or_default();
+                assert!(msg.starts_with("OCW "), "{ctx}");
+            } else {
+                assert_eq!(get(&r, "error"), None, "{ctx}");
+                assert_eq!(get(&r, "error_message"), None, "{ctx}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_ocw_is_invalid() {
+        let r = invoke(connect_event(json!({"agents_available": "0"}), "en-US")).await;
+        assert_eq!(get(&r, "status"), Some("error"));
+        assert_eq!(get(&r, "error"), Some("invalid_ocw"));
+        assert_eq!(get(&r, "offer_callback"), Some("false"));
+        assert_eq!(get(&r, "OCW"), None);
+        assert_eq!(get(&r, "agents_available"), Some("0"));
+    }
+
+    #[tokio::test]
+    async fn typical_event_echoes_every_parameter() {
+        let r = invoke(connect_event(
+            json!({"OCW": "125", "agents_available": "0", "queue_name": "Billing", "note": "a b c", "empty": ""}),
+            "en-US",
+        ))
+        .await;
+        #[rustfmt::skip]
+        let want: Response = [
+            ("OCW", "about 3 minutes"), ("OCW_seconds", "125"), ("OCW_language", "en"),
+            ("agents_available", "0"), ("empty", ""), ("note", "a b c"),
+            ("offer_callback", "true"), ("queue_name", "Billing"), ("status", "ok"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(r, want);
+    }
+
+    #[tokio::test]
+    async fn contact_language_code_chooses_the_phrase_set() {
+        #[rustfmt::skip]
+        let cases = [
+            ("es-MX", "30", "menos de un minuto", "es"),
+            ("es-US", "60", "aproximadamente 1 minuto", "es"),
+            ("es-ES", "3601", "más de 10 minutos", "es"),
+            ("fr-CA", "30", "moins d'une minute", "fr"),
+            ("fr-FR", "119", "environ 2 minutes", "fr"),
+            ("fr-FR", "700", "plus de 10 minutes", "fr"),
+            ("en-GB", "60", "about 1 minute", "en"),
+            ("ja-JP", "60", "about 1 minute", "en"),
+            ("", "60", "about 1 minute", "en"),
+        ];
+        for (code, seconds, phrase, lang) in cases {
+            let r = invoke(connect_event(json!({ "OCW": seconds }), code)).await;
+            assert_eq!(get(&r, "OCW"), Some(phrase), "{code}");
+            assert_eq!(get(&r, "OCW_language"), Some(lang), "{code}");
+        }
+        // The `language` parameter wins over the contact's LanguageCode, and is echoed as given.
+        let r = invoke(connect_event(
+            json!({"OCW": "61", "language": "fr-FR"}),
+            "es-MX",
+        ))
+        .await;
+        assert_eq!(get(&r, "OCW"), Some("environ 2 minutes"));
+        assert_eq!(get(&r, "language"), Some("fr-FR"));
+        assert_eq!(get(&r, "OCW_language"), Some("fr"));
+        // A blank `language` parameter falls back to the contact's LanguageCode.
+        let r = invoke(connect_event(json!({"OCW": "61", "language": ""}), "es-MX")).await;
+        assert_eq!(get(&r, "OCW"), Some("aproximadamente 2 minutos"));
+        assert_eq!(get(&r, "language"), Some(""));
+        // No LanguageCode at all: English.
+        let r = invoke(json!({"Details": {"Parameters": {"OCW": "61"}}})).await;
+        assert_eq!(get(&r, "OCW"), Some("about 2 minutes"));
+    }
+
+    #[tokio::test]
+    async fn tolerant_event_shapes() {
+        // Null endpoints and queue (chat/task/API contact).
+        let r = invoke(json!({"Name":"ContactFlowEvent","Details":{"ContactData":{
+            "Attributes":{},"Channel":"CHAT","ContactId":"x","CustomerEndpoint":null,
+            "InitialContactId":"x","InitiationMethod":"API","InstanceARN":"arn","PreviousContactId":"x",
+            "Queue":null,"SystemEndpoint":null},"Parameters":{"OCW":"90"}}}))
+        .await;
+        assert_eq!(get(&r, "status"), Some("ok"));
+        assert_eq!(get(&r, "OCW"), Some("about 2 minutes"));
+
+        // Missing Parameters, empty Parameters, no ContactData, not even an object.
+        for payload in [
+            json!({"Name":"ContactFlowEvent","Details":{"ContactData":{"Channel":"VOICE","LanguageCode":"fr-FR"}}}),
+            json!({"Name":"ContactFlowEvent","Details":{"Parameters":{},"ContactData":null}}),
+            json!({"Details":{"Parameters":null}}),
+            json!({}),
+            json!(null),
+            json!("OCW"),
+            json!([1, 2]),
+        ] {
+            let r = invoke(payload.clone()).await;
+            assert_eq!(get(&r, "status"), Some("error"), "{payload}");
+            assert_eq!(get(&r, "error"), Some("invalid_ocw"), "{payload}");
+            assert_eq!(get(&r, "offer_callback"), Some("false"), "{payload}");
+            assert_eq!(get(&r, "OCW"), None, "{payload}");
+            assert_eq!(
+                get(&r, "error_message"),
+                Some("OCW is missing or empty; expected the oldest contact age in seconds")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn per_call_overrides() {
+        #[rustfmt::skip]
+        let cases: &[(Value, &str, &str)] = &[
+            (json!({"OCW":"700","cap_seconds":"900"}), "about 12 minutes", "true"),
+            (json!({"OCW":"901","cap_seconds":"900"}), "more than 15 minutes", "true"),
+            (json!({"OCW":"901","cap_seconds":900}), "more than 15 minutes", "true"),
+            (json!({"OCW":"901","cap_seconds":"900.7"}), "more than 15 minutes", "true"),
+            (json!({"OCW":"3601","cap_seconds":"3600"}), "more than 1 hour", "true"),
+            (json!({"OCW":"5401","cap_seconds":"5400"}), "more than 1 hour and 30 minutes", "true"),
+            (json!({"OCW":"7201","cap_seconds":"7200"}), "more than 2 hours", "true"),
+            (json!({"OCW":"3601","cap_seconds":"3600","language":"es"}), "más de una hora", "true"),
+            (json!({"OCW":"5401","cap_seconds":"5400","language":"es"}), "más de 1 hora y 30 minutos", "true"),
+            (json!({"OCW":"7201","cap_seconds":"7200","language":"es"}), "más de 2 horas", "true"),
+            (json!({"OCW":"3601","cap_seconds":"3600","language":"fr"}), "plus d'une heure", "true"),
+            (json!({"OCW":"7201","cap_seconds":"7200","language":"fr"}), "plus de 2 heures", "true"),
+            (json!({"OCW":"61","cap_seconds":"60"}), "more than 1 minute", "true"),
+            (json!({"OCW":"61","cap_seconds":""}), "about 2 minutes", "true"),
+            (json!({"OCW":"30","offer_threshold_seconds":"30"}), "less than one minute", "true"),
+            (json!({"OCW":"0","offer_threshold_seconds":"0"}), "less than one minute", "true"),
+            (json!({"OCW":"0","offer_threshold_seconds":"0","agents_available":"3"}), "less than one minute", "false"),
+            (json!({"OCW":"119","offer_threshold_seconds":"120"}), "about 2 minutes", "false"),
+            (json!({"OCW":"120","offer_threshold_seconds":"120"}), "about 2 minutes", "true"),
+        ];
+        for (params, phrase, offer) in cases {
+            let r = invoke(connect_event(params.clone(), "en-US")).await;
+            assert_eq!(get(&r, "status"), Some("ok"), "{params}: {r:?}");
+            assert_eq!(get(&r, "OCW"), Some(*phrase), "{params}");
+            assert_eq!(get(&r, "offer_callback"), Some(*offer), "{params}");
+            if let Some(cap) = params.get("cap_seconds") {
+                // Echoed unchanged (as Connect's string).
+                let want = mindful_core::event::value_to_string(cap);
+                assert_eq!(get(&r, "cap_seconds"), Some(want.as_str()));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn invalid_overrides_answer_invalid_parameter() {
+        #[rustfmt::skip]
+        let cases = [
+            (json!({"OCW":"61","cap_seconds":"abc"}), "cap_seconds"),
+            (json!({"OCW":"61","cap_seconds":"-600"}), "cap_seconds"),
+            (json!({"OCW":"61","cap_seconds":"59"}), "cap_seconds"),
+            (json!({"OCW":"61","cap_seconds":"0"}), "cap_seconds"),
+            (json!({"OCW":"61","cap_seconds":"86401"}), "cap_seconds"),
+            (json!({"OCW":"61","cap_seconds":"inf"}), "cap_seconds"),
+            (json!({"OCW":"61","offer_threshold_seconds":"NaN"}), "offer_threshold_seconds"),
+            (json!({"OCW":"61","offer_threshold_seconds":"-1"}), "offer_threshold_seconds"),
+            (json!({"OCW":"61","offer_threshold_seconds":"100000"}), "offer_threshold_seconds"),
+        ];
+        for (params, named) in cases {
+            let r = invoke(connect_event(params.clone(), "en-US")).await;
+            assert_eq!(get(&r, "status"), Some("error"), "{params}");
+            assert_eq!(get(&r, "error"), Some("invalid_parameter"), "{params}");
+            assert_eq!(get(&r, "offer_callback"), Some("false"), "{params}");
+            assert_eq!(get(&r, "OCW"), Some("61"), "{params}");
+            assert_eq!(get(&r, "OCW_seconds"), None, "{params}");
+            let msg = get(&r, "error_message").unwrap_or_default();
+            assert!(msg.starts_with(named), "{msg}");
+        }
+        // An invalid OCW is reported before an invalid override.
+        let r = invoke(connect_event(json!({"OCW":"x","cap_seconds":"x"}), "en-US")).await;
+        assert_eq!(get(&r, "error"), Some("invalid_ocw"));
+    }
+
+    #[tokio::test]
+    async fn reserved_keys_are_not_echoed() {
+        let r = invoke(connect_event(
+            json!({"OCW":"61","status":"spoofed","error":"x","error_message":"y","OCW_seconds":"1",
+                   "offer_callback":"maybe","OCW_language":"de"}),
+            "en-US",
+        ))
+        .await;
+        assert_eq!(get(&r, "status"), Some("ok"));
+        assert_eq!(get(&r, "error"), None);
+        assert_eq!(get(&r, "error_message"), None);
+        assert_eq!(get(&r, "OCW_seconds"), Some("61"));
+        assert_eq!(get(&r, "offer_callback"), Some("true"));
+        assert_eq!(get(&r, "OCW_language"), Some("en"));
+    }
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[tokio::test]
+    async fn configuration_applies() {
+        assert_eq!(Config::from_env(&env_of(&[])), Ok(Config::default()));
+        assert_eq!(
+            Config::from_env(&env_of(&[("OCW_CAP_SECONDS", "600")])),
+            Ok(Config::default())
+        );
+        let custom = Config::from_env(&env_of(&[
+            ("OCW_CAP_SECONDS", " 1800 "),
+            ("OCW_OFFER_THRESHOLD_SECONDS", "120"),
+        ]));
+        let want = Config {
+            cap_seconds: 1800,
+            offer_threshold_seconds: 120,
+        };
+        assert_eq!(custom, Ok(want));
+        let r = invoke_with(&custom, connect_event(json!({"OCW":"1800"}), "en-US")).await;
+        assert_eq!(get(&r, "OCW"), Some("about 30 minutes"));
+        let r = invoke_with(&custom, connect_event(json!({"OCW":"1801"}), "en-US")).await;
+        assert_eq!(get(&r, "OCW"), Some("more than 30 minutes"));
+        let r = invoke_with(&custom, connect_event(json!({"OCW":"119"}), "en-US")).await;
+        assert_eq!(get(&r, "offer_callback"), Some("false"));
+        // A per-call override wins over the configuration.
+        let r = invoke_with(
+            &custom,
+            connect_event(json!({"OCW":"119","offer_threshold_seconds":"60"}), "en-US"),
+        )
+        .await;
+        assert_eq!(get(&r, "offer_callback"), Some("true"));
+    }
+
+    #[tokio::test]
+    async fn invalid_configuration_answers_errors() {
+        #[rustfmt::skip]
+        let bad: [&'static [(&str, &str)]; 6] = [
+            &[("OCW_CAP_SECONDS", "ten")],
+            &[("OCW_CAP_SECONDS", "30")],
+            &[("OCW_CAP_SECONDS", "600000")],
+            &[("OCW_CAP_SECONDS", "600.0")],
+            &[("OCW_OFFER_THRESHOLD_SECONDS", "-1")],
+            &[("OCW_OFFER_THRESHOLD_SECONDS", "1.5")],
+        ];
+        for env in bad {
+            let settings = Config::from_env(&env_of(env));
+            assert!(settings.is_err(), "{env:?}");
+            let r = invoke_with(&settings, connect_event(json!({"OCW":"125"}), "en-US")).await;
+            assert_eq!(get(&r, "status"), Some("error"));
+            assert_eq!(get(&r, "error"), Some("invalid_config"));
+            assert_eq!(get(&r, "offer_callback"), Some("false"));
+            assert_eq!(get(&r, "OCW"), Some("125"));
+            let msg = get(&r, "error_message").unwrap_or_default();
+            assert!(msg.contains(env[0].0), "{msg}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_value_is_a_string_and_the_map_is_flat() {
+        let payload = connect_event(
+            json!({"OCW": 125, "agents_available": 0, "flag": true, "nested": {"a": 1}}),
+            "en-US",
+        );
+        let r = invoke(payload.clone()).await;
+        assert_eq!(get(&r, "agents_available"), Some("0"));
+        assert_eq!(get(&r, "flag"), Some("true"));
+        assert_eq!(get(&r, "nested"), Some(r#"{"a":1}"#));
+        assert_eq!(get(&r, "offer_callback"), Some("true"));
+        // The serialised response is what Connect's STRING_MAP validation reads.
+        let Ok(kvp) = handle(&config(), test_event(payload)).await;
+        let v = serde_json::to_value(&kvp).unwrap_or_default();
+        let obj = v.as_object().cloned().unwrap_or_default();
+        assert_eq!(obj.len(), r.len());
+        assert!(obj.values().all(Value::is_string), "{v}");
+    }
+
+    #[tokio::test]
+    async fn oversized_echo_becomes_a_clear_error() {
+        let big = "x".repeat(40 * 1024);
+        let r = invoke(connect_event(json!({"OCW": "61", "blob": big}), "en-US")).await;
+        assert_eq!(get(&r, "status"), Some("error"));
+        assert_eq!(get(&r, "error"), Some("response_too_large"));
+    }
+}

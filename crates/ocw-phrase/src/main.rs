@@ -1,1 +1,27 @@
-fn main() {}
+//! Lambda entry point: logging, configuration read once, then the runtime loop. No HTTP client
+//! is built here (nothing to warm: the function makes no network calls).
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use mindful_core::config::process_env;
+use ocw_phrase::{handle, Config, Settings};
+use serde_json::Value;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    mindful_core::observe::init_logging();
+    let settings: Settings = Config::from_env(&process_env);
+    match &settings {
+        Ok(config) => tracing::info!(
+            cap_seconds = config.cap_seconds,
+            offer_threshold_seconds = config.offer_threshold_seconds,
+            "ocw-phrase configured"
+        ),
+        // Keep running: every invocation answers `error=invalid_config` so the flow can branch.
+        Err(e) => tracing::error!(error = %e, "ocw-phrase configuration is invalid"),
+    }
+    let settings = &settings;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        handle(settings, event)
+    }))
+    .await
+}

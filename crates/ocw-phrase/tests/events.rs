@@ -1,0 +1,24 @@
+//! Every `events/ocw-phrase*.json` file through the handler in process (the same files the
+//! end-to-end test sends to the built binary, and `cargo lambda invoke --data-file` uses).
+
+mod common;
+
+use mindful_core::handler::test_event;
+use ocw_phrase::{handle, Config};
+
+#[tokio::test]
+async fn every_event_file_gives_its_documented_answer() {
+    let files = common::event_files();
+    assert!(
+        files.len() >= common::EXPECTED.len(),
+        "missing event files: {files:?}"
+    );
+    let settings = Ok(Config::default());
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("readable event file");
+        let event: serde_json::Value = serde_json::from_str(&text).expect("valid JSON event");
+        let Ok(response) = handle(&settings, test_event(event.clone())).await;
+        let response = serde_json::to_value(&response).expect("serialisable response");
+        common::check(&event, &response, common::expected_for(&path));
+    }
+}
