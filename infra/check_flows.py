@@ -1,0 +1,579 @@
+#!/usr/bin/env python3
+"""Static checks of the contact flows embedded in infra/template.yaml.
+
+cfn-lint validates the CloudFormation resources but not the flow-language `Content`, and Amazon
+Connect only validates it at deploy time. This checker runs offline and checks, for every
+AWS::Connect::ContactFlow of the template:
+
+* structure: valid JSON, `Version` 2019-10-30, `StartAction`, unique `Identifier`s, known
+  action `Type`s allowed in the flow's type, every transition target exists, every action is
+  reachable, non-terminal actions have a way out;
+* error handling: the error types each block can raise are handled; every error branch of a
+  Lambda call keeps the contact (reaches a queue / transfer / end-of-whisper on its default
+  path before any disconnect); a whisper flow always ends with EndFlowExecution;
+  TransferContactToQueue is only reached with a working queue set;
+* the functions' contract (SPEC.md): every `LambdaFunctionARN` is one of the template's
+  function ARN parameters; invocations pass only parameter names the function knows, never a
+  secret as a literal; block time limits fit the functions' budgets; every `$.External.x` read
+  is an output of the Lambda function called last on every path to the read;
+* placeholders `${...}` resolve to template parameters or to other flows of the template.
+
+Usage: infra/check_flows.py [--template infra/template.yaml] [--base infra/base.yaml]
+       infra/check_flows.py --self-test   # prove that broken flows are caught
+Needs PyYAML (installed with cfn-lint by .ci/infra-checks.sh).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import pathlib
+import re
+import sys
+from collections import deque
+
+import yaml
+
+INFRA = pathlib.Path(__file__).resolve().parent
+
+# --- The functions' contract (SPEC.md) ------------------------------------------------------
+FUNCTION_PARAMS = {
+    "OcwPhraseFunctionArn": "ocw-phrase",
+    "DatastoreProxyFunctionArn": "datastore-proxy",
+    "AgentAnswerFunctionArn": "agent-answer",
+}
+COMMON_OUTPUTS = {"status", "error", "error_message"}
+OCW_OUTPUTS = COMMON_OUTPUTS | {"OCW", "OCW_seconds", "offer_callback"}
+OCW_KNOWN_INPUTS = {"OCW", "agents_available", "language", "cap_seconds", "offer_threshold_seconds"}
+DS_RESERVED = {"method", "token", "customer_contact_number"}
+DS_POST_OUTPUTS = COMMON_OUTPUTS | {"customer_contact_number", "time_to_expire"}
+# A GET returns every field of the stored record, flattened; the Data Keys come on top.
+DS_GET_RECORD_FIELDS = {
+    "customer_contact_number", "ani", "ecbt", "time_to_expire", "organization.id",
+    "data_set_template_id", "data_set_template_name",
+}
+AA_INPUTS = {"Token_URL", "Client_ID", "Secret_Num", "API_URL", "Queue_ID", "Agent_ID", "Temp_Tel"}
+AA_OUTPUTS = COMMON_OUTPUTS | {"http_status"}
+# Parameters that carry secrets: a flow may bind them to an attribute, never to a literal.
+SECRET_INPUTS = {"datastore-proxy": {"token"}, "agent-answer": {"Secret_Num"}}
+# Base-stack parameter holding each function's default REQUEST_BUDGET_MS.
+BUDGET_PARAMS = {
+    "datastore-proxy": "DatastoreRequestBudgetMs",
+    "agent-answer": "AgentAnswerRequestBudgetMs",
+}
+BUDGET_MARGIN_MS = 500  # cold start + Connect overhead on top of the function's own budget
+
+# --- Flow language ----------------------------------------------------------------------------
+VERSION = "2019-10-30"
+KNOWN_TYPES = {
+    "CheckHoursOfOperation", "CheckMetricData", "Compare", "DisconnectParticipant",
+    "DistributeByPercentage", "EndFlowExecution", "GetMetricData", "GetParticipantInput",
+    "InvokeLambdaFunction", "Loop", "MessageParticipant", "MessageParticipantIteratively",
+    "TransferContactToQueue", "TransferParticipantToThirdParty", "TransferToFlow",
+    "UpdateContactAttributes", "UpdateContactEventHooks", "UpdateContactRoutingBehavior",
+    "UpdateContactTargetQueue", "UpdateFlowAttributes", "UpdateFlowLoggingBehavior",
+    "UpdateContactRecordingBehavior", "Wait",
+}
+WHISPER_TYPES = {"CUSTOMER_WHISPER", "AGENT_WHISPER", "OUTBOUND_WHISPER"}
+NOT_IN_WHISPER = {
+    "UpdateContactTargetQueue", "TransferContactToQueue", "UpdateContactRoutingBehavior",
+    "TransferParticipantToThirdParty", "TransferToFlow", "CheckHoursOfOperation",
+    "CheckMetricData", "DistributeByPercentage", "GetParticipantInput",
+}
+ONLY_IN = {
+    "EndFlowExecution": WHISPER_TYPES | {"CUSTOMER_QUEUE", "CUSTOMER_HOLD", "AGENT_HOLD"},
+    "UpdateContactRoutingBehavior": {"CONTACT_FLOW"},
+}
+# Error types each block must handle (the flow would otherwise stop on an unhandled error).
+REQUIRED_ERRORS = {
+    "InvokeLambdaFunction": {"NoMatchingError"},
+    "GetParticipantInput": {"InputTimeLimitExceeded", "NoMatchingCondition", "NoMatchingError"},
+    "TransferContactToQueue": {"QueueAtCapacity", "NoMatchingError"},
+    "TransferParticipantToThirdParty": {"CallFailed", "ConnectionTimeLimitExceeded", "NoMatchingError"},
+    "UpdateContactTargetQueue": {"NoMatchingError"},
+    "GetMetricData": {"NoMatchingError"},
+    "TransferToFlow": {"NoMatchingError"},
+}
+# Actions that keep the contact alive and routed (a Lambda failure must lead to one of these).
+KEEPS_CONTACT = {
+    "TransferContactToQueue", "TransferParticipantToThirdParty", "TransferToFlow", "EndFlowExecution",
+}
+EXTERNAL_RE = re.compile(r"\$\.External\.([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)")
+PLACEHOLDER_RE = re.compile(r"\$\{([^}!][^}]*)\}")
+E164_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
+
+
+# --- Template loading -------------------------------------------------------------------------
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that keeps CloudFormation short-form tags (!Sub, !Ref, ...) as plain values."""
+
+
+def _cfn_tag(loader, tag_suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {"!" + tag_suffix: value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def load_template(path: pathlib.Path) -> dict:
+    with path.open(encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+def strings_in(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from strings_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings_in(v)
+
+
+def edges(action: dict):
+    """(target, kind) for every transition; kind is 'next', 'condition' or the error type."""
+    t = action.get("Transitions") or {}
+    if t.get("NextAction"):
+        yield t["NextAction"], "next"
+    for c in t.get("Conditions") or []:
+        yield c.get("NextAction"), "condition"
+    for e in t.get("Errors") or []:
+        yield e.get("NextAction"), e.get("ErrorType") or "?"
+
+
+def default_next(action: dict):
+    """Where the contact goes when nothing matches: NextAction, else the NoMatchingCondition branch."""
+    t = action.get("Transitions") or {}
+    if t.get("NextAction"):
+        return t["NextAction"]
+    for e in t.get("Errors") or []:
+        if e.get("ErrorType") in ("NoMatchingCondition", "NoMatchingError"):
+            return e.get("NextAction")
+    return None
+
+
+def is_terminal(action: dict) -> bool:
+    typ = action.get("Type")
+    if typ in ("DisconnectParticipant", "EndFlowExecution"):
+        return True
+    if typ == "TransferParticipantToThirdParty":
+        return str((action.get("Parameters") or {}).get("ContinueFlowExecution", "True")).lower() == "false"
+    return False
+
+
+def propagate(actions: dict, start: str, initial, transfer):
+    """Forward dataflow to a fixpoint. State = frozenset of facts; transfer(action, kind, state)."""
+    states = {ident: frozenset() for ident in actions}
+    states[start] = frozenset(initial)
+    work = deque([start])
+    while work:
+        ident = work.popleft()
+        action = actions[ident]
+        for target, kind in edges(action):
+            if target not in actions:
+                continue
+            out = transfer(action, kind, states[ident])
+            merged = states[target] | out
+            if merged != states[target]:
+                states[target] = merged
+                work.append(target)
+    return states
+
+
+class Checker:
+    def __init__(self, template: dict, base: dict | None):
+        self.template = template
+        self.errors: list[str] = []
+        self.params = set((template.get("Parameters") or {}).keys())
+        self.resources = template.get("Resources") or {}
+        self.flow_types = {
+            name: (res.get("Properties") or {}).get("Type")
+            for name, res in self.resources.items()
+            if res.get("Type") == "AWS::Connect::ContactFlow"
+        }
+        self.budgets = {}
+        base_params = (base or {}).get("Parameters") or {}
+        for fn, pname in BUDGET_PARAMS.items():
+            default = (base_params.get(pname) or {}).get("Default")
+            if default is not None:
+                self.budgets[fn] = int(default)
+        self.flows: dict[str, dict] = {}
+
+    def err(self, where: str, msg: str):
+        self.errors.append(f"{where}: {msg}")
+
+    # -- entry point
+    def run(self) -> list[str]:
+        for pname in FUNCTION_PARAMS:
+            if pname not in self.params:
+                self.err("template", f"missing function ARN parameter {pname}")
+        if not self.flow_types:
+            self.err("template", "no AWS::Connect::ContactFlow resource")
+        for name in self.flow_types:
+            content = (self.resources[name].get("Properties") or {}).get("Content")
+            if isinstance(content, dict) and "!Sub" in content:
+                content = content["!Sub"]
+            if not isinstance(content, str):
+                self.err(name, "Content must be a string (or !Sub string) of flow-language JSON")
+                continue
+            try:
+                self.flows[name] = json.loads(content)
+            except json.JSONDecodeError as e:
+                self.err(name, f"Content is not valid JSON: {e}")
+        data_keys = self.posted_data_keys()
+        for name, flow in self.flows.items():
+            self.check_flow(name, self.flow_types[name], flow, data_keys)
+        return self.errors
+
+    def posted_data_keys(self) -> set[str]:
+        """Data keys any flow POSTs to the Datastore: a later GET can return them."""
+        keys = set()
+        for flow in self.flows.values():
+            for action in flow.get("Actions") or []:
+                if not isinstance(action, dict):
+                    continue
+                fn, attrs = self.lambda_call(action)
+                if fn == "datastore-proxy" and str(attrs.get("method", "")).upper() == "POST":
+                    keys |= set(attrs) - DS_RESERVED
+        return keys
+
+    def lambda_call(self, action: dict):
+        if action.get("Type") != "InvokeLambdaFunction":
+            return None, {}
+        p = action.get("Parameters") or {}
+        m = re.fullmatch(r"\$\{([A-Za-z0-9]+)\}", str(p.get("LambdaFunctionARN", "")))
+        fn = FUNCTION_PARAMS.get(m.group(1)) if m else None
+        attrs = p.get("LambdaInvocationAttributes") or {}
+        return fn, attrs if isinstance(attrs, dict) else {}
+
+    def outputs_of(self, action: dict, data_keys: set[str]) -> set[str]:
+        fn, attrs = self.lambda_call(action)
+        if fn == "ocw-phrase":
+            return OCW_OUTPUTS | set(attrs)  # every input parameter is echoed back
+        if fn == "datastore-proxy":
+            if str(attrs.get("method", "")).upper() == "GET":
+                return COMMON_OUTPUTS | DS_GET_RECORD_FIELDS | data_keys
+            return DS_POST_OUTPUTS
+        if fn == "agent-answer":
+            return AA_OUTPUTS
+        return set()
+
+    # -- one flow
+    def check_flow(self, name: str, flow_type: str, flow: dict, data_keys: set[str]):
+        where = f"{name} ({flow_type})"
+        if not isinstance(flow, dict):
+            self.err(where, "flow is not a JSON object")
+            return
+        if flow.get("Version") != VERSION:
+            self.err(where, f'Version must be "{VERSION}"')
+        raw = flow.get("Actions")
+        if not isinstance(raw, list) or not raw:
+            self.err(where, "Actions must be a non-empty list")
+            return
+        actions: dict[str, dict] = {}
+        for i, action in enumerate(raw):
+            if not isinstance(action, dict) or not action.get("Identifier"):
+                self.err(where, f"action #{i} has no Identifier")
+                continue
+            ident = action["Identifier"]
+            if ident in actions:
+                self.err(where, f"duplicate Identifier {ident!r}")
+            actions[ident] = action
+            for key in ("Type", "Parameters", "Transitions"):
+                if key not in action:
+                    self.err(f"{where} {ident}", f"missing {key}")
+            if not isinstance(action.get("Parameters", {}), dict) or not isinstance(action.get("Transitions", {}), dict):
+                self.err(f"{where} {ident}", "Parameters and Transitions must be objects")
+                actions[ident] = {**action, "Parameters": {}, "Transitions": {}}
+        start = flow.get("StartAction")
+        if start not in actions:
+            self.err(where, f"StartAction {start!r} is not an action")
+            return
+
+        for ident, action in actions.items():
+            self.check_action(where, flow_type, ident, action, actions)
+
+        # reachability
+        seen, work = {start}, deque([start])
+        while work:
+            for target, _ in edges(actions[work.popleft()]):
+                if target in actions and target not in seen:
+                    seen.add(target)
+                    work.append(target)
+        for ident in actions:
+            if ident not in seen:
+                self.err(f"{where} {ident}", "unreachable from StartAction")
+
+        # $.External reads: the last Lambda call on every path must produce the key.
+        def last_call(action, kind, state):
+            if action.get("Type") == "InvokeLambdaFunction":
+                ok = kind in ("next", "condition")
+                return frozenset({(action["Identifier"], ok)})
+            return state
+
+        calls = propagate(actions, start, {None}, last_call)
+        for ident in seen:
+            reads = set()
+            for s in strings_in(actions[ident].get("Parameters") or {}):
+                reads |= set(EXTERNAL_RE.findall(s))
+            for key in sorted(reads):
+                for fact in calls[ident]:
+                    if fact is None:
+                        self.err(f"{where} {ident}", f"reads $.External.{key} before any Lambda call on some path")
+                        continue
+                    caller, ok = fact
+                    if not ok:
+                        self.err(f"{where} {ident}", f"reads $.External.{key} on the error branch of {caller}")
+                    elif key not in self.outputs_of(actions[caller], data_keys):
+                        fn, _ = self.lambda_call(actions[caller])
+                        self.err(f"{where} {ident}", f"reads $.External.{key}, which {fn or '?'} (called by {caller}) does not return")
+
+        # TransferContactToQueue needs a working queue on every path (inbound flows).
+        if flow_type == "CONTACT_FLOW":
+            def queue_set(action, kind, state):
+                if action.get("Type") == "UpdateContactTargetQueue" and kind == "next":
+                    return frozenset({True})
+                return state
+
+            queues = propagate(actions, start, {False}, queue_set)
+            for ident in seen:
+                if actions[ident].get("Type") == "TransferContactToQueue" and False in queues[ident]:
+                    self.err(f"{where} {ident}", "TransferContactToQueue reachable without a working queue set")
+
+        # Whisper flows must always end with EndFlowExecution (never hold or drop the agent leg).
+        if flow_type in WHISPER_TYPES:
+            for ident in seen:
+                a = actions[ident]
+                if is_terminal(a) and a.get("Type") != "EndFlowExecution":
+                    self.err(f"{where} {ident}", "a whisper flow must end with EndFlowExecution")
+
+    def check_action(self, where, flow_type, ident, action, actions):
+        here = f"{where} {ident}"
+        typ = action.get("Type")
+        params = action.get("Parameters") or {}
+        if typ not in KNOWN_TYPES:
+            self.err(here, f"unknown action Type {typ!r}")
+        if flow_type in WHISPER_TYPES and typ in NOT_IN_WHISPER:
+            self.err(here, f"{typ} is not allowed in a {flow_type} flow")
+        if typ in ONLY_IN and flow_type not in ONLY_IN[typ]:
+            self.err(here, f"{typ} is not allowed in a {flow_type} flow")
+        # transitions
+        outgoing = list(edges(action))
+        for target, kind in outgoing:
+            if target not in actions:
+                self.err(here, f"{kind} transition to unknown action {target!r}")
+        if not is_terminal(action):
+            if not outgoing:
+                self.err(here, "non-terminal action without transitions (the flow would stop here)")
+            elif default_next(action) is None:
+                self.err(here, "no NextAction and no NoMatchingCondition/NoMatchingError branch")
+        elif typ in ("DisconnectParticipant", "EndFlowExecution") and outgoing:
+            self.err(here, f"{typ} must not have transitions")
+        handled = {kind for _, kind in outgoing}
+        for missing in sorted(REQUIRED_ERRORS.get(typ, set()) - handled):
+            self.err(here, f"{typ} does not handle error {missing}")
+        if typ in ("Compare", "GetParticipantInput") and "NoMatchingCondition" not in handled \
+                and not (action.get("Transitions") or {}).get("NextAction"):
+            self.err(here, "branching block without a default (NoMatchingCondition) branch")
+        # placeholders
+        for s in strings_in(params):
+            for ph in PLACEHOLDER_RE.findall(s):
+                if ph in self.params or ph.startswith("AWS::"):
+                    continue
+                res, _, attr = ph.partition(".")
+                if res in self.flow_types and attr == "ContactFlowArn":
+                    continue
+                self.err(here, f"placeholder ${{{ph}}} is not a template parameter or a flow's ContactFlowArn")
+        # per type
+        if typ == "InvokeLambdaFunction":
+            self.check_lambda(here, ident, action, actions, flow_type)
+        elif typ == "TransferToFlow":
+            self.check_flow_ref(here, params.get("ContactFlowId"), {"CONTACT_FLOW"})
+        elif typ == "UpdateContactEventHooks":
+            hooks = params.get("EventHooks") or {}
+            if len(hooks) != 1:
+                self.err(here, "EventHooks must have exactly one entry")
+            if "CustomerWhisper" in hooks:
+                self.check_flow_ref(here, hooks["CustomerWhisper"], {"CUSTOMER_WHISPER"})
+        elif typ == "TransferParticipantToThirdParty":
+            number = str(params.get("ThirdPartyPhoneNumber", ""))
+            if not (number.startswith("$.") or PLACEHOLDER_RE.fullmatch(number) or E164_RE.match(number)):
+                self.err(here, f"ThirdPartyPhoneNumber {number!r} is not E.164, a parameter or an attribute")
+        elif typ == "UpdateContactRoutingBehavior":
+            prio = params.get("QueuePriority")
+            if prio is not None and not (str(prio).isdigit() and int(prio) > 0):
+                self.err(here, "QueuePriority must be a positive integer")
+
+    def check_flow_ref(self, here, value, allowed_types):
+        m = re.fullmatch(r"\$\{([A-Za-z0-9]+)\.ContactFlowArn\}", str(value or ""))
+        if not m or m.group(1) not in self.flow_types:
+            self.err(here, f"flow reference {value!r} must be ${{<ContactFlow resource>.ContactFlowArn}}")
+        elif self.flow_types[m.group(1)] not in allowed_types:
+            self.err(here, f"{m.group(1)} is a {self.flow_types[m.group(1)]} flow, expected {sorted(allowed_types)}")
+
+    def check_lambda(self, here, ident, action, actions, flow_type):
+        params = action.get("Parameters") or {}
+        arn = str(params.get("LambdaFunctionARN", ""))
+        fn, attrs = self.lambda_call(action)
+        if fn is None:
+            self.err(here, f"LambdaFunctionARN {arn!r} must be one of " + ", ".join(f"${{{p}}}" for p in FUNCTION_PARAMS))
+            return
+        if params.get("InvocationType", "SYNCHRONOUS") != "SYNCHRONOUS":
+            self.err(here, "InvocationType must be SYNCHRONOUS (the flow branches on the result)")
+        if (params.get("ResponseValidation") or {}).get("ResponseType") != "STRING_MAP":
+            self.err(here, "ResponseValidation.ResponseType must be STRING_MAP (the functions return flat string maps)")
+        limit = str(params.get("InvocationTimeLimitSeconds", ""))
+        if not limit.isdigit() or not 1 <= int(limit) <= 8:
+            self.err(here, f"InvocationTimeLimitSeconds {limit!r} must be an integer string from 1 to 8 (synchronous)")
+        elif fn in self.budgets and int(limit) * 1000 < self.budgets[fn] + BUDGET_MARGIN_MS:
+            self.err(here, f"InvocationTimeLimitSeconds {limit} leaves no room for {fn}'s REQUEST_BUDGET_MS "
+                           f"{self.budgets[fn]} (+{BUDGET_MARGIN_MS} ms)")
+        if not isinstance(params.get("LambdaInvocationAttributes", {}), dict):
+            self.err(here, "LambdaInvocationAttributes must be an object")
+        for k, v in attrs.items():
+            if not isinstance(v, str):
+                self.err(here, f"parameter {k} must be a string (Connect passes strings)")
+        # parameter names per function
+        if fn == "ocw-phrase":
+            if "OCW" not in attrs:
+                self.err(here, "ocw-phrase needs the OCW parameter")
+        elif fn == "datastore-proxy":
+            method = str(attrs.get("method", ""))
+            if method.upper() not in ("POST", "GET"):
+                self.err(here, f"datastore-proxy method must be POST or GET, got {method!r}")
+            elif method.upper() == "GET":
+                extra = set(attrs) - DS_RESERVED
+                if extra:
+                    self.err(here, f"datastore-proxy GET ignores parameters {sorted(extra)}")
+            else:
+                keys = set(attrs) - DS_RESERVED
+                if not keys:
+                    self.err(here, "datastore-proxy POST without any data key")
+        elif fn == "agent-answer":
+            unknown = set(attrs) - AA_INPUTS
+            if unknown:
+                self.err(here, f"agent-answer does not know parameters {sorted(unknown)} (knows {sorted(AA_INPUTS)})")
+        for secret in SECRET_INPUTS.get(fn, set()) & set(attrs):
+            if not str(attrs[secret]).startswith("$."):
+                self.err(here, f"{fn} parameter {secret} is a literal secret in the flow: configure it as a secret ARN instead")
+        # a failed call must not drop the contact
+        for target, kind in edges(action):
+            if kind in ("next", "condition"):
+                continue
+            self.check_keeps_contact(here, kind, target, actions, flow_type)
+
+    def check_keeps_contact(self, here, kind, target, actions, flow_type):
+        path, ident = [], target
+        while ident in actions and ident not in path and len(path) < 50:
+            path.append(ident)
+            a = actions[ident]
+            if a.get("Type") in KEEPS_CONTACT:
+                return
+            if is_terminal(a):
+                break
+            ident = default_next(a)
+        self.err(here, f"{kind} branch does not reach a queue/transfer{' /end' if flow_type in WHISPER_TYPES else ''} "
+                       f"before ending: {' -> '.join(path) or target}")
+
+
+def check(template_path: pathlib.Path, base_path: pathlib.Path | None):
+    template = load_template(template_path)
+    base = load_template(base_path) if base_path and base_path.exists() else None
+    checker = Checker(template, base)
+    return checker, checker.run()
+
+
+# --- Self-test: every mutation of the real flows must be reported ------------------------------
+def self_test(template_path: pathlib.Path, base_path: pathlib.Path) -> int:
+    template = load_template(template_path)
+    base = load_template(base_path)
+    clean = Checker(copy.deepcopy(template), base).run()
+    if clean:
+        print("self-test: the committed flows do not pass:", *clean, sep="\n  ")
+        return 1
+
+    def flow_of(tpl, name):
+        props = tpl["Resources"][name]["Properties"]
+        return json.loads(props["Content"]["!Sub"]), props
+
+    def action(flow, ident):
+        return next(a for a in flow["Actions"] if a["Identifier"] == ident)
+
+    def mutate(name, fn):
+        def run():
+            tpl = copy.deepcopy(template)
+            flow, props = flow_of(tpl, name)
+            fn(flow)
+            props["Content"]["!Sub"] = json.dumps(flow)
+            return Checker(tpl, base).run()
+        return run
+
+    cases = {  # label: (expected message fragment, mutation)
+        "unknown NextAction": ("unknown action 'nowhere'", mutate("InboundToMindfulFlow", lambda f: action(f, "get-queue-metrics")["Transitions"].update(NextAction="nowhere"))),
+        "duplicate identifier": ("duplicate Identifier", mutate("CallbackReturnFlow", lambda f: f["Actions"].append(copy.deepcopy(f["Actions"][0])))),
+        "unreachable action": ("unreachable", mutate("NormalInboundFlow", lambda f: f["Actions"].append({"Identifier": "orphan", "Type": "DisconnectParticipant", "Parameters": {}, "Transitions": {}}))),
+        "bad StartAction": ("StartAction", mutate("NormalInboundFlow", lambda f: f.update(StartAction="missing"))),
+        "bad Version": ("Version", mutate("NormalInboundFlow", lambda f: f.update(Version="2020-01-01"))),
+        "foreign Lambda ARN": ("LambdaFunctionARN", mutate("InboundToMindfulFlow", lambda f: action(f, "get-wait-phrase")["Parameters"].update(LambdaFunctionARN="arn:aws:lambda:us-east-1:111122223333:function:other"))),
+        "ocw-phrase without OCW": ("needs the OCW", mutate("InboundToMindfulFlow", lambda f: action(f, "get-wait-phrase")["Parameters"]["LambdaInvocationAttributes"].pop("OCW"))),
+        "unknown agent-answer parameter": ("does not know parameters", mutate("CustomerWhisperFlow", lambda f: action(f, "report-agent-answer")["Parameters"]["LambdaInvocationAttributes"].update(AgentId="$.Agent.UserName"))),
+        "literal secret": ("literal secret", mutate("CustomerWhisperFlow", lambda f: action(f, "report-agent-answer")["Parameters"]["LambdaInvocationAttributes"].update(Secret_Num="hunter2"))),
+        "bad datastore method": ("method must be POST or GET", mutate("CallbackReturnFlow", lambda f: action(f, "load-caller-context")["Parameters"]["LambdaInvocationAttributes"].update(method="DELETE"))),
+        "datastore GET with data keys": ("GET ignores", mutate("CallbackReturnFlow", lambda f: action(f, "load-caller-context")["Parameters"]["LambdaInvocationAttributes"].update(customer_name="x"))),
+        "External key the function never returns": ("does not return", mutate("InboundToMindfulFlow", lambda f: action(f, "check-offer-callback")["Parameters"].update(ComparisonValue="$.External.offerCallback"))),
+        "External key not POSTed by any flow": ("does not return", mutate("CallbackReturnFlow", lambda f: action(f, "set-original-queue")["Parameters"].update(QueueId="$.External.queueArn"))),
+        "External read on an error branch": ("error branch of", mutate("CallbackReturnFlow", lambda f: action(f, "load-caller-context")["Transitions"]["Errors"][0].update(NextAction="check-context-found"))),
+        "External read before any call": ("before any Lambda call", mutate("NormalInboundFlow", lambda f: action(f, "check-voice")["Parameters"].update(ComparisonValue="$.External.status"))),
+        "Lambda error branch disconnects": ("does not reach a queue", mutate("InboundToMindfulFlow", lambda f: action(f, "save-caller-context")["Transitions"]["Errors"][0].update(NextAction="sorry-message"))),
+        "Lambda error not handled": ("does not handle error NoMatchingError", mutate("InboundToMindfulFlow", lambda f: action(f, "get-wait-phrase")["Transitions"].update(Errors=[]))),
+        "timeout above 8 s": ("from 1 to 8", mutate("InboundToMindfulFlow", lambda f: action(f, "save-caller-context")["Parameters"].update(InvocationTimeLimitSeconds="9"))),
+        "timeout below the budget": ("leaves no room", mutate("CallbackReturnFlow", lambda f: action(f, "load-caller-context")["Parameters"].update(InvocationTimeLimitSeconds="3"))),
+        "JSON response type": ("STRING_MAP", mutate("CustomerWhisperFlow", lambda f: action(f, "report-agent-answer")["Parameters"].update(ResponseValidation={"ResponseType": "JSON"}))),
+        "whisper disconnects": ("must end with EndFlowExecution", mutate("CustomerWhisperFlow", lambda f: action(f, "end-whisper").update(Type="DisconnectParticipant"))),
+        "queue without working queue": ("without a working queue", mutate("NormalInboundFlow", lambda f: action(f, "set-working-queue")["Transitions"]["Errors"][0].update(NextAction="transfer-to-queue"))),
+        "input timeout not handled": ("InputTimeLimitExceeded", mutate("InboundToMindfulFlow", lambda f: action(f, "offer-callback")["Transitions"].update(Errors=[e for e in action(f, "offer-callback")["Transitions"]["Errors"] if e["ErrorType"] != "InputTimeLimitExceeded"]))),
+        "dead end": ("without transitions", mutate("NormalInboundFlow", lambda f: action(f, "enable-flow-logs").update(Transitions={}))),
+        "unknown placeholder": ("placeholder ${CallTarget}", mutate("InboundToMindfulFlow", lambda f: action(f, "transfer-to-mindful")["Parameters"].update(ThirdPartyPhoneNumber="${CallTarget}"))),
+        "whisper hook to a contact flow": ("expected ['CUSTOMER_WHISPER']", mutate("CallbackReturnFlow", lambda f: action(f, "set-agent-answer-whisper")["Parameters"].update(EventHooks={"CustomerWhisper": "${NormalInboundFlow.ContactFlowArn}"}))),
+        "queue block in a whisper": ("not allowed in a CUSTOMER_WHISPER", mutate("CustomerWhisperFlow", lambda f: action(f, "end-whisper").update(Type="TransferContactToQueue"))),
+        "unknown action type": ("unknown action Type", mutate("NormalInboundFlow", lambda f: action(f, "enable-flow-logs").update(Type="SetLogging"))),
+    }
+    failed = 0
+    for label, (expected, run) in cases.items():
+        errors = run()
+        hit = next((e for e in errors if expected in e), None)
+        failed += hit is None
+        print(f"self-test {'caught' if hit else 'MISSED'}: {label}" + (f" -> {hit}" if hit else f" (got {errors})"))
+    print(f"self-test: {len(cases) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--template", type=pathlib.Path, default=INFRA / "template.yaml")
+    ap.add_argument("--base", type=pathlib.Path, default=INFRA / "base.yaml")
+    ap.add_argument("--self-test", action="store_true")
+    args = ap.parse_args()
+    if args.self_test:
+        return self_test(args.template, args.base)
+    checker, errors = check(args.template, args.base)
+    for e in errors:
+        print(f"check_flows: {e}", file=sys.stderr)
+    n_actions = sum(len(f.get("Actions") or []) for f in checker.flows.values() if isinstance(f, dict))
+    if errors:
+        print(f"check_flows: {len(errors)} problem(s) in {len(checker.flows)} flows", file=sys.stderr)
+        return 1
+    print(f"check_flows: {len(checker.flows)} flows, {n_actions} actions OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

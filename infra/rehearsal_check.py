@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Assert, through the AWS API, what the deploy rehearsal (.ci/infra-checks.sh) deployed.
+
+Runs against the moto server the rehearsal started (AWS_ENDPOINT_URL on 127.0.0.1). The
+expected environment is computed here from the params file and base.yaml's defaults with its
+own table of SPEC.md variable names, independently of the stack's *Environment outputs, so a
+typo in the template's mapping fails the rehearsal.
+
+Usage: infra/rehearsal_check.py PARAMS.json STACK_PREFIX ARCH
+"""
+import ast
+import json
+import os
+import pathlib
+import sys
+from urllib.parse import urlparse
+
+import boto3
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from check_flows import load_template  # noqa: E402
+
+INFRA = pathlib.Path(__file__).resolve().parent
+EXPECTED_MEMORY = 256
+EXPECTED_TIMEOUT = 5
+
+# SPEC.md configuration variable <- base stack parameter, per function.
+ENV_MAP = {
+    "ocw-phrase": {
+        "OCW_CAP_SECONDS": "OcwCapSeconds",
+        "OCW_OFFER_THRESHOLD_SECONDS": "OcwOfferThresholdSeconds",
+    },
+    "datastore-proxy": {
+        "DEFAULT_COUNTRY": "DefaultCountry",
+        "DATASTORE_URL": "DatastoreUrl",
+        "DATASTORE_NUMBER_FORMAT": "DatastoreNumberFormat",
+        "DATASTORE_TOKEN_SECRET_ARN": "DatastoreTokenSecretArn",
+        "REQUEST_BUDGET_MS": "DatastoreRequestBudgetMs",
+        "MINDFUL_ALLOWED_HOSTS": "MindfulAllowedHosts",
+        "SECRETS_MANAGER_TTL": "SecretsCacheTtlSeconds",
+    },
+    "agent-answer": {
+        "DEFAULT_COUNTRY": "DefaultCountry",
+        "MINDFUL_TOKEN_URL": "MindfulTokenUrl",
+        "MINDFUL_API_URL": "MindfulApiUrl",
+        "MINDFUL_CLIENT_ID": "MindfulClientId",
+        "MINDFUL_CLIENT_SECRET_ARN": "MindfulClientSecretArn",
+        "REQUEST_BUDGET_MS": "AgentAnswerRequestBudgetMs",
+        "MINDFUL_ALLOWED_HOSTS": "MindfulAllowedHosts",
+        "SECRETS_MANAGER_TTL": "SecretsCacheTtlSeconds",
+    },
+}
+
+
+def main(params_path: str, stack_prefix: str, arch: str) -> int:
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    host = urlparse(endpoint).hostname
+    if host not in ("127.0.0.1", "localhost"):
+        sys.exit(f"refusing to run against {endpoint!r}: the rehearsal talks to a local moto server only")
+    params = {k: str(v) for k, v in json.loads(pathlib.Path(params_path).read_text()).items() if not k.startswith("_")}
+    defaults = {k: str(v.get("Default", "")) for k, v in load_template(INFRA / "base.yaml")["Parameters"].items()}
+
+    def p(name):
+        return params.get(name, defaults[name])
+
+    session = boto3.session.Session(region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    cfn = session.client("cloudformation", endpoint_url=endpoint)
+    lam = session.client("lambda", endpoint_url=endpoint)
+    iam = session.client("iam", endpoint_url=endpoint)
+    logs = session.client("logs", endpoint_url=endpoint)
+
+    outputs = {o["OutputKey"]: o["OutputValue"]
+               for o in cfn.describe_stacks(StackName=f"{stack_prefix}-base")["Stacks"][0].get("Outputs", [])}
+    role_arn = outputs["LambdaRoleArn"]
+    problems = []
+
+    def expect(what, got, want):
+        if got != want:
+            problems.append(f"{what}: got {got!r}, expected {want!r}")
+
+    any_secret = bool(p("MindfulClientSecretArn") or p("DatastoreTokenSecretArn"))
+    layer = p("ParametersSecretsExtensionLayerArn") if any_secret else ""
+    for function, mapping in ENV_MAP.items():
+        name = p("FunctionNamePrefix") + function
+        cfg = lam.get_function_configuration(FunctionName=name)
+        expect(f"{name} Runtime", cfg.get("Runtime"), "provided.al2023")
+        expect(f"{name} Handler", cfg.get("Handler"), "bootstrap")
+        expect(f"{name} MemorySize", cfg.get("MemorySize"), EXPECTED_MEMORY)
+        expect(f"{name} Timeout", cfg.get("Timeout"), EXPECTED_TIMEOUT)
+        expect(f"{name} Role", cfg.get("Role"), role_arn)
+        expect(f"{name} Architectures", cfg.get("Architectures"), [arch])
+        expect(f"{name} Layers", [entry["Arn"] for entry in cfg.get("Layers", [])], [layer] if layer else [])
+        want_env = {"AWS_LAMBDA_LOG_FORMAT": "JSON", "RUST_LOG": p("LogLevel")}
+        want_env.update({var: p(param) for var, param in mapping.items() if p(param) != ""})
+        got_env = (cfg.get("Environment") or {}).get("Variables", {})
+        expect(f"{name} Environment", dict(sorted(got_env.items())), dict(sorted(want_env.items())))
+        leaked = [k for k in got_env if k in ("MINDFUL_CLIENT_SECRET", "DATASTORE_TOKEN")]
+        if leaked:
+            problems.append(f"{name}: plain secret variables {leaked} in the environment")
+        groups = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
+        expect(f"{name} log group retention", [g.get("retentionInDays") for g in groups], [int(p("LogRetentionDays"))])
+        print(f"rehearsal: {name}: {cfg['Runtime']} {cfg['Handler']} {cfg['MemorySize']} MB {cfg['Timeout']} s "
+              f"{cfg['Architectures'][0]}, {len(got_env)} env vars, layers {len(cfg.get('Layers', []))}")
+
+    # Least privilege: GetSecretValue only on the configured secrets, logs only on own groups.
+    role_name = role_arn.rsplit("/", 1)[-1]
+    statements = []
+    for policy in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+        doc = iam.get_role_policy(RoleName=role_name, PolicyName=policy)["PolicyDocument"]
+        if isinstance(doc, str):  # moto returns CloudFormation-made policies as a Python repr
+            try:
+                doc = json.loads(doc)
+            except json.JSONDecodeError:
+                doc = ast.literal_eval(doc)
+        listed = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+        # moto keeps an AWS::NoValue list element as None; CloudFormation drops it.
+        statements += [st for st in listed if st is not None]
+    if iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]:
+        problems.append("role has managed policies attached (expected inline least-privilege policies only)")
+    for st in statements:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        if any("*" == r for r in resources):
+            problems.append(f"statement {actions} on Resource '*'")
+        if "logs:PutLogEvents" in actions:
+            want = sorted(f"arn:aws:logs:{session.region_name}:123456789012:log-group:/aws/lambda/"
+                          f"{p('FunctionNamePrefix')}{fn}:*" for fn in ENV_MAP)
+            expect("log statement resources", sorted(resources), want)
+            expect("log statement actions", sorted(actions), ["logs:CreateLogStream", "logs:PutLogEvents"])
+        if "secretsmanager:GetSecretValue" in actions:
+            want = sorted(a for a in (p("MindfulClientSecretArn"), p("DatastoreTokenSecretArn")) if a)
+            expect("GetSecretValue resources", sorted(resources), want)
+    secret_statements = [st for st in statements if "secretsmanager:GetSecretValue" in str(st["Action"])]
+    expect("secret statements", len(secret_statements), 1 if any_secret else 0)
+
+    for problem in problems:
+        print(f"rehearsal: FAIL {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print("rehearsal: 3 functions, role and log groups as expected")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    sys.exit(main(*sys.argv[1:]))
