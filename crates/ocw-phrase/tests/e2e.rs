@@ -1,0 +1,160 @@
+//! End to end: the built `ocw-phrase` binary as a real process behind the Lambda Runtime API
+//! (`lambda-harness`), fed every `events/ocw-phrase*.json` file.
+
+mod common;
+
+use std::time::Duration;
+
+use lambda_harness::{FunctionProcess, InvokeOptions};
+use serde_json::{json, Value};
+
+fn spawn(env: &[(&str, &str)]) -> FunctionProcess {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    FunctionProcess::spawn(env!("CARGO_BIN_EXE_ocw-phrase"), &env).expect("spawn ocw-phrase")
+}
+
+fn read_event(name: &str) -> Value {
+    let text = std::fs::read_to_string(common::events_dir().join(name)).expect("event file");
+    serde_json::from_str(&text).expect("event JSON")
+}
+
+fn response(f: &mut FunctionProcess, event: Value) -> Value {
+    let invoked = f.invoke_blocking(event).expect("invocation completes");
+    match invoked.response() {
+        Some(r) => r.clone(),
+        None => panic!("function error: {:?}\n{}", invoked.error(), f.log_text()),
+    }
+}
+
+#[test]
+fn every_event_file_through_the_runtime_api() {
+    let mut f = spawn(&[]);
+    let files = common::event_files();
+    assert!(files.len() >= common::EXPECTED.len(), "{files:?}");
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("event file");
+        let event: Value = serde_json::from_str(&text).expect("event JSON");
+        let invoked = f
+            .invoke_blocking(event.clone())
+            .expect("invocation completes");
+        let Some(r) = invoked.response() else {
+            panic!("{}: function error {:?}", path.display(), invoked.error());
+        };
+        common::check(&event, r, common::expected_for(path));
+        // Pure computation: generous bound for a loaded debug build, far below Connect's 3 s.
+        assert!(
+            invoked.own_time < Duration::from_millis(500),
+            "{:?}",
+            invoked.own_time
+        );
+    }
+
+    assert!(f.is_running(), "the process must keep serving");
+    let init = f.init_time();
+    // Shut down first so the captured output is complete before asserting on it.
+    let report = f.shutdown().expect("shutdown");
+    assert!(!report.exited_on_its_own, "{report:?}");
+    eprintln!(
+        "ocw-phrase (debug build): init {init:?}, peak RSS {:?} KiB",
+        report.peak_rss_kib
+    );
+
+    // One structured log line per invocation, and no caller number anywhere in the output.
+    let logs = f.json_logs();
+    let lines: Vec<&Value> = logs
+        .iter()
+        .filter(|l| l["message"] == "invocation" && l["function"] == "ocw-phrase")
+        .collect();
+    assert_eq!(lines.len(), files.len(), "{}", f.log_text());
+    assert!(lines.iter().any(|l| l["error"] == "invalid_ocw"));
+    assert!(!f.log_text().contains("3209071234"), "{}", f.log_text());
+}
+
+#[test]
+fn configuration_from_the_environment() {
+    let mut f = spawn(&[
+        ("OCW_CAP_SECONDS", "1800"),
+        ("OCW_OFFER_THRESHOLD_SECONDS", "3601"),
+    ]);
+    let r = response(&mut f, read_event("ocw-phrase-over-cap.json"));
+    assert_eq!(r["status"], "ok");
+    assert_eq!(r["OCW"], "more than 30 minutes");
+    assert_eq!(r["offer_callback"], "false");
+    // The per-call override wins over the environment.
+    let mut event = read_event("ocw-phrase-over-cap.json");
+    event["Details"]["Parameters"]["cap_seconds"] = json!("3600");
+    event["Details"]["Parameters"]["offer_threshold_seconds"] = json!("60");
+    let r = response(&mut f, event);
+    assert_eq!(r["OCW"], "about 1 hour");
+    assert_eq!(r["offer_callback"], "true");
+    assert_eq!(r["cap_seconds"], "3600");
+}
+
+#[test]
+fn invalid_configuration_answers_errors_instead_of_failing_init() {
+    let mut f = spawn(&[("OCW_CAP_SECONDS", "ten minutes")]);
+    for _ in 0..2 {
+        let r = response(&mut f, read_event("ocw-phrase.json"));
+        assert_eq!(r["status"], "error");
+        assert_eq!(r["error"], "invalid_config");
+        assert_eq!(r["offer_callback"], "false");
+        assert_eq!(r["OCW"], "125");
+        let msg = r["error_message"].as_str().unwrap_or_default();
+        assert!(msg.contains("OCW_CAP_SECONDS"), "{msg}");
+    }
+    assert!(f.is_running());
+    f.shutdown().expect("shutdown");
+    assert!(
+        f.log_text().contains("configuration is invalid"),
+        "{}",
+        f.log_text()
+    );
+}
+
+#[test]
+fn odd_payloads_get_answers_and_the_process_survives_a_malformed_body() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut f = spawn(&[]);
+        for payload in [
+            json!(null),
+            json!("OCW"),
+            json!([1, 2]),
+            json!({}),
+            json!({"Details": {"Parameters": {"OCW": 125.9}, "ContactData": null}}),
+        ] {
+            let invoked = f
+                .invoke(payload.clone())
+                .await
+                .expect("invocation completes");
+            let r = invoked
+                .response()
+                .cloned()
+                .unwrap_or_else(|| panic!("{payload}: function error {:?}", invoked.error()));
+            assert!(
+                r["status"] == "ok" || r["error"] == "invalid_ocw",
+                "{payload}: {r}"
+            );
+        }
+        // Not JSON at all: Connect never sends this; the runtime reports a function error and
+        // the process keeps serving.
+        let invoked = f
+            .invoke_bytes(b"{not json".to_vec(), InvokeOptions::default())
+            .await
+            .expect("invocation completes");
+        assert!(invoked.is_error());
+        let r = f
+            .invoke(read_event("ocw-phrase.json"))
+            .await
+            .expect("invocation completes")
+            .into_response()
+            .expect("a response");
+        assert_eq!(r["OCW"], "about 3 minutes");
+    });
+}
