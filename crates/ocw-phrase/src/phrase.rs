@@ -381,6 +381,8 @@ mod tests {
             let span = Span::from_minutes(minutes);
             for lang in LANGUAGES {
                 for p in [(lang.about)(span), (lang.more_than)(span)] {
+                    // Safe to place inside an SSML prompt without escaping.
+                    assert!(!p.contains(['&', '<', '>', '"']), "{p}");
                     let words: Vec<&str> = p.split(' ').collect();
                     assert!(!words.contains(&"0"), "{p}");
                     for pair in words.windows(2) {
