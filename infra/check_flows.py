@@ -46,14 +46,15 @@ COMMON_OUTPUTS = {"status", "error", "error_message"}
 OCW_OUTPUTS = COMMON_OUTPUTS | {"OCW", "OCW_seconds", "offer_callback"}
 OCW_KNOWN_INPUTS = {"OCW", "agents_available", "language", "cap_seconds", "offer_threshold_seconds"}
 DS_RESERVED = {"method", "token", "customer_contact_number"}
-DS_POST_OUTPUTS = COMMON_OUTPUTS | {"customer_contact_number", "time_to_expire"}
+# error responses also carry http_status when Mindful answered (README "Output")
+DS_POST_OUTPUTS = COMMON_OUTPUTS | {"customer_contact_number", "time_to_expire", "http_status"}
 # A GET returns every field of the stored record, flattened; the Data Keys come on top.
 DS_GET_RECORD_FIELDS = {
     "customer_contact_number", "ani", "ecbt", "time_to_expire", "organization.id",
     "data_set_template_id", "data_set_template_name",
 }
 AA_INPUTS = {"Token_URL", "Client_ID", "Secret_Num", "API_URL", "Queue_ID", "Agent_ID", "Temp_Tel"}
-AA_OUTPUTS = COMMON_OUTPUTS | {"http_status"}
+AA_OUTPUTS = COMMON_OUTPUTS | {"http_status", "deduplicated"}
 # Parameters that carry secrets: a flow may bind them to an attribute, never to a literal.
 SECRET_INPUTS = {"datastore-proxy": {"token"}, "agent-answer": {"Secret_Num"}}
 # Base-stack parameter holding each function's default REQUEST_BUDGET_MS.
@@ -260,7 +261,7 @@ class Checker:
             return OCW_OUTPUTS | set(attrs)  # every input parameter is echoed back
         if fn == "datastore-proxy":
             if str(attrs.get("method", "")).upper() == "GET":
-                return COMMON_OUTPUTS | DS_GET_RECORD_FIELDS | data_keys
+                return COMMON_OUTPUTS | {"http_status"} | DS_GET_RECORD_FIELDS | data_keys
             return DS_POST_OUTPUTS
         if fn == "agent-answer":
             return AA_OUTPUTS

@@ -35,8 +35,11 @@ ENV_MAP = {
         "DATASTORE_URL": "DatastoreUrl",
         "DATASTORE_NUMBER_FORMAT": "DatastoreNumberFormat",
         "DATASTORE_TOKEN_SECRET_ARN": "DatastoreTokenSecretArn",
+        "DATASTORE_TOKEN_SECRET_KEY": "DatastoreTokenSecretJsonKey",
+        "DATASTORE_INCLUDE_ATTRIBUTES": "DatastoreIncludeAttributes",
         "REQUEST_BUDGET_MS": "DatastoreRequestBudgetMs",
         "MINDFUL_ALLOWED_HOSTS": "MindfulAllowedHosts",
+        "SECRETS_CACHE_TTL_SECONDS": "SecretsCacheTtlSeconds",
         "SECRETS_MANAGER_TTL": "SecretsCacheTtlSeconds",
     },
     "agent-answer": {
@@ -45,8 +48,10 @@ ENV_MAP = {
         "MINDFUL_API_URL": "MindfulApiUrl",
         "MINDFUL_CLIENT_ID": "MindfulClientId",
         "MINDFUL_CLIENT_SECRET_ARN": "MindfulClientSecretArn",
+        "MINDFUL_CLIENT_SECRET_SECRET_KEY": "MindfulClientSecretJsonKey",
         "REQUEST_BUDGET_MS": "AgentAnswerRequestBudgetMs",
         "MINDFUL_ALLOWED_HOSTS": "MindfulAllowedHosts",
+        "SECRETS_CACHE_TTL_SECONDS": "SecretsCacheTtlSeconds",
         "SECRETS_MANAGER_TTL": "SecretsCacheTtlSeconds",
     },
 }
