@@ -38,6 +38,11 @@ pub mod params {
     pub const LANGUAGE: &str = "language";
     pub const CAP_SECONDS: &str = "cap_seconds";
     pub const OFFER_THRESHOLD_SECONDS: &str = "offer_threshold_seconds";
+    /// Second-chance offers: how many callback offers this contact has heard so far
+    /// (`$.Attributes.callback_offers`; absent or blank = 0).
+    pub const OFFERS_MADE: &str = "offers_made";
+    /// Second-chance offers: the most offers one contact may hear (absent = no limit).
+    pub const MAX_OFFERS: &str = "max_offers";
 }
 
 /// Output keys this function owns. An input parameter with one of these names is not echoed:
@@ -47,6 +52,9 @@ pub mod keys {
     pub const OCW_SECONDS: &str = "OCW_seconds";
     pub const OFFER_CALLBACK: &str = "offer_callback";
     pub const OCW_LANGUAGE: &str = "OCW_language";
+    /// With `offers_made` given: the count after this decision (incremented when offering), for
+    /// the flow to store back into `$.Attributes.callback_offers`.
+    pub const OFFERS_MADE: &str = "offers_made";
     pub const STATUS: &str = "status";
     pub const ERROR: &str = "error";
     pub const ERROR_MESSAGE: &str = "error_message";
@@ -130,6 +138,8 @@ struct Spoken {
     phrase: String,
     seconds: u64,
     offer_callback: bool,
+    /// `Some(count after this decision)` when the flow passed `offers_made`.
+    offers_made: Option<u64>,
 }
 
 /// A failure: `(error code, one human line)`.
@@ -151,6 +161,9 @@ pub fn answer(settings: &Settings, event: &ContactFlowEvent) -> Kvp {
             out.set(keys::OCW, spoken.phrase);
             out.set(keys::OCW_SECONDS, spoken.seconds.to_string());
             out.set(keys::OFFER_CALLBACK, bool_str(spoken.offer_callback));
+            if let Some(count) = spoken.offers_made {
+                out.set(keys::OFFERS_MADE, count.to_string());
+            }
             out.set(keys::STATUS, "ok");
         }
         Err((code, message)) => {
@@ -195,11 +208,25 @@ fn speak(
         config.offer_threshold_seconds,
         0,
     )?;
-    let offer_callback = seconds >= offer_threshold_seconds && !agents_available(event);
+    let offers_made = count_param(event, params::OFFERS_MADE)?;
+    let max_offers = count_param(event, params::MAX_OFFERS)?;
+    let under_limit = match (offers_made, max_offers) {
+        (made, Some(max)) => made.unwrap_or(0) < max,
+        (_, None) => true,
+    };
+    let offer_callback =
+        seconds >= offer_threshold_seconds && !agents_available(event) && under_limit;
+    // Echo the count back only when the flow counts offers (second-chance queue flow), so
+    // the first-offer flow's response stays as it was.
+    let offers_made = match (offers_made, max_offers) {
+        (None, None) => None,
+        (made, _) => Some(made.unwrap_or(0) + u64::from(offer_callback)),
+    };
     Ok(Spoken {
         phrase: language.phrase(seconds, cap_seconds),
         seconds,
         offer_callback,
+        offers_made,
     })
 }
 
@@ -224,6 +251,21 @@ fn override_or(
         Ok(v) if (min..=MAX_SETTING_SECONDS).contains(&v) => Ok(v),
         Ok(_) => Err(invalid("is out of range".into())),
         Err(why) => Err(invalid(why.to_string())),
+    }
+}
+
+/// A whole-number count parameter (`offers_made`, `max_offers`): absent or blank → `None`;
+/// anything but a non-negative integer up to 1000 → `invalid_parameter`.
+fn count_param(event: &ContactFlowEvent, name: &str) -> Result<Option<u64>, Failure> {
+    let Some(raw) = event.param(name) else {
+        return Ok(None);
+    };
+    match raw.parse::<u64>() {
+        Ok(v) if v <= 1000 => Ok(Some(v)),
+        _ => Err((
+            codes::INVALID_PARAMETER,
+            format!("{name} is not a count; expected a whole number from 0 to 1000"),
+        )),
     }
 }
 
@@ -668,5 +710,65 @@ mod tests {
         let r = invoke(connect_event(json!({"OCW": "61", "blob": big}), "en-US")).await;
         assert_eq!(get(&r, "status"), Some("error"));
         assert_eq!(get(&r, "error"), Some("response_too_large"));
+    }
+}
+
+#[cfg(test)]
+mod second_chance_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn answer_for(params: Value) -> Kvp {
+        let event = ContactFlowEvent::from_value(json!({"Details": {"Parameters": params}}));
+        answer(&Ok(Config::default()), &event)
+    }
+
+    #[test]
+    fn offers_are_counted_and_capped() {
+        // (offers_made, max_offers, OCW) → (offer_callback, offers_made out)
+        let cases = [
+            (None, None, "300", "true", None),
+            (Some("0"), Some("2"), "300", "true", Some("1")),
+            (Some("1"), Some("2"), "300", "true", Some("2")),
+            (Some("2"), Some("2"), "300", "false", Some("2")),
+            (Some("5"), Some("2"), "300", "false", Some("5")),
+            (Some(""), Some("1"), "300", "true", Some("1")),
+            (None, Some("0"), "300", "false", Some("0")),
+            (Some("1"), None, "300", "true", Some("2")),
+            (Some("1"), Some("3"), "30", "false", Some("1")),
+        ];
+        for (made, max, ocw, want_offer, want_made) in cases {
+            let mut params = serde_json::Map::new();
+            params.insert("OCW".into(), json!(ocw));
+            if let Some(m) = made {
+                params.insert("offers_made".into(), json!(m));
+            }
+            if let Some(m) = max {
+                params.insert("max_offers".into(), json!(m));
+            }
+            let r = answer_for(Value::Object(params));
+            assert_eq!(r.status(), Some("ok"), "{made:?} {max:?}");
+            assert_eq!(
+                r.get("offer_callback"),
+                Some(want_offer),
+                "{made:?} {max:?} {ocw}"
+            );
+            assert_eq!(r.get("offers_made"), want_made, "{made:?} {max:?} {ocw}");
+        }
+    }
+
+    #[test]
+    fn invalid_counts_are_invalid_parameters() {
+        for (name, value) in [
+            ("offers_made", "-1"),
+            ("offers_made", "abc"),
+            ("max_offers", "1.5"),
+            ("max_offers", "5000"),
+        ] {
+            let r = answer_for(json!({"OCW": "300", name: value}));
+            assert_eq!(r.get("error"), Some("invalid_parameter"), "{name}={value}");
+            assert!(r.get("error_message").unwrap_or("").starts_with(name));
+            assert_eq!(r.get("offer_callback"), Some("false"));
+        }
     }
 }
