@@ -54,7 +54,7 @@ pub struct OAuthClient {
     http: Client,
     // A tokio Mutex held across the refresh: concurrent callers wait for the one refresh in flight
     // and then read its token, instead of each fetching their own.
-    cache: Mutex<HashMap<(String, String), CachedToken>>,
+    cache: Mutex<HashMap<(String, String, String), CachedToken>>,
 }
 
 /// A bearer token plus whether it came from the cache (for logs and request counting).
@@ -72,10 +72,13 @@ impl OAuthClient {
         }
     }
 
-    fn key(creds: &ClientCredentials) -> (String, String) {
+    /// The cache key: the whole credentials. Without the secret, a call with a wrong secret (a
+    /// flow's `Secret_Num`) would be served the token another caller obtained with the right one.
+    fn key(creds: &ClientCredentials) -> (String, String, String) {
         (
             creds.token_url.as_str().to_string(),
             creds.client_id.clone(),
+            creds.client_secret.expose().to_string(),
         )
     }
 
@@ -166,6 +169,25 @@ pub fn parse_token_response(body: &[u8]) -> Result<(Secret, Duration), AuthError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (found by agent-answer's no-secrets tests): a cached token is only reused for
+    /// the same secret, so a wrong `Secret_Num` is rejected even after a right one was used.
+    #[test]
+    fn cache_key_includes_the_secret() {
+        let creds = |secret: &str| ClientCredentials {
+            token_url: Url::parse("https://auth.example.com/oauth2/token").unwrap(),
+            client_id: "client".into(),
+            client_secret: Secret::new(secret),
+        };
+        assert_eq!(
+            OAuthClient::key(&creds("right")),
+            OAuthClient::key(&creds("right"))
+        );
+        assert_ne!(
+            OAuthClient::key(&creds("right")),
+            OAuthClient::key(&creds("wrong"))
+        );
+    }
 
     #[test]
     fn token_response_shapes() {

@@ -12,7 +12,7 @@ use crate::kvp::Kvp;
 /// default INFO). Safe to call twice (the second call does nothing), unlike
 /// `lambda_runtime::tracing::init_default_subscriber`, which panics.
 pub fn init_logging() {
-    use lambda_runtime::tracing::subscriber::{self, filter::EnvFilter, filter::LevelFilter};
+    use lambda_runtime::tracing::subscriber::{self, filter::LevelFilter};
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
@@ -25,13 +25,25 @@ pub fn init_logging() {
         .with_span_list(false)
         .with_target(false)
         .without_time()
-        .with_env_filter(
-            EnvFilter::builder()
-                .with_default_directive(level.into())
-                .parse_lossy(""),
-        )
+        .with_env_filter(log_filter(level))
         .with_writer(std::io::stdout)
         .try_init();
+}
+
+/// The filter for `level`, with `lambda_runtime` capped at DEBUG: at TRACE it logs every raw
+/// event ("raw JSON event received from Lambda"), i.e. the caller's full number and flow
+/// parameters such as a Datastore `token` or `Secret_Num` (SPEC rule 5).
+fn log_filter(
+    level: lambda_runtime::tracing::subscriber::filter::LevelFilter,
+) -> lambda_runtime::tracing::subscriber::filter::EnvFilter {
+    use lambda_runtime::tracing::subscriber::filter::{EnvFilter, LevelFilter};
+    let filter = EnvFilter::builder()
+        .with_default_directive(level.into())
+        .parse_lossy("");
+    match format!("lambda_runtime={}", level.min(LevelFilter::DEBUG)).parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    }
 }
 
 /// Namespace of the EMF metrics.
@@ -151,6 +163,56 @@ pub fn emf_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (found by the no-secrets-in-logs tests): at TRACE, lambda_runtime's dump of
+    /// the raw event must not be printed; our own TRACE lines still are, and capping never makes
+    /// lambda_runtime more verbose than the chosen level.
+    #[test]
+    fn lambda_runtime_never_logs_the_raw_event() {
+        use lambda_runtime::tracing::subscriber::{self, filter::LevelFilter};
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = |level: LevelFilter| {
+            let buf = Buf::default();
+            let out = buf.clone();
+            let sub = subscriber::fmt()
+                .json()
+                .with_env_filter(log_filter(level))
+                .with_writer(move || out.clone())
+                .finish();
+            tracing::subscriber::with_default(sub, || {
+                tracing::trace!(target: "lambda_runtime::layers::api_response",
+                    body = "+13209071234", "raw JSON event received from Lambda");
+                tracing::debug!(target: "lambda_runtime::runtime", "runtime debug");
+                tracing::trace!(target: "mindful_core::http", "own trace");
+            });
+            let bytes = buf.0.lock().unwrap().clone();
+            String::from_utf8(bytes).unwrap()
+        };
+        let trace = capture(LevelFilter::TRACE);
+        assert!(!trace.contains("raw JSON event"), "{trace}");
+        assert!(!trace.contains("3209071234"), "{trace}");
+        assert!(
+            trace.contains("runtime debug") && trace.contains("own trace"),
+            "{trace}"
+        );
+        let info = capture(LevelFilter::INFO);
+        assert!(
+            !info.contains("runtime debug") && !info.contains("own trace"),
+            "{info}"
+        );
+    }
 
     #[test]
     fn emf_document_shape() {

@@ -1,0 +1,177 @@
+//! Shared by this crate's process-level tests (`no_secrets_in_logs`, `fault_matrix`, `load`):
+//! spawn the built function binary behind the Lambda Runtime API emulator (`lambda-harness`)
+//! against an in-process `mindful-sim`, and scan captured output for secrets and numbers.
+//! (The same file is copied in each function crate's `tests/support/`.)
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use lambda_harness::{FunctionProcess, Invoked};
+use serde_json::{json, Value};
+
+/// Distinctive values that must never be printed. The `SECRET` marker makes a leak obvious.
+pub const CLIENT_SECRET: &str = "cs-SECRET-q7Vd2LmX9pR4";
+pub const DATASTORE_TOKEN: &str = "ds-SECRET-Kx81Zt0aWf3N";
+/// A token passed as a flow parameter (datastore-proxy `token`, agent-answer `Secret_Num`).
+pub const PARAM_SECRET: &str = "param-SECRET-Hh5Ue2Yc0";
+
+/// The caller numbers used in these tests; none may appear in full in any log line.
+pub const CALLER: &str = "+13209071234";
+pub const CALLER_NATIONAL: &str = "3209071234";
+pub const OTHER_CALLER: &str = "+447946095813";
+
+/// Spawn `binary` with `env`, wait until it polls `/next`.
+pub fn spawn(binary: impl AsRef<Path>, env: &[(&str, &str)]) -> FunctionProcess {
+    let mut b = FunctionProcess::builder(binary).timeout(Duration::from_secs(8));
+    for (k, v) in env {
+        b = b.env(*k, *v);
+    }
+    let f = b.spawn().expect("spawn the function");
+    f.wait_ready_blocking(Duration::from_secs(10))
+        .expect("function init");
+    f
+}
+
+/// A voice contact event with `params`, the caller's address and a contact id.
+pub fn event(params: Value, address: Option<&str>, contact_id: &str) -> Value {
+    json!({
+        "Name": "ContactFlowEvent",
+        "Details": {
+            "ContactData": {
+                "Attributes": {"tier": "gold"},
+                "Channel": "VOICE",
+                "ContactId": contact_id,
+                "CustomerEndpoint": address.map(|a| json!({"Address": a, "Type": "TELEPHONE_NUMBER"})),
+                "SystemEndpoint": {"Address": "+18005550100", "Type": "TELEPHONE_NUMBER"},
+                "LanguageCode": "en-US",
+                "Queue": null
+            },
+            "Parameters": params
+        }
+    })
+}
+
+/// The response map of a completed invocation (panics on a Lambda error, with the output).
+pub fn response(f: &mut FunctionProcess, event: Value) -> (Value, Invoked) {
+    let invoked = f.invoke_blocking(event).expect("invocation completes");
+    match invoked.response() {
+        Some(r) => (r.clone(), invoked),
+        None => panic!(
+            "Lambda error {:?} (rule 2: failures are responses)\n{}",
+            invoked.error(),
+            f.log_text()
+        ),
+    }
+}
+
+/// Every value of a response is a string, `status` is present.
+pub fn assert_flat(r: &Value) {
+    let obj = r.as_object().expect("response is an object");
+    assert!(obj.values().all(Value::is_string), "{r}");
+    assert!(obj.contains_key("status"), "{r}");
+}
+
+/// Findings of [`leaks`]: which forbidden strings appear in `text`.
+pub fn leaks(text: &str, secrets: &[&str], numbers: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for s in secrets {
+        if text.contains(s) {
+            found.push(format!("secret {s:?}"));
+        }
+    }
+    // Tokens the simulator issues: `simtok_` + 32 hex digits.
+    for (i, _) in text.match_indices("simtok_") {
+        let tail = &text[i + 7..];
+        if tail.len() >= 32 && tail[..32].bytes().all(|b| b.is_ascii_hexdigit()) {
+            found.push(format!("issued token {}", &text[i..i + 39]));
+        }
+    }
+    // Any credential after an auth scheme that is not the masked form (a word of 8+ token
+    // characters right after `Bearer `/`Basic `).
+    for scheme in ["Bearer ", "Basic "] {
+        for (i, _) in text.match_indices(scheme) {
+            let word: String = text[i + scheme.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "-._~+/=".contains(*c))
+                .collect();
+            if word.len() >= 8 {
+                found.push(format!("credential after {scheme:?}: {:.12}...", word));
+            }
+        }
+    }
+    // Full phone numbers: the last seven digits of each number, in any spelling that keeps them
+    // together (E.164, digits, national, URL-encoded); masks keep only four.
+    for n in numbers {
+        let digits: String = n.chars().filter(char::is_ascii_digit).collect();
+        let tail = &digits[digits.len().saturating_sub(7)..];
+        if text.contains(tail) {
+            found.push(format!("phone number ending {tail}"));
+        }
+    }
+    found
+}
+
+/// Panics with the offending lines when `text` leaks anything.
+pub fn assert_no_leaks(what: &str, text: &str, secrets: &[&str], numbers: &[&str]) {
+    let found = leaks(text, secrets, numbers);
+    if !found.is_empty() {
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| !leaks(l, secrets, numbers).is_empty())
+            .take(10)
+            .collect();
+        panic!("{what}: {found:?}\n{}", lines.join("\n"));
+    }
+}
+
+/// Distinct TCP connections to `port` on this machine seen in `/proc/net/tcp{,6}` right now
+/// (every state, TIME_WAIT included, so connections closed in the last minute still count):
+/// the set of client-side ports talking to the server at `port`.
+pub fn client_ports_to(port: u16) -> std::collections::BTreeSet<u16> {
+    let mut ports = std::collections::BTreeSet::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 4 {
+                continue;
+            }
+            let port_of = |addr: &str| {
+                addr.rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+            };
+            let (Some(local), Some(remote)) = (port_of(cols[1]), port_of(cols[2])) else {
+                continue;
+            };
+            // Either end of a connection to the server (TIME_WAIT stays on the side that closed
+            // first); listening sockets have remote port 0.
+            if remote == port && local != port {
+                ports.insert(local);
+            } else if local == port && remote != 0 && remote != port {
+                ports.insert(remote);
+            }
+        }
+    }
+    ports
+}
+
+/// Wait (bounded) until `n` invocation log lines have been captured; returns how many there are.
+/// Output arrives a little after the response it belongs to.
+pub fn wait_for_invocation_lines(f: &FunctionProcess, n: usize) -> usize {
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let seen = f
+            .json_logs()
+            .iter()
+            .filter(|l| l["message"] == "invocation")
+            .count();
+        if seen >= n || std::time::Instant::now() >= until {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
