@@ -111,7 +111,8 @@ declare -A FUNCTION_ARN
 for bin in "${FUNCTIONS[@]}"; do
   name_key="$(python3 -c 'import sys; print("".join(p.title() for p in sys.argv[1].split("-")) + "FunctionName")' "$bin")"
   name="$(stack_output "$BASE_STACK" "$name_key")"
-  layer=(); [[ -n "$LAYER_ARN" ]] && layer=(--layer "$LAYER_ARN")
+  # The extension layer only where a secret is read (its process costs memory and init time).
+  layer=(); [[ -n "$LAYER_ARN" ]] && grep -q '_SECRET_ARN=' "infra/env/$bin.env" && layer=(--layer "$LAYER_ARN")
   # memory, timeout and runtime come from CargoLambda.toml ([deploy]).
   cargo lambda deploy "$name" --binary-name "$bin" --lambda-dir "$LAMBDA_DIR" \
     --iam-role "$ROLE_ARN" --env-file "infra/env/$bin.env" "${layer[@]}" \
