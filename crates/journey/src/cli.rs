@@ -1,0 +1,148 @@
+//! Hand-rolled argument parsing for `cargo run -p journey -- …`.
+
+use crate::{Binaries, FaultSpec, Options};
+
+pub const HELP: &str = "\
+journey: the whole Connect ↔ Mindful callback journey, locally
+
+The three functions are built and run as real Lambda processes (Runtime API emulator), Mindful is
+the embedded simulator; the journey plays the contact flows and prints what each block sends and
+gets back. Everything runs on 127.0.0.1; nothing is deployed or installed.
+
+USAGE:
+    cargo run -p journey [-- OPTIONS]
+
+OPTIONS:
+    --number <NUMBER>        caller's number as given [default: \"+1 (320) 907-1234\"];
+                             normalised with --country to the E.164 Connect presents
+                             (\"anonymous\" shows the invalid-number branch)
+    --country <CC>           DEFAULT_COUNTRY, ISO 3166 alpha-2 [default: US]
+    --language <TAG>         the contact's language: en-US, es-MX, fr-FR… [default: en-US]
+    --wait <SECONDS>         oldest contact in queue ($.Metrics.Queue.OldestContactAge)
+                             [default: 185]; under 60 s no callback is offered
+    --agents-available <N>   $.Metrics.Agents.Available.Count [default: 0]; > 0: no offer
+    --decline                the caller does not press 1 (stays in queue)
+    --fault <ROUTE:KIND>     inject a Mindful fault on every request of ROUTE and watch the
+                             flow's error branch. ROUTE: token, agent_answer, datastore_post,
+                             datastore_get, any. KIND: status=CODE, latency=MS, hang,
+                             malformed_json, wrong_content_type, reset. Examples:
+                               datastore_post:status=503   POST fails → caller stays in queue
+                               datastore_get:malformed_json  context lost → default queue
+                               token:status=401            agent-answer: auth_failed
+                               agent_answer:hang           agent-answer: timeout inside 2 s
+    --release                build and run release binaries (slower first build)
+    --logs                   print the functions' own (JSON) log lines under each step
+    -h, --help               print this help
+
+EXIT STATUS:
+    0  every function answered as designed: the happy path, or, with --fault, the documented
+       status=error + error code inside the function's time budget, and the flow took its branch
+    1  a step did not answer as designed (wrong status/code, Lambda error, over budget)
+    2  bad arguments
+    3  the journey could not run (build failed, a function or the simulator did not start)
+";
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Cli {
+    Help,
+    Run(Options),
+}
+
+/// Parses the arguments after the program name. `--flag value` and `--flag=value` both work.
+pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String> {
+    let mut o = Options::default();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Cli::Help),
+            "--number" => o.number = value(&flag)?,
+            "--country" => {
+                let c = value(&flag)?.trim().to_ascii_uppercase();
+                if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
+                    return Err(format!(
+                        "--country {c:?}: expected an ISO 3166 alpha-2 code like US"
+                    ));
+                }
+                o.country = c;
+            }
+            "--language" => o.language = value(&flag)?,
+            "--wait" => o.wait = value(&flag)?,
+            "--agents-available" => {
+                let v = value(&flag)?;
+                o.agents_available = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("--agents-available {v:?}: expected a count"))?;
+            }
+            "--decline" => o.decline = true,
+            "--fault" => o.fault = Some(FaultSpec::parse(&value(&flag)?)?),
+            "--release" => o.binaries = Binaries::Build { release: true },
+            "--logs" => o.show_logs = true,
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Cli::Run(o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mindful_sim::{Fault, Route};
+
+    fn p(args: &[&str]) -> Result<Cli, String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let Ok(Cli::Run(o)) = p(&[]) else {
+            panic!("defaults")
+        };
+        assert_eq!(o.wait, "185");
+        assert_eq!(o.binaries, Binaries::Build { release: false });
+        let Ok(Cli::Run(o)) = p(&[
+            "--number",
+            "(320) 907-1234",
+            "--country=gb",
+            "--language",
+            "fr-FR",
+            "--wait",
+            "61.5",
+            "--agents-available",
+            "2",
+            "--fault",
+            "token:status=401",
+            "--decline",
+            "--release",
+            "--logs",
+        ]) else {
+            panic!("flags")
+        };
+        assert_eq!(o.number, "(320) 907-1234");
+        assert_eq!(o.country, "GB");
+        assert_eq!(o.language, "fr-FR");
+        assert_eq!(o.wait, "61.5");
+        assert_eq!(o.agents_available, 2);
+        assert_eq!(o.fault.as_ref().map(|f| f.route), Some(Route::Token));
+        assert_eq!(o.fault.map(|f| f.fault), Some(Fault::Status { code: 401 }));
+        assert!(o.decline && o.show_logs);
+        assert_eq!(o.binaries, Binaries::Build { release: true });
+        assert!(matches!(p(&["--help"]), Ok(Cli::Help)));
+        assert!(p(&["--nope"]).is_err());
+        assert!(p(&["--wait"]).is_err());
+        assert!(p(&["--agents-available", "x"]).is_err());
+        assert!(p(&["--country", "USA"]).is_err());
+        assert!(p(&["--fault", "x"]).is_err());
+    }
+}

@@ -1,0 +1,1322 @@
+//! The whole callback journey, locally: the three functions run as real Lambda processes
+//! (lambda-harness: Runtime API emulator + spawned binaries) and Mindful is the in-process
+//! simulator (mindful-sim). [`run`] plays the contact flows' part, invokes each function with the
+//! event Connect would send, follows the branch the flow would take, writes a transcript and
+//! returns a structured [`JourneyReport`].
+//!
+//! ```text
+//! inbound flow      → ocw-phrase        hold time phrase + callback offer; the caller presses 1
+//! inbound flow      → datastore-proxy   POST the caller's context (queue, name, account)
+//! Mindful           (simulator)         registers the callback, later calls the customer back
+//! return flow       → datastore-proxy   GET the context back, set the working queue
+//! customer whisper  → agent-answer      tell Mindful the agent answered
+//! ```
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lambda_harness::{FunctionProcess, HarnessError, Outcome};
+use mindful_sim::{CallRecord, CallState, Fault, Route, Sim, SimConfig, Stats};
+use serde_json::{json, Map, Value};
+
+pub mod cli;
+
+pub use cli::{parse_args, Cli, HELP};
+
+/// The three functions, in the order the journey meets them.
+pub const FUNCTIONS: [&str; 3] = ["ocw-phrase", "datastore-proxy", "agent-answer"];
+
+/// Default time budgets of the functions (`REQUEST_BUDGET_MS`, SPEC.md rule 3).
+pub const DATASTORE_BUDGET: Duration = Duration::from_millis(3000);
+pub const AGENT_ANSWER_BUDGET: Duration = Duration::from_millis(2000);
+/// Slack allowed on top of a budget for serialising the answer and process scheduling.
+pub const BUDGET_SLACK: Duration = Duration::from_millis(300);
+
+pub const INSTANCE_ARN: &str =
+    "arn:aws:connect:us-east-1:111122223333:instance/0a1b2c3d-4e5f-6789-abcd-ef0123456789";
+pub const BILLING_QUEUE_ID: &str = "7b3e1f2a-9c4d-4e8f-a1b2-c3d4e5f60718";
+pub const DEFAULT_QUEUE_ID: &str = "1d6c9e0a-3b2f-4c1d-8e7f-5a4b3c2d1e0f";
+/// The number the caller dials (inbound flow).
+pub const INBOUND_DID: &str = "+18005550100";
+/// The callback-return DID (the Mindful Call Target's Callback Number).
+pub const RETURN_DID: &str = "+18005550199";
+pub const AGENT_ID: &str = "jdoe";
+pub const CUSTOMER_NAME: &str = "Ada Lovelace";
+pub const ACCOUNT_NUMBER: &str = "AC-1042";
+
+/// Where the function binaries come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Binaries {
+    /// `cargo build [--release] -p ocw-phrase -p datastore-proxy -p agent-answer` first.
+    Build { release: bool },
+    /// Already built, in this directory.
+    Dir(PathBuf),
+}
+
+/// A Mindful fault injected for the whole journey (every request on `route`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultSpec {
+    pub route: Route,
+    pub fault: Fault,
+}
+
+impl FaultSpec {
+    /// `ROUTE:KIND[=VALUE]`, e.g. `datastore_post:status=503`, `agent_answer:hang`,
+    /// `token:status=401`, `datastore_get:malformed_json`, `any:latency=500`, `datastore_post:reset`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (route, kind) = s.split_once(':').ok_or_else(|| {
+            format!("--fault {s:?}: expected ROUTE:KIND, e.g. datastore_post:status=503")
+        })?;
+        let route = match route.trim().replace('-', "_").as_str() {
+            "token" => Route::Token,
+            "agent_answer" => Route::AgentAnswer,
+            "datastore_post" => Route::DatastorePost,
+            "datastore_get" => Route::DatastoreGet,
+            "any" => Route::Any,
+            other => {
+                return Err(format!(
+                    "--fault: unknown route {other:?} (token, agent_answer, datastore_post, datastore_get, any)"
+                ))
+            }
+        };
+        let (kind, value) = match kind.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.trim())),
+            None => (kind.trim(), None),
+        };
+        let number = |what: &str| -> Result<u64, String> {
+            value
+                .ok_or_else(|| format!("--fault: {kind} needs ={what}"))?
+                .parse::<u64>()
+                .map_err(|_| format!("--fault: {kind}={} is not a number", value.unwrap_or("")))
+        };
+        let fault = match kind.replace('-', "_").as_str() {
+            "status" => {
+                let code = number("CODE")?;
+                if !(200..=599).contains(&code) {
+                    return Err(format!("--fault: status {code} is outside 200-599"));
+                }
+                Fault::Status { code: code as u16 }
+            }
+            "latency" => Fault::Latency { ms: number("MS")? },
+            "hang" => Fault::Hang,
+            "malformed_json" => Fault::MalformedJson,
+            "wrong_content_type" => Fault::WrongContentType,
+            "reset" => Fault::Reset,
+            other => {
+                return Err(format!(
+                    "--fault: unknown kind {other:?} (status=CODE, latency=MS, hang, malformed_json, wrong_content_type, reset)"
+                ))
+            }
+        };
+        Ok(Self { route, fault })
+    }
+
+    /// `datastore_post:status=503`.
+    pub fn label(&self) -> String {
+        let kind = match &self.fault {
+            Fault::Latency { ms } => format!("latency={ms}"),
+            Fault::Hang => "hang".into(),
+            Fault::Status { code } => format!("status={code}"),
+            Fault::MalformedJson => "malformed_json".into(),
+            Fault::WrongContentType => "wrong_content_type".into(),
+            Fault::Reset => "reset".into(),
+        };
+        format!("{}:{kind}", route_name(Some(self.route)))
+    }
+}
+
+/// What the journey is asked to play.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The caller's number as given (`"+1 (320) 907-1234"`); normalised with `country` to the
+    /// E.164 form Connect presents in `CustomerEndpoint.Address`.
+    pub number: String,
+    /// `DEFAULT_COUNTRY` for the functions and for the normalisation above.
+    pub country: String,
+    /// The contact's `LanguageCode`.
+    pub language: String,
+    /// `$.Metrics.Queue.OldestContactAge` in seconds, as the flow passes it (a string).
+    pub wait: String,
+    /// `$.Metrics.Agents.Available.Count`.
+    pub agents_available: u32,
+    pub fault: Option<FaultSpec>,
+    /// The caller does not press 1.
+    pub decline: bool,
+    pub binaries: Binaries,
+    /// Print the functions' own log lines under each step.
+    pub show_logs: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            number: "+1 (320) 907-1234".into(),
+            country: "US".into(),
+            language: "en-US".into(),
+            wait: "185".into(),
+            agents_available: 0,
+            fault: None,
+            decline: false,
+            binaries: Binaries::Build { release: false },
+            show_logs: false,
+        }
+    }
+}
+
+/// What a step's answer must be for the flow to behave as designed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// `status=<value>`.
+    Status(&'static str),
+    /// `status=error` and `error=<code>`.
+    Error(&'static str),
+    /// A fault whose effect the journey does not predict: any flat answer with a `status`.
+    Any,
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expect::Status(s) => write!(f, "status={s}"),
+            Expect::Error(code) => write!(f, "status=error error={code}"),
+            Expect::Any => write!(f, "any status"),
+        }
+    }
+}
+
+/// One Mindful request the simulator saw during a step.
+#[derive(Clone, Debug)]
+pub struct UpstreamCall {
+    pub route: Option<Route>,
+    pub method: String,
+    pub path: String,
+    /// `None` when no response was sent (hang, reset).
+    pub status: Option<u16>,
+    pub fault: Option<String>,
+}
+
+/// One function invocation.
+#[derive(Clone, Debug)]
+pub struct StepReport {
+    pub index: usize,
+    pub flow: &'static str,
+    pub function: &'static str,
+    /// The block's input parameters (`Details.Parameters`).
+    pub inputs: Vec<(String, String)>,
+    /// The function's answer (empty on a Lambda error or an invocation failure).
+    pub response: Map<String, Value>,
+    /// `status` of the answer (empty when there was none).
+    pub status: String,
+    /// `error` of the answer.
+    pub error: Option<String>,
+    /// Event handed out → answer received (the function's own time).
+    pub own_time: Duration,
+    pub expected: Expect,
+    pub budget: Option<Duration>,
+    pub passed: bool,
+    pub problems: Vec<String>,
+    pub upstream: Vec<UpstreamCall>,
+}
+
+impl StepReport {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.response.get(key).and_then(Value::as_str)
+    }
+}
+
+/// How the contact ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// ocw-phrase failed: the flow plays a plain "please hold" and queues the caller.
+    PhraseFailed,
+    /// No callback offered (short wait or agents available): the caller stays in queue.
+    NoOffer,
+    /// Offered, but the caller did not press 1: stays in queue.
+    Declined,
+    /// The context could not be stored: the caller stays in queue, no callback.
+    NoCallback,
+    /// Mindful called back and an agent answered; `answer_status` is agent-answer's `status`.
+    CallbackAnswered {
+        restored_context: bool,
+        answer_status: String,
+    },
+}
+
+impl std::fmt::Display for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ending::PhraseFailed => write!(f, "no announcement, caller stays in queue"),
+            Ending::NoOffer => write!(f, "no callback offered, caller stays in queue"),
+            Ending::Declined => write!(f, "caller declined the callback and stays in queue"),
+            Ending::NoCallback => {
+                write!(f, "context not stored, caller stays in queue, no callback")
+            }
+            Ending::CallbackAnswered {
+                restored_context,
+                answer_status,
+            } => write!(
+                f,
+                "callback answered by an agent ({}, agent-answer {answer_status})",
+                if *restored_context {
+                    "context restored"
+                } else {
+                    "default queue"
+                }
+            ),
+        }
+    }
+}
+
+/// The outcome of [`run`].
+#[derive(Clone, Debug)]
+pub struct JourneyReport {
+    pub steps: Vec<StepReport>,
+    pub ending: Ending,
+    /// Checks beyond the steps' own answers (e.g. the simulator's call record), with problems.
+    pub problems: Vec<String>,
+    /// Requests the simulator saw, per route.
+    pub stats: Stats,
+    /// The simulator's call records at the end.
+    pub calls: Vec<CallRecord>,
+    /// Init time (spawn → first poll of the Runtime API) of each function.
+    pub init_times: Vec<(&'static str, Duration)>,
+}
+
+impl JourneyReport {
+    /// Every step answered as designed and every extra check held.
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty() && self.steps.iter().all(|s| s.passed)
+    }
+
+    pub fn step(&self, function: &str) -> Option<&StepReport> {
+        self.steps.iter().find(|s| s.function == function)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JourneyError {
+    #[error("building the functions failed: {0}")]
+    Build(#[source] Box<HarnessError>),
+    #[error("the Mindful simulator did not start: {0}")]
+    Sim(#[source] io::Error),
+    #[error("{function} did not start: {source}")]
+    Spawn {
+        function: &'static str,
+        #[source]
+        source: Box<HarnessError>,
+    },
+    #[error("writing the transcript: {0}")]
+    Output(#[from] io::Error),
+}
+
+/// The legs that call a function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Leg {
+    Phrase,
+    DatastorePost,
+    DatastoreGet,
+    AgentAnswer,
+}
+
+impl Leg {
+    fn routes(self) -> &'static [Route] {
+        match self {
+            Leg::Phrase => &[],
+            Leg::DatastorePost => &[Route::DatastorePost],
+            Leg::DatastoreGet => &[Route::DatastoreGet],
+            Leg::AgentAnswer => &[Route::Token, Route::AgentAnswer],
+        }
+    }
+
+    fn budget(self) -> Option<Duration> {
+        match self {
+            Leg::Phrase => None,
+            Leg::DatastorePost | Leg::DatastoreGet => Some(DATASTORE_BUDGET),
+            Leg::AgentAnswer => Some(AGENT_ANSWER_BUDGET),
+        }
+    }
+
+    fn function(self) -> &'static str {
+        match self {
+            Leg::Phrase => "ocw-phrase",
+            Leg::DatastorePost | Leg::DatastoreGet => "datastore-proxy",
+            Leg::AgentAnswer => "agent-answer",
+        }
+    }
+
+    fn happy(self) -> Expect {
+        match self {
+            Leg::AgentAnswer => Expect::Status("accepted"),
+            _ => Expect::Status("ok"),
+        }
+    }
+}
+
+/// The fault hitting `leg`, if any, and which of the leg's routes it hits.
+fn fault_on(leg: Leg, fault: Option<&FaultSpec>) -> Option<(Route, &Fault)> {
+    let f = fault?;
+    leg.routes()
+        .iter()
+        .find(|r| f.route == **r || f.route == Route::Any)
+        .map(|r| (*r, &f.fault))
+}
+
+/// What the function must answer when `fault` hits `route` during `leg` (from SPEC.md and the
+/// README's error tables). The second value tells whether Mindful still processed the request.
+fn expect_under_fault(leg: Leg, route: Route, fault: &Fault) -> (Expect, bool) {
+    let budget = leg.budget().unwrap_or(DATASTORE_BUDGET).as_millis() as u64;
+    let datastore = matches!(leg, Leg::DatastorePost | Leg::DatastoreGet);
+    match fault {
+        Fault::Latency { ms } => {
+            if *ms >= budget + 50 {
+                (Expect::Error("timeout"), false)
+            } else if *ms + 150 >= budget {
+                (Expect::Any, false) // too close to the budget to call
+            } else {
+                (leg.happy(), true)
+            }
+        }
+        Fault::Hang => (Expect::Error("timeout"), false),
+        Fault::Reset => (Expect::Error("upstream_error"), false),
+        Fault::MalformedJson | Fault::WrongContentType => match route {
+            // A 2xx whose body is not a JSON object.
+            Route::DatastorePost | Route::DatastoreGet => (Expect::Error("bad_response"), false),
+            // No usable access_token.
+            Route::Token => (Expect::Error("auth_failed"), false),
+            // Agent Answer's body is not read: a 2xx is an acceptance (the sim did not process it).
+            _ => (Expect::Status("accepted"), false),
+        },
+        Fault::Status { code } => {
+            let code = *code;
+            let e = if datastore {
+                match code {
+                    200..=299 => Expect::Any,
+                    401 | 403 => Expect::Error("unauthorized"),
+                    404 if leg == Leg::DatastoreGet => Expect::Status("not_found"),
+                    404 => Expect::Error("invalid_number"),
+                    _ => Expect::Error("upstream_error"),
+                }
+            } else if route == Route::Token {
+                match code {
+                    // The fault body carries no access_token.
+                    200..=299 => Expect::Error("auth_failed"),
+                    429 => Expect::Error("rate_limited"),
+                    400..=499 => Expect::Error("auth_failed"),
+                    _ => Expect::Error("upstream_error"),
+                }
+            } else {
+                match code {
+                    200..=299 => Expect::Status("accepted"),
+                    401 => Expect::Error("auth_failed"),
+                    404 => Expect::Status("no_call"),
+                    429 => Expect::Error("rate_limited"),
+                    _ => Expect::Error("upstream_error"),
+                }
+            };
+            (e, false)
+        }
+    }
+}
+
+/// The expected answer of a leg and whether Mindful processes its request.
+fn expect_for(leg: Leg, opts: &Options, number_ok: bool) -> (Expect, bool) {
+    match leg {
+        Leg::Phrase => {
+            let ok = opts
+                .wait
+                .trim()
+                .parse::<f64>()
+                .is_ok_and(|s| s.is_finite() && s >= 0.0);
+            if ok {
+                (Expect::Status("ok"), true)
+            } else {
+                (Expect::Error("invalid_ocw"), true)
+            }
+        }
+        _ if !number_ok => (Expect::Error("invalid_number"), false),
+        _ => match fault_on(leg, opts.fault.as_ref()) {
+            Some((route, fault)) => expect_under_fault(leg, route, fault),
+            None => (leg.happy(), true),
+        },
+    }
+}
+
+/// Connect's `ContactFlowEvent` (the shape of `events/*.json`).
+#[allow(clippy::too_many_arguments)]
+fn contact_event(
+    parameters: Value,
+    contact_id: &str,
+    customer: &str,
+    system: &str,
+    queue: Option<(&str, &str)>,
+    language: &str,
+    attributes: Value,
+) -> Value {
+    let queue = match queue {
+        Some((name, arn)) => json!({
+            "ARN": arn,
+            "Name": name,
+            "OutboundCallerId": {"Address": INBOUND_DID, "Type": "TELEPHONE_NUMBER"}
+        }),
+        None => Value::Null,
+    };
+    json!({
+        "Name": "ContactFlowEvent",
+        "Details": {
+            "ContactData": {
+                "Attributes": attributes,
+                "Channel": "VOICE",
+                "ContactId": contact_id,
+                "InitialContactId": contact_id,
+                "PreviousContactId": contact_id,
+                "InitiationMethod": "INBOUND",
+                "InstanceARN": INSTANCE_ARN,
+                "LanguageCode": language,
+                "AwsRegion": "us-east-1",
+                "CustomerEndpoint": {"Address": customer, "Type": "TELEPHONE_NUMBER"},
+                "SystemEndpoint": {"Address": system, "Type": "TELEPHONE_NUMBER"},
+                "Queue": queue,
+                "SegmentAttributes": {"connect:Subtype": {"ValueString": "connect:Telephony"}},
+                "Tags": {},
+                "MediaStreams": {"Customer": {"Audio": null}}
+            },
+            "Parameters": parameters
+        }
+    })
+}
+
+/// A random-looking UUID for contact ids (no extra dependency; uniqueness is what matters).
+pub fn contact_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut x = nanos
+        ^ (SEQ
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut next = || {
+        // splitmix64
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let (a, b) = (next(), next());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0x0fff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
+}
+
+pub fn queue_arn(id: &str) -> String {
+    format!("{INSTANCE_ARN}/queue/{id}")
+}
+
+const PHONE_KEYS: [&str; 4] = [
+    "customer_contact_number",
+    "ani",
+    "Temp_Tel",
+    "callback_number",
+];
+
+/// `key=value` for the transcript: phone numbers masked like the product's logs (`***1234`),
+/// ARNs shortened, values with spaces quoted.
+fn show(key: &str, value: &str) -> String {
+    let v = if PHONE_KEYS.contains(&key) {
+        mindful_core::phone::mask_number(value)
+    } else if value.starts_with("arn:") {
+        short_arn(value)
+    } else {
+        value.to_string()
+    };
+    if v.is_empty() || v.contains(char::is_whitespace) || v.contains('"') {
+        format!("{key}={v:?}")
+    } else {
+        format!("{key}={v}")
+    }
+}
+
+/// `arn:…/queue/7b3e1f2a…`
+pub fn short_arn(arn: &str) -> String {
+    match arn.rsplit_once('/') {
+        Some((head, id)) => {
+            let kind = head.rsplit('/').next().unwrap_or("");
+            let id: String = id.chars().take(8).collect();
+            format!("arn:…/{kind}/{id}…")
+        }
+        None => arn.to_string(),
+    }
+}
+
+fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+pub fn route_name(route: Option<Route>) -> &'static str {
+    match route {
+        Some(Route::Token) => "token",
+        Some(Route::AgentAnswer) => "agent_answer",
+        Some(Route::DatastorePost) => "datastore_post",
+        Some(Route::DatastoreGet) => "datastore_get",
+        Some(Route::Any) => "any",
+        None => "other",
+    }
+}
+
+/// The callback offer as the flow's *Get customer input* block speaks it.
+fn offer_prompt(language: &str, phrase: &str, offer: bool) -> String {
+    let lang = language
+        .split(['-', '_'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match (lang.as_str(), offer) {
+        ("es", true) => format!(
+            "El tiempo de espera actual es de {phrase}. Para recibir una llamada de vuelta, pulse 1, o permanezca en la línea."
+        ),
+        ("es", false) => format!("El tiempo de espera actual es de {phrase}."),
+        ("fr", _) => {
+            let de = if phrase.starts_with(['a', 'e', 'i', 'o', 'u', 'é']) {
+                "d'"
+            } else {
+                "de "
+            };
+            if offer {
+                format!("Le temps d'attente actuel est {de}{phrase}. Pour être rappelé, appuyez sur 1, ou restez en ligne.")
+            } else {
+                format!("Le temps d'attente actuel est {de}{phrase}.")
+            }
+        }
+        (_, true) => format!(
+            "The current hold time is {phrase}. To receive a callback, press 1, or stay on the line to remain in queue."
+        ),
+        (_, false) => format!("The current hold time is {phrase}."),
+    }
+}
+
+struct Journey<'a> {
+    out: &'a mut dyn Write,
+    sim: Sim,
+    functions: Vec<FunctionProcess>,
+    steps: Vec<StepReport>,
+    last_request_id: u64,
+    opts: &'a Options,
+    number_ok: bool,
+}
+
+impl Journey<'_> {
+    fn process(&mut self, name: &str) -> Option<&mut FunctionProcess> {
+        self.functions.iter_mut().find(|f| f.name() == name)
+    }
+
+    fn new_upstream(&mut self) -> Vec<UpstreamCall> {
+        let last = self.last_request_id;
+        let fresh: Vec<_> = self
+            .sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.id > last)
+            .collect();
+        if let Some(max) = fresh.iter().map(|r| r.id).max() {
+            self.last_request_id = max;
+        }
+        let calls: Vec<UpstreamCall> = fresh
+            .into_iter()
+            .map(|r| UpstreamCall {
+                route: r.route,
+                method: r.method,
+                path: r.path,
+                status: r.status,
+                fault: r.fault,
+            })
+            .collect();
+        calls
+    }
+
+    /// Invoke `leg`'s function with `event`, check the answer against the expectation, print the
+    /// step. Returns the step's index in `self.steps`.
+    fn step(
+        &mut self,
+        leg: Leg,
+        flow: &'static str,
+        inputs: Vec<(String, String)>,
+        event: Value,
+        key_outputs: &[&str],
+    ) -> Result<usize, JourneyError> {
+        let function = leg.function();
+        let (expected, _) = expect_for(leg, self.opts, self.number_ok);
+        let budget = leg.budget();
+        let mut problems = Vec::new();
+        let mut response = Map::new();
+        let mut own_time = Duration::ZERO;
+        let mut log_lines = Vec::new();
+        let show_logs = self.opts.show_logs;
+        match self.process(function) {
+            None => problems.push(format!("{function} is not running")),
+            Some(f) => {
+                let mark = f.log_mark();
+                let started = Instant::now();
+                match f.invoke_blocking(event) {
+                    Ok(inv) => {
+                        own_time = inv.own_time;
+                        match inv.outcome {
+                            Outcome::Response(Value::Object(map)) => response = map,
+                            Outcome::Response(other) => {
+                                problems.push(format!("answer is not a JSON object: {other}"))
+                            }
+                            Outcome::Error(e) => problems.push(format!(
+                                "Lambda function error {}: {} (the flow takes the Error branch)",
+                                e.error_type, e.error_message
+                            )),
+                        }
+                    }
+                    Err(e) => {
+                        own_time = started.elapsed();
+                        problems.push(format!("invocation failed: {e}"));
+                    }
+                }
+                if show_logs {
+                    // Let the last lines of output arrive.
+                    std::thread::sleep(Duration::from_millis(20));
+                    log_lines = f.logs_since(mark).into_iter().map(|l| l.text).collect();
+                }
+            }
+        }
+        let status = response
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let error = response
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if !response.is_empty() {
+            if let Some((k, _)) = response.iter().find(|(_, v)| !v.is_string()) {
+                problems.push(format!("answer is not a flat string map (key {k:?})"));
+            }
+            let matches = match &expected {
+                Expect::Status(s) => status == *s,
+                Expect::Error(code) => status == "error" && error.as_deref() == Some(code),
+                Expect::Any => !status.is_empty(),
+            };
+            if !matches {
+                let got = match &error {
+                    Some(e) => format!("status={status} error={e}"),
+                    None => format!("status={status}"),
+                };
+                problems.push(format!("expected {expected}, got {got}"));
+            }
+        }
+        if let Some(b) = budget {
+            if own_time > b + BUDGET_SLACK {
+                problems.push(format!(
+                    "took {} (budget {} ms)",
+                    ms(own_time),
+                    b.as_millis()
+                ));
+            }
+        }
+        let upstream = self.new_upstream();
+        let index = self.steps.len() + 1;
+        let report = StepReport {
+            index,
+            flow,
+            function,
+            inputs,
+            response,
+            status,
+            error,
+            own_time,
+            expected,
+            budget,
+            passed: problems.is_empty(),
+            problems,
+            upstream,
+        };
+        self.print_step(&report, key_outputs, &log_lines)?;
+        self.steps.push(report);
+        Ok(self.steps.len() - 1)
+    }
+
+    fn print_step(
+        &mut self,
+        s: &StepReport,
+        key_outputs: &[&str],
+        logs: &[String],
+    ) -> Result<(), JourneyError> {
+        let inputs: Vec<String> = s.inputs.iter().map(|(k, v)| show(k, v)).collect();
+        let mut outputs: Vec<String> = key_outputs
+            .iter()
+            .filter_map(|k| s.get(k).map(|v| show(k, v)))
+            .collect();
+        if let Some(e) = &s.error {
+            outputs.push(show("error", e));
+        }
+        let mark = if s.passed { "" } else { "  ✗" };
+        let head = format!(
+            "[{}] {} → {}   {}",
+            s.index,
+            s.flow,
+            s.function,
+            inputs.join(" ")
+        );
+        let tail = format!(
+            "⇒ {}  (status {}, {}){mark}",
+            if outputs.is_empty() {
+                "(no answer)".to_string()
+            } else {
+                outputs.join(" ")
+            },
+            if s.status.is_empty() { "-" } else { &s.status },
+            ms(s.own_time)
+        );
+        if head.chars().count() + tail.chars().count() > 130 {
+            writeln!(self.out, "{head}\n      {tail}")?;
+        } else {
+            writeln!(self.out, "{head}  {tail}")?;
+        }
+        if let Some(m) = s.get("error_message") {
+            writeln!(self.out, "    error_message: {m:?}")?;
+        }
+        if !s.upstream.is_empty() {
+            let calls: Vec<String> = s
+                .upstream
+                .iter()
+                .map(|u| {
+                    let status = match (u.status, &u.fault) {
+                        (Some(st), Some(f)) => format!("{st} (fault {f})"),
+                        (Some(st), None) => st.to_string(),
+                        (None, Some(f)) => format!("no answer (fault {f})"),
+                        (None, None) => "no answer".to_string(),
+                    };
+                    format!("{} {} → {status}", u.method, u.path)
+                })
+                .collect();
+            writeln!(self.out, "    Mindful saw: {}", calls.join(", "))?;
+        }
+        for p in &s.problems {
+            writeln!(self.out, "    ✗ {p}")?;
+        }
+        for l in logs {
+            writeln!(self.out, "    log: {l}")?;
+        }
+        Ok(())
+    }
+
+    fn say(&mut self, line: impl AsRef<str>) -> Result<(), JourneyError> {
+        writeln!(self.out, "    {}", line.as_ref())?;
+        Ok(())
+    }
+
+    fn section(&mut self, title: &str) -> Result<(), JourneyError> {
+        let pad = 72usize.saturating_sub(title.chars().count() + 4);
+        writeln!(self.out, "\n── {title} {}", "─".repeat(pad))?;
+        Ok(())
+    }
+}
+
+/// Build (if asked), start the simulator and the three functions, play the journey, print the
+/// transcript to `out`, and report. An `Err` means the journey could not run at all (build,
+/// simulator or process start-up, or writing to `out`); a journey that ran but went wrong is an
+/// `Ok` report whose [`JourneyReport::passed`] is false.
+pub fn run(opts: &Options, out: &mut dyn Write) -> Result<JourneyReport, JourneyError> {
+    let e164 = mindful_core::phone::normalize_e164(&opts.number, &opts.country);
+    let number_ok = e164.is_ok();
+    // Connect presents E.164; a withheld or odd number reaches the functions as it is.
+    let customer = e164.clone().unwrap_or_else(|_| opts.number.clone());
+
+    writeln!(
+        out,
+        "journey: caller {} ({}) · country {} · language {} · oldest contact waiting {} s · agents available {}",
+        mindful_core::phone::mask_number(&opts.number),
+        match &e164 {
+            Ok(_) => "Connect presents it in E.164".to_string(),
+            Err(e) => format!("not a valid number: {e}"),
+        },
+        opts.country,
+        opts.language,
+        opts.wait,
+        opts.agents_available
+    )?;
+    if let Some(f) = &opts.fault {
+        writeln!(
+            out,
+            "fault:   Mindful {} on every request (simulator); the flow should take its error branch",
+            f.label()
+        )?;
+    }
+
+    let dir = match &opts.binaries {
+        Binaries::Build { release } => {
+            writeln!(
+                out,
+                "building functions… (cargo build{} -p ocw-phrase -p datastore-proxy -p agent-answer; the first run compiles dependencies)",
+                if *release { " --release" } else { "" }
+            )?;
+            out.flush()?;
+            let started = Instant::now();
+            let dir = lambda_harness::build(&FUNCTIONS, *release)
+                .map_err(|e| JourneyError::Build(Box::new(e)))?;
+            writeln!(out, "  built in {:.1} s", started.elapsed().as_secs_f64())?;
+            dir
+        }
+        Binaries::Dir(d) => d.clone(),
+    };
+
+    let sim = Sim::start_blocking(SimConfig::default()).map_err(JourneyError::Sim)?;
+    if let Some(f) = &opts.fault {
+        sim.set_fault(f.route, f.fault.clone(), None);
+    }
+    let env: Vec<(String, String)> = [
+        ("MINDFUL_ALLOW_HTTP", "1".to_string()),
+        ("DATASTORE_URL", sim.base_url()),
+        (
+            "DATASTORE_TOKEN",
+            mindful_sim::DEFAULT_DATASTORE_TOKEN.to_string(),
+        ),
+        ("MINDFUL_TOKEN_URL", sim.token_url()),
+        ("MINDFUL_API_URL", sim.base_url()),
+        (
+            "MINDFUL_CLIENT_ID",
+            mindful_sim::DEFAULT_CLIENT_ID.to_string(),
+        ),
+        (
+            "MINDFUL_CLIENT_SECRET",
+            mindful_sim::DEFAULT_CLIENT_SECRET.to_string(),
+        ),
+        ("DEFAULT_COUNTRY", opts.country.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    writeln!(
+        out,
+        "Mindful simulator on {} · functions run as Lambda processes ({})",
+        sim.base_url(),
+        std::env::current_dir()
+            .ok()
+            .and_then(|cwd| dir.strip_prefix(cwd).ok().map(|p| p.to_path_buf()))
+            .unwrap_or_else(|| dir.clone())
+            .display()
+    )?;
+
+    let mut functions = Vec::new();
+    let mut init_times = Vec::new();
+    for name in FUNCTIONS {
+        let f = FunctionProcess::builder(dir.join(name))
+            .envs(&env)
+            .function_name(name)
+            .spawn()
+            .map_err(|e| JourneyError::Spawn {
+                function: name,
+                source: Box::new(e),
+            })?;
+        let init = f
+            .wait_ready_blocking(Duration::from_secs(10))
+            .map_err(|e| JourneyError::Spawn {
+                function: name,
+                source: Box::new(e),
+            })?;
+        init_times.push((name, init));
+        functions.push(f);
+    }
+    let inits: Vec<String> = init_times
+        .iter()
+        .map(|(n, d)| format!("{n} {}", ms(*d)))
+        .collect();
+    writeln!(out, "  cold starts (init): {}", inits.join(", "))?;
+
+    let mut j = Journey {
+        out,
+        sim,
+        functions,
+        steps: Vec::new(),
+        last_request_id: 0,
+        opts,
+        number_ok,
+    };
+    let ending = play(&mut j, &customer)?;
+
+    // The simulator's view of the callback.
+    let mut problems = Vec::new();
+    let calls = j.sim.calls();
+    if let Ending::CallbackAnswered { answer_status, .. } = &ending {
+        let (expected, processed) = expect_for(Leg::AgentAnswer, opts, number_ok);
+        let answered = calls.iter().find(|c| c.state == CallState::Answered);
+        match answered {
+            Some(c) => {
+                let meta: Vec<String> = c
+                    .metadata
+                    .as_ref()
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| show(k, v.as_str().unwrap_or_default()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let meta = meta.join(" ");
+                j.say(format!(
+                    "Mindful: call #{} to {} is answered (metadata {})",
+                    c.id,
+                    mindful_core::phone::mask_number(&c.ani),
+                    meta
+                ))?;
+                if c.metadata.as_ref().and_then(|m| m.get("agentId")) != Some(&json!(AGENT_ID)) {
+                    problems.push(format!("Mindful's call record lacks agentId={AGENT_ID}"));
+                }
+            }
+            None if processed && expected == Expect::Status("accepted") => {
+                problems.push(format!(
+                    "agent-answer said {answer_status} but Mindful's call is still connecting"
+                ));
+            }
+            None => j.say("Mindful: the call is still connecting (no answer event processed); Mindful falls back to its own connect detection")?,
+        }
+    }
+    for p in &problems {
+        writeln!(j.out, "    ✗ {p}")?;
+    }
+
+    let stats = j.sim.stats();
+    let passed_steps = j.steps.iter().filter(|s| s.passed).count();
+    let total = j.steps.len();
+    let ok = problems.is_empty() && passed_steps == total;
+    writeln!(j.out)?;
+    writeln!(
+        j.out,
+        "{} {passed_steps}/{total} steps as designed{} · ending: {ending} · Mindful saw {} request{} (token {}, agent_answer {}, datastore_post {}, datastore_get {})",
+        if ok { "✅" } else { "❌" },
+        if opts.fault.is_some() {
+            format!(" under fault {}", opts.fault.as_ref().map(FaultSpec::label).unwrap_or_default())
+        } else {
+            String::new()
+        },
+        stats.total,
+        if stats.total == 1 { "" } else { "s" },
+        stats.token,
+        stats.agent_answer,
+        stats.datastore_post,
+        stats.datastore_get
+    )?;
+    j.out.flush()?;
+
+    let Journey {
+        steps,
+        sim,
+        functions,
+        ..
+    } = j;
+    drop(functions);
+    sim.shutdown();
+    Ok(JourneyReport {
+        steps,
+        ending,
+        problems,
+        stats,
+        calls,
+        init_times,
+    })
+}
+
+/// The contact flows' part.
+fn play(j: &mut Journey<'_>, customer: &str) -> Result<Ending, JourneyError> {
+    let opts = j.opts;
+    let billing_arn = queue_arn(BILLING_QUEUE_ID);
+    let attributes = json!({"customer_name": CUSTOMER_NAME, "account_number": ACCOUNT_NUMBER});
+
+    // ── Inbound call ──
+    j.section("Inbound call: the caller waits in queue Billing")?;
+    let inbound_contact = contact_id();
+    let agents = opts.agents_available.to_string();
+    let i = j.step(
+        Leg::Phrase,
+        "inbound flow",
+        vec![
+            ("OCW".into(), opts.wait.clone()),
+            ("agents_available".into(), agents.clone()),
+        ],
+        contact_event(
+            json!({"OCW": opts.wait, "agents_available": agents}),
+            &inbound_contact,
+            customer,
+            INBOUND_DID,
+            Some(("Billing", &billing_arn)),
+            &opts.language,
+            attributes.clone(),
+        ),
+        &["OCW", "offer_callback"],
+    )?;
+    let phrase = j.steps[i].clone();
+    if phrase.status != "ok" {
+        j.say("flow: status is not ok → plays \"Please hold\" without a wait time; the caller stays in queue, no offer")?;
+        return Ok(Ending::PhraseFailed);
+    }
+    let offer = phrase.get("offer_callback") == Some("true");
+    let spoken = phrase.get("OCW").unwrap_or("").to_string();
+    j.say(format!(
+        "prompt: \"{}\"",
+        offer_prompt(&opts.language, &spoken, offer)
+    ))?;
+    if !offer {
+        j.say("flow: offer_callback=false → no callback offer; the caller stays in queue")?;
+        return Ok(Ending::NoOffer);
+    }
+    if opts.decline {
+        j.say("caller: does not press 1 → the caller stays in queue")?;
+        return Ok(Ending::Declined);
+    }
+    j.say("caller: presses 1")?;
+
+    let i = j.step(
+        Leg::DatastorePost,
+        "inbound flow",
+        vec![
+            ("method".into(), "POST".into()),
+            ("queue_name".into(), "Billing".into()),
+            ("queue_arn".into(), billing_arn.clone()),
+            ("customer_name".into(), CUSTOMER_NAME.into()),
+            ("account_number".into(), ACCOUNT_NUMBER.into()),
+        ],
+        contact_event(
+            json!({
+                "method": "POST",
+                "queue_name": "Billing",
+                "queue_arn": billing_arn,
+                "customer_name": CUSTOMER_NAME,
+                "account_number": ACCOUNT_NUMBER
+            }),
+            &inbound_contact,
+            customer,
+            INBOUND_DID,
+            Some(("Billing", &billing_arn)),
+            &opts.language,
+            attributes.clone(),
+        ),
+        &["customer_contact_number", "time_to_expire"],
+    )?;
+    let post = j.steps[i].clone();
+    if post.status != "ok" {
+        j.say("flow: status is not ok → \"Sorry, we cannot set up a callback right now\"; the caller stays in queue, no callback")?;
+        return Ok(Ending::NoCallback);
+    }
+    j.say("flow: transfer to the Mindful Call Target number; Mindful registers the callback and hangs up")?;
+
+    // ── Mindful calls back ──
+    j.section("Mindful calls the customer back")?;
+    let call_id = j.sim.register_call(customer);
+    j.say(format!(
+        "Mindful: dials {}, the customer answers, Mindful bridges into the callback-return DID {RETURN_DID} (sim call #{call_id}: connecting)",
+        mindful_core::phone::mask_number(customer)
+    ))?;
+    let return_contact = contact_id();
+    let i = j.step(
+        Leg::DatastoreGet,
+        "return flow",
+        vec![("method".into(), "GET".into())],
+        contact_event(
+            json!({"method": "GET"}),
+            &return_contact,
+            customer,
+            RETURN_DID,
+            None,
+            &opts.language,
+            json!({}),
+        ),
+        &["queue_name", "queue_arn", "customer_name", "account_number"],
+    )?;
+    let get = j.steps[i].clone();
+    let restored = get.status == "ok" && get.get("queue_arn").is_some_and(|a| !a.is_empty());
+    let (queue_name, queue) = if restored {
+        (
+            get.get("queue_name").unwrap_or("Billing").to_string(),
+            get.get("queue_arn").unwrap_or_default().to_string(),
+        )
+    } else {
+        ("BasicQueue".to_string(), queue_arn(DEFAULT_QUEUE_ID))
+    };
+    if restored {
+        j.say(format!(
+            "flow: set working queue {queue_name} ({}), raise priority, set customer whisper, transfer to queue",
+            short_arn(&queue)
+        ))?;
+    } else {
+        j.say(format!(
+            "flow: status={} → default queue {queue_name} ({}), set customer whisper, transfer to queue",
+            if get.status.is_empty() { "-" } else { &get.status },
+            short_arn(&queue)
+        ))?;
+    }
+
+    // ── Agent answers ──
+    j.section(&format!("An agent answers in {queue_name}"))?;
+    let i = j.step(
+        Leg::AgentAnswer,
+        "customer whisper",
+        vec![
+            ("Agent_ID".into(), AGENT_ID.into()),
+            ("Queue_ID".into(), queue.clone()),
+        ],
+        contact_event(
+            json!({"Agent_ID": AGENT_ID, "Queue_ID": queue}),
+            &return_contact,
+            customer,
+            RETURN_DID,
+            Some((&queue_name, &queue)),
+            &opts.language,
+            json!({}),
+        ),
+        &["http_status", "deduplicated"],
+    )?;
+    let answer = j.steps[i].clone();
+    match answer.status.as_str() {
+        "accepted" => j.say("flow: end of whisper; the agent talks to the customer")?,
+        "no_call" => j.say("flow: no_call (Mindful had no connecting call) → end of whisper; the agent talks to the customer")?,
+        _ => j.say("flow: end of whisper on every branch (a whisper never holds the agent); the agent talks to the customer, Mindful misses the answer event")?,
+    }
+    Ok(Ending::CallbackAnswered {
+        restored_context: restored,
+        answer_status: if answer.status.is_empty() {
+            "-".into()
+        } else {
+            answer.status
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_specs_parse() {
+        let f = FaultSpec::parse("datastore_post:status=503").unwrap();
+        assert_eq!(f.route, Route::DatastorePost);
+        assert_eq!(f.fault, Fault::Status { code: 503 });
+        assert_eq!(f.label(), "datastore_post:status=503");
+        assert_eq!(
+            FaultSpec::parse("agent-answer:hang").unwrap().fault,
+            Fault::Hang
+        );
+        assert_eq!(
+            FaultSpec::parse("any:latency=500").unwrap().fault,
+            Fault::Latency { ms: 500 }
+        );
+        assert!(FaultSpec::parse("nowhere:hang").is_err());
+        assert!(FaultSpec::parse("token:status").is_err());
+        assert!(FaultSpec::parse("token:status=700").is_err());
+        assert!(FaultSpec::parse("token").is_err());
+    }
+
+    #[test]
+    fn expectations_follow_the_error_tables() {
+        let with = |s: &str| Options {
+            fault: Some(FaultSpec::parse(s).unwrap()),
+            ..Options::default()
+        };
+        let e = |leg, s: &str| expect_for(leg, &with(s), true).0;
+        assert_eq!(
+            e(Leg::DatastorePost, "datastore_post:status=503"),
+            Expect::Error("upstream_error")
+        );
+        assert_eq!(
+            e(Leg::DatastorePost, "datastore_post:status=401"),
+            Expect::Error("unauthorized")
+        );
+        assert_eq!(
+            e(Leg::DatastoreGet, "datastore_get:malformed_json"),
+            Expect::Error("bad_response")
+        );
+        assert_eq!(
+            e(Leg::DatastoreGet, "datastore_get:status=404"),
+            Expect::Status("not_found")
+        );
+        assert_eq!(
+            e(Leg::DatastoreGet, "datastore_post:status=503"),
+            Expect::Status("ok")
+        );
+        assert_eq!(
+            e(Leg::AgentAnswer, "token:status=401"),
+            Expect::Error("auth_failed")
+        );
+        assert_eq!(
+            e(Leg::AgentAnswer, "agent_answer:hang"),
+            Expect::Error("timeout")
+        );
+        assert_eq!(
+            e(Leg::AgentAnswer, "agent_answer:status=404"),
+            Expect::Status("no_call")
+        );
+        assert_eq!(
+            e(Leg::AgentAnswer, "any:latency=100"),
+            Expect::Status("accepted")
+        );
+        assert_eq!(
+            e(Leg::DatastorePost, "any:latency=5000"),
+            Expect::Error("timeout")
+        );
+        assert_eq!(
+            expect_for(Leg::DatastorePost, &Options::default(), false).0,
+            Expect::Error("invalid_number")
+        );
+        let bad_wait = Options {
+            wait: "abc".into(),
+            ..Options::default()
+        };
+        assert_eq!(
+            expect_for(Leg::Phrase, &bad_wait, true).0,
+            Expect::Error("invalid_ocw")
+        );
+    }
+
+    #[test]
+    fn transcript_masks_numbers_and_shortens_arns() {
+        assert_eq!(
+            show("customer_contact_number", "+13209071234"),
+            "customer_contact_number=***1234"
+        );
+        assert_eq!(
+            show("customer_name", "Ada Lovelace"),
+            "customer_name=\"Ada Lovelace\""
+        );
+        assert_eq!(
+            show("queue_arn", &queue_arn(BILLING_QUEUE_ID)),
+            "queue_arn=arn:…/queue/7b3e1f2a…"
+        );
+        assert_eq!(show("OCW", "about 4 minutes"), "OCW=\"about 4 minutes\"");
+    }
+
+    #[test]
+    fn prompts_per_language() {
+        assert!(offer_prompt("en-US", "about 4 minutes", true).starts_with(
+            "The current hold time is about 4 minutes. To receive a callback, press 1"
+        ));
+        assert!(offer_prompt("fr-FR", "environ 4 minutes", true)
+            .starts_with("Le temps d'attente actuel est d'environ 4 minutes."));
+        assert!(offer_prompt("es-MX", "aproximadamente 4 minutos", false)
+            .ends_with("es de aproximadamente 4 minutos."));
+    }
+
+    #[test]
+    fn contact_ids_look_like_uuids_and_differ() {
+        let (a, b) = (contact_id(), contact_id());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(a.matches('-').count(), 4);
+    }
+}
