@@ -119,6 +119,23 @@ infra/deploy.sh --params infra/params/rehearsal.json --stack-prefix rehearsal \
   --skip-build --lambda-dir "$REHEARSAL_DIR" --skip-connect
 "$PY" infra/rehearsal_check.py infra/params/rehearsal.json rehearsal x86_64
 
+step "rehearsal: the assertions catch a wrong deployment"
+WRONG_PARAMS="$REHEARSAL_DIR/wrong-params.json"
+"$PY" - infra/params/rehearsal.json "$WRONG_PARAMS" <<'PY'
+import json, sys
+params = json.load(open(sys.argv[1]))
+params["OcwCapSeconds"] = "601"          # not what was deployed
+json.dump(params, open(sys.argv[2], "w"))
+PY
+if "$PY" infra/rehearsal_check.py "$WRONG_PARAMS" rehearsal x86_64 >/dev/null 2>&1; then
+  echo "infra-checks: rehearsal_check.py accepted a deployment that differs from its params" >&2
+  exit 1
+fi
+echo "rehearsal_check.py rejects a deployment that differs from the params: ok"
+
+step "rehearsal: infra/deploy.sh --dry-run"
+infra/deploy.sh --params infra/params/rehearsal.json --stack-prefix rehearsal --dry-run >/dev/null
+
 step "rehearsal: infra/deploy.sh again (update path)"
 infra/deploy.sh --params infra/params/rehearsal.json --stack-prefix rehearsal \
   --skip-build --lambda-dir "$REHEARSAL_DIR" --skip-connect

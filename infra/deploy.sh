@@ -89,7 +89,13 @@ stack_output() {  # stack key
 log "1/4 base stack $BASE_STACK (role, log groups, configuration)"
 deploy_stack "$BASE_STACK" infra/base.yaml
 if [[ $DRY == 1 ]]; then
-  echo "would then: cargo lambda deploy ${FUNCTIONS[*]}; deploy $CONNECT_STACK; associate phone numbers"
+  echo "would then: cargo lambda deploy ${FUNCTIONS[*]} with the role and env of $BASE_STACK, then:"
+  deploy_stack "$CONNECT_STACK" infra/template.yaml \
+    "OcwPhraseFunctionArn=<after cargo lambda deploy>" \
+    "DatastoreProxyFunctionArn=<after cargo lambda deploy>" \
+    "AgentAnswerFunctionArn=<after cargo lambda deploy>"
+  echo "and associate MainPhoneNumberId='$($HELPER get "$PARAMS" MainPhoneNumberId)'," \
+    "CallbackReturnPhoneNumberId='$($HELPER get "$PARAMS" CallbackReturnPhoneNumberId)'"
   exit 0
 fi
 aws cloudformation describe-stacks --stack-name "$BASE_STACK" --query 'Stacks[0].Outputs' --output json > "$TMP/base-outputs.json"

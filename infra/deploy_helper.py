@@ -2,9 +2,9 @@
 """Small helpers for infra/deploy.sh (stdlib only, so any deploy machine can run them).
 
   deploy_helper.py check-params PARAMS.json TEMPLATE...
-      fail on keys of PARAMS.json that no TEMPLATE declares (typos) and on missing required
-      parameters (no Default); keys starting with "_" are comments, DEPLOY_KEYS are read by
-      deploy.sh itself.
+      fail on keys of PARAMS.json that no TEMPLATE declares (typos), on missing required
+      parameters (no Default) and on values outside AllowedPattern / AllowedValues; keys
+      starting with "_" are comments, DEPLOY_KEYS are read by deploy.sh itself.
   deploy_helper.py cfn-params TEMPLATE PARAMS.json [Key=Value ...]
       print the CloudFormation `--parameters` JSON for the parameters TEMPLATE declares
       (values from PARAMS.json, then the Key=Value overrides).
@@ -26,6 +26,32 @@ ENV_OUTPUTS = {
     "AgentAnswerEnvironment": "agent-answer",
 }
 ENV_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def template_constraints(path: str) -> dict:
+    """{name: (AllowedPattern or None, AllowedValues or None)} from the `Parameters:` block."""
+    constraints, inside, current = {}, False, None
+    for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines():
+        if re.match(r"^\S", line):
+            inside, current = line.startswith("Parameters:"), None
+            continue
+        if not inside:
+            continue
+        m = re.match(r"^  ([A-Za-z0-9]+):\s*$", line)
+        if m:
+            current = m.group(1)
+            constraints[current] = (None, None)
+            continue
+        if not current:
+            continue
+        m = re.match(r'^    AllowedPattern:\s*(".*")\s*$', line)
+        if m:  # YAML double-quoted; the escapes used (\\) read the same as JSON
+            constraints[current] = (json.loads(m.group(1)), constraints[current][1])
+        m = re.match(r"^    AllowedValues:\s*\[(.*)\]\s*$", line)
+        if m:
+            values = [v.strip().strip('"').strip("'") for v in m.group(1).split(",")]
+            constraints[current] = (constraints[current][0], values)
+    return constraints
 
 
 def template_parameters(path: str) -> dict:
@@ -64,8 +90,17 @@ def check_params(params_path: str, *templates: str) -> int:
     declared = {}
     for t in templates:
         declared.update(template_parameters(t))
+    constraints = {}
+    for t in templates:
+        constraints.update(template_constraints(t))
     problems = [f"unknown parameter {k!r} (not in {', '.join(templates)})"
                 for k in params if k not in declared and k not in DEPLOY_KEYS]
+    for k, v in params.items():
+        pattern, allowed = constraints.get(k, (None, None))
+        if pattern is not None and not re.fullmatch(pattern, v):
+            problems.append(f"{k}={v!r} does not match the template's AllowedPattern {pattern}")
+        if allowed is not None and v not in allowed:
+            problems.append(f"{k}={v!r} is not one of {allowed}")
     # Function ARNs of the connect stack are filled in by deploy.sh after `cargo lambda deploy`.
     problems += [f"missing required parameter {k!r}" for k, has_default in declared.items()
                  if not has_default and k not in params and not k.endswith("FunctionArn")]

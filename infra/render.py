@@ -27,6 +27,7 @@ HEADER = (
     "# Do not edit: change the source files and run infra/render.py.\n"
 )
 MAX_CONTENT = 256_000  # AWS::Connect::ContactFlow Content limit (characters)
+MAX_TEMPLATE_BODY = 51_200  # bytes of `--template-body`; above it the template must go through S3
 
 
 def render() -> str:
@@ -55,7 +56,12 @@ def render() -> str:
     unused = sorted(p.name for p in FLOWS.glob("*.json") if p.name not in used)
     if unused:
         sys.exit(f"flow files not embedded in {SOURCE.name}: {', '.join(unused)}")
-    return "".join(out)
+    text = "".join(out)
+    size = len(text.encode("utf-8"))
+    if size > MAX_TEMPLATE_BODY:
+        sys.exit(f"rendered template is {size} bytes, over the {MAX_TEMPLATE_BODY}-byte --template-body "
+                 "limit: compact the flows (json.dumps without indent) or deploy through S3")
+    return text
 
 
 def main() -> int:
