@@ -17,7 +17,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ContactFlowEvent {
-    /// Always `"ContactFlowEvent"` in practice; not checked.
+    /// Always `"ContactFlowEvent"` in practice; not checked (and, like every field, a wrong
+    /// type degrades to `None` instead of failing the whole event).
+    #[serde(deserialize_with = "lenient_opt_string")]
     pub name: Option<String>,
     pub details: Details,
 }
@@ -275,6 +277,18 @@ mod tests {
         assert_eq!(e.attributes().get("count").map(String::as_str), Some("5"));
         assert_eq!(e.attributes().get("vip").map(String::as_str), Some("false"));
         assert_eq!(e.customer_address(), Some("13209071234"));
+    }
+
+    /// Regression (found by `cargo fuzz`, target `connect_event`): a non-string `Name` failed
+    /// the whole parse, so the flow's parameters were lost.
+    #[test]
+    fn a_non_string_name_keeps_the_parameters() {
+        for name in [json!(123), json!({"x": 1}), json!([1]), json!(true), json!(null)] {
+            let e = parse(json!({"Name": name, "Details": {"Parameters": {"OCW": "125"},
+                "ContactData": {"CustomerEndpoint": {"Address": "+13209071234"}}}}));
+            assert_eq!(e.param("OCW"), Some("125"), "{name}");
+            assert_eq!(e.customer_address(), Some("+13209071234"));
+        }
     }
 
     #[test]

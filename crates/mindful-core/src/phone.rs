@@ -359,8 +359,9 @@ fn national(digits: &str, rules: CountryRules) -> Result<PhoneNumber, PhoneError
         if b[0] < b'2' || b[3] < b'2' {
             return Err(PhoneError::InvalidNumber);
         }
-    } else if nsn.starts_with('0') && rules.code != 39 {
-        // Only Italy keeps a leading zero in the national significant number.
+    } else if nsn.starts_with('0') && (rules.code != 39 || nsn.starts_with("00")) {
+        // Only Italy keeps a leading zero in the national significant number, and never two:
+        // `00` is its international prefix, so such a number could not be dialled nationally.
         return Err(PhoneError::InvalidNumber);
     }
     Ok(PhoneNumber {
@@ -518,6 +519,27 @@ mod tests {
             normalize_e164("+13209071234", "XX").as_deref(),
             Ok("+13209071234")
         );
+    }
+
+    /// Regression (found by `cargo fuzz`, target `phone`): an Italian number whose national part
+    /// starts with `00` (the international prefix) was accepted, and its national spelling then
+    /// read back as a different number. Real Italian numbers with one leading zero still parse.
+    #[test]
+    fn italian_numbers_never_start_with_the_international_prefix() {
+        assert_eq!(
+            normalize_e164("+39 0039006684", "US"),
+            Err(PhoneError::InvalidNumber)
+        );
+        assert_eq!(
+            normalize_e164(")))))))+39003900668))4", "IT"),
+            Err(PhoneError::InvalidNumber)
+        );
+        assert_eq!(
+            normalize_e164("+39 06 6982 1234", "US").as_deref(),
+            Ok("+390669821234")
+        );
+        let n = parse_number("06 6982 1234", "IT").unwrap();
+        assert_eq!(parse_number(n.national(), "IT"), Ok(n));
     }
 
     #[test]

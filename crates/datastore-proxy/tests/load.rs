@@ -1,0 +1,117 @@
+//! Load through the Lambda Runtime API: many sequential invocations of the built binary (as
+//! Lambda runs one execution environment) against `mindful-sim`, checking that memory stays flat
+//! and that HTTP keep-alive pooling holds (a handful of TCP connections, not one per call).
+//!
+//! * `load_ci`: 1 000 invocations, in the normal test run (a few seconds in debug).
+//! * `load_10k` (`#[ignore]`): 10 000 invocations; `cargo test -p datastore-proxy --test load --
+//!   --ignored --nocapture` prints the numbers.
+//!
+//! Connections are counted from `/proc/net/tcp` (the simulator does not count them): every
+//! socket with the simulator's port at one end, TIME_WAIT included, so a connection closed
+//! during the run is still seen.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use mindful_sim::{Route, Sim, SimConfig, TemplateConfig};
+use serde_json::json;
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_datastore-proxy");
+/// Bound on resident memory growth between the checkpoints.
+const MAX_RSS_GROWTH_KIB: u64 = 2048;
+/// Bound on distinct TCP connections to the simulator for the whole run (the pool keeps up to
+/// 4 idle per host; a sequential function needs one).
+const MAX_CONNECTIONS: usize = 4;
+
+struct Report {
+    invocations: usize,
+    rss_kib: Vec<(usize, u64)>,
+    connections: usize,
+    elapsed: Duration,
+}
+
+fn run(n: usize, checkpoints: &[usize]) -> Report {
+    let config = SimConfig {
+        templates: vec![TemplateConfig::new(DATASTORE_TOKEN)],
+        max_logged_requests: 100,
+        ..SimConfig::default()
+    };
+    let sim = Sim::start_blocking(config).expect("simulator");
+    let base = sim.base_url();
+    let mut f = spawn(
+        BIN,
+        &[
+            ("DATASTORE_URL", &base),
+            ("MINDFUL_ALLOW_HTTP", "1"),
+            ("DATASTORE_TOKEN", DATASTORE_TOKEN),
+            ("MINDFUL_METRICS", "false"),
+        ],
+    );
+    let started = Instant::now();
+    let mut rss = Vec::new();
+    for i in 1..=n {
+        // Alternate POST and GET of the same caller's context, as the two flows do.
+        let method = if i % 2 == 1 { "POST" } else { "GET" };
+        let e = event(
+            json!({"method": method, "AccountNo": i.to_string(), "Reason": "billing"}),
+            Some(CALLER),
+            &format!("contact-{i}"),
+        );
+        let invoked = f.invoke_blocking(e).expect("invocation completes");
+        let r = invoked
+            .response()
+            .unwrap_or_else(|| panic!("#{i}: Lambda error {:?}", invoked.error()));
+        assert_eq!(r["status"], "ok", "#{i}: {r}");
+        if checkpoints.contains(&i) {
+            rss.push((i, f.rss_kib().expect("VmRSS")));
+        }
+    }
+    let elapsed = started.elapsed();
+    let connections = client_ports_to(sim.addr().port()).len();
+    assert_eq!(
+        sim.count(Route::DatastorePost) + sim.count(Route::DatastoreGet),
+        n
+    );
+    f.shutdown().expect("shutdown");
+    Report {
+        invocations: n,
+        rss_kib: rss,
+        connections,
+        elapsed,
+    }
+}
+
+fn check(report: &Report) {
+    eprintln!(
+        "datastore-proxy: {} invocations in {:.1?} ({:.0}/s), VmRSS {:?} KiB, {} TCP connection(s) to the simulator",
+        report.invocations,
+        report.elapsed,
+        report.invocations as f64 / report.elapsed.as_secs_f64(),
+        report.rss_kib,
+        report.connections
+    );
+    let first = report.rss_kib.first().expect("checkpoint").1;
+    let last = report.rss_kib.last().expect("checkpoint").1;
+    assert!(
+        last <= first + MAX_RSS_GROWTH_KIB,
+        "RSS grew from {first} to {last} KiB"
+    );
+    assert!(
+        (1..=MAX_CONNECTIONS).contains(&report.connections),
+        "{} connections",
+        report.connections
+    );
+}
+
+#[test]
+fn load_ci() {
+    check(&run(1_000, &[200, 1_000]));
+}
+
+#[test]
+#[ignore = "10 000 invocations; run with --ignored"]
+fn load_10k() {
+    check(&run(10_000, &[1_000, 10_000]));
+}
