@@ -442,9 +442,9 @@ fn expect_for(leg: Leg, opts: &Options, number_ok: bool) -> (Expect, bool) {
     }
 }
 
-/// Connect's `ContactFlowEvent` (the shape of `events/*.json`).
-#[allow(clippy::too_many_arguments)]
-fn contact_event(
+/// Connect's `ContactFlowEvent` (the shape of `events/*.json`): `Parameters`, contact id,
+/// customer and system numbers, working queue `(name, ARN)`, language, contact attributes.
+pub fn contact_event(
     parameters: Value,
     contact_id: &str,
     customer: &str,
@@ -830,6 +830,33 @@ impl Journey<'_> {
     }
 }
 
+/// The functions' configuration against the simulator (what a deployment sets, plus
+/// `MINDFUL_ALLOW_HTTP=1` for the plain-HTTP loopback simulator).
+pub fn function_env(sim: &Sim, country: &str) -> Vec<(String, String)> {
+    [
+        ("MINDFUL_ALLOW_HTTP", "1".to_string()),
+        ("DATASTORE_URL", sim.base_url()),
+        (
+            "DATASTORE_TOKEN",
+            mindful_sim::DEFAULT_DATASTORE_TOKEN.to_string(),
+        ),
+        ("MINDFUL_TOKEN_URL", sim.token_url()),
+        ("MINDFUL_API_URL", sim.base_url()),
+        (
+            "MINDFUL_CLIENT_ID",
+            mindful_sim::DEFAULT_CLIENT_ID.to_string(),
+        ),
+        (
+            "MINDFUL_CLIENT_SECRET",
+            mindful_sim::DEFAULT_CLIENT_SECRET.to_string(),
+        ),
+        ("DEFAULT_COUNTRY", country.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
 /// Build (if asked), start the simulator and the three functions, play the journey, print the
 /// transcript to `out`, and report. An `Err` means the journey could not run at all (build,
 /// simulator or process start-up, or writing to `out`); a journey that ran but went wrong is an
@@ -882,28 +909,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<JourneyReport, Journey
     if let Some(f) = &opts.fault {
         sim.set_fault(f.route, f.fault.clone(), None);
     }
-    let env: Vec<(String, String)> = [
-        ("MINDFUL_ALLOW_HTTP", "1".to_string()),
-        ("DATASTORE_URL", sim.base_url()),
-        (
-            "DATASTORE_TOKEN",
-            mindful_sim::DEFAULT_DATASTORE_TOKEN.to_string(),
-        ),
-        ("MINDFUL_TOKEN_URL", sim.token_url()),
-        ("MINDFUL_API_URL", sim.base_url()),
-        (
-            "MINDFUL_CLIENT_ID",
-            mindful_sim::DEFAULT_CLIENT_ID.to_string(),
-        ),
-        (
-            "MINDFUL_CLIENT_SECRET",
-            mindful_sim::DEFAULT_CLIENT_SECRET.to_string(),
-        ),
-        ("DEFAULT_COUNTRY", opts.country.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = function_env(&sim, &opts.country);
     writeln!(
         out,
         "Mindful simulator on {} · functions run as Lambda processes ({})",

@@ -283,9 +283,17 @@ mod tests {
     /// the whole parse, so the flow's parameters were lost.
     #[test]
     fn a_non_string_name_keeps_the_parameters() {
-        for name in [json!(123), json!({"x": 1}), json!([1]), json!(true), json!(null)] {
-            let e = parse(json!({"Name": name, "Details": {"Parameters": {"OCW": "125"},
-                "ContactData": {"CustomerEndpoint": {"Address": "+13209071234"}}}}));
+        for name in [
+            json!(123),
+            json!({"x": 1}),
+            json!([1]),
+            json!(true),
+            json!(null),
+        ] {
+            let e = parse(
+                json!({"Name": name, "Details": {"Parameters": {"OCW": "125"},
+                "ContactData": {"CustomerEndpoint": {"Address": "+13209071234"}}}}),
+            );
             assert_eq!(e.param("OCW"), Some("125"), "{name}");
             assert_eq!(e.customer_address(), Some("+13209071234"));
         }
