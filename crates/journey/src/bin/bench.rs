@@ -262,7 +262,7 @@ fn build_all() -> Result<(PathBuf, PathBuf), String> {
 }
 
 fn main() -> ExitCode {
-    let mut cold_n = 15usize;
+    let mut cold_n = 30usize;
     let mut warm_n = 1000usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -284,7 +284,7 @@ fn main() -> ExitCode {
             },
             "-h" | "--help" => {
                 println!(
-                    "cargo run --release -p journey --bin bench [-- --cold N (15) --warm N (1000)]"
+                    "cargo run --release -p journey --bin bench [-- --cold N (30) --warm N (1000)]"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -303,8 +303,16 @@ fn main() -> ExitCode {
     }
 }
 
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn run(cold_n: usize, warm_n: usize) -> Result<(), String> {
     let (dir, hello) = build_all()?;
+    let load_before = loadavg();
     let sim = Sim::start_blocking(SimConfig::default()).map_err(|e| e.to_string())?;
     let env = function_env(&sim, "US");
     let work = std::env::temp_dir().join(format!("journey-bench-{}", std::process::id()));
@@ -453,11 +461,15 @@ fn run(cold_n: usize, warm_n: usize) -> Result<(), String> {
     }
     println!();
     println!(
-        "{cold_n} cold starts per function (interleaved, after one discarded warm-up round), {warm_n} warm invocations in one process per function; \
+        "Median of {cold_n} cold starts per function (interleaved, after one discarded warm-up round), {warm_n} warm invocations in one process per function; \
          own time = event handed out on `/next` → answer posted; init = process spawn → first `/next` poll; \
          peak RSS = max VmHWM over all processes; sizes in decimal MB."
     );
-    println!("Machine: {}.", machine());
+    println!(
+        "Machine: {}; 1-minute load average {load_before} before the measurements, {} after (a shared machine: the interleaving spreads background load over every row).",
+        machine(),
+        loadavg()
+    );
     if let Some(date) = command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]) {
         println!("Date: {date}.");
     }
