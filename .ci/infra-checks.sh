@@ -155,4 +155,25 @@ infra/deploy.sh --params infra/params/rehearsal.json --stack-prefix rehearsal \
   --skip-build --lambda-dir "$REHEARSAL_DIR" --skip-connect
 "$PY" infra/rehearsal_check.py infra/params/rehearsal.json rehearsal x86_64
 
+step "rehearsal: an arm64 zip deploys as arm64 from this host (what deploy.yml relies on)"
+# deploy.yml builds on an arm64 runner and deploys from an x86_64 one: cargo lambda deploy must
+# take the architecture from the zipped binary. A minimal AArch64 ELF header stands in for it.
+"$PY" - "$REHEARSAL_DIR/arm64-probe/bootstrap.zip" <<'PY'
+import os, struct, sys, zipfile
+os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)
+elf = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)  # ELF64, little endian
+elf += struct.pack("<HHIQQQIHHHHHH", 2, 183, 1, 0, 0, 0, 0, 64, 56, 0, 64, 0, 0)  # EM_AARCH64
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    info = zipfile.ZipInfo("bootstrap")
+    info.external_attr = 0o755 << 16
+    z.writestr(info, elf)
+PY
+role="$(aws cloudformation describe-stacks --stack-name rehearsal-base \
+  --query "Stacks[0].Outputs[?OutputKey=='LambdaRoleArn'].OutputValue" --output text)"
+cargo lambda deploy rehearsal-arm64-probe --binary-name arm64-probe --lambda-dir "$REHEARSAL_DIR" \
+  --iam-role "$role" --endpoint-url "$AWS_ENDPOINT_URL" --region us-east-1 >/dev/null
+arch="$(aws lambda get-function-configuration --function-name rehearsal-arm64-probe --query 'Architectures[0]' --output text)"
+[[ "$arch" == "arm64" ]] || { echo "infra-checks: an arm64 zip was deployed as $arch" >&2; exit 1; }
+echo "arm64 zip -> Architectures [$arch]: ok"
+
 step "done"
