@@ -11,7 +11,7 @@
 #   --lambda-dir DIR      where cargo lambda put <bin>/bootstrap.zip (default: target/lambda)
 #   --skip-connect        stop after the functions (no Connect stack, no phone numbers)
 #   --dry-run             print the plan and the parameters, change nothing
-# Needs: aws CLI, python3, cargo + cargo-lambda (>= 1.9.2). Credentials and region come from
+# Needs: bash, aws CLI, python3, cargo + cargo-lambda (>= 1.9.2). Credentials and region come from
 # the usual AWS environment (AWS_PROFILE / AWS_REGION, or OIDC in CI). AWS_ENDPOINT_URL, when
 # set, is passed to cargo lambda too (the offline rehearsal in .ci/infra-checks.sh uses it).
 set -euo pipefail
@@ -110,10 +110,11 @@ if [[ $SKIP_BUILD == 0 ]]; then
   compiler=()
   [[ "$(uname -m)" == "aarch64" && -z "${CARGO_LAMBDA_COMPILER:-}" ]] && compiler=(--compiler cargo)
   bins=(); for f in "${FUNCTIONS[@]}"; do bins+=(--bin "$f"); done
-  cargo lambda build --release --arm64 --output-format zip --lambda-dir "$LAMBDA_DIR" "${compiler[@]}" "${bins[@]}"
+  cargo lambda build --release --arm64 --output-format zip --lambda-dir "$LAMBDA_DIR" \
+    ${compiler[@]+"${compiler[@]}"} "${bins[@]}"
 fi
 log "2/4 cargo lambda deploy (role $ROLE_ARN${LAYER_ARN:+, layer $LAYER_ARN})"
-declare -A FUNCTION_ARN
+OCW_ARN="" DS_ARN="" AA_ARN=""
 for bin in "${FUNCTIONS[@]}"; do
   name_key="$(python3 -c 'import sys; print("".join(p.title() for p in sys.argv[1].split("-")) + "FunctionName")' "$bin")"
   name="$(stack_output "$BASE_STACK" "$name_key")"
@@ -121,10 +122,15 @@ for bin in "${FUNCTIONS[@]}"; do
   layer=(); [[ -n "$LAYER_ARN" ]] && grep -q '_SECRET_ARN=' "infra/env/$bin.env" && layer=(--layer "$LAYER_ARN")
   # memory, timeout and runtime come from CargoLambda.toml ([deploy]).
   cargo lambda deploy "$name" --binary-name "$bin" --lambda-dir "$LAMBDA_DIR" \
-    --iam-role "$ROLE_ARN" --env-file "infra/env/$bin.env" "${layer[@]}" \
+    --iam-role "$ROLE_ARN" --env-file "infra/env/$bin.env" ${layer[@]+"${layer[@]}"} \
     --description "Mindful callbacks: $bin" "${CL_REMOTE[@]}"
-  FUNCTION_ARN[$bin]="$(aws lambda get-function --function-name "$name" --query Configuration.FunctionArn --output text)"
-  echo "$bin: ${FUNCTION_ARN[$bin]}"
+  arn="$(aws lambda get-function --function-name "$name" --query Configuration.FunctionArn --output text)"
+  case "$bin" in
+    ocw-phrase) OCW_ARN="$arn" ;;
+    datastore-proxy) DS_ARN="$arn" ;;
+    agent-answer) AA_ARN="$arn" ;;
+  esac
+  echo "$bin: $arn"
 done
 
 if [[ $SKIP_CONNECT == 1 ]]; then
@@ -135,9 +141,9 @@ fi
 # --- 3. connect stack --------------------------------------------------------------------------
 log "3/4 connect stack $CONNECT_STACK (permissions, integration associations, flows)"
 deploy_stack "$CONNECT_STACK" infra/template.yaml \
-  "OcwPhraseFunctionArn=${FUNCTION_ARN[ocw-phrase]}" \
-  "DatastoreProxyFunctionArn=${FUNCTION_ARN[datastore-proxy]}" \
-  "AgentAnswerFunctionArn=${FUNCTION_ARN[agent-answer]}"
+  "OcwPhraseFunctionArn=$OCW_ARN" \
+  "DatastoreProxyFunctionArn=$DS_ARN" \
+  "AgentAnswerFunctionArn=$AA_ARN"
 
 # --- 4. phone numbers --------------------------------------------------------------------------
 log "4/4 phone numbers"
