@@ -4,14 +4,12 @@
 //! budget (plus scheduling slack); with `FAULT_MATRIX_OUT=docs/fault-matrix.md` it also writes
 //! the table.
 
-mod support;
-
 use std::time::Duration;
 
+use lambda_harness::testkit::*;
 use lambda_harness::FunctionProcess;
 use mindful_sim::{Fault, Route, Sim, SimConfig};
 use serde_json::{json, Value};
-use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_agent-answer");
 const BUDGET_MS: u64 = 2000;

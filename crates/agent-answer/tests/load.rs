@@ -12,13 +12,11 @@
 //! socket with the simulator's port at one end, TIME_WAIT included, so a connection closed
 //! during the run is still seen.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use lambda_harness::testkit::*;
 use mindful_sim::{ClientConfig, Route, Sim, SimConfig};
 use serde_json::json;
-use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_agent-answer");
 /// Bound on resident memory growth between the checkpoints.

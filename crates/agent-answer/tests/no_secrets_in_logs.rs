@@ -8,12 +8,10 @@
 //! Also SPEC rule 7: a flow URL pointing the configured secret at another host (127.0.0.2) is
 //! refused and that host sees no request; plain `http` is refused without `MINDFUL_ALLOW_HTTP`.
 
-mod support;
-
+use lambda_harness::testkit::*;
 use lambda_harness::FunctionProcess;
 use mindful_sim::{ClientConfig, Fault, Route, Sim, SimConfig};
 use serde_json::{json, Value};
-use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_agent-answer");
 const CLIENT_ID: &str = "bundle-client";

@@ -3,14 +3,12 @@
 //! outcome and that every answer comes inside the budget (plus scheduling slack); with
 //! `FAULT_MATRIX_OUT=docs/fault-matrix.md` it also writes the table.
 
-mod support;
-
 use std::time::Duration;
 
+use lambda_harness::testkit::*;
 use lambda_harness::FunctionProcess;
 use mindful_sim::{Fault, Route, Sim, SimConfig, TemplateConfig};
 use serde_json::{json, Value};
-use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_datastore-proxy");
 const BUDGET_MS: u64 = 3000;

@@ -7,11 +7,9 @@
 //! Also SPEC rule 7: a plain `http` Datastore URL is refused without `MINDFUL_ALLOW_HTTP`, and
 //! nothing reaches the server.
 
-mod support;
-
+use lambda_harness::testkit::*;
 use mindful_sim::{Fault, Route, Sim, SimConfig, TemplateConfig};
 use serde_json::{json, Value};
-use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_datastore-proxy");
 

@@ -24,6 +24,7 @@ mod bins;
 mod emulator;
 mod error;
 mod process;
+pub mod testkit;
 
 pub use bins::{
     binary_path, build, build_debug, build_release, debug_binary, release_binary, target_dir,

@@ -1,13 +1,13 @@
-//! Shared by this crate's process-level tests (`no_secrets_in_logs`, `fault_matrix`, `load`):
-//! spawn the built function binary behind the Lambda Runtime API emulator (`lambda-harness`)
-//! against an in-process `mindful-sim`, and scan captured output for secrets and numbers.
-//! (The same file is copied in each function crate's `tests/support/`.)
-#![allow(dead_code)]
+//! Test kit shared by the function crates' process-level tests (`no_secrets_in_logs`,
+//! `fault_matrix`, `load`): spawn the built function binary behind the Lambda Runtime API
+//! emulator against an in-process `mindful-sim`, scan captured output for secrets and numbers,
+//! and write fault-matrix tables. Test support only: it panics with the captured output when a
+//! step fails, which is what a test wants.
 
 use std::path::Path;
 use std::time::Duration;
 
-use lambda_harness::{FunctionProcess, Invoked};
+use crate::{FunctionProcess, Invoked};
 use serde_json::{json, Value};
 
 /// Distinctive values that must never be printed. The `SECRET` marker makes a leak obvious.
