@@ -217,3 +217,44 @@ pub fn write_matrix_section(name: &str, markdown: &str) {
     }
     std::fs::write(&path, new).expect("write the fault matrix");
 }
+
+/// Allowed RSS growth between the first and last checkpoint of a load run.
+pub const MAX_RSS_GROWTH_KIB: u64 = 2048;
+/// Allowed TCP connections to the simulator over a whole load run (keep-alive pooling).
+pub const MAX_CONNECTIONS: usize = 4;
+
+/// What a load run measured.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    pub invocations: usize,
+    /// `(after N invocations, VmRSS KiB)` at each checkpoint.
+    pub rss_kib: Vec<(usize, u64)>,
+    /// TCP connections to the simulator (`None` for a function without upstream calls).
+    pub connections: Option<usize>,
+    pub elapsed: Duration,
+}
+
+/// Prints a load run and asserts the bounds: RSS growth under [`MAX_RSS_GROWTH_KIB`] and,
+/// when counted, 1 to [`MAX_CONNECTIONS`] connections.
+pub fn check_load(function: &str, report: &LoadReport) {
+    eprintln!(
+        "{function}: {} invocations in {:.1?} ({:.0}/s), VmRSS {:?} KiB, TCP connections to the simulator: {:?}",
+        report.invocations,
+        report.elapsed,
+        report.invocations as f64 / report.elapsed.as_secs_f64(),
+        report.rss_kib,
+        report.connections
+    );
+    let first = report.rss_kib.first().expect("checkpoint").1;
+    let last = report.rss_kib.last().expect("checkpoint").1;
+    assert!(
+        last <= first + MAX_RSS_GROWTH_KIB,
+        "{function}: RSS grew from {first} to {last} KiB"
+    );
+    if let Some(connections) = report.connections {
+        assert!(
+            (1..=MAX_CONNECTIONS).contains(&connections),
+            "{function}: {connections} connections"
+        );
+    }
+}
