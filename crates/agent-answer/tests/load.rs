@@ -12,7 +12,7 @@
 //! socket with the simulator's port at one end, TIME_WAIT included, so a connection closed
 //! during the run is still seen.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use lambda_harness::testkit::*;
 use mindful_sim::{ClientConfig, Route, Sim, SimConfig};
