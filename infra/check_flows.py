@@ -16,7 +16,20 @@ AWS::Connect::ContactFlow of the template:
   function ARN parameters; invocations pass only parameter names the function knows, never a
   secret as a literal; block time limits fit the functions' budgets; every `$.External.x` read
   is an output of the Lambda function called last on every path to the read;
-* placeholders `${...}` resolve to template parameters or to other flows of the template.
+* placeholders `${...}` resolve to template parameters or to other flows of the template;
+* the optional enhancements (README "Optional enhancements"):
+  - second-chance offers: a CUSTOMER_QUEUE flow uses only blocks allowed there, never hangs up
+    on a queued caller (every failure goes back to its Loop prompts or ends the queue flow),
+    interrupts its Loop prompts at a set interval, passes ocw-phrase both `offers_made` (a
+    contact attribute) and `max_offers`, and stores `$.External.offers_made` back into that
+    attribute before it offers; a callback is only offered when `$.External.offer_callback` is
+    true, and the Call Target transfer only follows a POST answered `status=ok`; the flow that
+    sets the CustomerQueue hook reads the `SecondChanceOffers` switch;
+  - consolidated return-call destinations: every datastore POST stores the same Data Keys,
+    `queue_arn` = `$.Queue.ARN` and `routing_attribute` = the contact attribute named by
+    `ReturnRoutingAttribute`; the return flow sets the working queue from `$.External.queue_arn`,
+    restores `routing_attribute` into that attribute, and reaches `CallbackDefaultQueueArn` when
+    the record is missing, expired or unreadable.
 
 Usage: infra/check_flows.py [--template infra/template.yaml] [--base infra/base.yaml]
        infra/check_flows.py --self-test   # prove that broken flows are caught
@@ -43,8 +56,11 @@ FUNCTION_PARAMS = {
     "AgentAnswerFunctionArn": "agent-answer",
 }
 COMMON_OUTPUTS = {"status", "error", "error_message"}
-OCW_OUTPUTS = COMMON_OUTPUTS | {"OCW", "OCW_seconds", "offer_callback"}
-OCW_KNOWN_INPUTS = {"OCW", "agents_available", "language", "cap_seconds", "offer_threshold_seconds"}
+OCW_OUTPUTS = COMMON_OUTPUTS | {"OCW", "OCW_seconds", "offer_callback", "OCW_language"}
+# offers_made comes back (the count after the decision) when the flow counts offers.
+OCW_COUNTING_INPUTS = {"offers_made", "max_offers"}
+OCW_KNOWN_INPUTS = {"OCW", "agents_available", "language", "cap_seconds", "offer_threshold_seconds"} \
+    | OCW_COUNTING_INPUTS
 DS_RESERVED = {"method", "token", "customer_contact_number"}
 # error responses also carry http_status when Mindful answered (README "Output")
 DS_POST_OUTPUTS = COMMON_OUTPUTS | {"customer_contact_number", "time_to_expire", "http_status"}
@@ -73,7 +89,7 @@ KNOWN_TYPES = {
     "TransferContactToQueue", "TransferParticipantToThirdParty", "TransferToFlow",
     "UpdateContactAttributes", "UpdateContactEventHooks", "UpdateContactRoutingBehavior",
     "UpdateContactTargetQueue", "UpdateFlowAttributes", "UpdateFlowLoggingBehavior",
-    "UpdateContactRecordingBehavior", "Wait",
+    "UpdateContactRecordingBehavior", "Wait", "DequeueContactAndTransferToQueue",
 }
 WHISPER_TYPES = {"CUSTOMER_WHISPER", "AGENT_WHISPER", "OUTBOUND_WHISPER"}
 NOT_IN_WHISPER = {
@@ -81,10 +97,31 @@ NOT_IN_WHISPER = {
     "TransferParticipantToThirdParty", "TransferToFlow", "CheckHoursOfOperation",
     "CheckMetricData", "DistributeByPercentage", "GetParticipantInput",
 }
+# Customer queue flows (admin guide, flow-language "Restrictions"): TransferContactToQueue "is not
+# supported in ... customer queue flows" (DequeueContactAndTransferToQueue moves a queued contact),
+# TransferToFlow "is not available to hold flows, customer queue flows, or whisper flows", Set
+# working queue is for inbound/transfer flows. TransferParticipantToThirdParty "is allowed in
+# contact flows, transfer flows, and customer queue flows"; GetParticipantInput in "contact flows,
+# transfer flows, and customer queue flows"; InvokeLambdaFunction, GetMetricData,
+# UpdateContactAttributes, UpdateContactEventHooks and Compare in every flow type.
+NOT_IN_QUEUE = {
+    "TransferContactToQueue", "TransferToFlow", "UpdateContactTargetQueue",
+    "UpdateContactRoutingBehavior", "DisconnectParticipant",
+}
 ONLY_IN = {
     "EndFlowExecution": WHISPER_TYPES | {"CUSTOMER_QUEUE", "CUSTOMER_HOLD", "AGENT_HOLD"},
     "UpdateContactRoutingBehavior": {"CONTACT_FLOW"},
+    "MessageParticipantIteratively": {"CUSTOMER_QUEUE", "CUSTOMER_HOLD", "AGENT_HOLD"},
+    "DequeueContactAndTransferToQueue": {"CUSTOMER_QUEUE"},
 }
+# Which flow type each event hook must name.
+HOOK_FLOW_TYPES = {"CustomerWhisper": {"CUSTOMER_WHISPER"}, "CustomerQueue": {"CUSTOMER_QUEUE"}}
+# Stack parameters of the optional enhancements the flows must honour (when the template has them).
+SECOND_CHANCE_SWITCH = "SecondChanceOffers"
+ROUTING_ATTRIBUTE_PARAM = "ReturnRoutingAttribute"
+DEFAULT_QUEUE_PARAM = "CallbackDefaultQueueArn"
+CALL_TARGET_PARAM = "CallTargetPhoneNumber"
+ATTRIBUTE_RE = re.compile(r"^\$\.Attributes\.([A-Za-z0-9_]+|\$\{[A-Za-z0-9]+\})$")
 # Error types each block must handle (the flow would otherwise stop on an unhandled error).
 REQUIRED_ERRORS = {
     "InvokeLambdaFunction": {"NoMatchingError"},
@@ -94,6 +131,7 @@ REQUIRED_ERRORS = {
     "UpdateContactTargetQueue": {"NoMatchingError"},
     "GetMetricData": {"NoMatchingError"},
     "TransferToFlow": {"NoMatchingError"},
+    "MessageParticipantIteratively": {"NoMatchingError"},
 }
 # Actions that keep the contact alive and routed (a Lambda failure must lead to one of these).
 KEEPS_CONTACT = {
@@ -171,7 +209,8 @@ def is_terminal(action: dict) -> bool:
 
 
 def propagate(actions: dict, start: str, initial, transfer):
-    """Forward dataflow to a fixpoint. State = frozenset of facts; transfer(action, kind, state)."""
+    """Forward dataflow to a fixpoint. State = frozenset of facts; transfer(action, kind, state,
+    target) gives the facts that flow along one transition."""
     states = {ident: frozenset() for ident in actions}
     states[start] = frozenset(initial)
     work = deque([start])
@@ -181,7 +220,7 @@ def propagate(actions: dict, start: str, initial, transfer):
         for target, kind in edges(action):
             if target not in actions:
                 continue
-            out = transfer(action, kind, states[ident])
+            out = transfer(action, kind, states[ident], target)
             merged = states[target] | out
             if merged != states[target]:
                 states[target] = merged
@@ -232,7 +271,119 @@ class Checker:
         data_keys = self.posted_data_keys()
         for name, flow in self.flows.items():
             self.check_flow(name, self.flow_types[name], flow, data_keys)
+        self.check_return_destinations()
+        self.check_second_chance_wiring()
         return self.errors
+
+    def actions_of(self, name: str) -> dict:
+        flow = self.flows.get(name)
+        raw = flow.get("Actions") if isinstance(flow, dict) else None
+        return {a["Identifier"]: a for a in raw or [] if isinstance(a, dict) and a.get("Identifier")}
+
+    # -- consolidated return-call destinations
+    def check_return_destinations(self):
+        posts = []  # (where, keys)
+        for name in self.flows:
+            for ident, action in self.actions_of(name).items():
+                fn, attrs = self.lambda_call(action)
+                if fn != "datastore-proxy":
+                    continue
+                where = f"{name} ({self.flow_types[name]}) {ident}"
+                method = str(attrs.get("method", "")).upper()
+                if method == "POST":
+                    posts.append((where, frozenset(set(attrs) - DS_RESERVED)))
+                    if attrs.get("queue_arn") != "$.Queue.ARN":
+                        self.err(where, "datastore POST must store queue_arn = $.Queue.ARN "
+                                        "(the return flow routes the callback by it)")
+                    if ROUTING_ATTRIBUTE_PARAM in self.params:
+                        want = f"$.Attributes.${{{ROUTING_ATTRIBUTE_PARAM}}}"
+                        if attrs.get("routing_attribute") != want:
+                            self.err(where, f"datastore POST must store routing_attribute = {want} "
+                                            f"(the attribute named by {ROUTING_ATTRIBUTE_PARAM})")
+                elif method == "GET":
+                    self.check_return_flow(name, ident)
+        if len({keys for _, keys in posts}) > 1:
+            listing = "; ".join(f"{w}: {sorted(k)}" for w, k in posts)
+            self.err("template", "datastore POSTs store different Data Keys (one Data Set Template "
+                                 f"serves every offer): {listing}")
+
+    def check_return_flow(self, name: str, get_ident: str):
+        where = f"{name} ({self.flow_types[name]})"
+        actions = self.actions_of(name)
+        from_record = [i for i, a in actions.items() if a.get("Type") == "UpdateContactTargetQueue"
+                       and (a.get("Parameters") or {}).get("QueueId") == "$.External.queue_arn"]
+        if not from_record:
+            self.err(where, "the return flow does not set the working queue from $.External.queue_arn")
+        if ROUTING_ATTRIBUTE_PARAM in self.params:
+            key = f"${{{ROUTING_ATTRIBUTE_PARAM}}}"
+            if not any(a.get("Type") == "UpdateContactAttributes"
+                       and ((a.get("Parameters") or {}).get("Attributes") or {}).get(key) == "$.External.routing_attribute"
+                       for a in actions.values()):
+                self.err(where, f"the return flow does not restore $.External.routing_attribute into the "
+                                f"attribute named by {ROUTING_ATTRIBUTE_PARAM} ({key})")
+        # Missing/expired record (not_found), upstream error, Lambda error, bad queue ARN:
+        # each must reach the documented default queue before the transfer.
+        starts = [(f"error branch of {get_ident}", t) for t, k in edges(actions[get_ident]) if k not in ("next", "condition")]
+        nxt = actions.get((actions[get_ident].get("Transitions") or {}).get("NextAction"))
+        if nxt and nxt.get("Type") == "Compare" and (nxt.get("Parameters") or {}).get("ComparisonValue") == "$.External.status":
+            starts.append((f"status other than ok at {nxt['Identifier']}", default_next(nxt)))
+        for ident in from_record:
+            starts += [(f"error branch of {ident}", t) for t, k in edges(actions[ident]) if k not in ("next", "condition")]
+        default_ref = f"${{{DEFAULT_QUEUE_PARAM}}}"
+        for label, target in starts:
+            path, cur = [], target
+            while cur in actions and cur not in path and len(path) < 50:
+                path.append(cur)
+                a = actions[cur]
+                if a.get("Type") == "UpdateContactTargetQueue" and (a.get("Parameters") or {}).get("QueueId") == default_ref:
+                    break
+                if a.get("Type") in KEEPS_CONTACT or a.get("Type") == "TransferContactToQueue" or is_terminal(a):
+                    cur = None
+                    break
+                cur = default_next(a)
+            else:
+                cur = None
+            if cur is None or cur not in actions:
+                self.err(where, f"{label} does not reach the default queue {default_ref} "
+                                f"(record missing, expired or unreadable): {' -> '.join(path) or target}")
+
+    # -- second-chance offers
+    def check_second_chance_wiring(self):
+        queue_flows = [n for n, t in self.flow_types.items() if t == "CUSTOMER_QUEUE" and n in self.flows]
+        counted = set()
+        for n in queue_flows:
+            for a in self.actions_of(n).values():
+                fn, attrs = self.lambda_call(a)
+                m = ATTRIBUTE_RE.match(str(attrs.get("offers_made", ""))) if fn == "ocw-phrase" else None
+                if m:
+                    counted.add(m.group(1))
+        setters = {}
+        for n in self.flows:
+            for ident, a in self.actions_of(n).items():
+                hooks = (a.get("Parameters") or {}).get("EventHooks") or {}
+                if a.get("Type") == "UpdateContactEventHooks" and isinstance(hooks, dict) and "CustomerQueue" in hooks:
+                    m = re.fullmatch(r"\$\{([A-Za-z0-9]+)\.ContactFlowArn\}", str(hooks["CustomerQueue"]))
+                    if m:
+                        setters.setdefault(m.group(1), []).append((n, ident))
+        for q in queue_flows:
+            if q not in setters:
+                self.err(q, "no flow sets this customer queue flow (UpdateContactEventHooks CustomerQueue)")
+        switch = f"${{{SECOND_CHANCE_SWITCH}}}"
+        for q, places in setters.items():
+            for n, ident in places:
+                where = f"{n} ({self.flow_types[n]}) {ident}"
+                if SECOND_CHANCE_SWITCH in self.params and not any(switch in s for s in strings_in(self.flows[n])):
+                    self.err(where, f"sets the customer queue flow but the flow never reads {switch}: "
+                                    "the feature could not be switched off")
+                actions = self.actions_of(n)
+                offers = any(a.get("Type") == "GetParticipantInput" for a in actions.values())
+                for attr in counted:
+                    sets_it = any(a.get("Type") == "UpdateContactAttributes"
+                                  and attr in ((a.get("Parameters") or {}).get("Attributes") or {})
+                                  for a in actions.values())
+                    if offers and not sets_it:
+                        self.err(where, f"offers a callback but never counts it in the {attr} attribute: "
+                                        "the customer queue flow would make max_offers more offers")
 
     def posted_data_keys(self) -> set[str]:
         """Data keys any flow POSTs to the Datastore: a later GET can return them."""
@@ -258,7 +409,8 @@ class Checker:
     def outputs_of(self, action: dict, data_keys: set[str]) -> set[str]:
         fn, attrs = self.lambda_call(action)
         if fn == "ocw-phrase":
-            return OCW_OUTPUTS | set(attrs)  # every input parameter is echoed back
+            counted = {"offers_made"} if set(attrs) & OCW_COUNTING_INPUTS else set()
+            return OCW_OUTPUTS | set(attrs) | counted  # every input parameter is echoed back
         if fn == "datastore-proxy":
             if str(attrs.get("method", "")).upper() == "GET":
                 return COMMON_OUTPUTS | {"http_status"} | DS_GET_RECORD_FIELDS | data_keys
@@ -314,7 +466,7 @@ class Checker:
                 self.err(f"{where} {ident}", "unreachable from StartAction")
 
         # $.External reads: the last Lambda call on every path must produce the key.
-        def last_call(action, kind, state):
+        def last_call(action, kind, state, _target):
             if action.get("Type") == "InvokeLambdaFunction":
                 ok = kind in ("next", "condition")
                 return frozenset({(action["Identifier"], ok)})
@@ -337,9 +489,76 @@ class Checker:
                         fn, _ = self.lambda_call(actions[caller])
                         self.err(f"{where} {ident}", f"reads $.External.{key}, which {fn or '?'} (called by {caller}) does not return")
 
+        # Offers: a callback is offered (GetParticipantInput) only after $.External.offer_callback
+        # compared Equals true; a counting flow stores $.External.offers_made first.
+        ocw_calls = {i: self.lambda_call(actions[i])[1] for i in seen if self.lambda_call(actions[i])[0] == "ocw-phrase"}
+        if ocw_calls:
+            def gate(action, kind, state, target):
+                if self.lambda_call(action)[0] == "ocw-phrase":
+                    return frozenset({"ungated"})
+                p = action.get("Parameters") or {}
+                if action.get("Type") == "Compare" and p.get("ComparisonValue") == "$.External.offer_callback":
+                    conds = (action.get("Transitions") or {}).get("Conditions") or []
+                    yes = any(c.get("NextAction") == target and c.get("Condition", {}).get("Operator") == "Equals"
+                              and c.get("Condition", {}).get("Operands") == ["true"] for c in conds)
+                    return frozenset({"gated" if kind == "condition" and yes else "ungated"})
+                return state
+
+            gates = propagate(actions, start, {"ungated"}, gate)
+            counted = {m.group(1) for a in ocw_calls.values()
+                       if (m := ATTRIBUTE_RE.match(str(a.get("offers_made", ""))))}
+
+            def count(action, kind, state, _target):
+                if self.lambda_call(action)[0] == "ocw-phrase" and set(self.lambda_call(action)[1]) & OCW_COUNTING_INPUTS:
+                    return frozenset({"unstored"})
+                attrs = (action.get("Parameters") or {}).get("Attributes") or {}
+                if action.get("Type") == "UpdateContactAttributes" and kind == "next" \
+                        and any(attrs.get(c) == "$.External.offers_made" for c in counted):
+                    return frozenset({"stored"})
+                return state
+
+            counts = propagate(actions, start, {"stored"}, count)
+            for ident in seen:
+                if actions[ident].get("Type") != "GetParticipantInput":
+                    continue
+                if "ungated" in gates[ident]:
+                    self.err(f"{where} {ident}", "offers a callback on a path that does not check "
+                                                 "$.External.offer_callback Equals true")
+                if "unstored" in counts[ident]:
+                    self.err(f"{where} {ident}", "offers a callback before storing $.External.offers_made into "
+                                                 f"{', '.join(sorted(counted)) or 'the counted attribute'} (the cap would not hold)")
+
+        # The Call Target transfer only follows a datastore POST answered status=ok.
+        target_ref = f"${{{CALL_TARGET_PARAM}}}"
+
+        def saved(action, kind, state, target):
+            if action.get("Type") == "InvokeLambdaFunction":
+                return frozenset({"unsaved"})
+            p = action.get("Parameters") or {}
+            if action.get("Type") == "Compare" and p.get("ComparisonValue") == "$.External.status":
+                conds = (action.get("Transitions") or {}).get("Conditions") or []
+                ok = any(c.get("NextAction") == target and c.get("Condition", {}).get("Operands") == ["ok"] for c in conds)
+                posted = all(f is not None and f[1] and self.lambda_call(actions[f[0]])[0] == "datastore-proxy"
+                             and str(self.lambda_call(actions[f[0]])[1].get("method", "")).upper() == "POST"
+                             for f in calls[action["Identifier"]])
+                return frozenset({"saved" if kind == "condition" and ok and posted else "unsaved"})
+            return state
+
+        saves = propagate(actions, start, {"unsaved"}, saved)
+        for ident in seen:
+            a = actions[ident]
+            if a.get("Type") == "TransferParticipantToThirdParty" \
+                    and (a.get("Parameters") or {}).get("ThirdPartyPhoneNumber") == target_ref and "unsaved" in saves[ident]:
+                self.err(f"{where} {ident}", "transfers to the Call Target on a path where the caller's context "
+                                             "was not stored (datastore-proxy POST answered status=ok)")
+
+        if flow_type == "CUSTOMER_QUEUE" and not any(actions[i].get("Type") == "MessageParticipantIteratively" for i in seen):
+            self.err(where, "a customer queue flow needs a Loop prompts block (MessageParticipantIteratively) "
+                            "to hold the caller between checks")
+
         # TransferContactToQueue needs a working queue on every path (inbound flows).
         if flow_type == "CONTACT_FLOW":
-            def queue_set(action, kind, state):
+            def queue_set(action, kind, state, _target):
                 if action.get("Type") == "UpdateContactTargetQueue" and kind == "next":
                     return frozenset({True})
                 return state
@@ -364,6 +583,9 @@ class Checker:
             self.err(here, f"unknown action Type {typ!r}")
         if flow_type in WHISPER_TYPES and typ in NOT_IN_WHISPER:
             self.err(here, f"{typ} is not allowed in a {flow_type} flow")
+        if flow_type == "CUSTOMER_QUEUE" and typ in NOT_IN_QUEUE:
+            why = " (never hang up on a queued caller)" if typ == "DisconnectParticipant" else ""
+            self.err(here, f"{typ} is not allowed in a {flow_type} flow{why}")
         if typ in ONLY_IN and flow_type not in ONLY_IN[typ]:
             self.err(here, f"{typ} is not allowed in a {flow_type} flow")
         # transitions
@@ -402,8 +624,18 @@ class Checker:
             hooks = params.get("EventHooks") or {}
             if len(hooks) != 1:
                 self.err(here, "EventHooks must have exactly one entry")
-            if "CustomerWhisper" in hooks:
-                self.check_flow_ref(here, hooks["CustomerWhisper"], {"CUSTOMER_WHISPER"})
+            for hook, types in HOOK_FLOW_TYPES.items():
+                if hook in hooks:
+                    self.check_flow_ref(here, hooks[hook], types)
+        elif typ == "MessageParticipantIteratively" and flow_type == "CUSTOMER_QUEUE":
+            freq = str(params.get("InterruptFrequencySeconds", ""))
+            m = PLACEHOLDER_RE.fullmatch(freq)
+            if not (freq.isdigit() and int(freq) > 0) and not (m and m.group(1) in self.params):
+                self.err(here, f"InterruptFrequencySeconds {freq!r} must be a positive integer or a stack "
+                               "parameter: without it the queue flow never checks again")
+            conds = (action.get("Transitions") or {}).get("Conditions") or []
+            if not any(c.get("Condition", {}).get("Operands") == ["MessagesInterrupted"] for c in conds):
+                self.err(here, "no MessagesInterrupted condition: the interval never leads anywhere")
         elif typ == "TransferParticipantToThirdParty":
             number = str(params.get("ThirdPartyPhoneNumber", ""))
             if not (number.startswith("$.") or PLACEHOLDER_RE.fullmatch(number) or E164_RE.match(number)):
@@ -446,6 +678,20 @@ class Checker:
         if fn == "ocw-phrase":
             if "OCW" not in attrs:
                 self.err(here, "ocw-phrase needs the OCW parameter")
+            counting = set(attrs) & OCW_COUNTING_INPUTS
+            if flow_type == "CUSTOMER_QUEUE" and counting != OCW_COUNTING_INPUTS:
+                self.err(here, "ocw-phrase in a customer queue flow needs offers_made and max_offers "
+                               "(otherwise the caller is offered a callback at every interval)")
+            elif counting and counting != OCW_COUNTING_INPUTS:
+                self.err(here, "pass ocw-phrase offers_made and max_offers together")
+            if "offers_made" in attrs and not ATTRIBUTE_RE.match(str(attrs["offers_made"])):
+                self.err(here, "offers_made must be a contact attribute ($.Attributes.x) the flow stores "
+                               "$.External.offers_made back into")
+            if "max_offers" in attrs:
+                mo = str(attrs["max_offers"])
+                m = PLACEHOLDER_RE.fullmatch(mo)
+                if not mo.isdigit() and not (m and m.group(1) in self.params):
+                    self.err(here, f"max_offers {mo!r} must be a whole number or a stack parameter")
         elif fn == "datastore-proxy":
             method = str(attrs.get("method", ""))
             if method.upper() not in ("POST", "GET"):
@@ -472,11 +718,12 @@ class Checker:
             self.check_keeps_contact(here, kind, target, actions, flow_type)
 
     def check_keeps_contact(self, here, kind, target, actions, flow_type):
+        keeps = KEEPS_CONTACT | ({"MessageParticipantIteratively"} if flow_type == "CUSTOMER_QUEUE" else set())
         path, ident = [], target
         while ident in actions and ident not in path and len(path) < 50:
             path.append(ident)
             a = actions[ident]
-            if a.get("Type") in KEEPS_CONTACT:
+            if a.get("Type") in keeps:
                 return
             if is_terminal(a):
                 break
@@ -546,6 +793,30 @@ def self_test(template_path: pathlib.Path, base_path: pathlib.Path) -> int:
         "whisper hook to a contact flow": ("expected ['CUSTOMER_WHISPER']", mutate("CallbackReturnFlow", lambda f: action(f, "set-agent-answer-whisper")["Parameters"].update(EventHooks={"CustomerWhisper": "${NormalInboundFlow.ContactFlowArn}"}))),
         "queue block in a whisper": ("not allowed in a CUSTOMER_WHISPER", mutate("CustomerWhisperFlow", lambda f: action(f, "end-whisper").update(Type="TransferContactToQueue"))),
         "unknown action type": ("unknown action Type", mutate("NormalInboundFlow", lambda f: action(f, "enable-flow-logs").update(Type="SetLogging"))),
+        # second-chance offers (customer queue flow)
+        "queue flow does not count offers": ("needs offers_made and max_offers", mutate("SecondChanceQueueFlow", lambda f: action(f, "get-wait-phrase")["Parameters"]["LambdaInvocationAttributes"].pop("max_offers"))),
+        "queue flow offers before storing the count": ("before storing $.External.offers_made", mutate("SecondChanceQueueFlow", lambda f: action(f, "count-offer")["Parameters"].update(Attributes={"offers_seen": "$.External.offers_made"}))),
+        "queue flow counts into a literal": ("must be a contact attribute", mutate("SecondChanceQueueFlow", lambda f: action(f, "get-wait-phrase")["Parameters"]["LambdaInvocationAttributes"].update(offers_made="1"))),
+        "queue flow with a literal cap": ("must be a whole number or a stack parameter", mutate("SecondChanceQueueFlow", lambda f: action(f, "get-wait-phrase")["Parameters"]["LambdaInvocationAttributes"].update(max_offers="two"))),
+        "queue flow hangs up": ("never hang up", mutate("SecondChanceQueueFlow", lambda f: action(f, "end-queue-flow").update(Type="DisconnectParticipant"))),
+        "queue flow transfers to queue": ("not allowed in a CUSTOMER_QUEUE", mutate("SecondChanceQueueFlow", lambda f: action(f, "end-queue-flow").update(Type="TransferContactToQueue", Transitions={"NextAction": "hold-loop", "Errors": [{"NextAction": "hold-loop", "ErrorType": "QueueAtCapacity"}, {"NextAction": "hold-loop", "ErrorType": "NoMatchingError"}]}))),
+        "queue flow transfers to a flow": ("TransferToFlow is not allowed in a CUSTOMER_QUEUE", mutate("SecondChanceQueueFlow", lambda f: action(f, "transfer-to-mindful").update(Type="TransferToFlow", Parameters={"ContactFlowId": "${InboundToMindfulFlow.ContactFlowArn}"}, Transitions={"Errors": [{"NextAction": "hold-loop", "ErrorType": "NoMatchingError"}]}))),
+        "loop prompts without interval": ("InterruptFrequencySeconds", mutate("SecondChanceQueueFlow", lambda f: action(f, "hold-loop")["Parameters"].pop("InterruptFrequencySeconds"))),
+        "loop prompts never interrupted": ("no MessagesInterrupted", mutate("SecondChanceQueueFlow", lambda f: action(f, "hold-loop")["Transitions"]["Conditions"][0]["Condition"].update(Operands=["Timeout"]))),
+        "offer not gated by offer_callback": ("does not check $.External.offer_callback", mutate("SecondChanceQueueFlow", lambda f: action(f, "check-offer-callback")["Transitions"]["Conditions"][0]["Condition"].update(Operands=["false"]))),
+        "Call Target before the context is stored": ("was not stored", mutate("SecondChanceQueueFlow", lambda f: action(f, "check-context-saved")["Transitions"]["Conditions"][0]["Condition"].update(Operands=["error"]))),
+        "queue hook to a contact flow": ("expected ['CUSTOMER_QUEUE']", mutate("InboundToMindfulFlow", lambda f: action(f, "set-second-chance-queue-flow")["Parameters"].update(EventHooks={"CustomerQueue": "${NormalInboundFlow.ContactFlowArn}"}))),
+        "second chance cannot be switched off": ("never reads ${SecondChanceOffers}", mutate("InboundToMindfulFlow", lambda f: action(f, "mark-second-chance")["Parameters"].update(Attributes={"mindful_second_chance": "true"}))),
+        "first offer not counted": ("never counts it in the callback_offers", mutate("InboundToMindfulFlow", lambda f: action(f, "count-first-offer")["Parameters"].update(Attributes={"offers": "1"}))),
+        "offers_made without max_offers": ("together", mutate("InboundToMindfulFlow", lambda f: action(f, "get-wait-phrase")["Parameters"]["LambdaInvocationAttributes"].update(offers_made="$.Attributes.callback_offers"))),
+        "offers_made read from a call that does not count": ("does not return", mutate("InboundToMindfulFlow", lambda f: action(f, "count-first-offer")["Parameters"].update(Attributes={"callback_offers": "$.External.offers_made"}))),
+        # consolidated return-call destinations
+        "POST without the routing attribute": ("routing_attribute = $.Attributes.${ReturnRoutingAttribute}", mutate("InboundToMindfulFlow", lambda f: action(f, "save-caller-context")["Parameters"]["LambdaInvocationAttributes"].pop("routing_attribute"))),
+        "POST without the queue ARN": ("queue_arn = $.Queue.ARN", mutate("SecondChanceQueueFlow", lambda f: action(f, "save-caller-context")["Parameters"]["LambdaInvocationAttributes"].update(queue_arn="${InboundQueueArn}"))),
+        "POSTs store different keys": ("different Data Keys", mutate("SecondChanceQueueFlow", lambda f: action(f, "save-caller-context")["Parameters"]["LambdaInvocationAttributes"].update(offer_round="$.Attributes.callback_offers"))),
+        "return flow does not restore the routing attribute": ("does not restore $.External.routing_attribute", mutate("CallbackReturnFlow", lambda f: action(f, "restore-routing-attribute")["Parameters"].update(Attributes={"skill": "$.External.routing_attribute"}))),
+        "return flow routes by name": ("from $.External.queue_arn", mutate("CallbackReturnFlow", lambda f: action(f, "set-original-queue")["Parameters"].update(QueueId="$.External.queue_name"))),
+        "missing record skips the default queue": ("does not reach the default queue", mutate("CallbackReturnFlow", lambda f: action(f, "check-context-found")["Transitions"].update(NextAction="set-agent-answer-whisper", Errors=[{"NextAction": "set-agent-answer-whisper", "ErrorType": "NoMatchingCondition"}]))),
     }
     failed = 0
     for label, (expected, run) in cases.items():
