@@ -46,9 +46,10 @@ impl Default for HttpSettings {
 /// (a Debian `/etc/ssl/certs` of 292 files) that would otherwise sit in every cold start's
 /// init, also for invocations that never reach Mindful. A store that cannot be loaded then fails
 /// that handshake (an `upstream_error` answer) instead of the process start.
-pub fn build_client(settings: &HttpSettings) -> Result<Client, reqwest::Error> {
+pub fn build_client(settings: &HttpSettings) -> Result<Client, ClientBuildError> {
+    let tls = lazy_tls::client_config().map_err(ClientBuildError::Tls)?;
     Client::builder()
-        .tls_backend_preconfigured(lazy_tls::client_config())
+        .tls_backend_preconfigured(tls)
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.request_timeout)
         .pool_idle_timeout(settings.pool_idle_timeout)
@@ -59,6 +60,16 @@ pub fn build_client(settings: &HttpSettings) -> Result<Client, reqwest::Error> {
             env!("CARGO_PKG_VERSION")
         ))
         .build()
+        .map_err(ClientBuildError::Http)
+}
+
+/// Why the shared client could not be built (a platform problem: `main` fails the init).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBuildError {
+    #[error("TLS configuration: {0}")]
+    Tls(rustls::Error),
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
 }
 
 mod lazy_tls {
@@ -71,16 +82,15 @@ mod lazy_tls {
     use rustls_platform_verifier::Verifier;
 
     /// reqwest 0.13's default rustls configuration with a [`LazyPlatformVerifier`].
-    pub(super) fn client_config() -> ClientConfig {
+    pub(super) fn client_config() -> Result<ClientConfig, Error> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = ClientConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(rustls::ALL_VERSIONS)
-            .unwrap_or_else(|_| unreachable!("aws-lc-rs supports TLS 1.2 and 1.3"))
+            .with_protocol_versions(rustls::ALL_VERSIONS)?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(LazyPlatformVerifier::new(provider)))
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        config
+        Ok(config)
     }
 
     /// `rustls_platform_verifier::Verifier`, created (system CA store read) on first use.
