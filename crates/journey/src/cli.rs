@@ -1,6 +1,6 @@
 //! Hand-rolled argument parsing for `cargo run -p journey -- …`.
 
-use crate::{Binaries, FaultSpec, Options};
+use crate::{Binaries, FaultSpec, Options, INTERVAL_RANGE, MAX_OFFERS_RANGE};
 
 pub const HELP: &str = "\
 journey: the whole Connect ↔ Mindful callback journey, locally
@@ -21,7 +21,20 @@ OPTIONS:
     --wait <SECONDS>         oldest contact in queue ($.Metrics.Queue.OldestContactAge)
                              [default: 185]; under 60 s no callback is offered
     --agents-available <N>   $.Metrics.Agents.Available.Count [default: 0]; > 0: no offer
-    --decline                the caller does not press 1 (stays in queue)
+    --decline                the caller does not press 1 (stays in queue); with
+                             --second-chance: to any offer, until MaxCallbackOffers is reached
+
+OPTIONAL ENHANCEMENTS (README \"Optional enhancements\"):
+    --second-chance          stack with SecondChanceOffers=true: the caller declines the first
+                             offer and waits in queue; the customer queue flow re-reads the
+                             metrics every --interval seconds, calls ocw-phrase with
+                             offers_made/max_offers and offers again; the caller accepts
+    --max-offers <N>         MaxCallbackOffers, offers per call, the first included
+                             [default: 2] (1-20; 1 = no second chance)
+    --interval <SECONDS>     SecondChanceIntervalSeconds [default: 120] (20-3600)
+    --two-queues             two callers, from queues Billing and Sales, through one Call
+                             Target and one return DID (ReturnRoutingAttribute=skill): each
+                             is restored to their own queue and skill
     --fault <ROUTE:KIND>     inject a Mindful fault on every request of ROUTE and watch the
                              flow's error branch. ROUTE: token, agent_answer, datastore_post,
                              datastore_get, any. KIND: status=CODE, latency=MS, hang,
@@ -86,11 +99,34 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String
                     .map_err(|_| format!("--agents-available {v:?}: expected a count"))?;
             }
             "--decline" => o.decline = true,
+            "--second-chance" => o.second_chance = true,
+            "--two-queues" => o.two_queues = true,
+            "--max-offers" => {
+                let v = value(&flag)?;
+                o.max_offers = v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| MAX_OFFERS_RANGE.contains(n))
+                    .ok_or_else(|| format!("--max-offers {v:?}: expected a count from 1 to 20"))?;
+            }
+            "--interval" => {
+                let v = value(&flag)?;
+                o.interval = v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| INTERVAL_RANGE.contains(n))
+                    .ok_or_else(|| format!("--interval {v:?}: expected seconds from 20 to 3600"))?;
+            }
             "--fault" => o.fault = Some(FaultSpec::parse(&value(&flag)?)?),
             "--release" => o.binaries = Binaries::Build { release: true },
             "--logs" => o.show_logs = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
+    }
+    if o.two_queues && (o.second_chance || o.decline) {
+        return Err("--two-queues plays two callers who accept the first offer: it does not combine with --second-chance or --decline".into());
     }
     Ok(Cli::Run(o))
 }
@@ -144,5 +180,28 @@ mod tests {
         assert!(p(&["--agents-available", "x"]).is_err());
         assert!(p(&["--country", "USA"]).is_err());
         assert!(p(&["--fault", "x"]).is_err());
+    }
+
+    #[test]
+    fn enhancement_flags() {
+        let Ok(Cli::Run(o)) = p(&[]) else {
+            panic!("defaults")
+        };
+        assert!(!o.second_chance && !o.two_queues);
+        assert_eq!((o.max_offers, o.interval), (2, 120));
+        let Ok(Cli::Run(o)) = p(&["--second-chance", "--max-offers=3", "--interval", "60"]) else {
+            panic!("second chance")
+        };
+        assert!(o.second_chance);
+        assert_eq!((o.max_offers, o.interval), (3, 60));
+        let Ok(Cli::Run(o)) = p(&["--two-queues"]) else {
+            panic!("two queues")
+        };
+        assert!(o.two_queues);
+        assert!(p(&["--max-offers", "0"]).is_err());
+        assert!(p(&["--max-offers", "21"]).is_err());
+        assert!(p(&["--interval", "5"]).is_err());
+        assert!(p(&["--two-queues", "--second-chance"]).is_err());
+        assert!(p(&["--two-queues", "--decline"]).is_err());
     }
 }

@@ -44,6 +44,23 @@ pub const RETURN_DID: &str = "+18005550199";
 pub const AGENT_ID: &str = "jdoe";
 pub const CUSTOMER_NAME: &str = "Ada Lovelace";
 pub const ACCOUNT_NUMBER: &str = "AC-1042";
+/// The Mindful Call Target number both queues share (`CallTargetPhoneNumber`).
+pub const CALL_TARGET: &str = "+13205550100";
+/// `--two-queues`: the second queue and its caller.
+pub const SALES_QUEUE_ID: &str = "4c2a8d1e-6f3b-4a9c-9d7e-2b1c0e5f4a83";
+pub const SALES_CALLER: &str = "+1 (320) 907-5678";
+pub const SALES_CUSTOMER_NAME: &str = "Grace Hopper";
+pub const SALES_ACCOUNT_NUMBER: &str = "AC-2077";
+pub const SALES_AGENT_ID: &str = "asmith";
+/// `--two-queues` plays the stack with `ReturnRoutingAttribute=skill`: the inbound flow stores
+/// `$.Attributes.skill` as `routing_attribute`, the return flow restores it into `skill`.
+pub const ROUTING_ATTRIBUTE: &str = "skill";
+/// Defaults of the second-chance stack parameters (`MaxCallbackOffers`,
+/// `SecondChanceIntervalSeconds`) and their allowed ranges.
+pub const DEFAULT_MAX_OFFERS: u32 = 2;
+pub const DEFAULT_INTERVAL_SECONDS: u32 = 120;
+pub const MAX_OFFERS_RANGE: std::ops::RangeInclusive<u32> = 1..=20;
+pub const INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 20..=3600;
 
 /// Where the function binaries come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,8 +158,18 @@ pub struct Options {
     /// `$.Metrics.Agents.Available.Count`.
     pub agents_available: u32,
     pub fault: Option<FaultSpec>,
-    /// The caller does not press 1.
+    /// The caller does not press 1 (with `second_chance`: to any offer).
     pub decline: bool,
+    /// Stack with `SecondChanceOffers=true`: the caller declines the first offer and waits in
+    /// queue, where the customer queue flow offers again (accepted unless `decline`).
+    pub second_chance: bool,
+    /// `MaxCallbackOffers`: offers per call, the first included.
+    pub max_offers: u32,
+    /// `SecondChanceIntervalSeconds`: seconds between two checks of the customer queue flow.
+    pub interval: u32,
+    /// Two callers from queues Billing and Sales through one Call Target and one return DID,
+    /// with `ReturnRoutingAttribute=skill`.
+    pub two_queues: bool,
     pub binaries: Binaries,
     /// Print the functions' own log lines under each step.
     pub show_logs: bool,
@@ -158,6 +185,10 @@ impl Default for Options {
             agents_available: 0,
             fault: None,
             decline: false,
+            second_chance: false,
+            max_offers: DEFAULT_MAX_OFFERS,
+            interval: DEFAULT_INTERVAL_SECONDS,
+            two_queues: false,
             binaries: Binaries::Build { release: false },
             show_logs: false,
         }
@@ -241,6 +272,10 @@ pub enum Ending {
         restored_context: bool,
         answer_status: String,
     },
+    /// Second-chance offers: `MaxCallbackOffers` reached, no more offers; the caller waits.
+    OfferCapReached { offers: u32 },
+    /// `--two-queues`: how each caller's journey ended, by the queue they called.
+    PerCaller(Vec<(String, Ending)>),
 }
 
 impl std::fmt::Display for Ending {
@@ -264,6 +299,14 @@ impl std::fmt::Display for Ending {
                     "default queue"
                 }
             ),
+            Ending::OfferCapReached { offers } => write!(
+                f,
+                "{offers} offers made (MaxCallbackOffers), no more offers; caller stays in queue"
+            ),
+            Ending::PerCaller(endings) => {
+                let parts: Vec<String> = endings.iter().map(|(q, e)| format!("{q}: {e}")).collect();
+                write!(f, "{}", parts.join(" · "))
+            }
         }
     }
 }
@@ -615,7 +658,10 @@ struct Journey<'a> {
     steps: Vec<StepReport>,
     last_request_id: u64,
     opts: &'a Options,
+    /// Whether the current caller's number is valid (the functions answer invalid_number otherwise).
     number_ok: bool,
+    /// Checks beyond the steps' own answers that failed (already printed).
+    problems: Vec<String>,
 }
 
 impl Journey<'_> {
@@ -880,6 +926,26 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<JourneyReport, Journey
         opts.wait,
         opts.agents_available
     )?;
+    if opts.second_chance {
+        writeln!(
+            out,
+            "stack:   SecondChanceOffers=true · SecondChanceIntervalSeconds={} · MaxCallbackOffers={} · the caller {}",
+            opts.interval,
+            opts.max_offers,
+            if opts.decline {
+                "declines every offer"
+            } else {
+                "declines the first offer and accepts the second"
+            }
+        )?;
+    }
+    if opts.two_queues {
+        writeln!(
+            out,
+            "stack:   ReturnRoutingAttribute={ROUTING_ATTRIBUTE} · queues Billing and Sales share the Call Target {CALL_TARGET} and the return DID {RETURN_DID}; a second caller {} waits in Sales; both accept the offer",
+            mindful_core::phone::mask_number(SALES_CALLER)
+        )?;
+    }
     if let Some(f) = &opts.fault {
         writeln!(
             out,
@@ -955,49 +1021,12 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<JourneyReport, Journey
         last_request_id: 0,
         opts,
         number_ok,
+        problems: Vec::new(),
     };
     let ending = play(&mut j, &customer)?;
 
-    // The simulator's view of the callback.
-    let mut problems = Vec::new();
+    let problems = std::mem::take(&mut j.problems);
     let calls = j.sim.calls();
-    if let Ending::CallbackAnswered { answer_status, .. } = &ending {
-        let (expected, processed) = expect_for(Leg::AgentAnswer, opts, number_ok);
-        let answered = calls.iter().find(|c| c.state == CallState::Answered);
-        match answered {
-            Some(c) => {
-                let meta: Vec<String> = c
-                    .metadata
-                    .as_ref()
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, v)| show(k, v.as_str().unwrap_or_default()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let meta = meta.join(" ");
-                j.say(format!(
-                    "Mindful: call #{} to {} is answered (metadata {})",
-                    c.id,
-                    mindful_core::phone::mask_number(&c.ani),
-                    meta
-                ))?;
-                if c.metadata.as_ref().and_then(|m| m.get("agentId")) != Some(&json!(AGENT_ID)) {
-                    problems.push(format!("Mindful's call record lacks agentId={AGENT_ID}"));
-                }
-            }
-            None if processed && expected == Expect::Status("accepted") => {
-                problems.push(format!(
-                    "agent-answer said {answer_status} but Mindful's call is still connecting"
-                ));
-            }
-            None => j.say("Mindful: the call is still connecting (no answer event processed); Mindful falls back to its own connect detection")?,
-        }
-    }
-    for p in &problems {
-        writeln!(j.out, "    ✗ {p}")?;
-    }
 
     let stats = j.sim.stats();
     let passed_steps = j.steps.iter().filter(|s| s.passed).count();
@@ -1040,15 +1069,101 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<JourneyReport, Journey
     })
 }
 
+/// One caller of the journey: the number Connect presents, the queue they wait in, their
+/// contact attributes, and the agent who answers their callback.
+#[derive(Clone, Debug)]
+struct Caller {
+    /// `CustomerEndpoint.Address` (E.164 when the number is valid, else as given).
+    number: String,
+    number_ok: bool,
+    queue_name: &'static str,
+    queue_arn: String,
+    customer_name: &'static str,
+    account_number: &'static str,
+    /// Value of the routing attribute ([`ROUTING_ATTRIBUTE`]) the inbound flow set, if any.
+    routing: Option<&'static str>,
+    agent: &'static str,
+}
+
+impl Caller {
+    fn attributes(&self) -> Map<String, Value> {
+        let mut a = Map::new();
+        a.insert("customer_name".into(), json!(self.customer_name));
+        a.insert("account_number".into(), json!(self.account_number));
+        if let Some(r) = self.routing {
+            a.insert(ROUTING_ATTRIBUTE.into(), json!(r));
+        }
+        a
+    }
+
+    fn queue(&self) -> Option<(&str, &str)> {
+        Some((self.queue_name, &self.queue_arn))
+    }
+}
+
+/// How the first-offer (inbound) flow left the caller.
+enum Inbound {
+    /// The contact ended its journey here (no callback).
+    Ended(Ending),
+    /// The context is stored and the caller is transferred to the Mindful Call Target.
+    Accepted,
+    /// Queued with the second-chance customer queue flow; `offers` = `callback_offers`.
+    Queued { offers: u32 },
+}
+
+/// `wait + seconds` as the flow would read `$.Metrics.Queue.OldestContactAge` later on.
+fn later_wait(wait: &str, seconds: u64) -> String {
+    match wait.trim().parse::<f64>() {
+        Ok(w) if w.is_finite() && w >= 0.0 => {
+            let v = w + seconds as f64;
+            if v.fract() == 0.0 {
+                format!("{}", v as u64)
+            } else {
+                format!("{v}")
+            }
+        }
+        _ => wait.to_string(),
+    }
+}
+
 /// The contact flows' part.
 fn play(j: &mut Journey<'_>, customer: &str) -> Result<Ending, JourneyError> {
-    let opts = j.opts;
-    let billing_arn = queue_arn(BILLING_QUEUE_ID);
-    let attributes = json!({"customer_name": CUSTOMER_NAME, "account_number": ACCOUNT_NUMBER});
+    let caller = Caller {
+        number: customer.to_string(),
+        number_ok: j.number_ok,
+        queue_name: "Billing",
+        queue_arn: queue_arn(BILLING_QUEUE_ID),
+        customer_name: CUSTOMER_NAME,
+        account_number: ACCOUNT_NUMBER,
+        routing: None,
+        agent: AGENT_ID,
+    };
+    if j.opts.two_queues {
+        return play_two_queues(j, caller);
+    }
+    match inbound(
+        j,
+        &caller,
+        "Inbound call: the caller waits in queue Billing",
+    )? {
+        Inbound::Ended(e) => return Ok(e),
+        Inbound::Accepted => {}
+        Inbound::Queued { offers } => {
+            if let Some(e) = second_chance(j, &caller, offers)? {
+                return Ok(e);
+            }
+        }
+    }
+    j.section("Mindful calls the customer back")?;
+    callback(j, &caller)
+}
 
-    // ── Inbound call ──
-    j.section("Inbound call: the caller waits in queue Billing")?;
-    let inbound_contact = contact_id();
+/// Flow 2 (inbound to Mindful): the first offer.
+fn inbound(j: &mut Journey<'_>, c: &Caller, title: &str) -> Result<Inbound, JourneyError> {
+    let opts = j.opts;
+    j.number_ok = c.number_ok;
+    j.section(title)?;
+    let contact = contact_id();
     let agents = opts.agents_available.to_string();
     let i = j.step(
         Leg::Phrase,
@@ -1059,19 +1174,19 @@ fn play(j: &mut Journey<'_>, customer: &str) -> Result<Ending, JourneyError> {
         ],
         contact_event(
             json!({"OCW": opts.wait, "agents_available": agents}),
-            &inbound_contact,
-            customer,
+            &contact,
+            &c.number,
             INBOUND_DID,
-            Some(("Billing", &billing_arn)),
+            c.queue(),
             &opts.language,
-            attributes.clone(),
+            Value::Object(c.attributes()),
         ),
         &["OCW", "offer_callback"],
     )?;
     let phrase = j.steps[i].clone();
     if phrase.status != "ok" {
         j.say("flow: status is not ok → plays \"Please hold\" without a wait time; the caller stays in queue, no offer")?;
-        return Ok(Ending::PhraseFailed);
+        return Ok(Inbound::Ended(Ending::PhraseFailed));
     }
     let offer = phrase.get("offer_callback") == Some("true");
     let spoken = phrase.get("OCW").unwrap_or("").to_string();
@@ -1079,58 +1194,206 @@ fn play(j: &mut Journey<'_>, customer: &str) -> Result<Ending, JourneyError> {
         "prompt: \"{}\"",
         offer_prompt(&opts.language, &spoken, offer)
     ))?;
+    let queued = |j: &mut Journey<'_>, offers: u32| -> Result<Inbound, JourneyError> {
+        j.say("flow: mindful_second_chance=true → set customer queue flow \"Customer queue (second-chance offer)\", transfer to queue")?;
+        Ok(Inbound::Queued { offers })
+    };
     if !offer {
         j.say("flow: offer_callback=false → no callback offer; the caller stays in queue")?;
-        return Ok(Ending::NoOffer);
+        if opts.second_chance {
+            return queued(j, 0);
+        }
+        return Ok(Inbound::Ended(Ending::NoOffer));
     }
-    if opts.decline {
+    if opts.second_chance {
+        j.say("flow: mindful_second_chance=true → set attribute callback_offers=1 (the first offer counts)")?;
+    }
+    if opts.decline || opts.second_chance {
         j.say("caller: does not press 1 → the caller stays in queue")?;
-        return Ok(Ending::Declined);
+        if opts.second_chance {
+            return queued(j, 1);
+        }
+        return Ok(Inbound::Ended(Ending::Declined));
     }
     j.say("caller: presses 1")?;
+    if !save_context(j, c, "inbound flow", &contact)? {
+        j.say("flow: status is not ok → \"Sorry, we cannot set up a callback right now\"; the caller stays in queue, no callback")?;
+        return Ok(Inbound::Ended(Ending::NoCallback));
+    }
+    j.say("flow: transfer to the Mindful Call Target number; Mindful registers the callback and hangs up")?;
+    Ok(Inbound::Accepted)
+}
 
+/// `datastore-proxy` POST as flows 2 and 5 send it; true when the context is stored.
+fn save_context(
+    j: &mut Journey<'_>,
+    c: &Caller,
+    flow: &'static str,
+    contact: &str,
+) -> Result<bool, JourneyError> {
+    let mut inputs: Vec<(String, String)> = vec![
+        ("method".into(), "POST".into()),
+        ("queue_name".into(), c.queue_name.into()),
+        ("queue_arn".into(), c.queue_arn.clone()),
+    ];
+    if let Some(r) = c.routing {
+        // ReturnRoutingAttribute=skill: routing_attribute = $.Attributes.skill
+        inputs.push(("routing_attribute".into(), r.into()));
+    }
+    inputs.push(("customer_name".into(), c.customer_name.into()));
+    inputs.push(("account_number".into(), c.account_number.into()));
+    let params: Map<String, Value> = inputs.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     let i = j.step(
         Leg::DatastorePost,
-        "inbound flow",
-        vec![
-            ("method".into(), "POST".into()),
-            ("queue_name".into(), "Billing".into()),
-            ("queue_arn".into(), billing_arn.clone()),
-            ("customer_name".into(), CUSTOMER_NAME.into()),
-            ("account_number".into(), ACCOUNT_NUMBER.into()),
-        ],
+        flow,
+        inputs,
         contact_event(
-            json!({
-                "method": "POST",
-                "queue_name": "Billing",
-                "queue_arn": billing_arn,
-                "customer_name": CUSTOMER_NAME,
-                "account_number": ACCOUNT_NUMBER
-            }),
-            &inbound_contact,
-            customer,
+            Value::Object(params),
+            contact,
+            &c.number,
             INBOUND_DID,
-            Some(("Billing", &billing_arn)),
-            &opts.language,
-            attributes.clone(),
+            c.queue(),
+            &j.opts.language,
+            Value::Object(c.attributes()),
         ),
         &["customer_contact_number", "time_to_expire"],
     )?;
-    let post = j.steps[i].clone();
-    if post.status != "ok" {
-        j.say("flow: status is not ok → \"Sorry, we cannot set up a callback right now\"; the caller stays in queue, no callback")?;
-        return Ok(Ending::NoCallback);
-    }
-    j.say("flow: transfer to the Mindful Call Target number; Mindful registers the callback and hangs up")?;
+    Ok(j.steps[i].status == "ok")
+}
 
-    // ── Mindful calls back ──
-    j.section("Mindful calls the customer back")?;
-    let call_id = j.sim.register_call(customer);
+/// Flow 5 (customer queue, second-chance offers): every `interval` seconds it re-reads the
+/// metrics and asks ocw-phrase with `offers_made`/`max_offers`. `None` when the caller accepted
+/// and is on their way to Mindful; otherwise how the contact ended.
+fn second_chance(
+    j: &mut Journey<'_>,
+    c: &Caller,
+    mut offers: u32,
+) -> Result<Option<Ending>, JourneyError> {
+    let opts = j.opts;
+    let max = opts.max_offers;
+    j.section(&format!(
+        "Customer queue flow: the caller waits in {}",
+        c.queue_name
+    ))?;
+    j.say(format!(
+        "flow: Loop prompts (hold message) interrupted every {} s (SecondChanceIntervalSeconds); at most {max} offers per call (MaxCallbackOffers)",
+        opts.interval
+    ))?;
+    let contact = contact_id();
+    let agents = opts.agents_available.to_string();
+    let rounds = max.saturating_sub(offers) + 1;
+    for round in 1..=rounds {
+        let elapsed = u64::from(opts.interval) * u64::from(round);
+        let ocw = later_wait(&opts.wait, elapsed);
+        j.say(format!(
+            "after {elapsed} s in queue: MessagesInterrupted → Get queue metrics (OldestContactAge {ocw} s)"
+        ))?;
+        let mut attributes = c.attributes();
+        attributes.insert("mindful_second_chance".into(), json!("true"));
+        attributes.insert("callback_offers".into(), json!(offers.to_string()));
+        let i = j.step(
+            Leg::Phrase,
+            "customer queue flow",
+            vec![
+                ("OCW".into(), ocw.clone()),
+                ("agents_available".into(), agents.clone()),
+                ("offers_made".into(), offers.to_string()),
+                ("max_offers".into(), max.to_string()),
+            ],
+            contact_event(
+                json!({
+                    "OCW": ocw,
+                    "agents_available": agents,
+                    "offers_made": offers.to_string(),
+                    "max_offers": max.to_string()
+                }),
+                &contact,
+                &c.number,
+                INBOUND_DID,
+                c.queue(),
+                &opts.language,
+                Value::Object(attributes),
+            ),
+            &["OCW", "offer_callback", "offers_made"],
+        )?;
+        let phrase = j.steps[i].clone();
+        if phrase.status != "ok" {
+            j.say("flow: status is not ok → back to the Loop prompts")?;
+            continue;
+        }
+        // The cap is what the flow relies on: check ocw-phrase's decision and count.
+        let offer = phrase.get("offer_callback") == Some("true");
+        let seconds: u64 = phrase
+            .get("OCW_seconds")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let want_offer = offers < max && opts.agents_available == 0 && seconds >= 60;
+        let counted: Option<u32> = phrase.get("offers_made").and_then(|s| s.parse().ok());
+        let want_count = offers + u32::from(want_offer);
+        if offer != want_offer || counted != Some(want_count) {
+            let p = format!(
+                "ocw-phrase with offers_made={offers} max_offers={max}: expected offer_callback={want_offer} offers_made={want_count}, got offer_callback={offer} offers_made={}",
+                counted.map(|n| n.to_string()).unwrap_or_else(|| "-".into())
+            );
+            writeln!(j.out, "    ✗ {p}")?;
+            j.problems.push(p);
+        }
+        offers = counted.unwrap_or(offers);
+        j.say(format!(
+            "flow: set attribute callback_offers={offers} ($.External.offers_made)"
+        ))?;
+        if offer {
+            let spoken = phrase.get("OCW").unwrap_or("").to_string();
+            j.say(format!(
+                "prompt: \"{}\"  (offer {offers} of {max})",
+                offer_prompt(&opts.language, &spoken, true)
+            ))?;
+            if opts.decline {
+                j.say(format!(
+                    "caller: does not press 1 → back to the Loop prompts; not asked again for {} s",
+                    opts.interval
+                ))?;
+                continue;
+            }
+            j.say("caller: presses 1")?;
+            if !save_context(j, c, "customer queue flow", &contact)? {
+                j.say("flow: status is not ok → back to the Loop prompts; the caller stays in queue, no callback")?;
+                return Ok(Some(Ending::NoCallback));
+            }
+            j.say("flow: Transfer to phone number = the Mindful Call Target (allowed in customer queue flows); Mindful registers the callback and hangs up")?;
+            return Ok(None);
+        }
+        if offers >= max {
+            j.say(format!(
+                "flow: offer_callback=false: {offers} of {max} offers made → no more offers; the caller keeps waiting for an agent (Loop prompts)"
+            ))?;
+            return Ok(Some(Ending::OfferCapReached { offers }));
+        }
+        j.say("flow: offer_callback=false (agents available or a short wait) → back to the Loop prompts")?;
+    }
+    Ok(Some(if offers > 0 {
+        Ending::Declined
+    } else {
+        Ending::NoOffer
+    }))
+}
+
+/// Mindful calls back into the return DID; flow 3 (datastore GET, working queue, routing
+/// attribute, whisper), then flow 4 (agent-answer) and Mindful's call record.
+fn callback(j: &mut Journey<'_>, c: &Caller) -> Result<Ending, JourneyError> {
+    let opts = j.opts;
+    j.number_ok = c.number_ok;
+    let call_id = j.sim.register_call(&c.number);
     j.say(format!(
         "Mindful: dials {}, the customer answers, Mindful bridges into the callback-return DID {RETURN_DID} (sim call #{call_id}: connecting)",
-        mindful_core::phone::mask_number(customer)
+        mindful_core::phone::mask_number(&c.number)
     ))?;
     let return_contact = contact_id();
+    let mut key_outputs = vec!["queue_name", "queue_arn"];
+    if j.opts.two_queues {
+        key_outputs.push("routing_attribute");
+    }
+    key_outputs.extend(["customer_name", "account_number"]);
     let i = j.step(
         Leg::DatastoreGet,
         "return flow",
@@ -1138,29 +1401,57 @@ fn play(j: &mut Journey<'_>, customer: &str) -> Result<Ending, JourneyError> {
         contact_event(
             json!({"method": "GET"}),
             &return_contact,
-            customer,
+            &c.number,
             RETURN_DID,
             None,
             &opts.language,
             json!({}),
         ),
-        &["queue_name", "queue_arn", "customer_name", "account_number"],
+        &key_outputs,
     )?;
     let get = j.steps[i].clone();
     let restored = get.status == "ok" && get.get("queue_arn").is_some_and(|a| !a.is_empty());
     let (queue_name, queue) = if restored {
         (
-            get.get("queue_name").unwrap_or("Billing").to_string(),
+            get.get("queue_name").unwrap_or(c.queue_name).to_string(),
             get.get("queue_arn").unwrap_or_default().to_string(),
         )
     } else {
         ("BasicQueue".to_string(), queue_arn(DEFAULT_QUEUE_ID))
     };
+    let mut return_attributes = Map::new();
     if restored {
+        let routing = get
+            .get("routing_attribute")
+            .filter(|v| !v.is_empty())
+            .map(|v| format!(", set attribute {ROUTING_ATTRIBUTE}={v}"))
+            .unwrap_or_default();
+        if let Some(v) = get.get("routing_attribute").filter(|v| !v.is_empty()) {
+            return_attributes.insert(ROUTING_ATTRIBUTE.into(), json!(v));
+        }
         j.say(format!(
-            "flow: set working queue {queue_name} ({}), raise priority, set customer whisper, transfer to queue",
+            "flow: set working queue {queue_name} ({}){routing}, raise priority, set customer whisper, transfer to queue",
             short_arn(&queue)
         ))?;
+        if queue != c.queue_arn {
+            let p = format!(
+                "the return flow restored queue {} but the caller waited in {} ({})",
+                short_arn(&queue),
+                c.queue_name,
+                short_arn(&c.queue_arn)
+            );
+            writeln!(j.out, "    ✗ {p}")?;
+            j.problems.push(p);
+        }
+        if c.routing.is_some() && get.get("routing_attribute") != c.routing {
+            let p = format!(
+                "the return flow restored {ROUTING_ATTRIBUTE}={:?}, expected {:?}",
+                get.get("routing_attribute"),
+                c.routing
+            );
+            writeln!(j.out, "    ✗ {p}")?;
+            j.problems.push(p);
+        }
     } else {
         j.say(format!(
             "flow: status={} → default queue {queue_name} ({}), set customer whisper, transfer to queue",
@@ -1175,17 +1466,17 @@ fn play(j: &mut Journey<'_>, customer: &str) -> Result<Ending, JourneyError> {
         Leg::AgentAnswer,
         "customer whisper",
         vec![
-            ("Agent_ID".into(), AGENT_ID.into()),
+            ("Agent_ID".into(), c.agent.into()),
             ("Queue_ID".into(), queue.clone()),
         ],
         contact_event(
-            json!({"Agent_ID": AGENT_ID, "Queue_ID": queue}),
+            json!({"Agent_ID": c.agent, "Queue_ID": queue}),
             &return_contact,
-            customer,
+            &c.number,
             RETURN_DID,
             Some((&queue_name, &queue)),
             &opts.language,
-            json!({}),
+            Value::Object(return_attributes),
         ),
         &["http_status", "deduplicated"],
     )?;
@@ -1195,14 +1486,122 @@ fn play(j: &mut Journey<'_>, customer: &str) -> Result<Ending, JourneyError> {
         "no_call" => j.say("flow: no_call (Mindful had no connecting call) → end of whisper; the agent talks to the customer")?,
         _ => j.say("flow: end of whisper on every branch (a whisper never holds the agent); the agent talks to the customer, Mindful misses the answer event")?,
     }
+    let answer_status = if answer.status.is_empty() {
+        "-".to_string()
+    } else {
+        answer.status.clone()
+    };
+
+    // The simulator's view of the callback.
+    let (expected, processed) = expect_for(Leg::AgentAnswer, opts, c.number_ok);
+    let record = j
+        .sim
+        .calls()
+        .into_iter()
+        .find(|r| r.id == call_id && r.state == CallState::Answered);
+    let mut problems = Vec::new();
+    match record {
+        Some(r) => {
+            let meta: Vec<String> = r
+                .metadata
+                .as_ref()
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| show(k, v.as_str().unwrap_or_default()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            j.say(format!(
+                "Mindful: call #{} to {} is answered (metadata {})",
+                r.id,
+                mindful_core::phone::mask_number(&r.ani),
+                meta.join(" ")
+            ))?;
+            let meta = r.metadata.as_ref();
+            if meta.and_then(|m| m.get("agentId")) != Some(&json!(c.agent)) {
+                problems.push(format!("Mindful's call record lacks agentId={}", c.agent));
+            }
+            if meta.and_then(|m| m.get("queueId")) != Some(&json!(queue)) {
+                problems.push(format!(
+                    "Mindful's call record lacks queueId={}",
+                    short_arn(&queue)
+                ));
+            }
+        }
+        None if processed && expected == Expect::Status("accepted") => {
+            problems.push(format!(
+                "agent-answer said {answer_status} but Mindful's call is still connecting"
+            ));
+        }
+        None => j.say("Mindful: the call is still connecting (no answer event processed); Mindful falls back to its own connect detection")?,
+    }
+    for p in problems {
+        writeln!(j.out, "    ✗ {p}")?;
+        j.problems.push(p);
+    }
     Ok(Ending::CallbackAnswered {
         restored_context: restored,
-        answer_status: if answer.status.is_empty() {
-            "-".into()
-        } else {
-            answer.status
-        },
+        answer_status,
     })
+}
+
+/// `--two-queues`: two callers from Billing and Sales, one Call Target, one return DID; each
+/// must come back to their own queue with their own routing attribute.
+fn play_two_queues(j: &mut Journey<'_>, billing: Caller) -> Result<Ending, JourneyError> {
+    let sales_number = mindful_core::phone::normalize_e164(SALES_CALLER, "US")
+        .unwrap_or_else(|_| SALES_CALLER.to_string());
+    let callers = [
+        Caller {
+            routing: Some("billing"),
+            ..billing
+        },
+        Caller {
+            number: sales_number,
+            number_ok: true,
+            queue_name: "Sales",
+            queue_arn: queue_arn(SALES_QUEUE_ID),
+            customer_name: SALES_CUSTOMER_NAME,
+            account_number: SALES_ACCOUNT_NUMBER,
+            routing: Some("sales"),
+            agent: SALES_AGENT_ID,
+        },
+    ];
+    let mut endings: Vec<(String, Ending)> = Vec::new();
+    let mut accepted = Vec::new();
+    for (n, c) in callers.iter().enumerate() {
+        let title = format!(
+            "Inbound call {}/2: {} waits in queue {} ({ROUTING_ATTRIBUTE}={})",
+            n + 1,
+            mindful_core::phone::mask_number(&c.number),
+            c.queue_name,
+            c.routing.unwrap_or("")
+        );
+        match inbound(j, c, &title)? {
+            Inbound::Accepted => accepted.push(c.clone()),
+            Inbound::Ended(e) => endings.push((c.queue_name.to_string(), e)),
+            Inbound::Queued { .. } => endings.push((c.queue_name.to_string(), Ending::Declined)),
+        }
+    }
+    if !accepted.is_empty() {
+        j.section(&format!(
+            "Mindful calls {} back on the one return DID",
+            if accepted.len() == 1 {
+                "the customer"
+            } else {
+                "both customers"
+            }
+        ))?;
+    }
+    for (n, c) in accepted.iter().enumerate() {
+        if n > 0 {
+            j.section("Mindful calls the next customer back")?;
+        }
+        let e = callback(j, c)?;
+        endings.push((c.queue_name.to_string(), e));
+    }
+    endings.sort_by_key(|(q, _)| if q == "Billing" { 0 } else { 1 });
+    Ok(Ending::PerCaller(endings))
 }
 
 #[cfg(test)]
