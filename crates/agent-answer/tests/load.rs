@@ -20,7 +20,7 @@ use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_agent-answer");
 
-fn run(n: usize, checkpoints: &[usize]) -> LoadReport {
+fn run(n: usize, checkpoints: &[usize], trace: TraceIds) -> LoadReport {
     let config = SimConfig {
         clients: vec![ClientConfig {
             client_id: "load-client".into(),
@@ -56,7 +56,7 @@ fn run(n: usize, checkpoints: &[usize]) -> LoadReport {
             Some(CALLER),
             &format!("contact-{i}"),
         );
-        let invoked = f.invoke_blocking(e).expect("invocation completes");
+        let invoked = invoke_traced(&mut f, e, trace);
         let r = invoked
             .response()
             .unwrap_or_else(|| panic!("#{i}: Lambda error {:?}", invoked.error()));
@@ -76,6 +76,7 @@ fn run(n: usize, checkpoints: &[usize]) -> LoadReport {
     f.shutdown().expect("shutdown");
     LoadReport {
         invocations: n,
+        trace,
         rss_kib: rss,
         connections: Some(connections),
         elapsed,
@@ -84,11 +85,23 @@ fn run(n: usize, checkpoints: &[usize]) -> LoadReport {
 
 #[test]
 fn load_ci() {
-    check_load("agent-answer", &run(1_000, &[200, 1_000]));
+    check_load("agent-answer", &run(1_000, &[200, 1_000], TraceIds::Unique));
 }
 
 #[test]
 #[ignore = "10 000 invocations; run with --ignored"]
 fn load_10k() {
-    check_load("agent-answer", &run(10_000, &[1_000, 10_000]));
+    check_load(
+        "agent-answer",
+        &run(10_000, &[1_000, 10_000], TraceIds::Unique),
+    );
+}
+
+/// The function's own memory stays flat: the same load with a constant trace id.
+#[test]
+fn load_ci_own_memory_is_flat() {
+    check_load(
+        "agent-answer",
+        &run(2_000, &[500, 2_000], TraceIds::Constant),
+    );
 }

@@ -554,8 +554,17 @@ async fn next(shared: &Shared) -> Response<Full<Bytes>> {
         .header("Content-Type", "application/json")
         .header("Lambda-Runtime-Aws-Request-Id", &queued.id)
         .header("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string())
-        .header("Lambda-Runtime-Invoked-Function-Arn", arn)
-        .header("Lambda-Runtime-Trace-Id", trace);
+        .header("Lambda-Runtime-Invoked-Function-Arn", arn);
+    // A trace id given in `extra_headers` replaces the generated (unique) one: load tests use a
+    // constant one to tell their own memory growth from lambda_runtime's (it `setenv`s every
+    // invocation's trace id, and glibc keeps every distinct value).
+    if !queued
+        .extra_headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("Lambda-Runtime-Trace-Id"))
+    {
+        builder = builder.header("Lambda-Runtime-Trace-Id", trace);
+    }
     for (k, v) in &queued.extra_headers {
         builder = builder.header(k.as_str(), v.as_str());
     }

@@ -2,18 +2,18 @@
 //! that memory stays flat. (No upstream: ocw-phrase makes no HTTP calls.)
 //!
 //! * `load_ci`: 1 000 invocations, in the normal test run.
+//! * `load_ci_own_memory_is_flat`: 2 000 invocations with a constant trace id: the function's
+//!   own memory must stay flat (with unique ids lambda_runtime's `setenv` grows ~130 B/call).
 //! * `load_10k` (`#[ignore]`): 10 000 invocations; `cargo test -p ocw-phrase --test load --
 //!   --ignored --nocapture` prints the numbers.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use lambda_harness::testkit::{check_load, invoke_traced, LoadReport, TraceIds};
 use lambda_harness::FunctionProcess;
 use serde_json::json;
 
-/// Bound on resident memory growth between the checkpoints.
-const MAX_RSS_GROWTH_KIB: u64 = 2048;
-
-fn run(n: usize, checkpoints: &[usize]) -> (Vec<(usize, u64)>, Duration) {
+fn run(n: usize, checkpoints: &[usize], trace: TraceIds) -> LoadReport {
     let mut f = FunctionProcess::builder(env!("CARGO_BIN_EXE_ocw-phrase"))
         .env("MINDFUL_METRICS", "false")
         .spawn()
@@ -27,7 +27,7 @@ fn run(n: usize, checkpoints: &[usize]) -> (Vec<(usize, u64)>, Duration) {
                 "CustomerEndpoint": {"Address": "+13209071234", "Type": "TELEPHONE_NUMBER"}},
             "Parameters": {"OCW": (i % 900).to_string(), "agents_available": (i % 3).to_string(),
                 "queue": "Billing"}}});
-        let invoked = f.invoke_blocking(e).expect("invocation completes");
+        let invoked = invoke_traced(&mut f, e, trace);
         let r = invoked
             .response()
             .unwrap_or_else(|| panic!("#{i}: Lambda error {:?}", invoked.error()));
@@ -38,29 +38,31 @@ fn run(n: usize, checkpoints: &[usize]) -> (Vec<(usize, u64)>, Duration) {
     }
     let elapsed = started.elapsed();
     f.shutdown().expect("shutdown");
-    (rss, elapsed)
-}
-
-fn check(n: usize, (rss, elapsed): (Vec<(usize, u64)>, Duration)) {
-    eprintln!(
-        "ocw-phrase: {n} invocations in {elapsed:.1?} ({:.0}/s), VmRSS {rss:?} KiB",
-        n as f64 / elapsed.as_secs_f64()
-    );
-    let first = rss.first().expect("checkpoint").1;
-    let last = rss.last().expect("checkpoint").1;
-    assert!(
-        last <= first + MAX_RSS_GROWTH_KIB,
-        "RSS grew from {first} to {last} KiB"
-    );
+    LoadReport {
+        invocations: n,
+        trace,
+        rss_kib: rss,
+        connections: None,
+        elapsed,
+    }
 }
 
 #[test]
 fn load_ci() {
-    check(1_000, run(1_000, &[200, 1_000]));
+    check_load("ocw-phrase", &run(1_000, &[200, 1_000], TraceIds::Unique));
 }
 
 #[test]
 #[ignore = "10 000 invocations; run with --ignored"]
 fn load_10k() {
-    check(10_000, run(10_000, &[1_000, 10_000]));
+    check_load(
+        "ocw-phrase",
+        &run(10_000, &[1_000, 10_000], TraceIds::Unique),
+    );
+}
+
+/// The function's own memory stays flat: the same load with a constant trace id.
+#[test]
+fn load_ci_own_memory_is_flat() {
+    check_load("ocw-phrase", &run(2_000, &[500, 2_000], TraceIds::Constant));
 }
