@@ -232,6 +232,7 @@ impl DatastoreProxy {
         };
 
         let started = Instant::now();
+        let sent_before = client.requests_sent();
         let result = match method {
             Method::Post => {
                 let values = data_values(
@@ -266,7 +267,8 @@ impl DatastoreProxy {
                 }),
         };
         inv.record.upstream_latency = Some(started.elapsed());
-        inv.record.upstream_requests = 1;
+        inv.record.upstream_requests =
+            u32::try_from(client.requests_sent() - sent_before).unwrap_or(u32::MAX);
         inv.record.upstream_status = match &result {
             Ok(kvp) if kvp.status() == Some("not_found") => Some(404),
             Ok(_) => Some(200),

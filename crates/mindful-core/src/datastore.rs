@@ -1,6 +1,7 @@
 //! Mindful Datastore client: submit a record keyed by phone number, search it back.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::{Client, StatusCode, Url};
 use serde_json::{Map, Value};
@@ -53,15 +54,27 @@ pub enum SearchOutcome {
 pub struct DatastoreClient {
     http: Client,
     base: Url,
+    /// HTTP requests sent over the process's life (retries included), for the per-invocation
+    /// request count in logs and metrics.
+    sent: AtomicU64,
 }
 
 impl DatastoreClient {
     pub fn new(http: Client, base: Url) -> Self {
-        Self { http, base }
+        Self {
+            http,
+            base,
+            sent: AtomicU64::new(0),
+        }
     }
 
     pub fn base_url(&self) -> &Url {
         &self.base
+    }
+
+    /// HTTP requests sent so far by this client (each attempt counts).
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     fn endpoint(&self, path: &str) -> Url {
@@ -84,6 +97,7 @@ impl DatastoreClient {
         let body =
             serde_json::json!({ "customer_contact_number": number, "data_values": data_values });
         let response = http::send(budget, RetryPolicy::Idempotent, || {
+            self.sent.fetch_add(1, Ordering::Relaxed);
             self.http
                 .post(url.clone())
                 .bearer_auth(token.expose())
@@ -109,6 +123,7 @@ impl DatastoreClient {
     ) -> Result<SearchOutcome, DatastoreError> {
         let url = self.endpoint("/api/v1/data_sets/search");
         let response = http::send(budget, RetryPolicy::Idempotent, || {
+            self.sent.fetch_add(1, Ordering::Relaxed);
             self.http
                 .get(url.clone())
                 .bearer_auth(token.expose())
