@@ -81,6 +81,18 @@ async fn datastore_round_trip_needs_the_same_spelling() {
         ds.search(&Secret::new("nope"), fresh, &budget()).await,
         Err(DatastoreError::Unauthorized)
     );
+    // Every attempt is counted (the per-invocation count in the functions' log line).
+    let before = ds.requests_sent();
+    sim.set_fault(
+        Route::DatastoreGet,
+        mindful_sim::Fault::Status { code: 503 },
+        Some(1),
+    );
+    assert!(matches!(
+        ds.search(&token, fresh, &budget()).await,
+        Ok(SearchOutcome::Found(_))
+    ));
+    assert_eq!(ds.requests_sent() - before, 2);
 }
 
 #[tokio::test]
