@@ -54,11 +54,11 @@ pub struct ContactData {
     pub language_code: Option<String>,
     #[serde(deserialize_with = "lenient_opt_string")]
     pub aws_region: Option<String>,
-    #[serde(deserialize_with = "lenient_endpoint")]
+    #[serde(deserialize_with = "lenient_object")]
     pub customer_endpoint: Option<Endpoint>,
-    #[serde(deserialize_with = "lenient_endpoint")]
+    #[serde(deserialize_with = "lenient_object")]
     pub system_endpoint: Option<Endpoint>,
-    #[serde(deserialize_with = "lenient_queue")]
+    #[serde(deserialize_with = "lenient_object")]
     pub queue: Option<Queue>,
 }
 
@@ -180,20 +180,12 @@ where
     })
 }
 
-fn lenient_endpoint<'de, D>(de: D) -> Result<Option<Endpoint>, D::Error>
+/// An optional nested object (`CustomerEndpoint`, `Queue`…): `null`, absent, or any value that
+/// is not an object of the expected shape → `None`.
+fn lenient_object<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
-{
-    let value = Value::deserialize(de)?;
-    Ok(match value {
-        Value::Object(_) => serde_json::from_value(value).ok(),
-        _ => None,
-    })
-}
-
-fn lenient_queue<'de, D>(de: D) -> Result<Option<Queue>, D::Error>
-where
-    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
 {
     let value = Value::deserialize(de)?;
     Ok(match value {
