@@ -1,0 +1,44 @@
+//! Every `events/datastore-*.json` sample, as `cargo lambda invoke --data-file` would send it, to
+//! the built binary through the Lambda Runtime API, against the simulator.
+
+use lambda_harness::testkit::{assert_flat, response, spawn};
+use mindful_sim::{Sim, SimConfig};
+use serde_json::Value;
+
+#[test]
+fn every_sample_event_through_the_runtime_api() {
+    let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
+    let base = sim.base_url();
+    let mut f = spawn(
+        env!("CARGO_BIN_EXE_datastore-proxy"),
+        &[
+            ("DATASTORE_URL", base.as_str()),
+            ("MINDFUL_ALLOW_HTTP", "1"),
+            ("DATASTORE_TOKEN", "sim-datastore-token"),
+        ],
+    );
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("events/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("datastore-"))
+        })
+        .collect();
+    // POST samples first, so the GET samples find the record.
+    files.sort_by_key(|p| (!p.to_string_lossy().contains("post"), p.clone()));
+    assert!(files.len() >= 5, "{files:?}");
+    for path in files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let event: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+        let (r, _) = response(&mut f, event);
+        assert_flat(&r);
+        let want = if name.contains("chat") { "error" } else { "ok" };
+        assert_eq!(r["status"], want, "{name}: {r}");
+    }
+}
