@@ -191,16 +191,26 @@ impl Budget {
     }
 
     /// The smaller of `budget` and the Lambda deadline (epoch milliseconds, as in
-    /// `Context::deadline`; 0 = unknown) minus [`DEADLINE_SAFETY_MARGIN`].
+    /// `Context::deadline`) minus [`DEADLINE_SAFETY_MARGIN`]. A deadline that cannot be an epoch
+    /// time (0, or before 2001: `cargo lambda watch` 1.9 sends the bare timeout, `600000`) or
+    /// that lies more than an hour in the past (a skewed or bogus clock) is ignored: the budget
+    /// alone applies, rather than every call timing out at once.
     pub fn for_invocation(budget: Duration, lambda_deadline_ms: u64) -> Self {
+        /// 2001-09-09 in epoch milliseconds: anything smaller is not an epoch deadline.
+        const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
+        const STALE_MS: u64 = 3_600_000;
         let mut effective = budget;
-        if lambda_deadline_ms > 0 {
-            let now_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let plausible = lambda_deadline_ms >= PLAUSIBLE_EPOCH_MS
+            && lambda_deadline_ms.saturating_add(STALE_MS) >= now_ms;
+        if plausible {
             let until_deadline = Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms));
             effective = effective.min(until_deadline.saturating_sub(DEADLINE_SAFETY_MARGIN));
+        } else if lambda_deadline_ms != 0 {
+            tracing::debug!(lambda_deadline_ms, "implausible Lambda deadline ignored");
         }
         Self::new(effective)
     }
@@ -386,6 +396,12 @@ mod tests {
         assert!(b.remaining() > Duration::from_millis(200));
         let b = Budget::for_invocation(Duration::from_millis(300), now_ms.saturating_sub(5000));
         assert!(b.is_exhausted());
+        // cargo lambda watch sends the bare timeout (600000) as the deadline: not an epoch time.
+        let b = Budget::for_invocation(Duration::from_millis(300), 600_000);
+        assert!(b.remaining() > Duration::from_millis(200));
+        // Hours in the past: a bogus clock, ignored.
+        let b = Budget::for_invocation(Duration::from_millis(300), now_ms - 2 * 3_600_000);
+        assert!(b.remaining() > Duration::from_millis(200));
     }
 
     #[tokio::test]
