@@ -43,6 +43,10 @@ pub enum AuthError {
     BadResponse,
 }
 
+/// (token URL, client id, client secret): the secret too, so a wrong secret never gets the
+/// token a right one obtained. Kept as a [`Secret`] so the key never prints it.
+type CacheKey = (String, String, Secret);
+
 #[derive(Clone)]
 struct CachedToken {
     token: Secret,
@@ -54,7 +58,7 @@ pub struct OAuthClient {
     http: Client,
     // A tokio Mutex held across the refresh: concurrent callers wait for the one refresh in flight
     // and then read its token, instead of each fetching their own.
-    cache: Mutex<HashMap<(String, String, String), CachedToken>>,
+    cache: Mutex<HashMap<CacheKey, CachedToken>>,
 }
 
 /// A bearer token plus whether it came from the cache (for logs and request counting).
@@ -74,11 +78,11 @@ impl OAuthClient {
 
     /// The cache key: the whole credentials. Without the secret, a call with a wrong secret (a
     /// flow's `Secret_Num`) would be served the token another caller obtained with the right one.
-    fn key(creds: &ClientCredentials) -> (String, String, String) {
+    fn key(creds: &ClientCredentials) -> CacheKey {
         (
             creds.token_url.as_str().to_string(),
             creds.client_id.clone(),
-            creds.client_secret.expose().to_string(),
+            creds.client_secret.clone(),
         )
     }
 

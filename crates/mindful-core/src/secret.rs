@@ -17,7 +17,7 @@ use crate::http::{self, Budget, RetryPolicy, TransportError};
 
 /// A secret string. `Debug` and `Display` never show it; only [`Secret::expose`] does, at the
 /// one place it goes on the wire.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Secret(String);
 
 impl Secret {
