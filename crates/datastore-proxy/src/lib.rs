@@ -299,7 +299,7 @@ pub fn data_values(
 
 /// A found record as the flat response: every field flattened to strings, `status=ok` on top.
 pub fn record_response(record: &serde_json::Map<String, Value>) -> Kvp {
-    let mut kvp = Kvp::flatten(&Value::Object(record.clone()));
+    let mut kvp = Kvp::flatten_map(record);
     for key in RESERVED_KEYS {
         kvp.remove(key);
     }

@@ -93,6 +93,15 @@ impl Kvp {
         kvp
     }
 
+    /// [`Kvp::flatten`] of an object, without building a `Value` around it.
+    pub fn flatten_map(map: &serde_json::Map<String, Value>) -> Self {
+        let mut kvp = Self::new();
+        for (k, v) in map {
+            flatten_into(&mut kvp.0, Some(k), v);
+        }
+        kvp
+    }
+
     /// Serialised size in bytes, as Connect measures the response.
     pub fn encoded_len(&self) -> usize {
         serde_json::to_vec(&self.0)
@@ -194,6 +203,9 @@ mod tests {
         ];
         for (input, want) in cases {
             let got = Kvp::flatten(&input);
+            if let Value::Object(map) = &input {
+                assert_eq!(Kvp::flatten_map(map), got, "flatten_map {input}");
+            }
             let want: BTreeMap<String, String> = want
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
