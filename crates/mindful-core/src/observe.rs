@@ -110,10 +110,15 @@ impl InvocationRecord {
     }
 }
 
+/// EMF lines are written when running under a Lambda Runtime API (real or emulated), unless
+/// `MINDFUL_METRICS=0`; `MINDFUL_METRICS=1` forces them on. Read once per process, not per
+/// invocation.
 fn metrics_enabled() -> bool {
-    std::env::var("MINDFUL_METRICS")
-        .map(|v| crate::config::is_truthy(&v))
-        .unwrap_or(true)
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| match std::env::var("MINDFUL_METRICS") {
+        Ok(v) => crate::config::is_truthy(&v),
+        Err(_) => std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some(),
+    })
 }
 
 /// One EMF document: dimensions `Function` and `Function,Status`; metrics `Invocations`,
