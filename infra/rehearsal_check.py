@@ -48,7 +48,7 @@ ENV_MAP = {
         "MINDFUL_API_URL": "MindfulApiUrl",
         "MINDFUL_CLIENT_ID": "MindfulClientId",
         "MINDFUL_CLIENT_SECRET_ARN": "MindfulClientSecretArn",
-        "MINDFUL_CLIENT_SECRET_SECRET_KEY": "MindfulClientSecretJsonKey",
+        "MINDFUL_CLIENT_SECRET_KEY": "MindfulClientSecretJsonKey",
         "REQUEST_BUDGET_MS": "AgentAnswerRequestBudgetMs",
         "MINDFUL_ALLOWED_HOSTS": "MindfulAllowedHosts",
         "SECRETS_CACHE_TTL_SECONDS": "SecretsCacheTtlSeconds",

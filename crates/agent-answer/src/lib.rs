@@ -15,14 +15,13 @@ use mindful_core::agent_answer::{
     DEFAULT_TOKEN_URL,
 };
 use mindful_core::config::{self, CommonConfig, ConfigError};
-use mindful_core::handler::{respond, Invocation};
+use mindful_core::handler::{respond, Invocation, Payload};
 use mindful_core::oauth::{AuthError, ClientCredentials};
 use mindful_core::observe::InvocationRecord;
 use mindful_core::phone;
 use mindful_core::secret::{SecretError, SecretSource, SecretStore};
 use mindful_core::{Kvp, Secret};
 use reqwest::{Client, Url};
-use serde_json::Value;
 
 pub const FUNCTION_NAME: &str = "agent-answer";
 pub const DEFAULT_BUDGET_MS: u64 = 2000;
@@ -65,7 +64,7 @@ impl AnswerConfig {
             token_url,
             api_url,
             client_id: env("MINDFUL_CLIENT_ID").map(|v| v.trim().to_string()),
-            client_secret: config::secret_source(env, "MINDFUL_CLIENT_SECRET"),
+            client_secret: config::secret_source(env, &config::vars::MINDFUL_CLIENT_SECRET),
             dedup_window: Duration::from_secs(dedup),
         })
     }
@@ -101,7 +100,7 @@ impl Failure {
             Self::Answer(e) => match e {
                 AnswerError::InvalidAni => "invalid_number",
                 AnswerError::Auth(AuthError::Rejected(_))
-                | AnswerError::Auth(AuthError::BadResponse)
+                | AnswerError::Auth(AuthError::BadResponse(_))
                 | AnswerError::Unauthorized => "auth_failed",
                 AnswerError::Auth(AuthError::RateLimited) | AnswerError::RateLimited => {
                     "rate_limited"
@@ -112,6 +111,7 @@ impl Failure {
                 AnswerError::Rejected(_)
                 | AnswerError::Upstream(_)
                 | AnswerError::Unreachable(_) => "upstream_error",
+                AnswerError::TooLarge(_) => "bad_response",
             },
         }
     }
@@ -154,7 +154,10 @@ impl AgentAnswer {
     }
 
     /// The Lambda handler.
-    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Kvp, std::convert::Infallible> {
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<Payload>,
+    ) -> Result<Kvp, std::convert::Infallible> {
         respond(FUNCTION_NAME, event, self.budget(), &[], |inv| {
             self.run(inv)
         })
@@ -280,6 +283,7 @@ impl AgentAnswer {
                         name,
                         &config.common.allowed_hosts,
                         &configured,
+                        allow_http,
                     )
                     .map_err(Failure::Config)?;
                 }

@@ -2,15 +2,15 @@
 
 use agent_answer::AgentAnswer;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use mindful_core::handler::Payload;
 use mindful_core::http::{build_client, HttpSettings};
-use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     mindful_core::observe::init_logging();
     let http = build_client(&HttpSettings::default())?;
     let function = AgentAnswer::from_env(http);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Payload>| {
         function.handle(event)
     }))
     .await

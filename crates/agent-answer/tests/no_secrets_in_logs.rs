@@ -233,6 +233,22 @@ fn flow_urls_cannot_send_the_configured_secret_to_another_host() {
         assert!(msg.contains("127.0.0.2"), "{msg}");
         rs.push(r);
     }
+    // Regression: another port of the configured host is another service; it received the
+    // secret when only the host was compared.
+    let other_port = sim_on("127.0.0.1");
+    let other_token = format!("http://127.0.0.1:{}/oauth2/token", other_port.addr().port());
+    let r = expect(
+        &mut f,
+        whisper("c-port", json!({"Token_URL": other_token})),
+        ("error", "missing_config"),
+    );
+    rs.push(r);
+    assert_eq!(
+        other_port.count(Route::Any),
+        0,
+        "{:?}",
+        other_port.requests()
+    );
     assert_eq!(foreign.count(Route::Any), 0, "{:?}", foreign.requests());
     assert_eq!(sim.count(Route::Any), 0, "{:?}", sim.requests());
 
@@ -244,7 +260,23 @@ fn flow_urls_cannot_send_the_configured_secret_to_another_host() {
     assert_eq!(foreign.count(Route::Token), 1);
     assert_eq!(foreign.count(Route::AgentAnswer), 1);
     // MINDFUL_ALLOWED_HOSTS can name it explicitly.
-    let mut allowed = configured(&sim, &[("MINDFUL_ALLOWED_HOSTS", "127.0.0.1, 127.0.0.2")]);
+    // A host without a port allows 443 only (regression: the port was not checked).
+    let mut host_only = configured(&sim, &[("MINDFUL_ALLOWED_HOSTS", "127.0.0.1, 127.0.0.2")]);
+    let r = expect(
+        &mut host_only,
+        whisper("c-host-only", json!({"Token_URL": foreign_token})),
+        ("error", "missing_config"),
+    );
+    assert!(
+        r["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("127.0.0.2:{port}")),
+        "{r}"
+    );
+    assert_eq!(foreign.count(Route::Token), 1);
+    let hosts = format!("127.0.0.1, 127.0.0.2:{port}");
+    let mut allowed = configured(&sim, &[("MINDFUL_ALLOWED_HOSTS", hosts.as_str())]);
     rs.push(expect(
         &mut allowed,
         whisper(
@@ -254,7 +286,7 @@ fn flow_urls_cannot_send_the_configured_secret_to_another_host() {
         ("no_call", ""),
     ));
     assert_eq!(foreign.count(Route::AgentAnswer), 2);
-    check("allow-list", &f, &rs, 5);
+    check("allow-list", &f, &rs, 6);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use mindful_core::config::{self, CommonConfig, ConfigError};
 use mindful_core::datastore::{
     DatastoreClient, DatastoreError, SearchOutcome, DEFAULT_DATASTORE_URL,
 };
-use mindful_core::handler::{respond, Invocation};
+use mindful_core::handler::{respond, Invocation, Payload};
 use mindful_core::observe::InvocationRecord;
 use mindful_core::phone::{self, NumberFormat};
 use mindful_core::secret::{SecretError, SecretSource, SecretStore};
@@ -57,7 +57,7 @@ impl ProxyConfig {
         let include_attributes = env("DATASTORE_INCLUDE_ATTRIBUTES")
             .map(|v| config::is_truthy(&v))
             .unwrap_or(false);
-        let token = config::secret_source(env, "DATASTORE_TOKEN");
+        let token = config::secret_source(env, &config::vars::DATASTORE_TOKEN);
         Ok(Self {
             common,
             datastore_url,
@@ -111,7 +111,9 @@ impl ProxyError {
                 DatastoreError::Unauthorized => "unauthorized",
                 DatastoreError::InvalidNumber => "invalid_number",
                 DatastoreError::Timeout => "timeout",
-                DatastoreError::BadResponse => "bad_response",
+                DatastoreError::BadResponse
+                | DatastoreError::TooLarge(_)
+                | DatastoreError::ForeignRecord => "bad_response",
                 DatastoreError::RateLimited
                 | DatastoreError::Upstream(_)
                 | DatastoreError::Unreachable(_) => "upstream_error",
@@ -170,7 +172,10 @@ impl DatastoreProxy {
     }
 
     /// The Lambda handler.
-    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Kvp, std::convert::Infallible> {
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<Payload>,
+    ) -> Result<Kvp, std::convert::Infallible> {
         respond(
             FUNCTION_NAME,
             event,
@@ -279,7 +284,9 @@ impl DatastoreProxy {
 }
 
 /// What a POST stores: every parameter except the control ones; with `include_attributes`, the
-/// contact's attributes too (parameters win on conflict).
+/// contact's attributes too (parameters win on conflict). Control keys are never stored, from
+/// either source: an attribute named `token` (a Datastore token kept in the contact) would
+/// otherwise be written to Mindful and come back on every GET.
 pub fn data_values(
     parameters: &BTreeMap<String, String>,
     attributes: &BTreeMap<String, String>,
@@ -287,7 +294,12 @@ pub fn data_values(
 ) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
     if include_attributes {
-        values.extend(attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
+        values.extend(
+            attributes
+                .iter()
+                .filter(|(k, _)| !CONTROL_PARAMETERS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
     }
     for (k, v) in parameters {
         if !CONTROL_PARAMETERS.contains(&k.as_str()) {
@@ -324,10 +336,17 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let attrs: BTreeMap<String, String> = [("tier", "silver"), ("lang", "en")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let attrs: BTreeMap<String, String> = [
+            ("tier", "silver"),
+            ("lang", "en"),
+            // Regression: control keys from attributes were stored with include_attributes.
+            ("token", "ds-token-in-an-attribute"),
+            ("method", "GET"),
+            ("customer_contact_number", "+15550001111"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         let without = data_values(&params, &attrs, false);
         assert_eq!(
             without.keys().collect::<Vec<_>>(),
@@ -336,7 +355,10 @@ mod tests {
         let with = data_values(&params, &attrs, true);
         assert_eq!(with.get("tier").map(String::as_str), Some("gold"));
         assert_eq!(with.get("lang").map(String::as_str), Some("en"));
-        assert!(!with.contains_key("token"));
+        assert_eq!(
+            with.keys().collect::<Vec<_>>(),
+            vec!["lang", "queue_name", "tier"]
+        );
     }
 
     #[test]

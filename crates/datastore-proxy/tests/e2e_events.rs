@@ -1,7 +1,7 @@
 //! Every `events/datastore-*.json` sample, as `cargo lambda invoke --data-file` would send it, to
 //! the built binary through the Lambda Runtime API, against the simulator.
 
-use lambda_harness::testkit::{assert_flat, response, spawn};
+use lambda_harness::testkit::{assert_flat, assert_unreadable_payloads_answered, response, spawn};
 use mindful_sim::{Sim, SimConfig};
 use serde_json::Value;
 
@@ -41,4 +41,6 @@ fn every_sample_event_through_the_runtime_api() {
         let want = if name.contains("chat") { "error" } else { "ok" };
         assert_eq!(r["status"], want, "{name}: {r}");
     }
+    // Regression: payloads that are not JSON were Lambda errors raised inside the runtime.
+    assert_unreadable_payloads_answered(&mut f);
 }

@@ -511,6 +511,18 @@ impl FunctionProcess {
         self.finish(r)
     }
 
+    /// Blocking [`invoke_bytes`](Self::invoke_bytes).
+    pub fn invoke_bytes_blocking(
+        &mut self,
+        body: Vec<u8>,
+        opts: InvokeOptions,
+    ) -> Result<Invoked, HarnessError> {
+        ensure_not_async()?;
+        self.check_running()?;
+        let r = self.emulator.start_invoke(body, opts).blocking_recv();
+        self.finish(r)
+    }
+
     /// All output lines captured so far (stdout and stderr, in arrival order).
     pub fn logs(&self) -> Vec<LogLine> {
         self.logs.lock().clone()

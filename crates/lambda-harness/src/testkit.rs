@@ -52,6 +52,42 @@ pub fn event(params: Value, address: Option<&str>, contact_id: &str) -> Value {
     })
 }
 
+/// Payloads that are not JSON, which `lambda_runtime` would turn into a Lambda error if the
+/// functions took a plain `serde_json::Value`: not JSON, empty, a lone UTF-16 surrogate, nesting
+/// past serde_json's 128-level limit, invalid UTF-8.
+pub fn unreadable_payloads() -> Vec<Vec<u8>> {
+    vec![
+        b"{not json".to_vec(),
+        Vec::new(),
+        br#"{"Details":{"Parameters":{"OCW":"\ud800"}}}"#.to_vec(),
+        format!(r#"{{"Details":{}1{}}}"#, "[".repeat(200), "]".repeat(200)).into_bytes(),
+        b"{\"Details\":\"\xff\xfe\"}".to_vec(),
+    ]
+}
+
+/// Every [`unreadable_payloads`] body is answered `status=error`, `error=invalid_event` (never a
+/// Lambda error) and the process keeps serving.
+pub fn assert_unreadable_payloads_answered(f: &mut FunctionProcess) {
+    for body in unreadable_payloads() {
+        let shown = String::from_utf8_lossy(&body)
+            .chars()
+            .take(40)
+            .collect::<String>();
+        let invoked = f
+            .invoke_bytes_blocking(body, crate::InvokeOptions::default())
+            .expect("invocation completes");
+        let Some(r) = invoked.response() else {
+            panic!(
+                "{shown:?}: Lambda error {:?}\n{}",
+                invoked.error(),
+                f.log_text()
+            );
+        };
+        assert_eq!(r["status"], "error", "{shown:?}: {r}");
+        assert_eq!(r["error"], "invalid_event", "{shown:?}: {r}");
+    }
+}
+
 /// The response map of a completed invocation (panics on a Lambda error, with the output).
 pub fn response(f: &mut FunctionProcess, event: Value) -> (Value, Invoked) {
     let invoked = f.invoke_blocking(event).expect("invocation completes");

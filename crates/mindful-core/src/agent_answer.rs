@@ -3,7 +3,7 @@
 use reqwest::{Client, StatusCode, Url};
 use serde::Serialize;
 
-use crate::http::{self, Budget, RetryPolicy, TransportError};
+use crate::http::{self, limits, Budget, RetryPolicy, TransportError};
 use crate::oauth::{AuthError, ClientCredentials, OAuthClient};
 use crate::phone::matches_mindful_ani;
 
@@ -46,6 +46,8 @@ pub enum AnswerError {
     Upstream(u16),
     #[error("Mindful is unreachable: {0}")]
     Unreachable(String),
+    #[error("Mindful answered with a body larger than {0} bytes")]
+    TooLarge(usize),
 }
 
 impl AnswerError {
@@ -160,12 +162,17 @@ impl AgentAnswerClient {
             if round == 0 {
                 report.token_from_cache = token.from_cache;
             }
-            let sent = http::send(budget, RetryPolicy::NotProcessedOnly, || {
-                self.http
-                    .post(endpoint.clone())
-                    .bearer_auth(token.value.expose())
-                    .json(&body)
-            })
+            let sent = http::send(
+                budget,
+                RetryPolicy::NotProcessedOnly,
+                limits::AGENT_ANSWER_REPLY,
+                || {
+                    self.http
+                        .post(endpoint.clone())
+                        .bearer_auth(token.value.expose())
+                        .json(&body)
+                },
+            )
             .await;
             let response = match sent {
                 Ok(r) => r,
@@ -176,6 +183,7 @@ impl AgentAnswerClient {
                         TransportError::Connect(m) | TransportError::Other(m) => {
                             AnswerError::Unreachable(m)
                         }
+                        TransportError::TooLarge { limit } => AnswerError::TooLarge(limit),
                     });
                     return report;
                 }

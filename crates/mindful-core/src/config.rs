@@ -1,4 +1,4 @@
-//! Configuration from environment variables, and the URL rules of SPEC rule 7.
+//! Configuration from environment variables (every name in [`vars`]), and the URL rules.
 //!
 //! Readers take an `env` function instead of reading `std::env` directly, so tests build any
 //! configuration without touching the process environment.
@@ -20,7 +20,7 @@ pub enum ConfigError {
     InvalidUrl { name: String },
     #[error("{name} must use https (set MINDFUL_ALLOW_HTTP=1 only for local tests)")]
     HttpNotAllowed { name: String },
-    #[error("{name} points at host {host}, which is not in MINDFUL_ALLOWED_HOSTS")]
+    #[error("{name} points at {host}, which is not an allowed origin (MINDFUL_ALLOWED_HOSTS, default the configured URLs)")]
     HostNotAllowed { name: String, host: String },
     #[error("{name} has an invalid value: {reason}")]
     InvalidValue { name: String, reason: String },
@@ -123,34 +123,57 @@ pub fn check_url(raw: &str, name: &str, allow_http: bool) -> Result<Url, ConfigE
     Ok(url)
 }
 
-/// Rule 7: a URL from a flow parameter must point at an allowed host when the secret it will
-/// receive comes from configuration. `allowed` empty → the hosts of `configured` URLs.
+/// The allow-list rule (docs: agent-answer's README, "The URL allow-list"): a URL from a flow
+/// parameter must point at an allowed origin when the secret it will receive comes from
+/// configuration, so a flow editor cannot send the secret (or a token made from it) elsewhere.
+///
+/// The whole origin is checked, not only the host: another port of an allowed host is another
+/// service. With `allowed` empty, the URL's scheme, host and port must equal one of the
+/// `configured` URLs'. Otherwise its host must match an entry (`host`, `.suffix`, `*.suffix`,
+/// each optionally `:port`), its scheme must be https (http only with `allow_http`), and its
+/// port must be the entry's port, or 443 for an entry without one.
 pub fn check_host_allowed(
     url: &Url,
     name: &str,
     allowed: &[String],
     configured: &[&Url],
+    allow_http: bool,
 ) -> Result<(), ConfigError> {
     let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let port = url.port_or_known_default().unwrap_or(0);
     let ok = if allowed.is_empty() {
-        configured
-            .iter()
-            .any(|c| c.host_str().map(str::to_ascii_lowercase).as_deref() == Some(host.as_str()))
+        configured.iter().any(|c| {
+            c.scheme() == url.scheme()
+                && c.host_str().map(str::to_ascii_lowercase).as_deref() == Some(host.as_str())
+                && c.port_or_known_default() == url.port_or_known_default()
+        })
     } else {
-        allowed.iter().any(|a| host_matches(&host, a))
+        let scheme_ok = url.scheme() == "https" || (allow_http && url.scheme() == "http");
+        scheme_ok && allowed.iter().any(|a| origin_matches(&host, port, a))
     };
     if ok {
         Ok(())
     } else {
         Err(ConfigError::HostNotAllowed {
             name: name.into(),
-            host,
+            host: format!("{}://{host}:{port}", url.scheme()),
         })
     }
 }
 
-/// `a.example.com` matches `a.example.com`; `.example.com` or `*.example.com` matches subdomains.
-fn host_matches(host: &str, pattern: &str) -> bool {
+/// `a.example.com` matches `a.example.com`; `.example.com` or `*.example.com` matches subdomains;
+/// `host:8443` allows that port instead of 443.
+fn origin_matches(host: &str, port: u16, entry: &str) -> bool {
+    let (pattern, want_port) = match entry.rsplit_once(':') {
+        Some((h, p)) => match p.parse::<u16>() {
+            Ok(p) => (h, p),
+            Err(_) => return false,
+        },
+        None => (entry, 443),
+    };
+    if port != want_port {
+        return false;
+    }
     let pattern = pattern.trim_start_matches('*');
     if let Some(suffix) = pattern.strip_prefix('.') {
         host.ends_with(&format!(".{suffix}"))
@@ -159,19 +182,140 @@ fn host_matches(host: &str, pattern: &str) -> bool {
     }
 }
 
-/// Reads a secret setting: the plain variable `name`, else `{name}_SECRET_ARN` (Secrets Manager,
-/// with optional `{name}_SECRET_KEY` for JSON secrets), else `{name}_PARAMETER` (SSM).
-pub fn secret_source(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<SecretSource> {
-    if let Some(v) = env(name) {
+/// The environment variables of one secret setting. Each secret has exactly these four names,
+/// listed once here: the functions read them, and the README and `infra/base.yaml` are checked
+/// against [`vars::ALL`] by `crates/mindful-core/tests/config_names.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretSetting {
+    /// The value itself (local runs; a flow parameter wins over it).
+    pub value: &'static str,
+    /// A Secrets Manager secret id or ARN, read through the Parameters and Secrets extension.
+    pub secret_arn: &'static str,
+    /// For a JSON (key/value) secret: the key holding the value.
+    pub secret_key: &'static str,
+    /// An SSM Parameter Store name or ARN (SecureString decrypted), read through the extension.
+    pub parameter: &'static str,
+}
+
+impl SecretSetting {
+    /// The names in the order they are tried.
+    pub const fn names(&self) -> [&'static str; 4] {
+        [self.value, self.secret_arn, self.secret_key, self.parameter]
+    }
+}
+
+/// Every environment variable the functions read, by name: the one place a name is spelled.
+pub mod vars {
+    use super::SecretSetting;
+
+    pub const DEFAULT_COUNTRY: &str = "DEFAULT_COUNTRY";
+    pub const MINDFUL_ALLOW_HTTP: &str = "MINDFUL_ALLOW_HTTP";
+    pub const MINDFUL_ALLOWED_HOSTS: &str = "MINDFUL_ALLOWED_HOSTS";
+    pub const REQUEST_BUDGET_MS: &str = "REQUEST_BUDGET_MS";
+    pub const SECRETS_CACHE_TTL_SECONDS: &str = "SECRETS_CACHE_TTL_SECONDS";
+    /// Set by Lambda when the Parameters and Secrets extension runs on another port.
+    pub const PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: &str =
+        "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT";
+    /// Set by Lambda; the extension requires it in `X-Aws-Parameters-Secrets-Token`.
+    pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+    pub const MINDFUL_METRICS: &str = "MINDFUL_METRICS";
+    pub const OCW_CAP_SECONDS: &str = "OCW_CAP_SECONDS";
+    pub const OCW_OFFER_THRESHOLD_SECONDS: &str = "OCW_OFFER_THRESHOLD_SECONDS";
+    pub const DATASTORE_URL: &str = "DATASTORE_URL";
+    pub const DATASTORE_NUMBER_FORMAT: &str = "DATASTORE_NUMBER_FORMAT";
+    pub const DATASTORE_INCLUDE_ATTRIBUTES: &str = "DATASTORE_INCLUDE_ATTRIBUTES";
+    pub const MINDFUL_TOKEN_URL: &str = "MINDFUL_TOKEN_URL";
+    pub const MINDFUL_API_URL: &str = "MINDFUL_API_URL";
+    pub const MINDFUL_CLIENT_ID: &str = "MINDFUL_CLIENT_ID";
+    pub const AGENT_ANSWER_DEDUP_SECONDS: &str = "AGENT_ANSWER_DEDUP_SECONDS";
+
+    /// datastore-proxy's Data Set Template API token.
+    pub const DATASTORE_TOKEN: SecretSetting = SecretSetting {
+        value: "DATASTORE_TOKEN",
+        secret_arn: "DATASTORE_TOKEN_SECRET_ARN",
+        secret_key: "DATASTORE_TOKEN_SECRET_KEY",
+        parameter: "DATASTORE_TOKEN_PARAMETER",
+    };
+    /// agent-answer's Application Client secret.
+    pub const MINDFUL_CLIENT_SECRET: SecretSetting = SecretSetting {
+        value: "MINDFUL_CLIENT_SECRET",
+        secret_arn: "MINDFUL_CLIENT_SECRET_ARN",
+        secret_key: "MINDFUL_CLIENT_SECRET_KEY",
+        parameter: "MINDFUL_CLIENT_SECRET_PARAMETER",
+    };
+
+    /// Which functions read a variable.
+    pub const OCW: &[&str] = &["ocw-phrase"];
+    pub const DATASTORE: &[&str] = &["datastore-proxy"];
+    pub const ANSWER: &[&str] = &["agent-answer"];
+    pub const HTTP_FUNCTIONS: &[&str] = &["datastore-proxy", "agent-answer"];
+    pub const EVERY_FUNCTION: &[&str] = &["ocw-phrase", "datastore-proxy", "agent-answer"];
+
+    /// Variables set by the platform or for the platform (Lambda, the extension, the log
+    /// runtime), which a stack may set but the functions' own tables do not document.
+    pub const PLATFORM: &[&str] = &[
+        "AWS_LAMBDA_LOG_FORMAT",
+        "AWS_LAMBDA_LOG_LEVEL",
+        "RUST_LOG",
+        // The extension's own cache TTL (its documented variable), set with ours.
+        "SECRETS_MANAGER_TTL",
+        "SSM_PARAMETER_STORE_TTL",
+        PARAMETERS_SECRETS_EXTENSION_HTTP_PORT,
+        AWS_SESSION_TOKEN,
+    ];
+
+    /// (variable, functions that read it): every configuration variable of the bundle.
+    pub const ALL: &[(&str, &[&str])] = &[
+        (DEFAULT_COUNTRY, HTTP_FUNCTIONS),
+        (MINDFUL_ALLOW_HTTP, HTTP_FUNCTIONS),
+        (MINDFUL_ALLOWED_HOSTS, HTTP_FUNCTIONS),
+        (REQUEST_BUDGET_MS, HTTP_FUNCTIONS),
+        (SECRETS_CACHE_TTL_SECONDS, HTTP_FUNCTIONS),
+        (MINDFUL_METRICS, EVERY_FUNCTION),
+        (OCW_CAP_SECONDS, OCW),
+        (OCW_OFFER_THRESHOLD_SECONDS, OCW),
+        (DATASTORE_URL, DATASTORE),
+        (DATASTORE_NUMBER_FORMAT, DATASTORE),
+        (DATASTORE_INCLUDE_ATTRIBUTES, DATASTORE),
+        (DATASTORE_TOKEN.value, DATASTORE),
+        (DATASTORE_TOKEN.secret_arn, DATASTORE),
+        (DATASTORE_TOKEN.secret_key, DATASTORE),
+        (DATASTORE_TOKEN.parameter, DATASTORE),
+        (MINDFUL_TOKEN_URL, ANSWER),
+        (MINDFUL_API_URL, ANSWER),
+        (MINDFUL_CLIENT_ID, ANSWER),
+        (MINDFUL_CLIENT_SECRET.value, ANSWER),
+        (MINDFUL_CLIENT_SECRET.secret_arn, ANSWER),
+        (MINDFUL_CLIENT_SECRET.secret_key, ANSWER),
+        (MINDFUL_CLIENT_SECRET.parameter, ANSWER),
+        (AGENT_ANSWER_DEDUP_SECONDS, ANSWER),
+    ];
+
+    /// The variables `function` reads.
+    pub fn read_by(function: &str) -> impl Iterator<Item = &'static str> + '_ {
+        ALL.iter()
+            .filter(move |(_, fns)| fns.contains(&function))
+            .map(|(name, _)| *name)
+    }
+}
+
+/// Reads a secret setting: the plain value, else the Secrets Manager ARN (with the optional JSON
+/// key), else the SSM parameter. Names come from `setting` only, never built by string pasting
+/// (a pasted `{name}_SECRET_ARN` once read `MINDFUL_CLIENT_SECRET_SECRET_ARN`).
+pub fn secret_source(
+    env: &dyn Fn(&str) -> Option<String>,
+    setting: &SecretSetting,
+) -> Option<SecretSource> {
+    if let Some(v) = env(setting.value) {
         return Some(SecretSource::Value(Secret::new(v.trim())));
     }
-    if let Some(id) = env(&format!("{name}_SECRET_ARN")) {
+    if let Some(id) = env(setting.secret_arn) {
         return Some(SecretSource::SecretsManager {
             id: id.trim().to_string(),
-            key: env(&format!("{name}_SECRET_KEY")).map(|k| k.trim().to_string()),
+            key: env(setting.secret_key).map(|k| k.trim().to_string()),
         });
     }
-    env(&format!("{name}_PARAMETER")).map(|n| SecretSource::Ssm {
+    env(setting.parameter).map(|n| SecretSource::Ssm {
         name: n.trim().to_string(),
     })
 }
@@ -229,49 +373,140 @@ mod tests {
 
     #[test]
     fn host_allow_list() {
-        let configured = Url::parse("https://auth.getmindful.com/oauth2/token").unwrap();
-        let evil = Url::parse("https://evil.example/steal").unwrap();
-        let same = Url::parse("https://AUTH.getmindful.com/other").unwrap();
-        assert!(check_host_allowed(&same, "Token_URL", &[], &[&configured]).is_ok());
-        assert!(check_host_allowed(&evil, "Token_URL", &[], &[&configured]).is_err());
-        let allowed = vec![".getmindful.com".to_string()];
-        assert!(check_host_allowed(
-            &Url::parse("https://x.getmindful.com").unwrap(),
-            "n",
-            &allowed,
-            &[]
-        )
-        .is_ok());
-        assert!(check_host_allowed(
-            &Url::parse("https://getmindful.com.evil.io").unwrap(),
-            "n",
-            &allowed,
-            &[]
-        )
-        .is_err());
-        assert!(check_host_allowed(&evil, "n", &allowed, &[]).is_err());
+        let u = |s: &str| Url::parse(s).unwrap();
+        let configured = u("https://auth.getmindful.com/oauth2/token");
+        let check = |url: &str, allowed: &[&str], allow_http: bool| {
+            let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
+            check_host_allowed(&u(url), "Token_URL", &allowed, &[&configured], allow_http).is_ok()
+        };
+        // (url, MINDFUL_ALLOWED_HOSTS, MINDFUL_ALLOW_HTTP, allowed?)
+        let table: &[(&str, &[&str], bool, bool)] = &[
+            ("https://AUTH.getmindful.com/other", &[], false, true),
+            ("https://auth.getmindful.com:443/x", &[], false, true),
+            ("https://evil.example/steal", &[], false, false),
+            // Regression: another port or scheme of an allowed host is another service.
+            ("https://auth.getmindful.com:8443/x", &[], false, false),
+            ("http://auth.getmindful.com/x", &[], true, false),
+            (
+                "https://x.getmindful.com",
+                &[".getmindful.com"],
+                false,
+                true,
+            ),
+            (
+                "https://x.getmindful.com",
+                &["*.getmindful.com"],
+                false,
+                true,
+            ),
+            (
+                "https://getmindful.com.evil.io",
+                &[".getmindful.com"],
+                false,
+                false,
+            ),
+            (
+                "https://evil.example/steal",
+                &[".getmindful.com"],
+                false,
+                false,
+            ),
+            (
+                "https://x.getmindful.com:8443",
+                &[".getmindful.com"],
+                false,
+                false,
+            ),
+            (
+                "https://x.getmindful.com:8443",
+                &[".getmindful.com:8443"],
+                false,
+                true,
+            ),
+            (
+                "http://x.getmindful.com:443",
+                &[".getmindful.com"],
+                false,
+                false,
+            ),
+            ("http://127.0.0.1:8089", &["127.0.0.1:8089"], true, true),
+            ("http://127.0.0.1:8089", &["127.0.0.1:8089"], false, false),
+            ("http://127.0.0.1:8090", &["127.0.0.1:8089"], true, false),
+            ("https://a.com", &["a.com:notaport"], false, false),
+        ];
+        for (url, allowed, allow_http, want) in table {
+            assert_eq!(check(url, allowed, *allow_http), *want, "{url} {allowed:?}");
+        }
     }
 
     #[test]
     fn secret_sources() {
+        let t = SecretSetting {
+            value: "T",
+            secret_arn: "T_ARN",
+            secret_key: "T_KEY",
+            parameter: "T_PARAM",
+        };
         assert_eq!(
-            secret_source(&env_of(&[("T", "abc")]), "T"),
+            secret_source(&env_of(&[("T", "abc")]), &t),
             Some(SecretSource::Value(Secret::new("abc")))
         );
         assert_eq!(
-            secret_source(
-                &env_of(&[("T_SECRET_ARN", "arn:x"), ("T_SECRET_KEY", "k")]),
-                "T"
-            ),
+            secret_source(&env_of(&[("T_ARN", "arn:x"), ("T_KEY", "k")]), &t),
             Some(SecretSource::SecretsManager {
                 id: "arn:x".into(),
                 key: Some("k".into())
             })
         );
         assert_eq!(
-            secret_source(&env_of(&[("T_PARAMETER", "/p")]), "T"),
+            secret_source(&env_of(&[("T_PARAM", "/p")]), &t),
             Some(SecretSource::Ssm { name: "/p".into() })
         );
-        assert_eq!(secret_source(&env_of(&[]), "T"), None);
+        assert_eq!(secret_source(&env_of(&[]), &t), None);
+    }
+
+    /// Regression: the documented and deployed names are the ones read (the client secret's ARN
+    /// was read as `MINDFUL_CLIENT_SECRET_SECRET_ARN`).
+    #[test]
+    fn documented_secret_names_are_read() {
+        for (setting, arn, key, param) in [
+            (
+                vars::MINDFUL_CLIENT_SECRET,
+                "MINDFUL_CLIENT_SECRET_ARN",
+                "MINDFUL_CLIENT_SECRET_KEY",
+                "MINDFUL_CLIENT_SECRET_PARAMETER",
+            ),
+            (
+                vars::DATASTORE_TOKEN,
+                "DATASTORE_TOKEN_SECRET_ARN",
+                "DATASTORE_TOKEN_SECRET_KEY",
+                "DATASTORE_TOKEN_PARAMETER",
+            ),
+        ] {
+            assert_eq!(
+                secret_source(&env_of(&[(arn, "arn:s"), (key, "k")]), &setting),
+                Some(SecretSource::SecretsManager {
+                    id: "arn:s".into(),
+                    key: Some("k".into())
+                }),
+                "{arn}"
+            );
+            assert_eq!(
+                secret_source(&env_of(&[(param, "/p")]), &setting),
+                Some(SecretSource::Ssm { name: "/p".into() }),
+                "{param}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_variable_is_listed_once() {
+        let mut names: Vec<&str> = vars::ALL.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len());
+        assert!(vars::read_by("agent-answer").any(|n| n == "MINDFUL_CLIENT_SECRET_ARN"));
+        assert!(!vars::read_by("ocw-phrase").any(|n| n == "MINDFUL_CLIENT_SECRET_ARN"));
     }
 }

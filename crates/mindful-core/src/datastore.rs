@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use reqwest::{Client, StatusCode, Url};
 use serde_json::{Map, Value};
 
-use crate::http::{self, Budget, RetryPolicy, TransportError, UpstreamResponse};
+use crate::http::{self, limits, Budget, RetryPolicy, TransportError, UpstreamResponse};
 use crate::secret::Secret;
 
 pub const DEFAULT_DATASTORE_URL: &str = "https://api-ds.getmindful.com";
@@ -27,6 +27,10 @@ pub enum DatastoreError {
     Unreachable(String),
     #[error("Datastore answered with a body that is not the expected JSON object")]
     BadResponse,
+    #[error("Datastore answered with a body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("Datastore answered with a record for another number")]
+    ForeignRecord,
 }
 
 impl DatastoreError {
@@ -96,13 +100,18 @@ impl DatastoreClient {
         let url = self.endpoint("/api/v1/data_sets");
         let body =
             serde_json::json!({ "customer_contact_number": number, "data_values": data_values });
-        let response = http::send(budget, RetryPolicy::Idempotent, || {
-            self.sent.fetch_add(1, Ordering::Relaxed);
-            self.http
-                .post(url.clone())
-                .bearer_auth(token.expose())
-                .json(&body)
-        })
+        let response = http::send(
+            budget,
+            RetryPolicy::Idempotent,
+            limits::DATASTORE_RECORD,
+            || {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+                self.http
+                    .post(url.clone())
+                    .bearer_auth(token.expose())
+                    .json(&body)
+            },
+        )
         .await
         .map_err(transport)?;
         match response.status {
@@ -115,6 +124,8 @@ impl DatastoreClient {
 
     /// `GET /api/v1/data_sets/search?customer_contact_number=…`. 404, or a 2xx without a
     /// `customer_contact_number` (the undocumented "no record" shapes), is [`SearchOutcome::NotFound`].
+    /// A record whose `customer_contact_number` has other digits than `number` is
+    /// [`DatastoreError::ForeignRecord`]: one caller's context is never handed to another.
     pub async fn search(
         &self,
         token: &Secret,
@@ -122,23 +133,30 @@ impl DatastoreClient {
         budget: &Budget,
     ) -> Result<SearchOutcome, DatastoreError> {
         let url = self.endpoint("/api/v1/data_sets/search");
-        let response = http::send(budget, RetryPolicy::Idempotent, || {
-            self.sent.fetch_add(1, Ordering::Relaxed);
-            self.http
-                .get(url.clone())
-                .bearer_auth(token.expose())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .query(&[("customer_contact_number", number)])
-        })
+        let response = http::send(
+            budget,
+            RetryPolicy::Idempotent,
+            limits::DATASTORE_RECORD,
+            || {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+                self.http
+                    .get(url.clone())
+                    .bearer_auth(token.expose())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .query(&[("customer_contact_number", number)])
+            },
+        )
         .await
         .map_err(transport)?;
         match response.status {
             StatusCode::NOT_FOUND => Ok(SearchOutcome::NotFound),
             s if s.is_success() => match parse_object(&response)? {
-                Some(obj) if obj.contains_key("customer_contact_number") => {
-                    Ok(SearchOutcome::Found(obj))
-                }
-                _ => Ok(SearchOutcome::NotFound),
+                Some(obj) => match obj.get("customer_contact_number") {
+                    None | Some(Value::Null) => Ok(SearchOutcome::NotFound),
+                    Some(found) if same_number(found, number) => Ok(SearchOutcome::Found(obj)),
+                    Some(_) => Err(DatastoreError::ForeignRecord),
+                },
+                None => Ok(SearchOutcome::NotFound),
             },
             s => Err(status_error(s)),
         }
@@ -149,7 +167,20 @@ fn transport(e: TransportError) -> DatastoreError {
     match e {
         TransportError::Timeout => DatastoreError::Timeout,
         TransportError::Connect(m) | TransportError::Other(m) => DatastoreError::Unreachable(m),
+        TransportError::TooLarge { limit } => DatastoreError::TooLarge(limit),
     }
+}
+
+/// The record's number is the one asked for: the same digits, whatever the spelling (Datastore
+/// strips separators; it may answer a number as a JSON number).
+fn same_number(found: &Value, asked: &str) -> bool {
+    let digits = |s: &str| -> String { s.chars().filter(char::is_ascii_digit).collect() };
+    let found = match found {
+        Value::String(s) => digits(s),
+        Value::Number(n) => digits(&n.to_string()),
+        _ => return false,
+    };
+    !found.is_empty() && found == digits(asked)
 }
 
 fn status_error(s: StatusCode) -> DatastoreError {
@@ -177,5 +208,30 @@ fn parse_object(response: &UpstreamResponse) -> Result<Option<Map<String, Value>
             Some(_) => Err(DatastoreError::BadResponse),
         },
         _ => Err(DatastoreError::BadResponse),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_record_belongs_to_the_number_asked_for() {
+        let table = [
+            (json!("+13209071234"), "+13209071234", true),
+            (json!("13209071234"), "+13209071234", true),
+            (json!("+1 320-907-1234"), "+13209071234", true),
+            (json!(13209071234u64), "13209071234", true),
+            (json!("3209071234"), "3209071234", true),
+            (json!("+13209071235"), "+13209071234", false),
+            (json!("+447946095813"), "+13209071234", false),
+            (json!(""), "", false),
+            (json!(true), "+13209071234", false),
+            (json!({"n": 1}), "+13209071234", false),
+        ];
+        for (found, asked, want) in table {
+            assert_eq!(same_number(&found, asked), want, "{found} vs {asked}");
+        }
     }
 }

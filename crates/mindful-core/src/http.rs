@@ -50,6 +50,11 @@ pub fn build_client(settings: &HttpSettings) -> Result<Client, ClientBuildError>
     let tls = lazy_tls::client_config().map_err(ClientBuildError::Tls)?;
     Client::builder()
         .tls_backend_preconfigured(tls)
+        // Mindful's APIs and the secrets extension never redirect. Following one would re-send
+        // a POST body (the caller's number and context) or credentials to wherever the
+        // Location points, including plain http, or turn a POST into a GET that "succeeds"
+        // without delivering anything; a 3xx is answered as `upstream_error` with its status.
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.request_timeout)
         .pool_idle_timeout(settings.pool_idle_timeout)
@@ -253,6 +258,25 @@ pub enum TransportError {
     Connect(String),
     #[error("request failed: {0}")]
     Other(String),
+    #[error("the answer is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+}
+
+/// Body size limits: each well above any real answer, and small enough that reading, parsing
+/// and flattening the largest allowed body takes milliseconds inside the budget and a few
+/// hundred KiB of memory (an unbounded body once drove a function to ~2 GB).
+pub mod limits {
+    /// A token response: a bearer token (a JWT is 1-2 KB; large identity-provider tokens stay
+    /// under 8 KB) plus a few fields.
+    pub const TOKEN_RESPONSE: usize = 64 * 1024;
+    /// A Datastore record: Connect accepts at most 32 KB of response (32 768 bytes), so a record
+    /// 8 times that cannot become a usable answer anyway.
+    pub const DATASTORE_RECORD: usize = 256 * 1024;
+    /// Agent Answer's reply: only its status is used.
+    pub const AGENT_ANSWER_REPLY: usize = 64 * 1024;
+    /// The Parameters and Secrets extension's JSON: a SecretString is at most 65 536 bytes
+    /// (Secrets Manager quota), JSON-escaped at most ~6x, plus metadata.
+    pub const SECRETS_EXTENSION: usize = 512 * 1024;
 }
 
 /// A response read completely (status and body) inside the budget.
@@ -290,18 +314,20 @@ impl RetryPolicy {
     }
 }
 
-/// Sends the request `make` builds, reading the whole body, inside `budget`; retries once per
-/// `policy` when at least [`MIN_RETRY_BUDGET`] is left. `make` is called per attempt.
+/// Sends the request `make` builds, reading the whole body (at most `max_body` bytes, else
+/// [`TransportError::TooLarge`]) inside `budget`; retries once per `policy` when at least
+/// [`MIN_RETRY_BUDGET`] is left. `make` is called per attempt.
 pub async fn send(
     budget: &Budget,
     policy: RetryPolicy,
+    max_body: usize,
     make: impl Fn() -> RequestBuilder,
 ) -> Result<UpstreamResponse, TransportError> {
     let started = Instant::now();
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let result = attempt(budget, make()).await;
+        let result = attempt(budget, make(), max_body).await;
         let may_retry = attempts == 1 && budget.remaining() >= MIN_RETRY_BUDGET + RETRY_BACKOFF;
         match result {
             Ok((status, content_type, body)) => {
@@ -333,21 +359,37 @@ pub async fn send(
 async fn attempt(
     budget: &Budget,
     request: RequestBuilder,
+    max_body: usize,
 ) -> Result<(StatusCode, Option<String>, Vec<u8>), TransportError> {
     let remaining = budget.remaining();
     if remaining.is_zero() {
         return Err(TransportError::Timeout);
     }
     let fut = async {
-        let response = request.timeout(remaining).send().await.map_err(classify)?;
+        let mut response = request.timeout(remaining).send().await.map_err(classify)?;
         let status = response.status();
         let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = response.bytes().await.map_err(classify)?;
-        Ok((status, content_type, body.to_vec()))
+        let too_large = TransportError::TooLarge { limit: max_body };
+        if response
+            .content_length()
+            .is_some_and(|len| len > max_body as u64)
+        {
+            return Err(too_large);
+        }
+        // Read chunk by chunk so a body without Content-Length (chunked, or one that never
+        // ends) stops at the limit instead of filling memory.
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > max_body {
+                return Err(too_large);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, content_type, body))
     };
     budget.run(fut).await.map_err(|_| TransportError::Timeout)?
 }

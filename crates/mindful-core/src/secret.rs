@@ -13,7 +13,8 @@ use reqwest::Client;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::http::{self, Budget, RetryPolicy, TransportError};
+use crate::config::vars;
+use crate::http::{self, limits, Budget, RetryPolicy, TransportError};
 
 /// A secret string. `Debug` and `Display` never show it; only [`Secret::expose`] does, at the
 /// one place it goes on the wire.
@@ -81,7 +82,7 @@ pub struct SecretStore {
 
 impl SecretStore {
     /// `base_url` is `http://localhost:2773` in Lambda (port from
-    /// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`); tests point it at a local mock.
+    /// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`).
     pub fn new(
         http: Client,
         base_url: impl Into<String>,
@@ -97,21 +98,25 @@ impl SecretStore {
         }
     }
 
-    /// Configured from the Lambda environment (`AWS_SESSION_TOKEN`, the extension port, and
-    /// `SECRETS_CACHE_TTL_SECONDS`, default 300 like the extension's own cache).
+    /// Configured from the Lambda environment the way the extension documents it: the port from
+    /// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` (default 2773) on `localhost`, the
+    /// `X-Aws-Parameters-Secrets-Token` header from `AWS_SESSION_TOKEN`
+    /// (<https://docs.aws.amazon.com/secretsmanager/latest/userguide/retrieving-secrets_lambda.html>),
+    /// and our cache TTL from `SECRETS_CACHE_TTL_SECONDS` (default 300, the extension's own).
+    /// Always plain http to loopback: the extension serves nothing else, and no setting can
+    /// point the secret requests anywhere else.
     pub fn from_env(http: Client, env: &dyn Fn(&str) -> Option<String>) -> Self {
-        let port = env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT")
+        let port = env(vars::PARAMETERS_SECRETS_EXTENSION_HTTP_PORT)
             .and_then(|p| p.trim().parse::<u16>().ok())
+            .filter(|p| *p != 0)
             .unwrap_or(2773);
-        let ttl = env("SECRETS_CACHE_TTL_SECONDS")
+        let ttl = env(vars::SECRETS_CACHE_TTL_SECONDS)
             .and_then(|t| t.trim().parse::<u64>().ok())
             .unwrap_or(300);
-        let base =
-            env("SECRETS_EXTENSION_URL").unwrap_or_else(|| format!("http://localhost:{port}"));
         Self::new(
             http,
-            base,
-            env("AWS_SESSION_TOKEN"),
+            format!("http://localhost:{port}"),
+            env(vars::AWS_SESSION_TOKEN),
             Duration::from_secs(ttl),
         )
     }
@@ -151,17 +156,23 @@ impl SecretStore {
             }
         }
         let url = format!("{}{}", self.base_url, path);
-        let response = http::send(budget, RetryPolicy::Idempotent, || {
-            let mut req = self.http.get(&url).query(&query);
-            if let Some(token) = &self.session_token {
-                req = req.header("X-Aws-Parameters-Secrets-Token", token);
-            }
-            req
-        })
+        let response = http::send(
+            budget,
+            RetryPolicy::Idempotent,
+            limits::SECRETS_EXTENSION,
+            || {
+                let mut req = self.http.get(&url).query(&query);
+                if let Some(token) = &self.session_token {
+                    req = req.header("X-Aws-Parameters-Secrets-Token", token);
+                }
+                req
+            },
+        )
         .await
         .map_err(|e| match e {
             TransportError::Timeout => SecretError::Timeout,
             TransportError::Connect(m) | TransportError::Other(m) => SecretError::Unreachable(m),
+            TransportError::TooLarge { .. } => SecretError::BadResponse,
         })?;
         if !response.status.is_success() {
             return Err(SecretError::Status(response.status.as_u16()));

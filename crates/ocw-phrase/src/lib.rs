@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
 use mindful_core::config::{parse_u64, ConfigError};
+use mindful_core::handler::Payload;
 use mindful_core::{ContactFlowEvent, Kvp};
-use serde_json::Value;
 
 use crate::phrase::{language_for, parse_seconds, InvalidSeconds, Language, ONE_MINUTE};
 
@@ -124,7 +124,7 @@ impl Config {
 pub type Settings = Result<Config, ConfigError>;
 
 /// The Lambda handler.
-pub async fn handle(settings: &Settings, event: LambdaEvent<Value>) -> Result<Kvp, Infallible> {
+pub async fn handle(settings: &Settings, event: LambdaEvent<Payload>) -> Result<Kvp, Infallible> {
     mindful_core::handler::respond(FUNCTION, event, BUDGET, &[], |inv| async move {
         let response = answer(settings, &inv.event);
         (response, inv.record)
@@ -299,7 +299,7 @@ fn bool_str(b: bool) -> &'static str {
 mod tests {
     use super::*;
     use mindful_core::handler::test_event;
-    use serde_json::json;
+    use serde_json::{json, Value};
     use std::collections::BTreeMap;
 
     type Response = BTreeMap<String, String>;
@@ -716,7 +716,7 @@ mod tests {
 #[cfg(test)]
 mod second_chance_tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn answer_for(params: Value) -> Kvp {
         let event = ContactFlowEvent::from_value(json!({"Details": {"Parameters": params}}));

@@ -3,8 +3,8 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use mindful_core::config::process_env;
+use mindful_core::handler::Payload;
 use ocw_phrase::{handle, Config, Settings};
-use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Err(e) => tracing::error!(error = %e, "ocw-phrase configuration is invalid"),
     }
     let settings = &settings;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Payload>| {
         handle(settings, event)
     }))
     .await

@@ -115,7 +115,7 @@ fn invalid_configuration_answers_errors_instead_of_failing_init() {
 }
 
 #[test]
-fn odd_payloads_get_answers_and_the_process_survives_a_malformed_body() {
+fn every_unreadable_payload_is_an_answer() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -142,13 +142,23 @@ fn odd_payloads_get_answers_and_the_process_survives_a_malformed_body() {
                 "{payload}: {r}"
             );
         }
-        // Not JSON at all: Connect never sends this; the runtime reports a function error and
-        // the process keeps serving.
-        let invoked = f
-            .invoke_bytes(b"{not json".to_vec(), InvokeOptions::default())
-            .await
-            .expect("invocation completes");
-        assert!(invoked.is_error());
+        // Not JSON at all (Connect never sends this): answered `invalid_event` like any other bad
+        // input, never a Lambda error, and the process keeps serving.
+        for body in lambda_harness::testkit::unreadable_payloads() {
+            let invoked = f
+                .invoke_bytes(body.clone(), InvokeOptions::default())
+                .await
+                .expect("invocation completes");
+            let r = invoked.response().cloned().unwrap_or_else(|| {
+                panic!(
+                    "{:.40?}: Lambda error {:?}",
+                    String::from_utf8_lossy(&body),
+                    invoked.error()
+                )
+            });
+            assert_eq!(r["status"], "error", "{r}");
+            assert_eq!(r["error"], "invalid_event", "{r}");
+        }
         let r = f
             .invoke(read_event("ocw-phrase.json"))
             .await
