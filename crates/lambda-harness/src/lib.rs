@@ -24,6 +24,8 @@ mod bins;
 mod emulator;
 mod error;
 mod process;
+pub mod secrets_extension;
+pub mod stack;
 pub mod testkit;
 
 pub use bins::{

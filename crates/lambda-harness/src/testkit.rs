@@ -52,6 +52,29 @@ pub fn event(params: Value, address: Option<&str>, contact_id: &str) -> Value {
     })
 }
 
+/// Spawns `binary` under the environment `infra/base.yaml` gives `function` (its defaults, with
+/// `stack_parameters` as a deploy's params file would set them; see [`crate::stack`]), plus
+/// what Lambda itself sets for a function with the Parameters and Secrets extension layer
+/// (`extension`'s port and session token). `extra` is for what the stack cannot express
+/// here, named at each call site.
+pub fn spawn_deployed(
+    binary: impl AsRef<Path>,
+    function: &str,
+    stack_parameters: &[(&str, &str)],
+    extension: Option<&crate::secrets_extension::SecretsExtension>,
+    extra: &[(&str, &str)],
+) -> FunctionProcess {
+    let template =
+        std::fs::read_to_string(crate::stack::base_template()).expect("read infra/base.yaml");
+    let env = crate::stack::render_environment(&template, function, stack_parameters)
+        .unwrap_or_else(|e| panic!("rendering {function}'s environment: {e}"));
+    let platform = extension.map(|x| x.env()).unwrap_or_default();
+    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    all.extend(platform.iter().map(|(k, v)| (*k, v.as_str())));
+    all.extend_from_slice(extra);
+    spawn(binary, &all)
+}
+
 /// Payloads that are not JSON, which `lambda_runtime` would turn into a Lambda error if the
 /// functions took a plain `serde_json::Value`: not JSON, empty, a lone UTF-16 surrogate, nesting
 /// past serde_json's 128-level limit, invalid UTF-8.

@@ -1,0 +1,163 @@
+//! agent-answer as the stack deploys it: the environment `infra/base.yaml` renders, the client
+//! secret read from Secrets Manager or SSM through the Parameters and Secrets extension
+//! interface, against the simulator. A variable renamed on either side fails here.
+
+use lambda_harness::secrets_extension::SecretsExtension;
+use lambda_harness::testkit::{assert_flat, event, response, spawn_deployed, CALLER};
+use mindful_sim::{Route, Sim, SimConfig};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_agent-answer");
+const SECRET_ARN: &str =
+    "arn:aws:secretsmanager:us-east-1:111122223333:secret:mindful/client-AbCdEf";
+const SESSION: &str = "session-token-for-the-extension";
+
+fn stack_params<'a>(sim: &'a Sim, token_url: &'a str, api_url: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("MindfulTokenUrl", token_url),
+        ("MindfulApiUrl", api_url),
+        (
+            "MindfulClientId",
+            sim.config().clients[0].client_id.as_str(),
+        ),
+        ("MindfulClientSecretArn", SECRET_ARN),
+    ]
+}
+
+/// Regression: `MINDFUL_CLIENT_SECRET_ARN` (what the stack sets) was read as
+/// `MINDFUL_CLIENT_SECRET_SECRET_ARN`, so every deployed call answered `missing_config`.
+#[test]
+fn the_deployed_secret_arn_is_read_through_the_extension() {
+    let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
+    let ext = SecretsExtension::start(SESSION).expect("extension");
+    ext.put_secret(SECRET_ARN, &sim.config().clients[0].client_secret);
+    let (token_url, api_url) = (sim.token_url(), sim.base_url());
+    // The simulator serves plain http; the stack only takes https URLs (its AllowedPattern), so
+    // this one variable is added beside the stack's.
+    let mut f = spawn_deployed(
+        BIN,
+        "agent-answer",
+        &stack_params(&sim, &token_url, &api_url),
+        Some(&ext),
+        &[("MINDFUL_ALLOW_HTTP", "1")],
+    );
+    for contact in ["c-1", "c-2"] {
+        sim.register_call(CALLER);
+        let (r, _) = response(
+            &mut f,
+            event(json!({"Agent_ID": "jdoe"}), Some(CALLER), contact),
+        );
+        assert_flat(&r);
+        assert_eq!(r["status"], "accepted", "{r}");
+    }
+    let reads = ext.requests();
+    assert_eq!(reads.len(), 1, "read once, then cached: {reads:?}");
+    assert!(reads[0].authenticated);
+    assert_eq!(reads[0].path, "/secretsmanager/get");
+    assert_eq!(
+        reads[0].query,
+        vec![("secretId".to_string(), SECRET_ARN.to_string())]
+    );
+    assert_eq!(sim.count(Route::Token), 1);
+}
+
+#[test]
+fn a_json_secret_and_an_ssm_parameter_are_read_too() {
+    let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
+    let ext = SecretsExtension::start(SESSION).expect("extension");
+    let secret = sim.config().clients[0].client_secret.clone();
+    ext.put_secret(
+        SECRET_ARN,
+        &json!({"client_secret": secret, "other": "x"}).to_string(),
+    );
+    ext.put_parameter("/mindful/client-secret", &secret, true);
+    let (token_url, api_url) = (sim.token_url(), sim.base_url());
+    let mut params = stack_params(&sim, &token_url, &api_url);
+    params.push(("MindfulClientSecretJsonKey", "client_secret"));
+    let mut json_secret = spawn_deployed(
+        BIN,
+        "agent-answer",
+        &params,
+        Some(&ext),
+        &[("MINDFUL_ALLOW_HTTP", "1")],
+    );
+    sim.register_call(CALLER);
+    let (r, _) = response(&mut json_secret, event(json!({}), Some(CALLER), "c-json"));
+    assert_eq!(r["status"], "accepted", "{r}");
+
+    let ssm_only: Vec<(&str, &str)> = params
+        .iter()
+        .copied()
+        .filter(|(k, _)| !k.starts_with("MindfulClientSecret"))
+        .collect();
+    let mut ssm = spawn_deployed(
+        BIN,
+        "agent-answer",
+        &ssm_only,
+        Some(&ext),
+        &[
+            ("MINDFUL_ALLOW_HTTP", "1"),
+            ("MINDFUL_CLIENT_SECRET_PARAMETER", "/mindful/client-secret"),
+        ],
+    );
+    sim.register_call(CALLER);
+    let (r, _) = response(&mut ssm, event(json!({}), Some(CALLER), "c-ssm"));
+    assert_eq!(r["status"], "accepted", "{r}");
+    let last = ext.requests().pop().expect("a parameter read");
+    assert_eq!(last.path, "/systemsmanager/parameters/get");
+    assert!(
+        last.query
+            .contains(&("withDecryption".into(), "true".into())),
+        "{last:?}"
+    );
+}
+
+#[test]
+fn extension_failures_are_clear_answers() {
+    let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
+    let ext = SecretsExtension::start(SESSION).expect("extension");
+    // No such secret (the extension answers 400 ResourceNotFoundException).
+    let (token_url, api_url) = (sim.token_url(), sim.base_url());
+    let mut f = spawn_deployed(
+        BIN,
+        "agent-answer",
+        &stack_params(&sim, &token_url, &api_url),
+        Some(&ext),
+        &[("MINDFUL_ALLOW_HTTP", "1")],
+    );
+    let (r, _) = response(&mut f, event(json!({}), Some(CALLER), "c-missing"));
+    assert_eq!(
+        (r["status"].as_str(), r["error"].as_str()),
+        (Some("error"), Some("missing_config")),
+        "{r}"
+    );
+    assert!(
+        r["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("400"),
+        "{r}"
+    );
+    // A wrong session token (401): the same answer, and nothing reached Mindful.
+    ext.put_secret(SECRET_ARN, "whatever");
+    let mut wrong = spawn_deployed(
+        BIN,
+        "agent-answer",
+        &stack_params(&sim, &token_url, &api_url),
+        Some(&ext),
+        &[
+            ("MINDFUL_ALLOW_HTTP", "1"),
+            ("AWS_SESSION_TOKEN", "not-the-session"),
+        ],
+    );
+    let (r, _) = response(&mut wrong, event(json!({}), Some(CALLER), "c-wrong"));
+    assert_eq!(r["error"], "missing_config", "{r}");
+    assert!(
+        r["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("401"),
+        "{r}"
+    );
+    assert_eq!(sim.count(Route::Any), 0);
+}
