@@ -23,6 +23,7 @@
 mod bins;
 mod emulator;
 mod error;
+pub mod hostile;
 mod process;
 pub mod secrets_extension;
 pub mod stack;
