@@ -80,40 +80,180 @@ BUDGET_PARAMS = {
 }
 BUDGET_MARGIN_MS = 500  # cold start + Connect overhead on top of the function's own budget
 
-# --- Flow language ----------------------------------------------------------------------------
+# --- Flow language reference -------------------------------------------------------------------
+# The rules below come from Amazon Connect's Flow language reference (one page per action type)
+# and the flow block pages of the Administrator Guide; each row names its page. What this bundle
+# adds on top of the reference (its own policy) is checked separately and says so in its message.
 VERSION = "2019-10-30"
-KNOWN_TYPES = {
-    "CheckHoursOfOperation", "CheckMetricData", "Compare", "DisconnectParticipant",
-    "DistributeByPercentage", "EndFlowExecution", "GetMetricData", "GetParticipantInput",
-    "InvokeLambdaFunction", "Loop", "MessageParticipant", "MessageParticipantIteratively",
-    "TransferContactToQueue", "TransferParticipantToThirdParty", "TransferToFlow",
-    "UpdateContactAttributes", "UpdateContactEventHooks", "UpdateContactRoutingBehavior",
-    "UpdateContactTargetQueue", "UpdateFlowAttributes", "UpdateFlowLoggingBehavior",
-    "UpdateContactRecordingBehavior", "Wait", "DequeueContactAndTransferToQueue",
+FLOW_LANGUAGE = "https://docs.aws.amazon.com/connect/latest/APIReference/"
+ADMIN_GUIDE = "https://docs.aws.amazon.com/connect/latest/adminguide/"
+ACTIONS_PAGE = FLOW_LANGUAGE + "flow-language-actions.html"
+LOOP_PROMPTS_PAGE = ADMIN_GUIDE + "loop-prompts.html"
+ATTRIBUTES_PAGE = ADMIN_GUIDE + "connect-attrib-list.html"
+
+# CloudFormation AWS::Connect::ContactFlow Type values, grouped as the reference names them.
+INBOUND = frozenset({"CONTACT_FLOW"})                      # "contact flows" / "inbound flows"
+TRANSFER = frozenset({"AGENT_TRANSFER", "QUEUE_TRANSFER"})  # "transfer flows"
+QUEUE = frozenset({"CUSTOMER_QUEUE"})                       # "customer queue flows"
+HOLD = frozenset({"CUSTOMER_HOLD", "AGENT_HOLD"})           # "hold flows"
+WHISPER_TYPES = frozenset({"CUSTOMER_WHISPER", "AGENT_WHISPER", "OUTBOUND_WHISPER"})  # "whisper flows"
+ALL_FLOWS = INBOUND | TRANSFER | QUEUE | HOLD | WHISPER_TYPES
+
+# `$.` namespaces a flow may read, and the flow types where they hold data (ATTRIBUTES_PAGE:
+# agent attributes "are available only in" whisper, hold and transfer-to-agent flows;
+# "Initiation method doesn't work in Agent whisper flows or Customer whisper flows").
+# $.External, $.Metrics and $.LambdaInvocation also need an earlier block on every path
+# (InvokeLambdaFunction SYNCHRONOUS, GetMetricData, InvokeLambdaFunction ASYNCHRONOUS): checked
+# by data flow in check_flow.
+NAMESPACES = {
+    "Attributes": ALL_FLOWS, "Channel": ALL_FLOWS, "ContactId": ALL_FLOWS,
+    "CustomerEndpoint": ALL_FLOWS, "SystemEndpoint": ALL_FLOWS, "InitialContactId": ALL_FLOWS,
+    "PreviousContactId": ALL_FLOWS, "LanguageCode": ALL_FLOWS, "Queue": ALL_FLOWS,
+    "External": ALL_FLOWS, "Metrics": ALL_FLOWS, "LambdaInvocation": ALL_FLOWS,
+    "StoredCustomerInput": ALL_FLOWS,
+    "Agent": WHISPER_TYPES | HOLD | {"AGENT_TRANSFER"},
+    "InitiationMethod": ALL_FLOWS - {"AGENT_WHISPER", "CUSTOMER_WHISPER"},
 }
-WHISPER_TYPES = {"CUSTOMER_WHISPER", "AGENT_WHISPER", "OUTBOUND_WHISPER"}
-NOT_IN_WHISPER = {
-    "UpdateContactTargetQueue", "TransferContactToQueue", "UpdateContactRoutingBehavior",
-    "TransferParticipantToThirdParty", "TransferToFlow", "CheckHoursOfOperation",
-    "CheckMetricData", "DistributeByPercentage", "GetParticipantInput",
+ANY_NS = frozenset(NAMESPACES)
+NO_NS = frozenset()
+NAMESPACE_RE = re.compile(r"\$\.([A-Za-z]+)")
+# "a single valid JSONPath identifier" (placeholders ${...} are filled in by CloudFormation first)
+JSONPATH_RE = re.compile(r"^\$\.[A-Za-z0-9_.${}-]+$")
+
+
+class P:
+    """One parameter of an action: required or not; how it may be given ("static": no `$.`;
+    "jsonpath": static or a single JSONPath; "path": a single JSONPath; "dynamic": anything);
+    the static values it may take."""
+
+    def __init__(self, required=False, value="dynamic", allowed=None):
+        self.required, self.value, self.allowed = required, value, allowed
+
+
+def _param_is(name, value, default=None):
+    return lambda params: str(params.get(name, default)) == value
+
+
+class Row:
+    """One action type of the reference. errors: error type -> (when it is allowed, as a test on
+    the action's Parameters, or None for always; the words for the message)."""
+
+    def __init__(self, page, flow_types, params, errors, *, conditions=False, next_action="required",
+                 namespaces=ANY_NS, one_of=()):
+        self.page, self.flow_types, self.params, self.errors = page, frozenset(flow_types), params, errors
+        self.conditions, self.next_action, self.namespaces, self.one_of = conditions, next_action, namespaces, one_of
+
+    def allowed_errors(self, params) -> set[str]:
+        return {e for e, (when, _) in self.errors.items() if when is None or when(params)}
+
+
+ALWAYS = (None, "")
+ACTIONS = {
+    "UpdateFlowLoggingBehavior": Row(
+        FLOW_LANGUAGE + "flow-control-actions-updateflowloggingbehavior.html", ALL_FLOWS,
+        {"FlowLoggingBehavior": P(True, "static", {"Enabled", "Disabled"})}, {}, namespaces=NO_NS),
+    "UpdateContactAttributes": Row(
+        FLOW_LANGUAGE + "contact-actions-updatecontactattributes.html", ALL_FLOWS,
+        {"Attributes": P(True), "TargetContact": P(False, "static", {"Current", "Related"})},
+        {"NoMatchingError": ALWAYS}),
+    "UpdateContactTargetQueue": Row(
+        FLOW_LANGUAGE + "contact-actions-updatecontacttargetqueue.html", INBOUND | TRANSFER,
+        {"QueueId": P(False, "jsonpath"), "AgentId": P(False, "jsonpath")},
+        {"NoMatchingError": ALWAYS}, one_of=("QueueId", "AgentId")),
+    "UpdateContactRoutingBehavior": Row(
+        FLOW_LANGUAGE + "contact-actions-updatecontactroutingbehavior.html", INBOUND,
+        {"QueuePriority": P(False, "static"), "QueueTimeAdjustmentSeconds": P(False, "static")}, {},
+        namespaces=NO_NS, one_of=("QueuePriority", "QueueTimeAdjustmentSeconds")),
+    "UpdateContactEventHooks": Row(
+        FLOW_LANGUAGE + "contact-actions-updatecontacteventhooks.html", ALL_FLOWS,
+        {"EventHooks": P(True)}, {"NoMatchingError": ALWAYS}),
+    "Compare": Row(
+        FLOW_LANGUAGE + "flow-control-actions-compare.html", ALL_FLOWS,
+        {"ComparisonValue": P(True, "path")}, {"NoMatchingCondition": ALWAYS}, conditions=True),
+    "GetMetricData": Row(
+        FLOW_LANGUAGE + "flow-control-actions-getmetricdata.html", ALL_FLOWS,
+        {"QueueId": P(), "AgentId": P(), "QueueChannel": P(False, "dynamic", {"Voice", "Chat"})},
+        {"NoMatchingError": ALWAYS}),
+    "TransferToFlow": Row(
+        FLOW_LANGUAGE + "flow-control-actions-transfertoflow.html", INBOUND | TRANSFER,
+        {"ContactFlowId": P(True, "jsonpath")}, {"NoMatchingError": ALWAYS}),
+    "EndFlowExecution": Row(
+        FLOW_LANGUAGE + "flow-control-actions-endflowexecution.html", WHISPER_TYPES | QUEUE,
+        {}, {}, next_action="none", namespaces=NO_NS),
+    "TransferContactToQueue": Row(
+        FLOW_LANGUAGE + "contact-actions-transfercontacttoqueue.html", INBOUND | TRANSFER,
+        {}, {"QueueAtCapacity": ALWAYS, "NoMatchingError": ALWAYS}, namespaces=NO_NS),
+    "DequeueContactAndTransferToQueue": Row(
+        FLOW_LANGUAGE + "contact-actions-dequeuecontactandtransfertoqueue.html", QUEUE,
+        {"QueueId": P(False, "jsonpath"), "AgentId": P(False, "jsonpath")},
+        {"QueueAtCapacity": ALWAYS, "NoMatchingError": ALWAYS}, one_of=("QueueId", "AgentId")),
+    "InvokeLambdaFunction": Row(
+        FLOW_LANGUAGE + "interactions-invokelambdafunction.html", ALL_FLOWS,
+        {"LambdaFunctionARN": P(True), "InvocationTimeLimitSeconds": P(True, "static"),
+         "InvocationType": P(False, "static", {"SYNCHRONOUS", "ASYNCHRONOUS"}),
+         "LambdaInvocationAttributes": P(), "ResponseValidation": P(False, "static")},
+        {"NoMatchingError": ALWAYS}),
+    "MessageParticipant": Row(
+        ADMIN_GUIDE + "participant-actions-messageparticipant.html", INBOUND | TRANSFER | WHISPER_TYPES | QUEUE,
+        {"Text": P(), "SSML": P(), "PromptId": P(False, "jsonpath"), "Media": P()},
+        {"NoMatchingError": ALWAYS}, one_of=("Text", "SSML", "PromptId", "Media")),
+    "MessageParticipantIteratively": Row(
+        ADMIN_GUIDE + "participant-actions-messageparticipantiteratively.html", QUEUE | HOLD,
+        {"Messages": P(True), "InterruptFrequencySeconds": P(False, "static")},
+        {"NoMatchingError": ALWAYS}, conditions=True, next_action="optional"),
+    "GetParticipantInput": Row(
+        FLOW_LANGUAGE + "participant-actions-getparticipantinput.html", INBOUND | TRANSFER | QUEUE,
+        {"Text": P(), "SSML": P(), "PromptId": P(False, "jsonpath"), "Media": P(),
+         "InputTimeLimitSeconds": P(True, "static"), "StoreInput": P(True, "static", {"True", "False"}),
+         "InputValidation": P(False, "static"), "InputEncryption": P(), "DTMFConfiguration": P(False, "static")},
+        {"NoMatchingCondition": (_param_is("StoreInput", "False"), "when StoreInput is False"),
+         "InputTimeLimitExceeded": (_param_is("StoreInput", "False"), "when StoreInput is False"),
+         "InvalidPhoneNumber": (lambda p: str(p.get("StoreInput")) == "True"
+                                and "PhoneNumberValidation" in (p.get("InputValidation") or {}),
+                                "when StoreInput is True with PhoneNumberValidation"),
+         "NoMatchingError": ALWAYS},
+        conditions=True, one_of=("Text", "SSML", "PromptId", "Media")),
+    "TransferParticipantToThirdParty": Row(
+        ADMIN_GUIDE + "participant-actions-transferparticipanttothirdparty.html", INBOUND | TRANSFER | QUEUE,
+        {"ThirdPartyPhoneNumber": P(True), "ThirdPartyConnectionTimeLimitSeconds": P(False, "jsonpath"),
+         "ContinueFlowExecution": P(False, "static", {"True", "False"}),
+         "ThirdPartyDTMFDigits": P(False, "jsonpath"), "CallerId": P()},
+        {"CallFailed": (_param_is("ContinueFlowExecution", "True", "True"), "when ContinueFlowExecution is True"),
+         "ConnectionTimeLimitExceeded": (_param_is("ContinueFlowExecution", "True", "True"),
+                                         "when ContinueFlowExecution is True"),
+         "NoMatchingError": ALWAYS}),
+    "DisconnectParticipant": Row(
+        FLOW_LANGUAGE + "participant-actions-disconnectparticipant.html", INBOUND | TRANSFER | QUEUE,
+        {}, {}, next_action="none", namespaces=NO_NS),
 }
-# Customer queue flows (admin guide, flow-language "Restrictions"): TransferContactToQueue "is not
-# supported in ... customer queue flows" (DequeueContactAndTransferToQueue moves a queued contact),
-# TransferToFlow "is not available to hold flows, customer queue flows, or whisper flows", Set
-# working queue is for inbound/transfer flows. TransferParticipantToThirdParty "is allowed in
-# contact flows, transfer flows, and customer queue flows"; GetParticipantInput in "contact flows,
-# transfer flows, and customer queue flows"; InvokeLambdaFunction, GetMetricData,
-# UpdateContactAttributes, UpdateContactEventHooks and Compare in every flow type.
-NOT_IN_QUEUE = {
-    "TransferContactToQueue", "TransferToFlow", "UpdateContactTargetQueue",
-    "UpdateContactRoutingBehavior", "DisconnectParticipant",
+# Blocks the Loop prompts page does not allow before a Loop prompts block (flow-language type ->
+# block name): Get customer input, Loop, Play prompt, Start/Stop media streaming, Store customer
+# input, Transfer to phone number, Transfer to queue (in a customer queue flow that block is
+# DequeueContactAndTransferToQueue).
+NOT_BEFORE_LOOP_PROMPTS = {
+    "GetParticipantInput": "Get customer input / Store customer input",
+    "ConnectParticipantWithLexBot": "Get customer input",
+    "Loop": "Loop", "MessageParticipant": "Play prompt",
+    "UpdateContactMediaStreamingBehavior": "Start/Stop media streaming",
+    "TransferParticipantToThirdParty": "Transfer to phone number",
+    "TransferContactToQueue": "Transfer to queue", "DequeueContactAndTransferToQueue": "Transfer to queue",
 }
-ONLY_IN = {
-    "EndFlowExecution": WHISPER_TYPES | {"CUSTOMER_QUEUE", "CUSTOMER_HOLD", "AGENT_HOLD"},
-    "UpdateContactRoutingBehavior": {"CONTACT_FLOW"},
-    "MessageParticipantIteratively": {"CUSTOMER_QUEUE", "CUSTOMER_HOLD", "AGENT_HOLD"},
-    "DequeueContactAndTransferToQueue": {"CUSTOMER_QUEUE"},
-}
+# Loop prompts page: "Always use an interruption period that's greater than 20 seconds".
+MIN_INTERRUPT_EXCLUSIVE = 20
+# UpdateContactEventHooks page: the valid event hooks.
+EVENT_HOOKS = {"AgentHold", "AgentWhisper", "CustomerHold", "CustomerQueue", "CustomerRemaining",
+               "CustomerWhisper", "DefaultAgentUI", "DisconnectAgentUI", "PauseContact", "ResumeContact"}
+# Invoke AWS Lambda function block page: synchronous up to 8 s (the flow-language page: "no larger
+# than 8"); the block page allows up to 60 s for asynchronous, the flow-language page does not,
+# so the checker holds both modes to 8.
+LAMBDA_BLOCK_PAGE = ADMIN_GUIDE + "invoke-lambda-function-block.html"
+MAX_LAMBDA_LIMIT = 8
+# ACTIONS_PAGE: an Identifier is at most 50 characters, without these characters or names.
+IDENTIFIER_FORBIDDEN = set("%:(\\/)=$,;[]{}")
+IDENTIFIER_RESERVED = {"__proto__", "constructor", "__defineGetter__", "__defineSetter__", "toString",
+                       "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable", "toLocaleString", "valueOf"}
+
+# --- This bundle's policy on top of the reference --------------------------------------------
 # Which flow type each event hook must name.
 HOOK_FLOW_TYPES = {"CustomerWhisper": {"CUSTOMER_WHISPER"}, "CustomerQueue": {"CUSTOMER_QUEUE"}}
 # Stack parameters of the optional enhancements the flows must honour (when the template has them).
@@ -122,17 +262,6 @@ ROUTING_ATTRIBUTE_PARAM = "ReturnRoutingAttribute"
 DEFAULT_QUEUE_PARAM = "CallbackDefaultQueueArn"
 CALL_TARGET_PARAM = "CallTargetPhoneNumber"
 ATTRIBUTE_RE = re.compile(r"^\$\.Attributes\.([A-Za-z0-9_]+|\$\{[A-Za-z0-9]+\})$")
-# Error types each block must handle (the flow would otherwise stop on an unhandled error).
-REQUIRED_ERRORS = {
-    "InvokeLambdaFunction": {"NoMatchingError"},
-    "GetParticipantInput": {"InputTimeLimitExceeded", "NoMatchingCondition", "NoMatchingError"},
-    "TransferContactToQueue": {"QueueAtCapacity", "NoMatchingError"},
-    "TransferParticipantToThirdParty": {"CallFailed", "ConnectionTimeLimitExceeded", "NoMatchingError"},
-    "UpdateContactTargetQueue": {"NoMatchingError"},
-    "GetMetricData": {"NoMatchingError"},
-    "TransferToFlow": {"NoMatchingError"},
-    "MessageParticipantIteratively": {"NoMatchingError"},
-}
 # Actions that keep the contact alive and routed (a Lambda failure must lead to one of these).
 KEEPS_CONTACT = {
     "TransferContactToQueue", "TransferParticipantToThirdParty", "TransferToFlow", "EndFlowExecution",
@@ -200,12 +329,10 @@ def default_next(action: dict):
 
 
 def is_terminal(action: dict) -> bool:
-    typ = action.get("Type")
-    if typ in ("DisconnectParticipant", "EndFlowExecution"):
-        return True
-    if typ == "TransferParticipantToThirdParty":
-        return str((action.get("Parameters") or {}).get("ContinueFlowExecution", "True")).lower() == "false"
-    return False
+    """A block after which the flow runs no further action (DisconnectParticipant,
+    EndFlowExecution)."""
+    row = ACTIONS.get(action.get("Type"))
+    return bool(row) and row.next_action == "none"
 
 
 def propagate(actions: dict, start: str, initial, transfer):
@@ -465,9 +592,72 @@ class Checker:
             if ident not in seen:
                 self.err(f"{where} {ident}", "unreachable from StartAction")
 
+        # Policy (operations): every flow turns on Connect flow logs first, so an operator can
+        # follow a contact's branches in CloudWatch.
+        first = actions[start]
+        if first.get("Type") != "UpdateFlowLoggingBehavior" \
+                or (first.get("Parameters") or {}).get("FlowLoggingBehavior") != "Enabled":
+            self.err(where, "policy: the flow must start with UpdateFlowLoggingBehavior Enabled (flow logs)")
+
+        # Designer layout (generated by render.py): every block has its own position.
+        meta = flow.get("Metadata")
+        positions = (meta or {}).get("ActionMetadata") if isinstance(meta, dict) else None
+        if not isinstance(positions, dict) or not isinstance(meta.get("entryPointPosition"), dict):
+            self.err(where, "no Metadata.entryPointPosition / Metadata.ActionMetadata (run infra/render.py)")
+        else:
+            placed = {}
+            for ident in actions:
+                pos = (positions.get(ident) or {}).get("position") or {}
+                xy = (pos.get("x"), pos.get("y"))
+                if not all(isinstance(v, (int, float)) for v in xy):
+                    self.err(f"{where} {ident}", "no Metadata.ActionMetadata position")
+                elif xy in placed:
+                    self.err(f"{where} {ident}", f"Metadata.ActionMetadata position {xy} is also {placed[xy]}'s")
+                else:
+                    placed[xy] = ident
+            for ident in set(positions) - set(actions):
+                self.err(where, f"Metadata.ActionMetadata names {ident!r}, which is not an action")
+
+        # Loop prompts (LOOP_PROMPTS_PAGE): none of NOT_BEFORE_LOOP_PROMPTS may lead to it.
+        preds = {i: set() for i in actions}
+        for i, a in actions.items():
+            for target, _ in edges(a):
+                if target in preds:
+                    preds[target].add(i)
+        for loop in (i for i in seen if actions[i].get("Type") == "MessageParticipantIteratively"):
+            before, work = set(), deque([loop])
+            while work:
+                for p in preds[work.popleft()]:
+                    if p not in before:
+                        before.add(p)
+                        work.append(p)
+            for p in sorted(before):
+                block = NOT_BEFORE_LOOP_PROMPTS.get(actions[p].get("Type"))
+                if block:
+                    self.err(f"{where} {p}", f"{actions[p]['Type']} ({block}) leads back to the Loop prompts "
+                                             f"block {loop}, and {block} is not allowed before the Loop prompts block "
+                                             f"(end the flow with EndFlowExecution instead; {LOOP_PROMPTS_PAGE})")
+
+        # $.Metrics and $.LambdaInvocation need GetMetricData / an ASYNCHRONOUS Lambda call before
+        # the read on every path (ATTRIBUTES_PAGE: queue attributes "are returned when you use a
+        # Get queue metrics block"; LAMBDA_BLOCK_PAGE: $.LambdaInvocation.InvocationId).
+        for ns, producer in (("Metrics", lambda a: a.get("Type") == "GetMetricData"),
+                             ("LambdaInvocation", lambda a: a.get("Type") == "InvokeLambdaFunction"
+                              and (a.get("Parameters") or {}).get("InvocationType") == "ASYNCHRONOUS")):
+            def produced(action, kind, state, _target, producer=producer):
+                return frozenset({True}) if producer(action) and kind == "next" else state
+
+            have = propagate(actions, start, {False}, produced)
+            for ident in seen:
+                reads = {n for s in strings_in(actions[ident].get("Parameters") or {}) for n in NAMESPACE_RE.findall(s)}
+                if ns in reads and False in have[ident]:
+                    self.err(f"{where} {ident}", f"reads $.{ns} on a path without the block that fills it")
+
         # $.External reads: the last Lambda call on every path must produce the key.
         def last_call(action, kind, state, _target):
             if action.get("Type") == "InvokeLambdaFunction":
+                if (action.get("Parameters") or {}).get("InvocationType") == "ASYNCHRONOUS":
+                    return frozenset({(action["Identifier"], "async")})
                 ok = kind in ("next", "condition")
                 return frozenset({(action["Identifier"], ok)})
             return state
@@ -483,7 +673,10 @@ class Checker:
                         self.err(f"{where} {ident}", f"reads $.External.{key} before any Lambda call on some path")
                         continue
                     caller, ok = fact
-                    if not ok:
+                    if ok == "async":
+                        self.err(f"{where} {ident}", f"reads $.External.{key} after {caller}, an ASYNCHRONOUS call: "
+                                                     f"Connect does not wait for its answer ({LAMBDA_BLOCK_PAGE})")
+                    elif not ok:
                         self.err(f"{where} {ident}", f"reads $.External.{key} on the error branch of {caller}")
                     elif key not in self.outputs_of(actions[caller], data_keys):
                         fn, _ = self.lambda_call(actions[caller])
@@ -579,33 +772,88 @@ class Checker:
         here = f"{where} {ident}"
         typ = action.get("Type")
         params = action.get("Parameters") or {}
-        if typ not in KNOWN_TYPES:
-            self.err(here, f"unknown action Type {typ!r}")
-        if flow_type in WHISPER_TYPES and typ in NOT_IN_WHISPER:
-            self.err(here, f"{typ} is not allowed in a {flow_type} flow")
-        if flow_type == "CUSTOMER_QUEUE" and typ in NOT_IN_QUEUE:
-            why = " (never hang up on a queued caller)" if typ == "DisconnectParticipant" else ""
-            self.err(here, f"{typ} is not allowed in a {flow_type} flow{why}")
-        if typ in ONLY_IN and flow_type not in ONLY_IN[typ]:
-            self.err(here, f"{typ} is not allowed in a {flow_type} flow")
+        transitions = action.get("Transitions") or {}
+        # Identifier (flow-language "Actions" page)
+        if len(ident) > 50 or set(ident) & IDENTIFIER_FORBIDDEN or ident in IDENTIFIER_RESERVED:
+            self.err(here, f"Identifier {ident!r} is over 50 characters, uses one of "
+                           f"{''.join(sorted(IDENTIFIER_FORBIDDEN))} or a reserved name ({ACTIONS_PAGE})")
+        row = ACTIONS.get(typ)
+        if row is None:
+            self.err(here, f"unknown action Type {typ!r} (not in the checker's table of the Flow language "
+                           "reference: add its row, with its page, before using it)")
+            return
+        if flow_type not in row.flow_types:
+            self.err(here, f"{typ} is not allowed in a {flow_type} flow ({row.page})")
+        # parameters
+        for name, value in params.items():
+            spec = row.params.get(name)
+            if spec is None:
+                self.err(here, f"{typ} has no parameter {name!r} ({row.page})")
+                continue
+            texts = list(strings_in(value))
+            if spec.value == "static" and any("$." in s for s in texts):
+                self.err(here, f"{typ} parameter {name} must be static (no $. reference) ({row.page})")
+            elif spec.value in ("jsonpath", "path") and isinstance(value, str) and "$." in value \
+                    and not JSONPATH_RE.match(value):
+                self.err(here, f"{typ} parameter {name} must be static or a single JSONPath ({row.page})")
+            if spec.value == "path" and not (isinstance(value, str) and JSONPATH_RE.match(value)):
+                self.err(here, f"{typ} parameter {name} must be a single JSONPath identifier ({row.page})")
+            if spec.allowed and isinstance(value, str) and "$." not in value and value not in spec.allowed:
+                self.err(here, f"{typ} parameter {name} is {value!r}, expected one of {sorted(spec.allowed)} "
+                               f"({row.page})")
+            for ns in sorted({n for s in texts for n in NAMESPACE_RE.findall(s)}):
+                if ns not in NAMESPACES:
+                    self.err(here, f"reads $.{ns}, which is not a namespace of the flow data ({ATTRIBUTES_PAGE})")
+                elif ns not in row.namespaces:
+                    self.err(here, f"{typ} cannot read $.{ns} ({row.page})")
+                elif flow_type not in NAMESPACES[ns]:
+                    self.err(here, f"reads $.{ns}, which holds no data in a {flow_type} flow ({ATTRIBUTES_PAGE})")
+        for name, spec in row.params.items():
+            if spec.required and name not in params:
+                self.err(here, f"{typ} needs parameter {name} ({row.page})")
+        if row.one_of and sum(k in params for k in row.one_of) != 1:
+            self.err(here, f"{typ} takes exactly one of {', '.join(row.one_of)} ({row.page})")
         # transitions
         outgoing = list(edges(action))
         for target, kind in outgoing:
             if target not in actions:
                 self.err(here, f"{kind} transition to unknown action {target!r}")
-        if not is_terminal(action):
-            if not outgoing:
-                self.err(here, "non-terminal action without transitions (the flow would stop here)")
-            elif default_next(action) is None:
-                self.err(here, "no NextAction and no NoMatchingCondition/NoMatchingError branch")
-        elif typ in ("DisconnectParticipant", "EndFlowExecution") and outgoing:
-            self.err(here, f"{typ} must not have transitions")
-        handled = {kind for _, kind in outgoing}
-        for missing in sorted(REQUIRED_ERRORS.get(typ, set()) - handled):
-            self.err(here, f"{typ} does not handle error {missing}")
-        if typ in ("Compare", "GetParticipantInput") and "NoMatchingCondition" not in handled \
-                and not (action.get("Transitions") or {}).get("NextAction"):
-            self.err(here, "branching block without a default (NoMatchingCondition) branch")
+        if row.next_action == "none":
+            if outgoing:
+                self.err(here, f"{typ} must not have transitions: it is always the last action ({row.page})")
+        elif not outgoing:
+            self.err(here, "non-terminal action without transitions (the flow would stop here)")
+        elif row.next_action == "required" and not transitions.get("NextAction"):
+            self.err(here, f"{typ} has no NextAction ({ACTIONS_PAGE}; {row.page})")
+        elif default_next(action) is None:
+            self.err(here, "no NextAction and no NoMatchingCondition/NoMatchingError branch")
+        conds = transitions.get("Conditions") or []
+        if conds and not row.conditions:
+            self.err(here, f"{typ} does not support Conditions ({row.page})")
+        if conds and typ == "GetParticipantInput" and str(params.get("StoreInput")) != "False":
+            self.err(here, f"GetParticipantInput supports Conditions only when StoreInput is False ({row.page})")
+        for c in conds:
+            cond = c.get("Condition") or {}
+            if typ == "MessageParticipantIteratively" and (cond.get("Operator") != "Equals"
+                                                         or cond.get("Operands") != ["MessagesInterrupted"]):
+                self.err(here, f"MessageParticipantIteratively supports only Equals MessagesInterrupted ({row.page})")
+            if typ == "GetParticipantInput" and (cond.get("Operator") != "Equals" or len(cond.get("Operands") or []) != 1
+                                                 or not re.fullmatch(r"[0-9*#]", str((cond.get("Operands") or [""])[0]))):
+                self.err(here, f"GetParticipantInput conditions are Equals one static key 0-9, * or # ({row.page})")
+        # errors: only those the reference allows for these parameter values, and every one of them
+        # handled (an unhandled error would stop the flow)
+        allowed = row.allowed_errors(params)
+        declared = [e.get("ErrorType") for e in transitions.get("Errors") or []]
+        for error in declared:
+            if error in allowed:
+                continue
+            when = row.errors.get(error, (None, ""))[1]
+            self.err(here, f"{typ} declares error {error}, which the reference allows "
+                           f"{when or 'never for this action'} ({row.page})")
+        for missing in sorted(allowed - set(declared)):
+            self.err(here, f"{typ} does not handle error {missing} ({row.page})")
+        if len(declared) != len(set(declared)):
+            self.err(here, f"{typ} declares an error type twice")
         # placeholders
         for s in strings_in(params):
             for ph in PLACEHOLDER_RE.findall(s):
@@ -623,27 +871,59 @@ class Checker:
         elif typ == "UpdateContactEventHooks":
             hooks = params.get("EventHooks") or {}
             if len(hooks) != 1:
-                self.err(here, "EventHooks must have exactly one entry")
+                self.err(here, f"EventHooks must have exactly one entry ({row.page})")
+            for hook in hooks:
+                if hook not in EVENT_HOOKS:
+                    self.err(here, f"{hook!r} is not an event hook ({row.page})")
             for hook, types in HOOK_FLOW_TYPES.items():
                 if hook in hooks:
                     self.check_flow_ref(here, hooks[hook], types)
-        elif typ == "MessageParticipantIteratively" and flow_type == "CUSTOMER_QUEUE":
-            freq = str(params.get("InterruptFrequencySeconds", ""))
-            m = PLACEHOLDER_RE.fullmatch(freq)
-            if not (freq.isdigit() and int(freq) > 0) and not (m and m.group(1) in self.params):
-                self.err(here, f"InterruptFrequencySeconds {freq!r} must be a positive integer or a stack "
-                               "parameter: without it the queue flow never checks again")
-            conds = (action.get("Transitions") or {}).get("Conditions") or []
-            if not any(c.get("Condition", {}).get("Operands") == ["MessagesInterrupted"] for c in conds):
-                self.err(here, "no MessagesInterrupted condition: the interval never leads anywhere")
+        elif typ == "MessageParticipantIteratively":
+            self.check_interrupt(here, params, transitions, flow_type)
         elif typ == "TransferParticipantToThirdParty":
             number = str(params.get("ThirdPartyPhoneNumber", ""))
             if not (number.startswith("$.") or PLACEHOLDER_RE.fullmatch(number) or E164_RE.match(number)):
                 self.err(here, f"ThirdPartyPhoneNumber {number!r} is not E.164, a parameter or an attribute")
+            limit = str(params.get("ThirdPartyConnectionTimeLimitSeconds", "0"))
+            if "$." not in limit and not (limit.isdigit() and 0 <= int(limit) <= 600):
+                self.err(here, f"ThirdPartyConnectionTimeLimitSeconds {limit!r} must be 0 to 600 ({row.page})")
         elif typ == "UpdateContactRoutingBehavior":
             prio = params.get("QueuePriority")
             if prio is not None and not (str(prio).isdigit() and int(prio) > 0):
-                self.err(here, "QueuePriority must be a positive integer")
+                self.err(here, f"QueuePriority must be a positive integer ({row.page})")
+        elif typ == "GetParticipantInput":
+            limit = str(params.get("InputTimeLimitSeconds", ""))
+            if not (limit.isdigit() and int(limit) > 0):
+                self.err(here, f"InputTimeLimitSeconds {limit!r} must be an integer larger than zero ({row.page})")
+        if flow_type in QUEUE and typ == "DisconnectParticipant":
+            # Connect allows it there; this bundle's customer queue flow must not use it.
+            self.err(here, "policy: the second-chance customer queue flow must never hang up on a queued "
+                           "caller (end the queue flow with EndFlowExecution instead)")
+
+    def check_interrupt(self, here, params, transitions, flow_type):
+        """Loop prompts' interruption (LOOP_PROMPTS_PAGE): an interval greater than 20 seconds,
+        given as a number or a stack parameter whose MinValue is above 20; in a customer queue
+        flow (this bundle's policy) it is required and must lead somewhere."""
+        freq = str(params.get("InterruptFrequencySeconds", ""))
+        m = PLACEHOLDER_RE.fullmatch(freq)
+        if freq.isdigit():
+            if int(freq) <= MIN_INTERRUPT_EXCLUSIVE:
+                self.err(here, f"InterruptFrequencySeconds {freq} must be greater than {MIN_INTERRUPT_EXCLUSIVE} "
+                               f"(an agent has 20 s to accept a routed contact; {LOOP_PROMPTS_PAGE})")
+        elif m and m.group(1) in self.params:
+            spec = (self.template.get("Parameters") or {}).get(m.group(1)) or {}
+            low = spec.get("MinValue")
+            if spec.get("Type") != "Number" or low is None or float(low) <= MIN_INTERRUPT_EXCLUSIVE:
+                self.err(here, f"InterruptFrequencySeconds comes from stack parameter {m.group(1)}, which must be "
+                               f"a Number with MinValue greater than {MIN_INTERRUPT_EXCLUSIVE} (it allows {low}; "
+                               f"{LOOP_PROMPTS_PAGE})")
+        elif freq or flow_type in QUEUE:
+            self.err(here, f"InterruptFrequencySeconds {freq!r} must be a positive integer or a stack "
+                           "parameter: without it the queue flow never checks again")
+        if flow_type in QUEUE:
+            conds = transitions.get("Conditions") or []
+            if not any(c.get("Condition", {}).get("Operands") == ["MessagesInterrupted"] for c in conds):
+                self.err(here, "no MessagesInterrupted condition: the interval never leads anywhere")
 
     def check_flow_ref(self, here, value, allowed_types):
         m = re.fullmatch(r"\$\{([A-Za-z0-9]+)\.ContactFlowArn\}", str(value or ""))
@@ -659,13 +939,17 @@ class Checker:
         if fn is None:
             self.err(here, f"LambdaFunctionARN {arn!r} must be one of " + ", ".join(f"${{{p}}}" for p in FUNCTION_PARAMS))
             return
-        if params.get("InvocationType", "SYNCHRONOUS") != "SYNCHRONOUS":
-            self.err(here, "InvocationType must be SYNCHRONOUS (the flow branches on the result)")
+        mode = params.get("InvocationType", "SYNCHRONOUS")
+        if mode == "ASYNCHRONOUS" and fn != "agent-answer":
+            # The flow branches on ocw-phrase's and datastore-proxy's answers, which an
+            # asynchronous call does not put in $.External (LAMBDA_BLOCK_PAGE).
+            self.err(here, f"policy: only agent-answer may be invoked ASYNCHRONOUS (the flow needs {fn}'s answer)")
         if (params.get("ResponseValidation") or {}).get("ResponseType") != "STRING_MAP":
             self.err(here, "ResponseValidation.ResponseType must be STRING_MAP (the functions return flat string maps)")
         limit = str(params.get("InvocationTimeLimitSeconds", ""))
-        if not limit.isdigit() or not 1 <= int(limit) <= 8:
-            self.err(here, f"InvocationTimeLimitSeconds {limit!r} must be an integer string from 1 to 8 (synchronous)")
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LAMBDA_LIMIT:
+            self.err(here, f"InvocationTimeLimitSeconds {limit!r} must be an integer string from 1 to "
+                           f"{MAX_LAMBDA_LIMIT} ({ACTIONS['InvokeLambdaFunction'].page}; {LAMBDA_BLOCK_PAGE})")
         elif fn in self.budgets and int(limit) * 1000 < self.budgets[fn] + BUDGET_MARGIN_MS:
             self.err(here, f"InvocationTimeLimitSeconds {limit} leaves no room for {fn}'s REQUEST_BUDGET_MS "
                            f"{self.budgets[fn]} (+{BUDGET_MARGIN_MS} ms)")
@@ -718,7 +1002,7 @@ class Checker:
             self.check_keeps_contact(here, kind, target, actions, flow_type)
 
     def check_keeps_contact(self, here, kind, target, actions, flow_type):
-        keeps = KEEPS_CONTACT | ({"MessageParticipantIteratively"} if flow_type == "CUSTOMER_QUEUE" else set())
+        keeps = KEEPS_CONTACT
         path, ident = [], target
         while ident in actions and ident not in path and len(path) < 50:
             path.append(ident)
@@ -764,7 +1048,17 @@ def self_test(template_path: pathlib.Path, base_path: pathlib.Path) -> int:
             return Checker(tpl, base).run()
         return run
 
-    cases = {  # label: (expected message fragment, mutation)
+    def mutate_template(fn):
+        def run():
+            tpl = copy.deepcopy(template)
+            fn(tpl)
+            return Checker(tpl, base).run()
+        return run
+
+    def resource(tpl, name):
+        return tpl["Resources"][name]["Properties"]
+
+    cases = {  # label: (expected message fragment, mutation[, fragment that must NOT be reported])
         "unknown NextAction": ("unknown action 'nowhere'", mutate("InboundToMindfulFlow", lambda f: action(f, "get-queue-metrics")["Transitions"].update(NextAction="nowhere"))),
         "duplicate identifier": ("duplicate Identifier", mutate("CallbackReturnFlow", lambda f: f["Actions"].append(copy.deepcopy(f["Actions"][0])))),
         "unreachable action": ("unreachable", mutate("NormalInboundFlow", lambda f: f["Actions"].append({"Identifier": "orphan", "Type": "DisconnectParticipant", "Parameters": {}, "Transitions": {}}))),
@@ -816,14 +1110,39 @@ def self_test(template_path: pathlib.Path, base_path: pathlib.Path) -> int:
         "POSTs store different keys": ("different Data Keys", mutate("SecondChanceQueueFlow", lambda f: action(f, "save-caller-context")["Parameters"]["LambdaInvocationAttributes"].update(offer_round="$.Attributes.callback_offers"))),
         "return flow does not restore the routing attribute": ("does not restore $.External.routing_attribute", mutate("CallbackReturnFlow", lambda f: action(f, "restore-routing-attribute")["Parameters"].update(Attributes={"skill": "$.External.routing_attribute"}))),
         "return flow routes by name": ("from $.External.queue_arn", mutate("CallbackReturnFlow", lambda f: action(f, "set-original-queue")["Parameters"].update(QueueId="$.External.queue_name"))),
+        # issue 15 findings, against the Flow language reference
+        "1: transfer with ContinueFlowExecution False declares CallFailed": ("declares error CallFailed, which the reference allows when ContinueFlowExecution is True", mutate("InboundToMindfulFlow", lambda f: action(f, "transfer-to-mindful")["Transitions"]["Errors"].append({"NextAction": "queue-caller", "ErrorType": "CallFailed"}))),
+        "1: transfer with ContinueFlowExecution False declares ConnectionTimeLimitExceeded": ("declares error ConnectionTimeLimitExceeded", mutate("SecondChanceQueueFlow", lambda f: action(f, "transfer-to-mindful")["Transitions"]["Errors"].append({"NextAction": "end-queue-flow", "ErrorType": "ConnectionTimeLimitExceeded"}))),
+        "1: resuming transfer without its CallFailed branch": ("does not handle error CallFailed", mutate("InboundToMindfulFlow", lambda f: action(f, "transfer-to-mindful")["Parameters"].update(ContinueFlowExecution="True"))),
+        "2: transfer without NextAction": ("TransferParticipantToThirdParty has no NextAction", mutate("InboundToMindfulFlow", lambda f: action(f, "transfer-to-mindful")["Transitions"].pop("NextAction"))),
+        "3: Get customer input leads back to Loop prompts": ("GetParticipantInput (Get customer input / Store customer input) leads back to the Loop prompts block hold-loop", mutate("SecondChanceQueueFlow", lambda f: action(f, "offer-callback")["Transitions"].update(NextAction="hold-loop"))),
+        "3: transfer error leads back to Loop prompts": ("TransferParticipantToThirdParty (Transfer to phone number) leads back to the Loop prompts", mutate("SecondChanceQueueFlow", lambda f: action(f, "transfer-to-mindful")["Transitions"]["Errors"][0].update(NextAction="hold-loop"))),
+        "4: interval parameter allows 20 s": ("MinValue greater than 20", mutate_template(lambda tpl: tpl["Parameters"]["SecondChanceIntervalSeconds"].update(MinValue=20))),
+        "4: literal interruption period of 20 s": ("must be greater than 20", mutate("SecondChanceQueueFlow", lambda f: action(f, "hold-loop")["Parameters"].update(InterruptFrequencySeconds="20"))),
+        "7: DisconnectParticipant is allowed in a customer queue flow (policy only)": ("policy: the second-chance customer queue flow must never hang up", mutate("SecondChanceQueueFlow", lambda f: action(f, "end-queue-flow").update(Type="DisconnectParticipant")), "DisconnectParticipant is not allowed in a CUSTOMER_QUEUE"),
+        "7: EndFlowExecution in a hold flow": ("EndFlowExecution is not allowed in a CUSTOMER_HOLD flow", mutate_template(lambda tpl: resource(tpl, "SecondChanceQueueFlow").update(Type="CUSTOMER_HOLD"))),
+        # the rest of the reference table and the policy around it
+        "error the action never raises": ("UpdateFlowLoggingBehavior declares error NoMatchingError, which the reference allows never", mutate("NormalInboundFlow", lambda f: action(f, "enable-flow-logs")["Transitions"].update(Errors=[{"NextAction": "set-working-queue", "ErrorType": "NoMatchingError"}]))),
+        "unknown parameter": ("GetMetricData has no parameter 'Channel'", mutate("InboundToMindfulFlow", lambda f: action(f, "get-queue-metrics")["Parameters"].update(Channel="Voice"))),
+        "dynamic value where the reference wants a static one": ("FlowLoggingBehavior must be static", mutate("CallbackReturnFlow", lambda f: action(f, "enable-flow-logs")["Parameters"].update(FlowLoggingBehavior="$.Attributes.logging"))),
+        "Set working queue in a customer queue flow": ("UpdateContactTargetQueue is not allowed in a CUSTOMER_QUEUE flow", mutate("SecondChanceQueueFlow", lambda f: action(f, "count-offer").update(Type="UpdateContactTargetQueue", Parameters={"QueueId": "${InboundQueueArn}"}))),
+        "$.Agent in an inbound flow": ("reads $.Agent, which holds no data in a CONTACT_FLOW flow", mutate("InboundToMindfulFlow", lambda f: action(f, "save-caller-context")["Parameters"]["LambdaInvocationAttributes"].update(agent="$.Agent.UserName"))),
+        "$.Metrics without Get queue metrics": ("reads $.Metrics on a path without the block that fills it", mutate("SecondChanceQueueFlow", lambda f: action(f, "get-queue-metrics")["Transitions"]["Errors"][0].update(NextAction="get-wait-phrase"))),
+        "$.External after an asynchronous call": ("an ASYNCHRONOUS call", mutate("InboundToMindfulFlow", lambda f: action(f, "get-wait-phrase")["Parameters"].update(InvocationType="ASYNCHRONOUS"))),
+        "flow without flow logs": ("must start with UpdateFlowLoggingBehavior Enabled", mutate("CustomerWhisperFlow", lambda f: f.update(StartAction="report-agent-answer"))),
+        "two blocks at one spot": ("is also", mutate("CustomerWhisperFlow", lambda f: f["Metadata"]["ActionMetadata"]["end-whisper"].update(position=dict(f["Metadata"]["ActionMetadata"]["report-agent-answer"]["position"])))),
+        "flow without designer layout": ("no Metadata.entryPointPosition", mutate("NormalInboundFlow", lambda f: f.pop("Metadata"))),
         "missing record skips the default queue": ("does not reach the default queue", mutate("CallbackReturnFlow", lambda f: action(f, "check-context-found")["Transitions"].update(NextAction="set-agent-answer-whisper", Errors=[{"NextAction": "set-agent-answer-whisper", "ErrorType": "NoMatchingCondition"}]))),
     }
     failed = 0
-    for label, (expected, run) in cases.items():
+    for label, (expected, run, *absent) in cases.items():
         errors = run()
         hit = next((e for e in errors if expected in e), None)
-        failed += hit is None
-        print(f"self-test {'caught' if hit else 'MISSED'}: {label}" + (f" -> {hit}" if hit else f" (got {errors})"))
+        wrong = next((e for e in errors for a in absent if a in e), None)
+        ok = hit is not None and wrong is None
+        failed += not ok
+        detail = f" -> {hit}" if ok else (f" (also reported: {wrong})" if wrong else f" (got {errors})")
+        print(f"self-test {'caught' if ok else 'MISSED'}: {label}{detail}")
     print(f"self-test: {len(cases) - failed} passed, {failed} failed")
     return 1 if failed else 0
 
