@@ -222,6 +222,9 @@ ACTIONS = {
                                 "when StoreInput is True with PhoneNumberValidation"),
          "NoMatchingError": ALWAYS},
         conditions=True, one_of=("Text", "SSML", "PromptId", "Media")),
+    # The current page spells the time limit "ThirdPartyConnectionTimeoutSeconds"; its earlier
+    # text and flows exported by the designer use ThirdPartyConnectionTimeLimitSeconds, which the
+    # checker keeps. Either way it is "only used if ContinueFlowExecution is not False".
     "TransferParticipantToThirdParty": Row(
         ADMIN_GUIDE + "participant-actions-transferparticipanttothirdparty.html", INBOUND | TRANSFER | QUEUE,
         {"ThirdPartyPhoneNumber": P(True), "ThirdPartyConnectionTimeLimitSeconds": P(False, "jsonpath"),
