@@ -150,6 +150,15 @@ impl DatastoreProxy {
         config: Result<ProxyConfig, ConfigError>,
         secrets: SecretStore,
     ) -> Self {
+        if let Ok(c) = &config {
+            if c.number_format == NumberFormat::National {
+                tracing::warn!(
+                    "DATASTORE_NUMBER_FORMAT=national: callers of two countries with the same \
+                     national digits share one Datastore record; keep e164 unless every caller \
+                     is in DEFAULT_COUNTRY"
+                );
+            }
+        }
         let setup = config.map(|c| {
             let client = DatastoreClient::new(http, c.datastore_url.clone());
             (c, client)
