@@ -5,12 +5,18 @@
 //! with `method=GET` and gets the context back as `$.External.<key>`. Both legs key the record by
 //! the caller's number normalised the same way (`DATASTORE_NUMBER_FORMAT`), because Datastore only
 //! finds a number spelled exactly as it was submitted.
+//!
+//! The shape of every function here: [`contract`] names the parameters, outputs, statuses and
+//! codes; [`plan`] is the pure decision from event and configuration (table-tested); then
+//! [`DatastoreProxy`] does the I/O; every failure is one [`Failure`] mapped once by
+//! [`error_answer`].
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use lambda_runtime::LambdaEvent;
-use mindful_core::config::{self, CommonConfig, ConfigError};
+use mindful_core::answer::error_answer;
+use mindful_core::config::{self, vars, CommonConfig, ConfigError};
 use mindful_core::datastore::{
     DatastoreClient, DatastoreError, SearchOutcome, DEFAULT_DATASTORE_URL,
 };
@@ -18,46 +24,97 @@ use mindful_core::handler::{respond, Invocation, Payload};
 use mindful_core::observe::InvocationRecord;
 use mindful_core::phone::{self, NumberFormat};
 use mindful_core::secret::{SecretError, SecretSource, SecretStore};
-use mindful_core::{Kvp, Secret};
+use mindful_core::{ContactFlowEvent, Kvp, Secret};
 use reqwest::Client;
 use serde_json::Value;
 
 pub const FUNCTION_NAME: &str = "datastore-proxy";
 pub const DEFAULT_BUDGET_MS: u64 = 3000;
 
-/// Parameters that steer the proxy and are never stored.
-pub const CONTROL_PARAMETERS: [&str; 3] = ["method", "token", "customer_contact_number"];
-/// Response keys the proxy owns; a stored Data Key of the same name is shadowed on GET.
-const RESERVED_KEYS: [&str; 3] = ["status", "error", "error_message"];
+/// The function's public interface, each name defined once (docs: `crates/datastore-proxy/README.md`).
+pub mod contract {
+    /// Flow parameters that steer the proxy; never stored.
+    pub mod params {
+        pub const METHOD: &str = "method";
+        pub const TOKEN: &str = "token";
+        pub const CUSTOMER_CONTACT_NUMBER: &str = "customer_contact_number";
+        pub const CONTROL: [&str; 3] = [METHOD, TOKEN, CUSTOMER_CONTACT_NUMBER];
+    }
+    /// Output keys the proxy owns (a stored Data Key of the same name is shadowed on GET).
+    pub mod outputs {
+        pub use mindful_core::answer::outputs::*;
+        /// The key the record is stored under (POST, `not_found`).
+        pub const CUSTOMER_CONTACT_NUMBER: &str = "customer_contact_number";
+        /// When Mindful will drop the record (POST).
+        pub const TIME_TO_EXPIRE: &str = "time_to_expire";
+        pub const RESERVED: [&str; 3] = [STATUS, ERROR, ERROR_MESSAGE];
+    }
+    pub mod statuses {
+        pub const OK: &str = "ok";
+        /// GET: Mindful has no (unexpired) record for that exact number.
+        pub const NOT_FOUND: &str = "not_found";
+        pub const ERROR: &str = mindful_core::answer::STATUS_ERROR;
+        pub const ALL: [&str; 3] = [OK, NOT_FOUND, ERROR];
+    }
+    pub mod codes {
+        pub use mindful_core::answer::codes::{
+            BAD_RESPONSE, INVALID_CONFIG, INVALID_EVENT, INVALID_NUMBER, RESPONSE_TOO_LARGE,
+            TIMEOUT, UPSTREAM_ERROR,
+        };
+        /// No `method`, or no number at all.
+        pub const MISSING_PARAMETER: &str = "missing_parameter";
+        /// `method` is not `POST`/`GET`.
+        pub const INVALID_METHOD: &str = "invalid_method";
+        /// No token parameter and none configured, or the configured secret could not be read.
+        pub const NO_TOKEN: &str = "no_token";
+        /// Mindful answered 401/403.
+        pub const UNAUTHORIZED: &str = "unauthorized";
+        pub const ALL: [&str; 11] = [
+            MISSING_PARAMETER,
+            INVALID_METHOD,
+            INVALID_NUMBER,
+            NO_TOKEN,
+            UNAUTHORIZED,
+            TIMEOUT,
+            UPSTREAM_ERROR,
+            BAD_RESPONSE,
+            RESPONSE_TOO_LARGE,
+            INVALID_CONFIG,
+            INVALID_EVENT,
+        ];
+    }
+}
+
+use contract::{codes, outputs, params, statuses};
 
 /// Configuration read once per process.
 #[derive(Debug, Clone)]
-pub struct ProxyConfig {
+pub struct Config {
     pub common: CommonConfig,
     pub datastore_url: reqwest::Url,
     pub number_format: NumberFormat,
     /// `DATASTORE_INCLUDE_ATTRIBUTES=true`: POST also stores the contact's attributes.
     pub include_attributes: bool,
-    /// `DATASTORE_TOKEN` / `DATASTORE_TOKEN_SECRET_ARN` / `DATASTORE_TOKEN_PARAMETER`.
+    /// [`vars::DATASTORE_TOKEN`]: plain, Secrets Manager, or SSM.
     pub token: Option<SecretSource>,
 }
 
-impl ProxyConfig {
+impl Config {
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let common = CommonConfig::from_env(env, DEFAULT_BUDGET_MS)?;
-        let url = env("DATASTORE_URL").unwrap_or_else(|| DEFAULT_DATASTORE_URL.to_string());
-        let datastore_url = config::check_url(&url, "DATASTORE_URL", common.allow_http)?;
-        let number_format = match env("DATASTORE_NUMBER_FORMAT") {
+        let url = env(vars::DATASTORE_URL).unwrap_or_else(|| DEFAULT_DATASTORE_URL.to_string());
+        let datastore_url = config::check_url(&url, vars::DATASTORE_URL, common.allow_http)?;
+        let number_format = match env(vars::DATASTORE_NUMBER_FORMAT) {
             None => NumberFormat::E164,
             Some(f) => f.parse().map_err(|reason| ConfigError::InvalidValue {
-                name: "DATASTORE_NUMBER_FORMAT".into(),
+                name: vars::DATASTORE_NUMBER_FORMAT.into(),
                 reason,
             })?,
         };
-        let include_attributes = env("DATASTORE_INCLUDE_ATTRIBUTES")
+        let include_attributes = env(vars::DATASTORE_INCLUDE_ATTRIBUTES)
             .map(|v| config::is_truthy(&v))
             .unwrap_or(false);
-        let token = config::secret_source(env, &config::vars::DATASTORE_TOKEN);
+        let token = config::secret_source(env, &vars::DATASTORE_TOKEN);
         Ok(Self {
             common,
             datastore_url,
@@ -68,17 +125,9 @@ impl ProxyConfig {
     }
 }
 
-/// The function's state, built once in `main`.
-pub struct DatastoreProxy {
-    // A bad configuration does not stop the process: every invocation answers
-    // `error=invalid_config`, so the flow takes its error branch instead of Connect retrying.
-    setup: Result<(ProxyConfig, DatastoreClient), ConfigError>,
-    secrets: SecretStore,
-}
-
-/// A failure, mapped once to the `status=error` response.
+/// A failure, mapped once to the `status=error` answer ([`error_answer`]).
 #[derive(Debug, thiserror::Error)]
-enum ProxyError {
+pub enum Failure {
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
     #[error("the {0} parameter is required")]
@@ -89,67 +138,125 @@ enum ProxyError {
     InvalidMethod,
     #[error("the caller number cannot be an E.164 number: {0}")]
     InvalidNumber(phone::PhoneError),
-    #[error("no Datastore token: pass the token parameter or configure DATASTORE_TOKEN or DATASTORE_TOKEN_SECRET_ARN")]
+    #[error("no Datastore token: pass the token parameter or configure DATASTORE_TOKEN, DATASTORE_TOKEN_SECRET_ARN or DATASTORE_TOKEN_PARAMETER")]
     NoToken,
     #[error("the Datastore token could not be read: {0}")]
     Secret(SecretError),
+    #[error("Datastore did not answer within {budget_ms} ms")]
+    Timeout { budget_ms: u128 },
     #[error("{0}")]
-    Datastore(#[from] DatastoreError),
+    Datastore(DatastoreError),
 }
 
-impl ProxyError {
+impl mindful_core::answer::Failure for Failure {
     fn code(&self) -> &'static str {
         match self {
-            Self::Config(_) => "invalid_config",
-            Self::MissingParameter(_) | Self::MissingNumber => "missing_parameter",
-            Self::InvalidMethod => "invalid_method",
-            Self::InvalidNumber(_) => "invalid_number",
-            Self::NoToken => "no_token",
-            Self::Secret(SecretError::Timeout) => "timeout",
-            Self::Secret(_) => "no_token",
+            Self::Config(_) => codes::INVALID_CONFIG,
+            Self::MissingParameter(_) | Self::MissingNumber => codes::MISSING_PARAMETER,
+            Self::InvalidMethod => codes::INVALID_METHOD,
+            Self::InvalidNumber(_) => codes::INVALID_NUMBER,
+            Self::NoToken => codes::NO_TOKEN,
+            Self::Secret(SecretError::Timeout) | Self::Timeout { .. } => codes::TIMEOUT,
+            Self::Secret(_) => codes::NO_TOKEN,
             Self::Datastore(e) => match e {
-                DatastoreError::Unauthorized => "unauthorized",
-                DatastoreError::InvalidNumber => "invalid_number",
-                DatastoreError::Timeout => "timeout",
+                DatastoreError::Unauthorized => codes::UNAUTHORIZED,
+                DatastoreError::InvalidNumber => codes::INVALID_NUMBER,
+                DatastoreError::Timeout => codes::TIMEOUT,
                 DatastoreError::BadResponse
                 | DatastoreError::TooLarge(_)
-                | DatastoreError::ForeignRecord => "bad_response",
+                | DatastoreError::ForeignRecord => codes::BAD_RESPONSE,
                 DatastoreError::RateLimited
                 | DatastoreError::Upstream(_)
-                | DatastoreError::Unreachable(_) => "upstream_error",
+                | DatastoreError::Unreachable(_) => codes::UPSTREAM_ERROR,
             },
         }
     }
 
-    fn into_response(self, budget_ms: u128) -> Kvp {
-        let message = match &self {
-            Self::Datastore(DatastoreError::Timeout) => {
-                format!("Datastore did not answer within {budget_ms} ms")
-            }
-            other => other.to_string(),
-        };
-        let mut kvp = Kvp::error(self.code(), message);
-        if let Self::Datastore(e) = &self {
-            if let Some(status) = e.http_status() {
-                kvp.set("http_status", status.to_string());
-            }
+    fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Datastore(e) => e.http_status(),
+            _ => None,
         }
-        kvp
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Method {
+pub enum Method {
     Post,
     Get,
 }
 
+/// Where the Datastore token comes from: the flow's `token` parameter wins over configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenFrom {
+    Parameter(Secret),
+    Configured(SecretSource),
+}
+
+/// What one invocation will do, decided from the event and the configuration alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub method: Method,
+    /// The record key: the caller's number in `DATASTORE_NUMBER_FORMAT`.
+    pub key: String,
+    /// The number as logs may show it.
+    pub masked: String,
+    pub token: TokenFrom,
+    /// POST: the Data Keys to store (empty for GET).
+    pub values: BTreeMap<String, String>,
+}
+
+/// The pure part of an invocation: method, number, token source and values, or the failure to
+/// answer without any I/O.
+pub fn plan(config: &Config, event: &ContactFlowEvent) -> Result<Plan, Failure> {
+    let method = match event
+        .param(params::METHOD)
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
+        None => return Err(Failure::MissingParameter(params::METHOD)),
+        Some("POST") => Method::Post,
+        Some("GET") => Method::Get,
+        Some(_) => return Err(Failure::InvalidMethod),
+    };
+    let raw_number = event
+        .param(params::CUSTOMER_CONTACT_NUMBER)
+        .or_else(|| event.customer_address())
+        .ok_or(Failure::MissingNumber)?;
+    let number = phone::parse_number(raw_number, &config.common.default_country)
+        .map_err(Failure::InvalidNumber)?;
+    let token = match event.param(params::TOKEN) {
+        Some(t) => TokenFrom::Parameter(Secret::new(t)),
+        None => TokenFrom::Configured(config.token.clone().ok_or(Failure::NoToken)?),
+    };
+    let values = match method {
+        Method::Post => data_values(
+            event.parameters(),
+            event.attributes(),
+            config.include_attributes,
+        ),
+        Method::Get => BTreeMap::new(),
+    };
+    Ok(Plan {
+        method,
+        key: number.format(config.number_format),
+        masked: number.masked(),
+        token,
+        values,
+    })
+}
+
+/// The function's state, built once in `main`.
+pub struct DatastoreProxy {
+    // A bad configuration does not stop the process: every invocation answers
+    // `error=invalid_config`, so the flow takes its error branch instead of Connect retrying.
+    setup: Result<(Config, DatastoreClient), ConfigError>,
+    secrets: SecretStore,
+}
+
 impl DatastoreProxy {
-    pub fn new(
-        http: Client,
-        config: Result<ProxyConfig, ConfigError>,
-        secrets: SecretStore,
-    ) -> Self {
+    pub fn new(http: Client, config: Result<Config, ConfigError>, secrets: SecretStore) -> Self {
+        mindful_core::handler::report_config(FUNCTION_NAME, &config);
         if let Ok(c) = &config {
             if c.number_format == NumberFormat::National {
                 tracing::warn!(
@@ -170,7 +277,7 @@ impl DatastoreProxy {
     pub fn from_env(http: Client) -> Self {
         let env = config::process_env;
         let secrets = SecretStore::from_env(http.clone(), &env);
-        Self::new(http, ProxyConfig::from_env(&env), secrets)
+        Self::new(http, Config::from_env(&env), secrets)
     }
 
     fn budget(&self) -> Duration {
@@ -189,93 +296,65 @@ impl DatastoreProxy {
             FUNCTION_NAME,
             event,
             self.budget(),
-            &["customer_contact_number"],
+            &[outputs::CUSTOMER_CONTACT_NUMBER],
             |inv| self.run(inv),
         )
         .await
     }
 
     async fn run(&self, mut inv: Invocation) -> (Kvp, InvocationRecord) {
-        let budget_ms = inv.budget.total().as_millis();
         let response = match self.process(&mut inv).await {
             Ok(kvp) => kvp,
             Err(e) => {
+                use mindful_core::answer::Failure as _;
                 tracing::warn!(error = e.code(), message = %e, "datastore-proxy failed");
-                e.into_response(budget_ms)
+                error_answer(&e)
             }
         };
         (response, inv.record)
     }
 
-    async fn process(&self, inv: &mut Invocation) -> Result<Kvp, ProxyError> {
+    async fn process(&self, inv: &mut Invocation) -> Result<Kvp, Failure> {
         let (config, client) = self
             .setup
             .as_ref()
-            .map_err(|e| ProxyError::Config(e.clone()))?;
-        let event = &inv.event;
-
-        let method = match event
-            .param("method")
-            .map(str::to_ascii_uppercase)
-            .as_deref()
-        {
-            None => return Err(ProxyError::MissingParameter("method")),
-            Some("POST") => Method::Post,
-            Some("GET") => Method::Get,
-            Some(_) => return Err(ProxyError::InvalidMethod),
-        };
-
-        let raw_number = event
-            .param("customer_contact_number")
-            .or_else(|| event.customer_address())
-            .ok_or(ProxyError::MissingNumber)?;
-        let number = phone::parse_number(raw_number, &config.common.default_country)
-            .map_err(ProxyError::InvalidNumber)?;
-        inv.record.masked_number = Some(number.masked());
-        let key = number.format(config.number_format);
-
-        let token = match event.param("token") {
-            Some(t) => Secret::new(t),
-            None => {
-                let source = config.token.as_ref().ok_or(ProxyError::NoToken)?;
-                self.secrets
-                    .resolve(source, &inv.budget)
-                    .await
-                    .map_err(ProxyError::Secret)?
-            }
+            .map_err(|e| Failure::Config(e.clone()))?;
+        let plan = plan(config, &inv.event)?;
+        inv.record.masked_number = Some(plan.masked.clone());
+        let token = match &plan.token {
+            TokenFrom::Parameter(t) => t.clone(),
+            TokenFrom::Configured(source) => self
+                .secrets
+                .resolve(source, &inv.budget)
+                .await
+                .map_err(Failure::Secret)?,
         };
 
         let started = Instant::now();
         let sent_before = client.requests_sent();
-        let result = match method {
-            Method::Post => {
-                let values = data_values(
-                    event.parameters(),
-                    event.attributes(),
-                    config.include_attributes,
-                );
-                client
-                    .submit(&token, &key, &values, &inv.budget)
-                    .await
-                    .map(|saved| {
-                        let mut kvp = Kvp::with_status("ok");
-                        kvp.set("customer_contact_number", key.clone());
-                        let expires = saved
-                            .get("time_to_expire")
-                            .map(mindful_core::event::value_to_string)
-                            .unwrap_or_default();
-                        kvp.set("time_to_expire", expires);
-                        kvp
-                    })
-            }
+        let key = plan.key;
+        let result = match plan.method {
+            Method::Post => client
+                .submit(&token, &key, &plan.values, &inv.budget)
+                .await
+                .map(|saved| {
+                    let mut kvp = Kvp::with_status(statuses::OK);
+                    kvp.set(outputs::CUSTOMER_CONTACT_NUMBER, key.clone());
+                    let expires = saved
+                        .get(outputs::TIME_TO_EXPIRE)
+                        .map(mindful_core::event::value_to_string)
+                        .unwrap_or_default();
+                    kvp.set(outputs::TIME_TO_EXPIRE, expires);
+                    kvp
+                }),
             Method::Get => client
                 .search(&token, &key, &inv.budget)
                 .await
                 .map(|outcome| match outcome {
                     SearchOutcome::Found(record) => record_response(&record),
                     SearchOutcome::NotFound => {
-                        let mut kvp = Kvp::with_status("not_found");
-                        kvp.set("customer_contact_number", key.clone());
+                        let mut kvp = Kvp::with_status(statuses::NOT_FOUND);
+                        kvp.set(outputs::CUSTOMER_CONTACT_NUMBER, key.clone());
                         kvp
                     }
                 }),
@@ -284,11 +363,16 @@ impl DatastoreProxy {
         inv.record.upstream_requests =
             u32::try_from(client.requests_sent() - sent_before).unwrap_or(u32::MAX);
         inv.record.upstream_status = match &result {
-            Ok(kvp) if kvp.status() == Some("not_found") => Some(404),
+            Ok(kvp) if kvp.status() == Some(statuses::NOT_FOUND) => Some(404),
             Ok(_) => Some(200),
             Err(e) => e.http_status(),
         };
-        Ok(result?)
+        result.map_err(|e| match e {
+            DatastoreError::Timeout => Failure::Timeout {
+                budget_ms: inv.budget.total().as_millis(),
+            },
+            other => Failure::Datastore(other),
+        })
     }
 }
 
@@ -306,12 +390,12 @@ pub fn data_values(
         values.extend(
             attributes
                 .iter()
-                .filter(|(k, _)| !CONTROL_PARAMETERS.contains(&k.as_str()))
+                .filter(|(k, _)| !params::CONTROL.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
     }
     for (k, v) in parameters {
-        if !CONTROL_PARAMETERS.contains(&k.as_str()) {
+        if !params::CONTROL.contains(&k.as_str()) {
             values.insert(k.clone(), v.clone());
         }
     }
@@ -321,10 +405,10 @@ pub fn data_values(
 /// A found record as the flat response: every field flattened to strings, `status=ok` on top.
 pub fn record_response(record: &serde_json::Map<String, Value>) -> Kvp {
     let mut kvp = Kvp::flatten_map(record);
-    for key in RESERVED_KEYS {
+    for key in outputs::RESERVED {
         kvp.remove(key);
     }
-    kvp.set("status", "ok");
+    kvp.set(outputs::STATUS, statuses::OK);
     kvp
 }
 
@@ -368,6 +452,131 @@ mod tests {
             with.keys().collect::<Vec<_>>(),
             vec!["lang", "queue_name", "tier"]
         );
+    }
+
+    fn config(extra: &[(&str, &str)]) -> Config {
+        let vars: BTreeMap<String, String> = [("DATASTORE_TOKEN", "configured")]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_env(&move |k| vars.get(k).cloned().filter(|v| !v.is_empty()))
+            .expect("valid configuration")
+    }
+
+    fn event(params: Value, address: Option<&str>) -> ContactFlowEvent {
+        ContactFlowEvent::from_value(json!({"Details": {
+            "ContactData": {"Attributes": {"tier": "gold", "token": "attr"},
+                "CustomerEndpoint": address.map(|a| json!({"Address": a, "Type": "TELEPHONE_NUMBER"}))},
+            "Parameters": params}}))
+    }
+
+    /// The plan from event and configuration, without I/O: (params, address, configuration,
+    /// expected outcome).
+    #[test]
+    fn plans() {
+        let configured = TokenFrom::Configured(SecretSource::Value(Secret::new("configured")));
+        let ok =
+            |method, key: &str, token: &TokenFrom| Ok((method, key.to_string(), token.clone()));
+        type Row<'a> = (
+            Value,
+            Option<&'a str>,
+            &'a [(&'a str, &'a str)],
+            Result<(Method, String, TokenFrom), &'a str>,
+        );
+        let rows: Vec<Row> = vec![
+            (
+                json!({"method": "POST"}),
+                Some("+13209071234"),
+                &[],
+                ok(Method::Post, "+13209071234", &configured),
+            ),
+            (
+                json!({"method": "get"}),
+                Some("+13209071234"),
+                &[],
+                ok(Method::Get, "+13209071234", &configured),
+            ),
+            (
+                json!({"method": "GET", "customer_contact_number": "(320) 907-1234"}),
+                None,
+                &[],
+                ok(Method::Get, "+13209071234", &configured),
+            ),
+            (
+                json!({"method": "GET"}),
+                Some("+13209071234"),
+                &[("DATASTORE_NUMBER_FORMAT", "digits")],
+                ok(Method::Get, "13209071234", &configured),
+            ),
+            (
+                json!({"method": "GET"}),
+                Some("+13209071234"),
+                &[("DATASTORE_NUMBER_FORMAT", "national")],
+                ok(Method::Get, "3209071234", &configured),
+            ),
+            (
+                json!({"method": "GET", "token": "p"}),
+                Some("+13209071234"),
+                &[],
+                ok(
+                    Method::Get,
+                    "+13209071234",
+                    &TokenFrom::Parameter(Secret::new("p")),
+                ),
+            ),
+            (
+                json!({}),
+                Some("+13209071234"),
+                &[],
+                Err(codes::MISSING_PARAMETER),
+            ),
+            (
+                json!({"method": "PUT"}),
+                Some("+13209071234"),
+                &[],
+                Err(codes::INVALID_METHOD),
+            ),
+            (
+                json!({"method": "GET"}),
+                None,
+                &[],
+                Err(codes::MISSING_PARAMETER),
+            ),
+            (
+                json!({"method": "GET"}),
+                Some("anonymous"),
+                &[],
+                Err(codes::INVALID_NUMBER),
+            ),
+            (
+                json!({"method": "GET"}),
+                Some("+13209071234"),
+                &[("DATASTORE_TOKEN", "")],
+                Err(codes::NO_TOKEN),
+            ),
+        ];
+        for (params, address, extra, want) in rows {
+            let got = plan(&config(extra), &event(params.clone(), address));
+            let got = got
+                .map(|p| (p.method, p.key, p.token))
+                .map_err(|e| mindful_core::answer::Failure::code(&e));
+            assert_eq!(got, want, "{params} {address:?} {extra:?}");
+        }
+        // POST values: parameters minus control keys, attributes only when configured.
+        let p = plan(
+            &config(&[]),
+            &event(json!({"method": "POST", "a": "1"}), Some("+13209071234")),
+        )
+        .unwrap();
+        assert_eq!(p.values.keys().collect::<Vec<_>>(), vec!["a"]);
+        let p = plan(
+            &config(&[("DATASTORE_INCLUDE_ATTRIBUTES", "true")]),
+            &event(json!({"method": "POST", "a": "1"}), Some("+13209071234")),
+        )
+        .unwrap();
+        assert_eq!(p.values.keys().collect::<Vec<_>>(), vec!["a", "tier"]);
+        assert_eq!(p.masked, "***1234");
     }
 
     #[test]

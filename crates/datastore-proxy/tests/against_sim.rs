@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use datastore_proxy::{DatastoreProxy, ProxyConfig};
+use datastore_proxy::{Config, DatastoreProxy};
 use mindful_core::handler::test_event;
 use mindful_core::http::{build_client, HttpSettings};
 use mindful_core::secret::SecretStore;
@@ -34,7 +34,7 @@ fn proxy(sim: &Sim, extra: &[(&str, &str)]) -> DatastoreProxy {
         None,
         Duration::from_secs(300),
     );
-    DatastoreProxy::new(http, ProxyConfig::from_env(&env), secrets)
+    DatastoreProxy::new(http, Config::from_env(&env), secrets)
 }
 
 fn event(params: Value, customer: Value) -> Value {

@@ -9,13 +9,13 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::event::ContactFlowEvent;
 use crate::http::Budget;
 use crate::kvp::Kvp;
 use crate::observe::InvocationRecord;
 
-/// The error code of an event that is not JSON at all.
-pub const INVALID_EVENT: &str = "invalid_event";
+use crate::answer::codes::INVALID_EVENT;
 
 /// The invocation payload as the runtime hands it over: any JSON value, or why it is not JSON.
 ///
@@ -104,6 +104,19 @@ where
     let response = response.enforce_size_limit(keep_on_overflow);
     record.finish(&response);
     Ok(response)
+}
+
+/// Logs a function's configuration once at init, the same way for every function: the settings
+/// at info, or why they are invalid at error. An invalid configuration does not stop the
+/// process: every invocation answers `error=invalid_config`, so the flow takes its error branch
+/// instead of Connect retrying a function that cannot start.
+pub fn report_config<C: std::fmt::Debug>(function: &'static str, config: &Result<C, ConfigError>) {
+    match config {
+        Ok(c) => tracing::info!(function, config = ?c, "configured"),
+        Err(e) => {
+            tracing::error!(function, error = %e, "configuration is invalid; every invocation answers error=invalid_config")
+        }
+    }
 }
 
 /// A `LambdaEvent` for tests and local drivers (Context is `#[non_exhaustive]`).

@@ -224,10 +224,6 @@ impl Budget {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
-    pub fn is_exhausted(&self) -> bool {
-        self.remaining().is_zero()
-    }
-
     /// The budget the invocation started with, for messages ("within 3000 ms").
     pub fn total(&self) -> Duration {
         self.total
@@ -437,7 +433,7 @@ mod tests {
         let b = Budget::for_invocation(Duration::from_millis(300), 0);
         assert!(b.remaining() > Duration::from_millis(200));
         let b = Budget::for_invocation(Duration::from_millis(300), now_ms.saturating_sub(5000));
-        assert!(b.is_exhausted());
+        assert!(b.remaining().is_zero());
         // cargo lambda watch sends the bare timeout (600000) as the deadline: not an epoch time.
         let b = Budget::for_invocation(Duration::from_millis(300), 600_000);
         assert!(b.remaining() > Duration::from_millis(200));

@@ -71,13 +71,6 @@ impl Kvp {
         self.0
     }
 
-    /// Merges `other` into `self`; keys already present in `self` are kept (control keys win).
-    pub fn extend_missing(&mut self, other: Kvp) {
-        for (k, v) in other.0 {
-            self.0.entry(k).or_insert(v);
-        }
-    }
-
     /// Flattens arbitrary JSON into string pairs: `null` → `""`, numbers as written, booleans as
     /// `true`/`false`, nested objects as dotted keys (`organization.id`), arrays as indexed keys
     /// (`items.0`). An empty object or array keeps its key with the compact JSON (`{}`/`[]`), so a
@@ -119,7 +112,7 @@ impl Kvp {
             return self;
         }
         let mut out = Kvp::error(
-            "response_too_large",
+            crate::answer::codes::RESPONSE_TOO_LARGE,
             format!(
                 "response of {len} bytes exceeds Connect's 32 KB limit; reduce the stored keys"
             ),
@@ -241,15 +234,5 @@ mod tests {
         assert_eq!(out.get("error"), Some("response_too_large"));
         assert_eq!(out.get("customer_contact_number"), Some("+13209071234"));
         assert!(out.encoded_len() < MAX_RESPONSE_BYTES);
-    }
-
-    #[test]
-    fn extend_missing_keeps_existing_keys() {
-        let mut a = Kvp::with_status("ok");
-        let mut b = Kvp::new();
-        b.set("status", "spoofed").set("x", "1");
-        a.extend_missing(b);
-        assert_eq!(a.status(), Some("ok"));
-        assert_eq!(a.get("x"), Some("1"));
     }
 }

@@ -3,6 +3,7 @@
 //! Mindful OAuth, Datastore and Agent Answer clients.
 
 pub mod agent_answer;
+pub mod answer;
 pub mod config;
 pub mod datastore;
 pub mod event;
