@@ -4,6 +4,10 @@
 //! Mindful receives an Agent Answer event for the call it is connecting and can compute accurate
 //! callback times. A whisper must never hold the agent: the default budget is 2 s and every
 //! failure is a response, never a Lambda error.
+//!
+//! Shape: [`contract`] names the interface; [`plan`] is the pure decision from event and
+//! configuration (table-tested); [`AgentAnswer`] does the I/O; every failure is one [`Failure`]
+//! mapped once by [`error_answer`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,13 +18,14 @@ use mindful_core::agent_answer::{
     agent_answer_endpoint, AgentAnswerClient, AnswerError, AnswerOutcome, DEFAULT_API_URL,
     DEFAULT_TOKEN_URL,
 };
-use mindful_core::config::{self, CommonConfig, ConfigError};
+use mindful_core::answer::error_answer;
+use mindful_core::config::{self, vars, CommonConfig, ConfigError};
 use mindful_core::handler::{respond, Invocation, Payload};
 use mindful_core::oauth::{AuthError, ClientCredentials};
 use mindful_core::observe::InvocationRecord;
 use mindful_core::phone;
 use mindful_core::secret::{SecretError, SecretSource, SecretStore};
-use mindful_core::{Kvp, Secret};
+use mindful_core::{ContactFlowEvent, Kvp, Secret};
 use reqwest::{Client, Url};
 
 pub const FUNCTION_NAME: &str = "agent-answer";
@@ -29,9 +34,60 @@ pub const DEFAULT_BUDGET_MS: u64 = 2000;
 /// contact does not send a second answer event.
 pub const DEFAULT_DEDUP_SECONDS: u64 = 60;
 
+/// The function's public interface, each name defined once (docs: `crates/agent-answer/README.md`).
+pub mod contract {
+    pub mod params {
+        /// `$.Agent.UserName`: sent as `metadata.agentId`.
+        pub const AGENT_ID: &str = "Agent_ID";
+        /// `$.Queue.ARN`: sent as `metadata.queueId`.
+        pub const QUEUE_ID: &str = "Queue_ID";
+        /// A test number that overrides the contact's ANI.
+        pub const TEMP_TEL: &str = "Temp_Tel";
+        /// Mindful's guide's seed names, for drop-in compatibility (configuration is better).
+        pub const TOKEN_URL: &str = "Token_URL";
+        pub const CLIENT_ID: &str = "Client_ID";
+        pub const SECRET_NUM: &str = "Secret_Num";
+        pub const API_URL: &str = "API_URL";
+    }
+    pub mod outputs {
+        pub use mindful_core::answer::outputs::*;
+        /// `true` when this contact's answer was already accepted (no second request).
+        pub const DEDUPLICATED: &str = "deduplicated";
+    }
+    pub mod statuses {
+        /// Mindful answered 2xx.
+        pub const ACCEPTED: &str = "accepted";
+        /// Mindful answered 404: no call connecting for that ANI (expected, not an error).
+        pub const NO_CALL: &str = "no_call";
+        pub const ERROR: &str = mindful_core::answer::STATUS_ERROR;
+        pub const ALL: [&str; 3] = [ACCEPTED, NO_CALL, ERROR];
+    }
+    pub mod codes {
+        pub use mindful_core::answer::codes::{
+            BAD_RESPONSE, INVALID_CONFIG, INVALID_EVENT, INVALID_NUMBER, RATE_LIMITED, TIMEOUT,
+            UPSTREAM_ERROR,
+        };
+        /// The token endpoint rejected the credentials (4xx) or answered no usable token, or
+        /// Agent Answer answered 401 twice.
+        pub const AUTH_FAILED: &str = "auth_failed";
+        pub const ALL: [&str; 8] = [
+            INVALID_NUMBER,
+            INVALID_CONFIG,
+            AUTH_FAILED,
+            RATE_LIMITED,
+            TIMEOUT,
+            UPSTREAM_ERROR,
+            BAD_RESPONSE,
+            INVALID_EVENT,
+        ];
+    }
+}
+
+use contract::{codes, outputs, params, statuses};
+
 /// Configuration read once per process.
 #[derive(Debug, Clone)]
-pub struct AnswerConfig {
+pub struct Config {
     pub common: CommonConfig,
     pub token_url: Url,
     /// The Agent Answer endpoint (`MINDFUL_API_URL` as a base or full URL).
@@ -41,20 +97,21 @@ pub struct AnswerConfig {
     pub dedup_window: Duration,
 }
 
-impl AnswerConfig {
+impl Config {
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let common = CommonConfig::from_env(env, DEFAULT_BUDGET_MS)?;
-        let token_url = env("MINDFUL_TOKEN_URL").unwrap_or_else(|| DEFAULT_TOKEN_URL.to_string());
-        let token_url = config::check_url(&token_url, "MINDFUL_TOKEN_URL", common.allow_http)?;
-        let api_url = env("MINDFUL_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_string());
+        let token_url =
+            env(vars::MINDFUL_TOKEN_URL).unwrap_or_else(|| DEFAULT_TOKEN_URL.to_string());
+        let token_url = config::check_url(&token_url, vars::MINDFUL_TOKEN_URL, common.allow_http)?;
+        let api_url = env(vars::MINDFUL_API_URL).unwrap_or_else(|| DEFAULT_API_URL.to_string());
         let api_url = agent_answer_endpoint(config::check_url(
             &api_url,
-            "MINDFUL_API_URL",
+            vars::MINDFUL_API_URL,
             common.allow_http,
         )?);
         let dedup = config::parse_u64(
             env,
-            "AGENT_ANSWER_DEDUP_SECONDS",
+            vars::AGENT_ANSWER_DEDUP_SECONDS,
             DEFAULT_DEDUP_SECONDS,
             0,
             3600,
@@ -63,15 +120,16 @@ impl AnswerConfig {
             common,
             token_url,
             api_url,
-            client_id: env("MINDFUL_CLIENT_ID").map(|v| v.trim().to_string()),
-            client_secret: config::secret_source(env, &config::vars::MINDFUL_CLIENT_SECRET),
+            client_id: env(vars::MINDFUL_CLIENT_ID).map(|v| v.trim().to_string()),
+            client_secret: config::secret_source(env, &vars::MINDFUL_CLIENT_SECRET),
             dedup_window: Duration::from_secs(dedup),
         })
     }
 }
 
+/// A failure, mapped once to the `status=error` answer ([`error_answer`]).
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub enum Failure {
     #[error("invalid configuration: {0}")]
     Config(ConfigError),
     #[error("{0}")]
@@ -82,44 +140,137 @@ enum Failure {
     InvalidAni(phone::PhoneError),
     #[error("the client secret could not be read: {0}")]
     Secret(SecretError),
+    #[error("Mindful did not answer within {budget_ms} ms")]
+    Timeout { budget_ms: u128 },
     #[error("{0}")]
     Answer(AnswerError),
 }
 
-impl Failure {
+impl mindful_core::answer::Failure for Failure {
     fn code(&self) -> &'static str {
         match self {
-            Self::Config(_)
-            | Self::MissingConfig(_)
-            | Self::Secret(SecretError::Unreachable(_))
-            | Self::Secret(SecretError::Status(_))
-            | Self::Secret(SecretError::Empty)
-            | Self::Secret(SecretError::BadResponse) => "missing_config",
-            Self::Secret(SecretError::Timeout) => "timeout",
-            Self::NoAni | Self::InvalidAni(_) => "invalid_number",
+            Self::Config(_) | Self::MissingConfig(_) => codes::INVALID_CONFIG,
+            Self::Secret(SecretError::Timeout) | Self::Timeout { .. } => codes::TIMEOUT,
+            Self::Secret(_) => codes::INVALID_CONFIG,
+            Self::NoAni | Self::InvalidAni(_) => codes::INVALID_NUMBER,
             Self::Answer(e) => match e {
-                AnswerError::InvalidAni => "invalid_number",
+                AnswerError::InvalidAni => codes::INVALID_NUMBER,
                 AnswerError::Auth(AuthError::Rejected(_))
                 | AnswerError::Auth(AuthError::BadResponse(_))
-                | AnswerError::Unauthorized => "auth_failed",
+                | AnswerError::Unauthorized => codes::AUTH_FAILED,
                 AnswerError::Auth(AuthError::RateLimited) | AnswerError::RateLimited => {
-                    "rate_limited"
+                    codes::RATE_LIMITED
                 }
-                AnswerError::Auth(AuthError::Timeout) | AnswerError::Timeout => "timeout",
+                AnswerError::Auth(AuthError::Timeout) | AnswerError::Timeout => codes::TIMEOUT,
                 AnswerError::Auth(AuthError::Upstream(_))
-                | AnswerError::Auth(AuthError::Unreachable(_)) => "upstream_error",
-                AnswerError::Rejected(_)
+                | AnswerError::Auth(AuthError::Unreachable(_))
+                | AnswerError::Rejected(_)
                 | AnswerError::Upstream(_)
-                | AnswerError::Unreachable(_) => "upstream_error",
-                AnswerError::TooLarge(_) => "bad_response",
+                | AnswerError::Unreachable(_) => codes::UPSTREAM_ERROR,
+                AnswerError::TooLarge(_) => codes::BAD_RESPONSE,
             },
+        }
+    }
+
+    fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Answer(e) => e.http_status(),
+            _ => None,
         }
     }
 }
 
+/// Where the client secret comes from: the flow's `Secret_Num` wins over configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretFrom {
+    Parameter(Secret),
+    Configured(SecretSource),
+}
+
+/// What one invocation will do, decided from the event and the configuration alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The ANI in E.164, as Mindful matches it.
+    pub ani: String,
+    pub masked: String,
+    pub endpoint: Url,
+    pub token_url: Url,
+    pub client_id: String,
+    pub secret: SecretFrom,
+    pub agent_id: Option<String>,
+    pub queue_id: Option<String>,
+    pub contact_id: Option<String>,
+}
+
+/// The pure part of an invocation. The ANI is checked first: an invalid one means no request
+/// at all, whatever else is wrong. Flow parameters (the guide's seed names) win over
+/// configuration, under the allow-list rule ([`config::check_host_allowed`]): when the secret
+/// comes from configuration, a URL from the flow must be an allowed origin, so a flow editor
+/// cannot send the secret (or its token) elsewhere.
+pub fn plan(config: &Config, event: &ContactFlowEvent) -> Result<Plan, Failure> {
+    let raw_ani = event
+        .param(params::TEMP_TEL)
+        .or_else(|| event.customer_address())
+        .ok_or(Failure::NoAni)?;
+    let number = phone::parse_number(raw_ani, &config.common.default_country)
+        .map_err(Failure::InvalidAni)?;
+
+    let allow_http = config.common.allow_http;
+    let secret_from_flow = event.param(params::SECRET_NUM).map(Secret::new);
+    let flow_url = |name: &'static str| -> Result<Option<Url>, Failure> {
+        event
+            .param(name)
+            .map(|raw| config::check_url(raw, name, allow_http).map_err(Failure::Config))
+            .transpose()
+    };
+    let token_url = flow_url(params::TOKEN_URL)?;
+    let api_url = flow_url(params::API_URL)?.map(agent_answer_endpoint);
+    if secret_from_flow.is_none() {
+        let configured = [&config.token_url, &config.api_url];
+        for (url, name) in [(&token_url, params::TOKEN_URL), (&api_url, params::API_URL)] {
+            if let Some(url) = url {
+                config::check_host_allowed(
+                    url,
+                    name,
+                    &config.common.allowed_hosts,
+                    &configured,
+                    allow_http,
+                )
+                .map_err(Failure::Config)?;
+            }
+        }
+    }
+    let client_id = event
+        .param(params::CLIENT_ID)
+        .map(str::to_string)
+        .or_else(|| config.client_id.clone())
+        .ok_or(Failure::MissingConfig(
+            "no client id: set MINDFUL_CLIENT_ID or pass Client_ID",
+        ))?;
+    let secret = match secret_from_flow {
+        Some(s) => SecretFrom::Parameter(s),
+        None => SecretFrom::Configured(config.client_secret.clone().ok_or(
+            Failure::MissingConfig(
+                "no client secret: set MINDFUL_CLIENT_SECRET, MINDFUL_CLIENT_SECRET_ARN or MINDFUL_CLIENT_SECRET_PARAMETER, or pass Secret_Num",
+            ),
+        )?),
+    };
+    Ok(Plan {
+        ani: number.e164(),
+        masked: number.masked(),
+        endpoint: api_url.unwrap_or_else(|| config.api_url.clone()),
+        token_url: token_url.unwrap_or_else(|| config.token_url.clone()),
+        client_id,
+        secret,
+        agent_id: event.param(params::AGENT_ID).map(str::to_string),
+        queue_id: event.param(params::QUEUE_ID).map(str::to_string),
+        contact_id: event.contact_id().map(str::to_string),
+    })
+}
+
 /// The function's state, built once in `main`.
 pub struct AgentAnswer {
-    config: Result<AnswerConfig, ConfigError>,
+    config: Result<Config, ConfigError>,
     client: AgentAnswerClient,
     secrets: SecretStore,
     /// ContactId → when its answer was accepted (Connect may invoke again for the same contact).
@@ -127,11 +278,8 @@ pub struct AgentAnswer {
 }
 
 impl AgentAnswer {
-    pub fn new(
-        http: Client,
-        config: Result<AnswerConfig, ConfigError>,
-        secrets: SecretStore,
-    ) -> Self {
+    pub fn new(http: Client, config: Result<Config, ConfigError>, secrets: SecretStore) -> Self {
+        mindful_core::handler::report_config(FUNCTION_NAME, &config);
         Self {
             config,
             client: AgentAnswerClient::new(http),
@@ -143,7 +291,7 @@ impl AgentAnswer {
     pub fn from_env(http: Client) -> Self {
         let env = config::process_env;
         let secrets = SecretStore::from_env(http.clone(), &env);
-        Self::new(http, AnswerConfig::from_env(&env), secrets)
+        Self::new(http, Config::from_env(&env), secrets)
     }
 
     fn budget(&self) -> Duration {
@@ -165,26 +313,12 @@ impl AgentAnswer {
     }
 
     async fn run(&self, mut inv: Invocation) -> (Kvp, InvocationRecord) {
-        let budget_ms = inv.budget.total().as_millis();
         let response = match self.process(&mut inv).await {
             Ok(kvp) => kvp,
             Err(failure) => {
-                let code = failure.code();
-                let message = match &failure {
-                    Failure::Answer(AnswerError::Timeout)
-                    | Failure::Answer(AnswerError::Auth(AuthError::Timeout)) => {
-                        format!("Mindful did not answer within {budget_ms} ms")
-                    }
-                    other => other.to_string(),
-                };
-                tracing::warn!(error = code, message = %message, "agent-answer failed");
-                let mut kvp = Kvp::error(code, message);
-                if let Failure::Answer(e) = &failure {
-                    if let Some(status) = e.http_status() {
-                        kvp.set("http_status", status.to_string());
-                    }
-                }
-                kvp
+                use mindful_core::answer::Failure as _;
+                tracing::warn!(error = failure.code(), message = %failure, "agent-answer failed");
+                error_answer(&failure)
             }
         };
         (response, inv.record)
@@ -195,125 +329,73 @@ impl AgentAnswer {
             .config
             .as_ref()
             .map_err(|e| Failure::Config(e.clone()))?;
-        let event = &inv.event;
+        let plan = plan(config, &inv.event)?;
+        inv.record.masked_number = Some(plan.masked.clone());
 
-        // The ANI first: an invalid one means no request at all, whatever else is wrong.
-        let raw_ani = event
-            .param("Temp_Tel")
-            .or_else(|| event.customer_address())
-            .ok_or(Failure::NoAni)?;
-        let number = phone::parse_number(raw_ani, &config.common.default_country)
-            .map_err(Failure::InvalidAni)?;
-        inv.record.masked_number = Some(number.masked());
-        let ani = number.e164();
-
-        let (endpoint, creds) = self.resolve_target(config, inv).await?;
-
-        let contact = event.contact_id().map(str::to_string);
-        if let Some(id) = &contact {
+        if let Some(id) = &plan.contact_id {
             if self.recently_answered(id, config.dedup_window) {
                 tracing::info!("answer already accepted for this contact; not sent again");
-                let mut kvp = Kvp::with_status("accepted");
-                kvp.set("deduplicated", "true");
+                let mut kvp = Kvp::with_status(statuses::ACCEPTED);
+                kvp.set(outputs::DEDUPLICATED, "true");
                 return Ok(kvp);
             }
         }
+        let client_secret = match &plan.secret {
+            SecretFrom::Parameter(s) => s.clone(),
+            SecretFrom::Configured(source) => self
+                .secrets
+                .resolve(source, &inv.budget)
+                .await
+                .map_err(Failure::Secret)?,
+        };
+        let creds = ClientCredentials {
+            token_url: plan.token_url.clone(),
+            client_id: plan.client_id.clone(),
+            client_secret,
+        };
 
-        let agent_id = event.param("Agent_ID");
-        let queue_id = event.param("Queue_ID");
         let started = Instant::now();
         let report = self
             .client
-            .answer(&endpoint, &creds, &ani, agent_id, queue_id, &inv.budget)
+            .answer(
+                &plan.endpoint,
+                &creds,
+                &plan.ani,
+                plan.agent_id.as_deref(),
+                plan.queue_id.as_deref(),
+                &inv.budget,
+            )
             .await;
         inv.record.upstream_latency = Some(started.elapsed());
         inv.record.upstream_requests = report.requests;
         match report.outcome {
             Ok(AnswerOutcome::Accepted { http_status }) => {
                 inv.record.upstream_status = Some(http_status);
-                if let Some(id) = contact {
+                if let Some(id) = plan.contact_id {
                     self.remember(id, config.dedup_window);
                 }
-                let mut kvp = Kvp::with_status("accepted");
-                kvp.set("http_status", http_status.to_string());
+                let mut kvp = Kvp::with_status(statuses::ACCEPTED);
+                kvp.set(outputs::HTTP_STATUS, http_status.to_string());
                 Ok(kvp)
             }
             Ok(AnswerOutcome::NoCall) => {
                 inv.record.upstream_status = Some(404);
-                let mut kvp = Kvp::with_status("no_call");
-                kvp.set("http_status", "404");
+                let mut kvp = Kvp::with_status(statuses::NO_CALL);
+                kvp.set(outputs::HTTP_STATUS, "404");
                 Ok(kvp)
             }
             Err(e) => {
                 inv.record.upstream_status = e.http_status();
-                Err(Failure::Answer(e))
+                Err(match e {
+                    AnswerError::Timeout | AnswerError::Auth(AuthError::Timeout) => {
+                        Failure::Timeout {
+                            budget_ms: inv.budget.total().as_millis(),
+                        }
+                    }
+                    other => Failure::Answer(other),
+                })
             }
         }
-    }
-
-    /// Endpoint and credentials: flow parameters (the guide's seed names) win over configuration,
-    /// under SPEC rule 7: when the secret comes from configuration, a URL from the flow must point
-    /// at an allowed host, so a flow editor cannot send the secret (or its token) elsewhere.
-    async fn resolve_target(
-        &self,
-        config: &AnswerConfig,
-        inv: &Invocation,
-    ) -> Result<(Url, ClientCredentials), Failure> {
-        let event = &inv.event;
-        let allow_http = config.common.allow_http;
-        let secret_from_flow = event.param("Secret_Num").map(Secret::new);
-        let token_url = match event.param("Token_URL") {
-            Some(raw) => {
-                Some(config::check_url(raw, "Token_URL", allow_http).map_err(Failure::Config)?)
-            }
-            None => None,
-        };
-        let api_url = match event.param("API_URL") {
-            Some(raw) => Some(agent_answer_endpoint(
-                config::check_url(raw, "API_URL", allow_http).map_err(Failure::Config)?,
-            )),
-            None => None,
-        };
-        if secret_from_flow.is_none() {
-            let configured = [&config.token_url, &config.api_url];
-            for (url, name) in [(&token_url, "Token_URL"), (&api_url, "API_URL")] {
-                if let Some(url) = url {
-                    config::check_host_allowed(
-                        url,
-                        name,
-                        &config.common.allowed_hosts,
-                        &configured,
-                        allow_http,
-                    )
-                    .map_err(Failure::Config)?;
-                }
-            }
-        }
-        let client_id = event
-            .param("Client_ID")
-            .map(str::to_string)
-            .or_else(|| config.client_id.clone())
-            .ok_or(Failure::MissingConfig(
-                "no client id: set MINDFUL_CLIENT_ID or pass Client_ID",
-            ))?;
-        let client_secret = match secret_from_flow {
-            Some(s) => s,
-            None => {
-                let source = config.client_secret.as_ref().ok_or(Failure::MissingConfig(
-                    "no client secret: set MINDFUL_CLIENT_SECRET or MINDFUL_CLIENT_SECRET_ARN, or pass Secret_Num",
-                ))?;
-                self.secrets
-                    .resolve(source, &inv.budget)
-                    .await
-                    .map_err(Failure::Secret)?
-            }
-        };
-        let creds = ClientCredentials {
-            token_url: token_url.unwrap_or_else(|| config.token_url.clone()),
-            client_id,
-            client_secret,
-        };
-        Ok((api_url.unwrap_or_else(|| config.api_url.clone()), creds))
     }
 
     fn recently_answered(&self, contact_id: &str, window: Duration) -> bool {
@@ -334,5 +416,168 @@ impl AgentAnswer {
             answered.retain(|_, at| at.elapsed() < window);
             answered.insert(contact_id, Instant::now());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mindful_core::answer::Failure as _;
+    use serde_json::{json, Value};
+
+    fn config(extra: &[(&str, &str)]) -> Config {
+        let vars: HashMap<String, String> = [
+            ("MINDFUL_CLIENT_ID", "cid"),
+            ("MINDFUL_CLIENT_SECRET", "configured"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Config::from_env(&move |k| vars.get(k).cloned().filter(|v| !v.is_empty()))
+            .expect("valid configuration")
+    }
+
+    fn event(params: Value, address: Option<&str>) -> ContactFlowEvent {
+        ContactFlowEvent::from_value(json!({"Details": {
+            "ContactData": {"ContactId": "c-1",
+                "CustomerEndpoint": address.map(|a| json!({"Address": a, "Type": "TELEPHONE_NUMBER"}))},
+            "Parameters": params}}))
+    }
+
+    /// (params, address, configuration, outcome): `Ok((ani, token URL host:port, secret from
+    /// the flow?))` or the error code, without any I/O.
+    #[test]
+    fn plans() {
+        type Row<'a> = (
+            Value,
+            Option<&'a str>,
+            &'a [(&'a str, &'a str)],
+            Result<(&'a str, &'a str, bool), &'a str>,
+        );
+        let rows: Vec<Row> = vec![
+            (
+                json!({}),
+                Some("+13209071234"),
+                &[],
+                Ok(("+13209071234", "auth.getmindful.com:443", false)),
+            ),
+            (
+                json!({"Temp_Tel": "+447946095813"}),
+                Some("+13209071234"),
+                &[],
+                Ok(("+447946095813", "auth.getmindful.com:443", false)),
+            ),
+            (
+                json!({}),
+                Some("(320) 907-1234"),
+                &[],
+                Ok(("+13209071234", "auth.getmindful.com:443", false)),
+            ),
+            (json!({}), None, &[], Err(codes::INVALID_NUMBER)),
+            (
+                json!({}),
+                Some("anonymous"),
+                &[],
+                Err(codes::INVALID_NUMBER),
+            ),
+            // An invalid ANI wins over a bad URL: nothing is sent either way.
+            (
+                json!({"Token_URL": "https://evil.example/t"}),
+                Some("anonymous"),
+                &[],
+                Err(codes::INVALID_NUMBER),
+            ),
+            // The allow-list: the configured secret never goes to another origin...
+            (
+                json!({"Token_URL": "https://evil.example/t"}),
+                Some("+13209071234"),
+                &[],
+                Err(codes::INVALID_CONFIG),
+            ),
+            (
+                json!({"Token_URL": "https://auth.getmindful.com:8443/t"}),
+                Some("+13209071234"),
+                &[],
+                Err(codes::INVALID_CONFIG),
+            ),
+            (
+                json!({"Token_URL": "https://auth.getmindful.com/other"}),
+                Some("+13209071234"),
+                &[],
+                Ok(("+13209071234", "auth.getmindful.com:443", false)),
+            ),
+            (
+                json!({"Token_URL": "https://x.getmindful.com/t"}),
+                Some("+13209071234"),
+                &[("MINDFUL_ALLOWED_HOSTS", ".getmindful.com")],
+                Ok(("+13209071234", "x.getmindful.com:443", false)),
+            ),
+            // ...but the flow's own secret may go where the flow says.
+            (
+                json!({"Token_URL": "https://evil.example/t", "Secret_Num": "s"}),
+                Some("+13209071234"),
+                &[],
+                Ok(("+13209071234", "evil.example:443", true)),
+            ),
+            (
+                json!({"Token_URL": "http://auth.getmindful.com/t", "Secret_Num": "s"}),
+                Some("+13209071234"),
+                &[],
+                Err(codes::INVALID_CONFIG),
+            ),
+            (
+                json!({}),
+                Some("+13209071234"),
+                &[("MINDFUL_CLIENT_ID", "")],
+                Err(codes::INVALID_CONFIG),
+            ),
+            (
+                json!({"Client_ID": "flow"}),
+                Some("+13209071234"),
+                &[("MINDFUL_CLIENT_ID", "")],
+                Ok(("+13209071234", "auth.getmindful.com:443", false)),
+            ),
+            (
+                json!({}),
+                Some("+13209071234"),
+                &[("MINDFUL_CLIENT_SECRET", "")],
+                Err(codes::INVALID_CONFIG),
+            ),
+        ];
+        for (params, address, extra, want) in rows {
+            let got = plan(&config(extra), &event(params.clone(), address));
+            let got = got.as_ref().map(|p| {
+                (
+                    p.ani.as_str(),
+                    format!(
+                        "{}:{}",
+                        p.token_url.host_str().unwrap_or(""),
+                        p.token_url.port_or_known_default().unwrap_or(0)
+                    ),
+                    matches!(p.secret, SecretFrom::Parameter(_)),
+                )
+            });
+            let got = got
+                .as_ref()
+                .map(|(a, h, s)| (*a, h.as_str(), *s))
+                .map_err(|e| e.code());
+            assert_eq!(got, want, "{params} {address:?} {extra:?}");
+        }
+        let p = plan(
+            &config(&[]),
+            &event(
+                json!({"Agent_ID": "jdoe", "Queue_ID": " "}),
+                Some("+13209071234"),
+            ),
+        )
+        .unwrap();
+        assert_eq!(p.agent_id.as_deref(), Some("jdoe"));
+        assert_eq!(p.queue_id, None);
+        assert_eq!(p.contact_id.as_deref(), Some("c-1"));
+        assert_eq!(
+            p.endpoint.as_str(),
+            "https://api.getmindful.com/v2/callback/agentAnswer"
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use agent_answer::{AgentAnswer, AnswerConfig};
+use agent_answer::{AgentAnswer, Config};
 use mindful_core::handler::test_event;
 use mindful_core::http::{build_client, HttpSettings};
 use mindful_core::secret::SecretStore;
@@ -36,7 +36,7 @@ fn function(sim: &Sim, extra: &[(&str, &str)]) -> AgentAnswer {
         None,
         Duration::from_secs(300),
     );
-    AgentAnswer::new(http, AnswerConfig::from_env(&env), secrets)
+    AgentAnswer::new(http, Config::from_env(&env), secrets)
 }
 
 fn whisper(contact: &str, params: Value, customer: Value) -> Value {
@@ -287,9 +287,9 @@ async fn seed_parameters_work_without_configuration() {
     let params = json!({"Token_URL": sim.token_url(), "Client_ID":"sim-client", "Secret_Num":"sim-secret", "API_URL": sim.base_url()});
     let r = call(&f, whisper("c-2", params, voice(ANI))).await;
     assert_eq!(r.status(), Some("accepted"), "{r:?}");
-    // Without credentials anywhere: missing_config.
+    // Without credentials anywhere: invalid_config.
     let r = call(&f, whisper("c-3", json!({}), voice(ANI))).await;
-    assert_eq!(r.get("error"), Some("missing_config"));
+    assert_eq!(r.get("error"), Some("invalid_config"));
 }
 
 #[tokio::test]
@@ -299,7 +299,7 @@ async fn flow_urls_cannot_take_the_configured_secret_elsewhere() {
     // 127.0.0.2 is loopback but another host than the configured 127.0.0.1.
     let foreign = format!("http://127.0.0.2:{}/oauth2/token", sim.addr().port());
     let r = call(&f, whisper("c", json!({"Token_URL": foreign}), voice(ANI))).await;
-    assert_eq!(r.get("error"), Some("missing_config"), "{r:?}");
+    assert_eq!(r.get("error"), Some("invalid_config"), "{r:?}");
     assert!(r
         .get("error_message")
         .unwrap()
@@ -309,7 +309,7 @@ async fn flow_urls_cannot_take_the_configured_secret_elsewhere() {
         whisper("c", json!({"API_URL": "http://127.0.0.2:1/x"}), voice(ANI)),
     )
     .await;
-    assert_eq!(r.get("error"), Some("missing_config"));
+    assert_eq!(r.get("error"), Some("invalid_config"));
     assert!(sim.requests().is_empty());
     // The configured host is fine from the flow, and an explicit allow-list extends it.
     sim.register_call(ANI);
@@ -322,7 +322,7 @@ async fn flow_urls_cannot_take_the_configured_secret_elsewhere() {
     // https only, unless MINDFUL_ALLOW_HTTP.
     let strict = function(&sim, &[("MINDFUL_ALLOW_HTTP", "")]);
     let r = call(&strict, whisper("c", json!({}), voice(ANI))).await;
-    assert_eq!(r.get("error"), Some("missing_config"));
+    assert_eq!(r.get("error"), Some("invalid_config"));
     assert!(r.get("error_message").unwrap().contains("https"));
 }
 

@@ -128,7 +128,7 @@ fn extension_failures_are_clear_answers() {
     let (r, _) = response(&mut f, event(json!({}), Some(CALLER), "c-missing"));
     assert_eq!(
         (r["status"].as_str(), r["error"].as_str()),
-        (Some("error"), Some("missing_config")),
+        (Some("error"), Some("invalid_config")),
         "{r}"
     );
     assert!(
@@ -151,7 +151,7 @@ fn extension_failures_are_clear_answers() {
         ],
     );
     let (r, _) = response(&mut wrong, event(json!({}), Some(CALLER), "c-wrong"));
-    assert_eq!(r["error"], "missing_config", "{r}");
+    assert_eq!(r["error"], "invalid_config", "{r}");
     assert!(
         r["error_message"]
             .as_str()

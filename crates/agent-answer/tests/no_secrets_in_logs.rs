@@ -227,7 +227,7 @@ fn flow_urls_cannot_send_the_configured_secret_to_another_host() {
         json!({"Token_URL": foreign_token, "API_URL": foreign_api}),
         json!({"Token_URL": foreign_token, "Client_ID": CLIENT_ID}),
     ] {
-        let r = expect(&mut f, whisper("c", params), ("error", "missing_config"));
+        let r = expect(&mut f, whisper("c", params), ("error", "invalid_config"));
         let msg = r["error_message"].as_str().unwrap_or_default();
         assert!(msg.contains("MINDFUL_ALLOWED_HOSTS"), "{msg}");
         assert!(msg.contains("127.0.0.2"), "{msg}");
@@ -240,7 +240,7 @@ fn flow_urls_cannot_send_the_configured_secret_to_another_host() {
     let r = expect(
         &mut f,
         whisper("c-port", json!({"Token_URL": other_token})),
-        ("error", "missing_config"),
+        ("error", "invalid_config"),
     );
     rs.push(r);
     assert_eq!(
@@ -265,7 +265,7 @@ fn flow_urls_cannot_send_the_configured_secret_to_another_host() {
     let r = expect(
         &mut host_only,
         whisper("c-host-only", json!({"Token_URL": foreign_token})),
-        ("error", "missing_config"),
+        ("error", "invalid_config"),
     );
     assert!(
         r["error_message"]
@@ -300,7 +300,7 @@ fn plain_http_is_refused_without_mindful_allow_http() {
         "Client_ID": FLOW_CLIENT_ID, "Secret_Num": PARAM_SECRET}),
     ] {
         sim.register_call(CALLER);
-        let r = expect(&mut f, whisper("c", params), ("error", "missing_config"));
+        let r = expect(&mut f, whisper("c", params), ("error", "invalid_config"));
         let msg = r["error_message"].as_str().unwrap_or_default();
         assert!(msg.contains("https"), "{msg}");
         rs.push(r);

@@ -353,3 +353,106 @@ pub fn check_load(function: &str, report: &LoadReport) {
         );
     }
 }
+
+/// The part of a markdown document from the heading that starts with `heading` to the next
+/// heading of the same or a higher level.
+pub fn markdown_section<'a>(text: &'a str, heading: &str) -> &'a str {
+    let Some(start) = text.find(&format!("\n{heading}")).map(|i| i + 1) else {
+        panic!("no heading {heading:?}");
+    };
+    let level = heading.chars().take_while(|c| *c == '#').count();
+    let rest = &text[start + heading.len()..];
+    let end = rest
+        .match_indices("\n#")
+        .find(|(i, _)| {
+            let hashes = rest[i + 1..].chars().take_while(|c| *c == '#').count();
+            hashes <= level && rest[i + 1 + hashes..].starts_with(' ')
+        })
+        .map(|(i, _)| start + heading.len() + i)
+        .unwrap_or(text.len());
+    &text[start..end]
+}
+
+/// The codes in the first column of every table whose header's first cell is `` `error` ``.
+pub fn documented_error_codes(text: &str) -> std::collections::BTreeSet<String> {
+    let mut codes = std::collections::BTreeSet::new();
+    let mut in_error_table = false;
+    for line in text.lines() {
+        if !line.starts_with('|') {
+            in_error_table = false;
+            continue;
+        }
+        let first = line
+            .trim_start_matches('|')
+            .split('|')
+            .next()
+            .unwrap_or("")
+            .trim();
+        if first == "`error`" {
+            in_error_table = true;
+            continue;
+        }
+        if in_error_table {
+            if let Some(code) = first.strip_prefix('`').and_then(|c| c.strip_suffix('`')) {
+                codes.insert(code.to_string());
+            }
+        }
+    }
+    codes
+}
+
+/// The `status` values and `error` codes of `function`'s row in the summary table (`| \`fn\` |
+/// statuses | codes |`).
+pub fn summary_row(
+    text: &str,
+    function: &str,
+) -> (
+    std::collections::BTreeSet<String>,
+    std::collections::BTreeSet<String>,
+) {
+    let prefix = format!("| `{function}` |");
+    let Some(row) = text.lines().find(|l| l.starts_with(&prefix)) else {
+        panic!("no summary row for {function}");
+    };
+    let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+    let names = |cell: &str| -> std::collections::BTreeSet<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    (
+        names(cells.get(1).copied().unwrap_or("")),
+        names(cells.get(2).copied().unwrap_or("")),
+    )
+}
+
+/// Panics unless the README documents exactly `statuses` and `codes` for `function`: in the
+/// summary table and in the function's own error tables (under `section_heading`).
+pub fn assert_contract_documented(
+    readme: &str,
+    section_heading: &str,
+    function: &str,
+    statuses: &[&str],
+    codes: &[&str],
+) {
+    let want_statuses: std::collections::BTreeSet<String> =
+        statuses.iter().map(|s| s.to_string()).collect();
+    let want_codes: std::collections::BTreeSet<String> =
+        codes.iter().map(|s| s.to_string()).collect();
+    let (row_statuses, row_codes) = summary_row(readme, function);
+    assert_eq!(
+        row_statuses, want_statuses,
+        "{function}: statuses in the summary table"
+    );
+    assert_eq!(
+        row_codes, want_codes,
+        "{function}: codes in the summary table"
+    );
+    let documented = documented_error_codes(markdown_section(readme, section_heading));
+    assert_eq!(
+        documented, want_codes,
+        "{function}: codes in its error table"
+    );
+}

@@ -18,7 +18,7 @@ use mindful_core::{ContactFlowEvent, Kvp};
 use crate::phrase::{language_for, parse_seconds, InvalidSeconds, Language, ONE_MINUTE};
 
 /// The function name in logs and metrics.
-pub const FUNCTION: &str = "ocw-phrase";
+pub const FUNCTION_NAME: &str = "ocw-phrase";
 
 /// `OCW_CAP_SECONDS` default: above ten minutes the caller hears "more than 10 minutes".
 pub const DEFAULT_CAP_SECONDS: u64 = 600;
@@ -68,14 +68,29 @@ pub mod keys {
     ];
 }
 
+/// `status` values.
+pub mod statuses {
+    pub const OK: &str = "ok";
+    pub const ERROR: &str = mindful_core::answer::STATUS_ERROR;
+    pub const ALL: [&str; 2] = [OK, ERROR];
+}
+
 /// Stable error codes (`$.External.error`).
 pub mod codes {
+    /// `OCW_CAP_SECONDS` or `OCW_OFFER_THRESHOLD_SECONDS` is set to an invalid value.
+    pub use mindful_core::answer::codes::INVALID_CONFIG;
+    pub use mindful_core::answer::codes::{INVALID_EVENT, RESPONSE_TOO_LARGE};
     /// `OCW` missing, empty, not a number, negative, NaN or infinite.
     pub const INVALID_OCW: &str = "invalid_ocw";
     /// A per-call override (`cap_seconds`, `offer_threshold_seconds`) is not a valid value.
     pub const INVALID_PARAMETER: &str = "invalid_parameter";
-    /// `OCW_CAP_SECONDS` or `OCW_OFFER_THRESHOLD_SECONDS` is set to an invalid value.
-    pub const INVALID_CONFIG: &str = "invalid_config";
+    pub const ALL: [&str; 5] = [
+        INVALID_OCW,
+        INVALID_PARAMETER,
+        INVALID_CONFIG,
+        RESPONSE_TOO_LARGE,
+        INVALID_EVENT,
+    ];
 }
 
 /// Settings read once from the environment at init.
@@ -125,7 +140,7 @@ pub type Settings = Result<Config, ConfigError>;
 
 /// The Lambda handler.
 pub async fn handle(settings: &Settings, event: LambdaEvent<Payload>) -> Result<Kvp, Infallible> {
-    mindful_core::handler::respond(FUNCTION, event, BUDGET, &[], |inv| async move {
+    mindful_core::handler::respond(FUNCTION_NAME, event, BUDGET, &[], |inv| async move {
         let response = answer(settings, &inv.event);
         (response, inv.record)
     })
@@ -142,8 +157,32 @@ struct Spoken {
     offers_made: Option<u64>,
 }
 
-/// A failure: `(error code, one human line)`.
-type Failure = (&'static str, String);
+/// A failure, mapped once to the error keys by [`mindful_core::answer::error_answer`].
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("configuration error: {0}")]
+    Config(ConfigError),
+    #[error("OCW {0}; expected the oldest contact age in seconds")]
+    InvalidOcw(InvalidSeconds),
+    #[error("{name} {why}; expected whole seconds from {min} to {MAX_SETTING_SECONDS}")]
+    InvalidOverride {
+        name: &'static str,
+        why: String,
+        min: u64,
+    },
+    #[error("{0} is not a count; expected a whole number from 0 to 1000")]
+    InvalidCount(&'static str),
+}
+
+impl mindful_core::answer::Failure for Failure {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Config(_) => codes::INVALID_CONFIG,
+            Self::InvalidOcw(_) => codes::INVALID_OCW,
+            Self::InvalidOverride { .. } | Self::InvalidCount(_) => codes::INVALID_PARAMETER,
+        }
+    }
+}
 
 /// Builds the response for one event: every input parameter echoed, `OCW` replaced by the
 /// phrase, plus `OCW_seconds`, `offer_callback`, `OCW_language` and `status`.
@@ -166,13 +205,13 @@ pub fn answer(settings: &Settings, event: &ContactFlowEvent) -> Kvp {
             }
             out.set(keys::STATUS, "ok");
         }
-        Err((code, message)) => {
+        Err(failure) => {
             // `OCW` keeps the value as given (already echoed), so a prompt that plays it
             // regardless of the status is not garbled by an error text.
             out.set(keys::OFFER_CALLBACK, bool_str(false));
-            out.set(keys::STATUS, "error");
-            out.set(keys::ERROR, code);
-            out.set(keys::ERROR_MESSAGE, message);
+            for (key, value) in mindful_core::answer::error_answer(&failure).iter() {
+                out.set(key.as_str(), value.as_str());
+            }
         }
     }
     out
@@ -192,15 +231,8 @@ fn speak(
     event: &ContactFlowEvent,
     language: &Language,
 ) -> Result<Spoken, Failure> {
-    let config = settings
-        .as_ref()
-        .map_err(|e| (codes::INVALID_CONFIG, format!("configuration error: {e}")))?;
-    let seconds = parse_seconds(event.param(params::OCW)).map_err(|why| {
-        (
-            codes::INVALID_OCW,
-            format!("OCW {why}; expected the oldest contact age in seconds"),
-        )
-    })?;
+    let config = settings.as_ref().map_err(|e| Failure::Config(e.clone()))?;
+    let seconds = parse_seconds(event.param(params::OCW)).map_err(Failure::InvalidOcw)?;
     let cap_seconds = override_or(event, params::CAP_SECONDS, config.cap_seconds, ONE_MINUTE)?;
     let offer_threshold_seconds = override_or(
         event,
@@ -234,19 +266,14 @@ fn speak(
 /// absent or blank → the configured value.
 fn override_or(
     event: &ContactFlowEvent,
-    name: &str,
+    name: &'static str,
     configured: u64,
     min: u64,
 ) -> Result<u64, Failure> {
     let Some(raw) = event.param(name) else {
         return Ok(configured);
     };
-    let invalid = |why: String| {
-        (
-            codes::INVALID_PARAMETER,
-            format!("{name} {why}; expected whole seconds from {min} to {MAX_SETTING_SECONDS}"),
-        )
-    };
+    let invalid = |why: String| Failure::InvalidOverride { name, why, min };
     match parse_seconds(Some(raw)) {
         Ok(v) if (min..=MAX_SETTING_SECONDS).contains(&v) => Ok(v),
         Ok(_) => Err(invalid("is out of range".into())),
@@ -256,16 +283,13 @@ fn override_or(
 
 /// A whole-number count parameter (`offers_made`, `max_offers`): absent or blank → `None`;
 /// anything but a non-negative integer up to 1000 → `invalid_parameter`.
-fn count_param(event: &ContactFlowEvent, name: &str) -> Result<Option<u64>, Failure> {
+fn count_param(event: &ContactFlowEvent, name: &'static str) -> Result<Option<u64>, Failure> {
     let Some(raw) = event.param(name) else {
         return Ok(None);
     };
     match raw.parse::<u64>() {
         Ok(v) if v <= 1000 => Ok(Some(v)),
-        _ => Err((
-            codes::INVALID_PARAMETER,
-            format!("{name} is not a count; expected a whole number from 0 to 1000"),
-        )),
+        _ => Err(Failure::InvalidCount(name)),
     }
 }
 

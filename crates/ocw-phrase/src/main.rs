@@ -10,15 +10,7 @@ use ocw_phrase::{handle, Config, Settings};
 async fn main() -> Result<(), lambda_runtime::Error> {
     mindful_core::observe::init_logging();
     let settings: Settings = Config::from_env(&process_env);
-    match &settings {
-        Ok(config) => tracing::info!(
-            cap_seconds = config.cap_seconds,
-            offer_threshold_seconds = config.offer_threshold_seconds,
-            "ocw-phrase configured"
-        ),
-        // Keep running: every invocation answers `error=invalid_config` so the flow can branch.
-        Err(e) => tracing::error!(error = %e, "ocw-phrase configuration is invalid"),
-    }
+    mindful_core::handler::report_config(ocw_phrase::FUNCTION_NAME, &settings);
     let settings = &settings;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Payload>| {
         handle(settings, event)

@@ -1,0 +1,13 @@
+//! The README documents exactly the statuses and error codes the code can answer (the
+//! `contract` constants): in the summary table and in the function's error table.
+
+#[test]
+fn the_readme_documents_the_contract() {
+    lambda_harness::testkit::assert_contract_documented(
+        include_str!("../../../README.md"),
+        "## ocw-phrase",
+        "ocw-phrase",
+        &ocw_phrase::statuses::ALL,
+        &ocw_phrase::codes::ALL,
+    );
+}
