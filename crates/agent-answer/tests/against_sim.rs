@@ -1,6 +1,9 @@
 //! agent-answer against the Mindful simulator over real HTTP: token reuse, expiry, 401 refresh,
 //! statuses, faults inside the budget, seed-compatible parameters, the host allow-list, retries.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,9 @@
 //! secret read from Secrets Manager or SSM through the Parameters and Secrets extension
 //! interface, against the simulator. A variable renamed on either side fails here.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use lambda_harness::secrets_extension::SecretsExtension;
 use lambda_harness::testkit::{assert_flat, event, response, spawn_deployed, CALLER};
 use mindful_sim::{Route, Sim, SimConfig};

@@ -1,6 +1,9 @@
 //! Every `events/agent-answer*.json` sample, as `cargo lambda invoke --data-file` would send it, to
 //! the built binary through the Lambda Runtime API, against the simulator.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use lambda_harness::testkit::{assert_flat, assert_unreadable_payloads_answered, response, spawn};
 use mindful_sim::{Sim, SimConfig};
 use serde_json::Value;

@@ -4,6 +4,9 @@
 //! budget (plus scheduling slack); with `FAULT_MATRIX_OUT=docs/fault-matrix.md` it also writes
 //! the table.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use lambda_harness::testkit::*;

@@ -2,6 +2,9 @@
 //! Runtime API: redirects, unusable tokens (which once poisoned the cache for up to a day),
 //! `expires_in` edge cases, and bodies that never end. Each answer comes inside the budget.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use lambda_harness::hostile::{Answer, HostileUpstream};

@@ -8,6 +8,9 @@
 //! Also SPEC rule 7: a flow URL pointing the configured secret at another host (127.0.0.2) is
 //! refused and that host sees no request; plain `http` is refused without `MINDFUL_ALLOW_HTTP`.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use lambda_harness::testkit::*;
 use lambda_harness::FunctionProcess;
 use mindful_sim::{ClientConfig, Fault, Route, Sim, SimConfig};

@@ -1,6 +1,9 @@
 //! datastore-proxy against the Mindful simulator over real HTTP: round trips in every number
 //! format, wrong token, unknown number, upstream faults, and every input error.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

@@ -10,6 +10,9 @@
 //! socket with the simulator's port at one end, TIME_WAIT included, so a connection closed
 //! during the run is still seen.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Instant;
 
 use lambda_harness::testkit::*;

@@ -7,6 +7,9 @@
 //! Also SPEC rule 7: a plain `http` Datastore URL is refused without `MINDFUL_ALLOW_HTTP`, and
 //! nothing reaches the server.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use lambda_harness::testkit::*;
 use mindful_sim::{Fault, Route, Sim, SimConfig, TemplateConfig};
 use serde_json::{json, Value};

@@ -1,6 +1,9 @@
 //! The core clients against the Mindful simulator in-process (real HTTP on loopback): the same
 //! documented behaviour the functions rely on, without the function layer.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -1,6 +1,9 @@
 //! The core clients over real HTTP against a scripted loopback server: token reuse and refresh,
 //! Datastore and Agent Answer status mapping, retries, budgets, secrets through the extension.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::collections::BTreeMap;

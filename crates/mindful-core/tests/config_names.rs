@@ -2,6 +2,9 @@
 //! stack's environment (`infra/base.yaml`) are checked against it, so a variable renamed on any
 //! side fails here (a secret's ARN variable was once read under another name than the stack set).
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 
 use lambda_harness::stack::{base_template, environment_output, render_environment};

@@ -1,6 +1,9 @@
 //! Our normaliser must give the same E.164 as libphonenumber (the `phonenumber` crate, a
 //! dev-dependency only) for every number libphonenumber considers valid.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use mindful_core::phone::normalize_e164;
 use phonenumber::{country::Id, Mode};
 

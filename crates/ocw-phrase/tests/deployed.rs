@@ -1,6 +1,9 @@
 //! ocw-phrase under the environment `infra/base.yaml` renders (its defaults): the stack's
 //! variable names are the ones the function reads.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use lambda_harness::testkit::{event, response, spawn_deployed};
 use serde_json::json;
 

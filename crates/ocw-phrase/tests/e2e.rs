@@ -1,6 +1,9 @@
 //! End to end: the built `ocw-phrase` binary as a real process behind the Lambda Runtime API
 //! (`lambda-harness`), fed every `events/ocw-phrase*.json` file.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

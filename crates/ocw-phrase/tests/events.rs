@@ -1,6 +1,9 @@
 //! Every `events/ocw-phrase*.json` file through the handler in process (the same files the
 //! end-to-end test sends to the built binary, and `cargo lambda invoke --data-file` uses).
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use mindful_core::handler::test_event;

@@ -7,6 +7,9 @@
 //! * `load_10k` (`#[ignore]`): 10 000 invocations; `cargo test -p ocw-phrase --test load --
 //!   --ignored --nocapture` prints the numbers.
 
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Instant;
 
 use lambda_harness::testkit::{check_load, invoke_traced, LoadReport, TraceIds};
