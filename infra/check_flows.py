@@ -20,7 +20,7 @@ AWS::Connect::ContactFlow of the template:
   disconnect); a whisper flow always ends with EndFlowExecution; the second-chance queue flow
   never hangs up; TransferContactToQueue is only reached with a working queue set; every flow
   starts by turning flow logs on;
-* the functions' contract (SPEC.md): every `LambdaFunctionARN` is one of the template's
+* the functions' contract (docs/contract.md): every `LambdaFunctionARN` is one of the template's
   function ARN parameters; invocations pass only parameter names the function knows, never a
   secret as a literal; block time limits fit the functions' budgets; every `$.External.x` read
   is an output of the synchronous Lambda call made last on every path to the read (an
@@ -58,7 +58,7 @@ import yaml
 
 INFRA = pathlib.Path(__file__).resolve().parent
 
-# --- The functions' contract (SPEC.md) ------------------------------------------------------
+# --- The functions' contract (docs/contract.md) ------------------------------------------------------
 FUNCTION_PARAMS = {
     "OcwPhraseFunctionArn": "ocw-phrase",
     "DatastoreProxyFunctionArn": "datastore-proxy",

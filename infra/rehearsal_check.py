@@ -3,7 +3,7 @@
 
 Runs against the moto server the rehearsal started (AWS_ENDPOINT_URL on 127.0.0.1). The
 expected environment is computed here from the params file and base.yaml's defaults with its
-own table of SPEC.md variable names, independently of the stack's *Environment outputs, so a
+own table of the functions' variable names (mindful_core::config::vars), independently of the stack's *Environment outputs, so a
 typo in the template's mapping fails the rehearsal.
 
 Usage: infra/rehearsal_check.py PARAMS.json STACK_PREFIX ARCH
@@ -24,7 +24,7 @@ INFRA = pathlib.Path(__file__).resolve().parent
 EXPECTED_MEMORY = 256
 EXPECTED_TIMEOUT = 5
 
-# SPEC.md configuration variable <- base stack parameter, per function.
+# Configuration variable (mindful_core::config::vars) <- base stack parameter, per function.
 ENV_MAP = {
     "ocw-phrase": {
         "OCW_CAP_SECONDS": "OcwCapSeconds",

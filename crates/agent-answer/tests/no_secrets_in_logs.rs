@@ -1,11 +1,11 @@
-//! SPEC rule 5 through the real binary: run agent-answer (as a process behind the Lambda Runtime
+//! Contract rule 5 (docs/contract.md) through the real binary: run agent-answer (as a process behind the Lambda Runtime
 //! API, `lambda-harness`) through every success and error path against `mindful-sim` (token
 //! endpoint and Agent Answer faults included), and assert that neither its captured
 //! stdout/stderr nor its responses contain the client secret (configured or passed as
 //! `Secret_Num`), an issued bearer token (`simtok_…`) or a full phone number. Logging runs at
 //! TRACE so dependencies' logs (hyper, reqwest, lambda_runtime) are covered too.
 //!
-//! Also SPEC rule 7: a flow URL pointing the configured secret at another host (127.0.0.2) is
+//! Also contract rule 7: a flow URL pointing the configured secret at another host (127.0.0.2) is
 //! refused and that host sees no request; plain `http` is refused without `MINDFUL_ALLOW_HTTP`.
 
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).

@@ -1,10 +1,10 @@
-//! SPEC rule 5 through the real binary: run datastore-proxy (as a process behind the Lambda
+//! Contract rule 5 (docs/contract.md) through the real binary: run datastore-proxy (as a process behind the Lambda
 //! Runtime API, `lambda-harness`) through every success and error path against `mindful-sim`,
 //! and assert that neither its captured stdout/stderr nor its responses contain the Datastore
 //! token (configured or passed as a parameter), an issued bearer token or a full phone number.
 //! Logging runs at TRACE so dependencies' logs (hyper, reqwest) are covered too.
 //!
-//! Also SPEC rule 7: a plain `http` Datastore URL is refused without `MINDFUL_ALLOW_HTTP`, and
+//! Also contract rule 7: a plain `http` Datastore URL is refused without `MINDFUL_ALLOW_HTTP`, and
 //! nothing reaches the server.
 
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).

@@ -27,7 +27,7 @@ pub use cli::{parse_args, Cli, HELP};
 /// The three functions, in the order the journey meets them.
 pub const FUNCTIONS: [&str; 3] = ["ocw-phrase", "datastore-proxy", "agent-answer"];
 
-/// Default time budgets of the functions (`REQUEST_BUDGET_MS`, SPEC.md rule 3).
+/// Default time budgets of the functions (`REQUEST_BUDGET_MS`, contract rule 3 in docs/contract.md).
 pub const DATASTORE_BUDGET: Duration = Duration::from_millis(3000);
 pub const AGENT_ANSWER_BUDGET: Duration = Duration::from_millis(2000);
 /// Slack allowed on top of a budget for serialising the answer and process scheduling.
@@ -405,7 +405,7 @@ fn fault_on(leg: Leg, fault: Option<&FaultSpec>) -> Option<(Route, &Fault)> {
         .map(|r| (*r, &f.fault))
 }
 
-/// What the function must answer when `fault` hits `route` during `leg` (from SPEC.md and the
+/// What the function must answer when `fault` hits `route` during `leg` (from docs/contract.md and the
 /// README's error tables). The second value tells whether Mindful still processed the request.
 fn expect_under_fault(leg: Leg, route: Route, fault: &Fault) -> (Expect, bool) {
     let budget = leg.budget().unwrap_or(DATASTORE_BUDGET).as_millis() as u64;

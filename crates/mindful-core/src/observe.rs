@@ -32,7 +32,7 @@ pub fn init_logging() {
 
 /// The filter for `level`, with `lambda_runtime` capped at DEBUG: at TRACE it logs every raw
 /// event ("raw JSON event received from Lambda"), i.e. the caller's full number and flow
-/// parameters such as a Datastore `token` or `Secret_Num` (SPEC rule 5).
+/// parameters such as a Datastore `token` or `Secret_Num` (contract rule 5, docs/contract.md).
 fn log_filter(
     level: lambda_runtime::tracing::subscriber::filter::LevelFilter,
 ) -> lambda_runtime::tracing::subscriber::filter::EnvFilter {

@@ -1,7 +1,7 @@
 //! The pure phrase engine: seconds in, a spoken wait-time phrase out. No I/O, no configuration
 //! reading, no allocation beyond the phrase itself, so every boundary is table-tested.
 //!
-//! The rules (SPEC `ocw-phrase`), for a cap `C` in seconds (at least 60):
+//! The rules (the README's ocw-phrase section), for a cap `C` in seconds (at least 60):
 //! - `s < 60` (0 included): "less than one minute";
 //! - `60 <= s <= C`: "about N minutes" with `N = ceil(s / 60)`, singular at 1, never 0;
 //! - `s > C`: "more than M minutes" with `M = floor(C / 60)`, the cap in whole minutes (a true
