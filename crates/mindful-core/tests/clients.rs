@@ -121,6 +121,38 @@ async fn token_errors_are_typed() {
     ));
 }
 
+/// Regression: the token cache never evicted, so a `Token_URL` that differs per call grew the
+/// process without bound. It holds at most `MAX_CACHED_TOKENS`, and the newest token is kept.
+#[tokio::test]
+async fn the_token_cache_is_bounded() {
+    let server = MockServer::start(|_, i| {
+        Reply::Json(
+            200,
+            format!(r#"{{"access_token":"tok-{i}","expires_in":3600}}"#),
+        )
+    })
+    .await;
+    let oauth = OAuthClient::new(client());
+    let distinct = mindful_core::oauth::MAX_CACHED_TOKENS * 3;
+    for n in 0..distinct {
+        let mut c = creds(&server.base);
+        c.token_url = Url::parse(&format!("{}/oauth2/token?n={n}", server.base)).unwrap();
+        oauth.token(&c, &budget_ms(2000)).await.unwrap();
+        assert!(oauth.cached_tokens().await <= mindful_core::oauth::MAX_CACHED_TOKENS);
+    }
+    assert_eq!(
+        oauth.cached_tokens().await,
+        mindful_core::oauth::MAX_CACHED_TOKENS
+    );
+    // The last one is still cached: no new request for it.
+    let mut last = creds(&server.base);
+    last.token_url =
+        Url::parse(&format!("{}/oauth2/token?n={}", server.base, distinct - 1)).unwrap();
+    let t = oauth.token(&last, &budget_ms(2000)).await.unwrap();
+    assert!(t.from_cache);
+    assert_eq!(server.count("/oauth2/token"), distinct);
+}
+
 #[tokio::test]
 async fn hanging_token_endpoint_is_cut_by_the_budget() {
     let server = MockServer::start(|_, _| Reply::Hang).await;
