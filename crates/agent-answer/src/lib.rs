@@ -426,23 +426,20 @@ mod tests {
     use serde_json::{json, Value};
 
     fn config(extra: &[(&str, &str)]) -> Config {
-        let vars: HashMap<String, String> = [
+        let pairs: Vec<(&str, &str)> = [
             ("MINDFUL_CLIENT_ID", "cid"),
             ("MINDFUL_CLIENT_SECRET", "configured"),
         ]
-        .iter()
-        .chain(extra)
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into_iter()
+        .chain(extra.iter().copied())
         .collect();
-        Config::from_env(&move |k| vars.get(k).cloned().filter(|v| !v.is_empty()))
-            .expect("valid configuration")
+        Config::from_env(&lambda_harness::testkit::env_of(&pairs)).expect("valid configuration")
     }
 
     fn event(params: Value, address: Option<&str>) -> ContactFlowEvent {
-        ContactFlowEvent::from_value(json!({"Details": {
-            "ContactData": {"ContactId": "c-1",
-                "CustomerEndpoint": address.map(|a| json!({"Address": a, "Type": "TELEPHONE_NUMBER"}))},
-            "Parameters": params}}))
+        let mut e = lambda_harness::testkit::event(params, address, "c-1");
+        e["Details"]["ContactData"]["Attributes"]["token"] = "attr".into();
+        ContactFlowEvent::from_value(e)
     }
 
     /// (params, address, configuration, outcome): `Ok((ani, token URL host:port, secret from

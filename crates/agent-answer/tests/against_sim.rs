@@ -4,7 +4,6 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use agent_answer::{AgentAnswer, Config};
@@ -18,20 +17,19 @@ use serde_json::{json, Value};
 const ANI: &str = "+13209071234";
 
 fn function(sim: &Sim, extra: &[(&str, &str)]) -> AgentAnswer {
-    let mut vars: HashMap<String, String> = HashMap::new();
-    vars.insert("MINDFUL_TOKEN_URL".into(), sim.token_url());
-    vars.insert("MINDFUL_API_URL".into(), sim.base_url());
-    vars.insert("MINDFUL_ALLOW_HTTP".into(), "1".into());
-    vars.insert("MINDFUL_CLIENT_ID".into(), "sim-client".into());
-    vars.insert("MINDFUL_CLIENT_SECRET".into(), "sim-secret".into());
-    for (k, v) in extra {
-        if v.is_empty() {
-            vars.remove(*k);
-        } else {
-            vars.insert(k.to_string(), v.to_string());
-        }
-    }
-    let env = move |k: &str| vars.get(k).cloned();
+    let (token_url, base) = (sim.token_url(), sim.base_url());
+    // The extras come last and win; an empty value unsets.
+    let pairs: Vec<(&str, &str)> = [
+        ("MINDFUL_TOKEN_URL", token_url.as_str()),
+        ("MINDFUL_API_URL", base.as_str()),
+        ("MINDFUL_ALLOW_HTTP", "1"),
+        ("MINDFUL_CLIENT_ID", "sim-client"),
+        ("MINDFUL_CLIENT_SECRET", "sim-secret"),
+    ]
+    .into_iter()
+    .chain(extra.iter().copied())
+    .collect();
+    let env = lambda_harness::testkit::env_of(&pairs);
     let http = build_client(&HttpSettings::default()).unwrap();
     let secrets = SecretStore::new(
         http.clone(),

@@ -455,20 +455,17 @@ mod tests {
     }
 
     fn config(extra: &[(&str, &str)]) -> Config {
-        let vars: BTreeMap<String, String> = [("DATASTORE_TOKEN", "configured")]
-            .iter()
-            .chain(extra)
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+        let pairs: Vec<(&str, &str)> = [("DATASTORE_TOKEN", "configured")]
+            .into_iter()
+            .chain(extra.iter().copied())
             .collect();
-        Config::from_env(&move |k| vars.get(k).cloned().filter(|v| !v.is_empty()))
-            .expect("valid configuration")
+        Config::from_env(&lambda_harness::testkit::env_of(&pairs)).expect("valid configuration")
     }
 
     fn event(params: Value, address: Option<&str>) -> ContactFlowEvent {
-        ContactFlowEvent::from_value(json!({"Details": {
-            "ContactData": {"Attributes": {"tier": "gold", "token": "attr"},
-                "CustomerEndpoint": address.map(|a| json!({"Address": a, "Type": "TELEPHONE_NUMBER"}))},
-            "Parameters": params}}))
+        let mut e = lambda_harness::testkit::event(params, address, "c-1");
+        e["Details"]["ContactData"]["Attributes"]["token"] = "attr".into();
+        ContactFlowEvent::from_value(e)
     }
 
     /// The plan from event and configuration, without I/O: (params, address, configuration,

@@ -4,7 +4,6 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use datastore_proxy::{Config, DatastoreProxy};
@@ -18,18 +17,17 @@ use serde_json::{json, Value};
 const TOKEN: &str = "sim-datastore-token";
 
 fn proxy(sim: &Sim, extra: &[(&str, &str)]) -> DatastoreProxy {
-    let mut vars: HashMap<String, String> = HashMap::new();
-    vars.insert("DATASTORE_URL".into(), sim.base_url());
-    vars.insert("MINDFUL_ALLOW_HTTP".into(), "1".into());
-    vars.insert("DATASTORE_TOKEN".into(), TOKEN.into());
-    for (k, v) in extra {
-        if v.is_empty() {
-            vars.remove(*k);
-        } else {
-            vars.insert(k.to_string(), v.to_string());
-        }
-    }
-    let env = move |k: &str| vars.get(k).cloned();
+    let base = sim.base_url();
+    // The extras come last and win; an empty value unsets.
+    let pairs: Vec<(&str, &str)> = [
+        ("DATASTORE_URL", base.as_str()),
+        ("MINDFUL_ALLOW_HTTP", "1"),
+        ("DATASTORE_TOKEN", TOKEN),
+    ]
+    .into_iter()
+    .chain(extra.iter().copied())
+    .collect();
+    let env = lambda_harness::testkit::env_of(&pairs);
     let http = build_client(&HttpSettings::default()).unwrap();
     let secrets = SecretStore::new(
         http.clone(),

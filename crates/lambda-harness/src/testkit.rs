@@ -21,6 +21,16 @@ pub const CALLER: &str = "+13209071234";
 pub const CALLER_NATIONAL: &str = "3209071234";
 pub const OTHER_CALLER: &str = "+447946095813";
 
+/// An environment reader over `pairs` (later pairs win; a blank value counts as unset, as
+/// `mindful_core::config::process_env` reads the real one), for `Config::from_env` in tests.
+pub fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).filter(|v| !v.trim().is_empty()).cloned()
+}
+
 /// Spawn `binary` with `env`, wait until it polls `/next`.
 pub fn spawn(binary: impl AsRef<Path>, env: &[(&str, &str)]) -> FunctionProcess {
     let mut b = FunctionProcess::builder(binary).timeout(Duration::from_secs(8));
