@@ -1,9 +1,6 @@
-//! `agent-answer`: tells Mindful that an agent answered a callback.
+#![doc = include_str!("../README.md")]
 //!
-//! The customer whisper flow of the callback-return leg invokes it when the agent picks up, so
-//! Mindful receives an Agent Answer event for the call it is connecting and can compute accurate
-//! callback times. A whisper must never hold the agent: the default budget is 2 s and every
-//! failure is a response, never a Lambda error.
+//! # The code
 //!
 //! Shape: [`contract`] names the interface; [`plan`] is the pure decision from event and
 //! configuration (table-tested); [`AgentAnswer`] does the I/O; every failure is one [`Failure`]

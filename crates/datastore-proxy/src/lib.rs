@@ -1,10 +1,6 @@
-//! `datastore-proxy`: keeps the caller's context across a Mindful callback.
+#![doc = include_str!("../README.md")]
 //!
-//! Before the call is transferred to Mindful the inbound flow calls it with `method=POST` and the
-//! context as parameters; when Mindful calls the customer back into Connect the return flow calls it
-//! with `method=GET` and gets the context back as `$.External.<key>`. Both legs key the record by
-//! the caller's number normalised the same way (`DATASTORE_NUMBER_FORMAT`), because Datastore only
-//! finds a number spelled exactly as it was submitted.
+//! # The code
 //!
 //! The shape of every function here: [`contract`] names the parameters, outputs, statuses and
 //! codes; [`plan`] is the pure decision from event and configuration (table-tested); then

@@ -364,25 +364,6 @@ pub fn check_load(function: &str, report: &LoadReport) {
     }
 }
 
-/// The part of a markdown document from the heading that starts with `heading` to the next
-/// heading of the same or a higher level.
-pub fn markdown_section<'a>(text: &'a str, heading: &str) -> &'a str {
-    let Some(start) = text.find(&format!("\n{heading}")).map(|i| i + 1) else {
-        panic!("no heading {heading:?}");
-    };
-    let level = heading.chars().take_while(|c| *c == '#').count();
-    let rest = &text[start + heading.len()..];
-    let end = rest
-        .match_indices("\n#")
-        .find(|(i, _)| {
-            let hashes = rest[i + 1..].chars().take_while(|c| *c == '#').count();
-            hashes <= level && rest[i + 1 + hashes..].starts_with(' ')
-        })
-        .map(|(i, _)| start + heading.len() + i)
-        .unwrap_or(text.len());
-    &text[start..end]
-}
-
 /// The codes in the first column of every table whose header's first cell is `` `error` ``.
 pub fn documented_error_codes(text: &str) -> std::collections::BTreeSet<String> {
     let mut codes = std::collections::BTreeSet::new();
@@ -438,11 +419,11 @@ pub fn summary_row(
     )
 }
 
-/// Panics unless the README documents exactly `statuses` and `codes` for `function`: in the
-/// summary table and in the function's own error tables (under `section_heading`).
+/// Panics unless the docs state exactly `statuses` and `codes` for `function`: in the summary
+/// table of `summary` (docs/contract.md) and in the error tables of `function_readme`.
 pub fn assert_contract_documented(
-    readme: &str,
-    section_heading: &str,
+    summary: &str,
+    function_readme: &str,
     function: &str,
     statuses: &[&str],
     codes: &[&str],
@@ -451,7 +432,7 @@ pub fn assert_contract_documented(
         statuses.iter().map(|s| s.to_string()).collect();
     let want_codes: std::collections::BTreeSet<String> =
         codes.iter().map(|s| s.to_string()).collect();
-    let (row_statuses, row_codes) = summary_row(readme, function);
+    let (row_statuses, row_codes) = summary_row(summary, function);
     assert_eq!(
         row_statuses, want_statuses,
         "{function}: statuses in the summary table"
@@ -460,7 +441,7 @@ pub fn assert_contract_documented(
         row_codes, want_codes,
         "{function}: codes in the summary table"
     );
-    let documented = documented_error_codes(markdown_section(readme, section_heading));
+    let documented = documented_error_codes(function_readme);
     assert_eq!(
         documented, want_codes,
         "{function}: codes in its error table"

@@ -12,9 +12,19 @@ use mindful_core::config::vars;
 
 const FUNCTIONS: [&str; 3] = ["ocw-phrase", "datastore-proxy", "agent-answer"];
 
+/// The README and the function crates' READMEs, where the configuration tables live.
 fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("README.md")
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    [
+        "README.md",
+        "crates/ocw-phrase/README.md",
+        "crates/datastore-proxy/README.md",
+        "crates/agent-answer/README.md",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(format!("{root}/{f}")).unwrap_or_else(|e| panic!("{f}: {e}")))
+    .collect::<Vec<_>>()
+    .join("\n")
 }
 
 /// Upper-case names in backticks in the first cell of the rows of tables under a heading that

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # The code
+//!
 //! `ocw-phrase`: turns the oldest contact's age in the queue (`$.Metrics.Queue.OldestContactAge`,
 //! seconds) into a spoken wait-time phrase, and decides whether the flow should offer a callback.
 //!
