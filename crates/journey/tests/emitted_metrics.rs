@@ -217,6 +217,9 @@ fn binaries_emit_the_metrics_and_log_fields_operations_uses() {
     for l in &logs {
         let error = l["error"].as_str().unwrap_or("");
         assert_eq!(error.is_empty(), l["status"] != "error", "{l}");
+        // The contact the invocation served, to follow one contact across the functions.
+        let contact = l["contact_id"].as_str().unwrap_or("");
+        assert!(contact.starts_with("c-"), "no contact_id: {l}");
         if let Some(n) = l.get("number").and_then(Value::as_str) {
             assert!(n.starts_with("***") && n.len() == 7, "unmasked number: {l}");
         }
