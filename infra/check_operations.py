@@ -685,6 +685,8 @@ def check_deployed(ops: dict, params_path: str, prefix: str) -> list[str]:
     for k, v in given.items():
         if deployed.get(k) != v:
             problems.append(f"{stack}: parameter {k}={deployed.get(k)!r}, the params say {v!r}")
+    if problems:  # not the stack the params describe: compare nothing else, change nothing
+        return problems
     outputs = {o["OutputKey"]: o["OutputValue"] for o in desc.get("Outputs", [])}
     account = boto3.client("sts").get_caller_identity()["Account"]
     pseudo = {"AWS::Region": cfn.meta.region_name, "AWS::AccountId": account,
