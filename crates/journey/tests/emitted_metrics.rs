@@ -168,7 +168,13 @@ fn binaries_emit_the_metrics_and_log_fields_operations_uses() {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        assert_eq!(e.len(), n, "{}: one EMF line per invocation\n{}", f.name(), f.log_text());
+        assert_eq!(
+            e.len(),
+            n,
+            "{}: one EMF line per invocation\n{}",
+            f.name(),
+            f.log_text()
+        );
         assert_eq!(l.len(), n, "{}: one log line per invocation", f.name());
         emf.extend(e);
         logs.extend(l);
@@ -177,13 +183,26 @@ fn binaries_emit_the_metrics_and_log_fields_operations_uses() {
     // Every invocation shows up with its function and status, in the EMF document and the log.
     let emf_pairs: Vec<(String, String)> = emf
         .iter()
-        .map(|d| (d["Function"].as_str().unwrap().into(), d["Status"].as_str().unwrap().into()))
+        .map(|d| {
+            (
+                d["Function"].as_str().unwrap().into(),
+                d["Status"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     let log_pairs: Vec<(String, String)> = logs
         .iter()
-        .map(|l| (l["function"].as_str().unwrap().into(), l["status"].as_str().unwrap().into()))
+        .map(|l| {
+            (
+                l["function"].as_str().unwrap().into(),
+                l["status"].as_str().unwrap().into(),
+            )
+        })
         .collect();
-    let want: Vec<(String, String)> = seen.iter().map(|(f, s)| (f.to_string(), s.clone())).collect();
+    let want: Vec<(String, String)> = seen
+        .iter()
+        .map(|(f, s)| (f.to_string(), s.clone()))
+        .collect();
     assert_eq!(emf_pairs, want);
     assert_eq!(log_pairs, want);
 
@@ -192,7 +211,11 @@ fn binaries_emit_the_metrics_and_log_fields_operations_uses() {
     for d in &emf {
         let function = d["Function"].as_str().unwrap().to_string();
         metrics.entry(function).or_default().extend(declared(d));
-        assert_eq!(d["Errors"], if d["Status"] == "error" { 1 } else { 0 }, "{d}");
+        assert_eq!(
+            d["Errors"],
+            if d["Status"] == "error" { 1 } else { 0 },
+            "{d}"
+        );
     }
     for (function, declared) in &metrics {
         for metric in ["Invocations", "Errors", "Duration", "UpstreamRequests"] {
@@ -209,10 +232,18 @@ fn binaries_emit_the_metrics_and_log_fields_operations_uses() {
     // UpstreamLatency only where there was an upstream request.
     for d in &emf {
         let has_latency = d.get("UpstreamLatency").is_some();
-        assert_eq!(has_latency, d["UpstreamRequests"].as_u64().unwrap() > 0, "{d}");
+        assert_eq!(
+            has_latency,
+            d["UpstreamRequests"].as_u64().unwrap() > 0,
+            "{d}"
+        );
     }
-    assert!(emf.iter().any(|d| d["Function"] == "agent-answer" && d.get("UpstreamLatency").is_some()));
-    assert!(emf.iter().any(|d| d["Function"] == "datastore-proxy" && d.get("UpstreamLatency").is_some()));
+    assert!(emf
+        .iter()
+        .any(|d| d["Function"] == "agent-answer" && d.get("UpstreamLatency").is_some()));
+    assert!(emf
+        .iter()
+        .any(|d| d["Function"] == "datastore-proxy" && d.get("UpstreamLatency").is_some()));
     // Error paths carry their code, ok paths none; numbers are masked.
     for l in &logs {
         let error = l["error"].as_str().unwrap_or("");
