@@ -10,8 +10,8 @@ Static (always):
   AWS/Connect alarms use ContactFlowErrors / ContactFlowFatalErrors with InstanceId,
   MetricGroup=ContactFlow, ContactFlowName and cover exactly the flows of infra/template.yaml;
 * duration thresholds sit between the function's request budget (base.yaml) and the shortest
-  time limit of the flow blocks that invoke it (infra/flows/*.json; Connect's block waits 8 s
-  at most);
+  wait of the synchronous flow blocks that invoke it (infra/flows/*.json; Connect's block waits
+  8 s at most) and the Lambda timeout (CargoLambda.toml);
 * metric-math expressions only use ids their alarm defines; the dashboard body is valid JSON
   (with and without the Connect alarms) and its alarm widget lists exactly the stack's alarms;
 * the saved queries and the dashboard's log widgets read the three function log groups.
@@ -275,14 +275,22 @@ def flow_names(template: dict) -> set[str]:
     return names
 
 
+def lambda_timeout_ms() -> int:
+    """The functions' Lambda timeout: `timeout` of [deploy] in CargoLambda.toml (seconds)."""
+    import tomllib
+    with open(ROOT / "CargoLambda.toml", "rb") as fh:
+        return int(tomllib.load(fh)["deploy"]["timeout"]) * 1000
+
+
 def flow_time_limits() -> dict[str, int]:
-    """Shortest InvocationTimeLimitSeconds (ms) of the flow blocks that invoke each function."""
+    """Shortest InvocationTimeLimitSeconds (ms) of the synchronous flow blocks that invoke each
+    function (an ASYNCHRONOUS block does not hold the contact while the function runs)."""
     limits: dict[str, int] = {}
 
     def walk(node):
         if isinstance(node, dict):
             params = node.get("Parameters") if node.get("Type") == "InvokeLambdaFunction" else None
-            if isinstance(params, dict):
+            if isinstance(params, dict) and params.get("InvocationType", "SYNCHRONOUS") == "SYNCHRONOUS":
                 fn = FLOW_FUNCTION_PARAMS.get(params.get("LambdaFunctionARN", ""))
                 ms = int(params.get("InvocationTimeLimitSeconds", 8)) * 1000
                 if fn:
@@ -477,14 +485,16 @@ def check(ops: dict, base: dict, template: dict, runbook: str, emitted: Emitted 
 
     # Duration thresholds: above the request budget, below the flows' block time limit.
     limits = flow_time_limits()
+    timeout = lambda_timeout_ms()
     for fn, p in DURATION_PARAMS.items():
         if p not in params:
             problems.append(f"parameter {p} is missing")
             continue
         value = int(params[p]["Default"])
-        limit = min(limits.get(fn, CONNECT_BLOCK_MAX_MS), CONNECT_BLOCK_MAX_MS)
+        limit = min(limits.get(fn, CONNECT_BLOCK_MAX_MS), CONNECT_BLOCK_MAX_MS, timeout)
         if not value < limit:
-            problems.append(f"{p}={value} ms is not below {fn}'s shortest flow block time limit {limit} ms")
+            problems.append(f"{p}={value} ms is not below {fn}'s limit {limit} ms (the shortest "
+                            "synchronous flow block wait and the Lambda timeout)")
         budget = BUDGET_PARAMS.get(fn)
         if budget and not value > int(base["Parameters"][budget]["Default"]):
             problems.append(f"{p}={value} ms is not above {fn}'s {budget} "
@@ -630,7 +640,7 @@ def mutations():
         ("a threshold that is not a parameter", m_literal, "Threshold must be a stack parameter"),
         ("an alarm without TreatMissingData", m_missing, "TreatMissingData must be set"),
         ("an event count alarm breaching on missing data", m_breaching, "a quiet night"),
-        ("a duration threshold above the flow block's limit", m_duration, "shortest flow block time limit"),
+        ("a duration threshold above the flow block's limit", m_duration, "is not below datastore-proxy's limit"),
         ("a duration threshold below the request budget", m_below_budget, "not above agent-answer's"),
         ("a saved query reading a field the log line lacks", m_query, "['contactId']"),
         ("a dashboard metric nobody emits", m_dashboard, "UpstreamRequestz"),
