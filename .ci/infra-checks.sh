@@ -56,7 +56,7 @@ step "template.yaml is rendered from template.src.yaml + flows/"
 "$PY" infra/render.py --check
 
 step "cfn-lint"
-cfn-lint infra/base.yaml infra/template.yaml
+cfn-lint infra/base.yaml infra/template.yaml infra/operations.yaml
 
 step "actionlint"
 if command -v actionlint >/dev/null; then
@@ -75,6 +75,11 @@ FLOWS_OUT="target/infra-flows"
 rm -rf "$FLOWS_OUT"
 "$PY" infra/render.py --export-flows "$FLOWS_OUT"
 connect-flow lint "$FLOWS_OUT"/*.json
+
+# --- operations stack (issue 18), static part -----------------------------------------------
+step "operations stack (infra/check_operations.py, static)"
+"$PY" infra/check_operations.py
+# --- end operations stack, static part -----------------------------------------------------
 
 step "shell scripts parse"
 bash -n infra/deploy.sh .ci/infra-checks.sh
@@ -183,5 +188,30 @@ cargo lambda deploy rehearsal-arm64-probe --binary-name arm64-probe --lambda-dir
 arch="$(aws lambda get-function-configuration --function-name rehearsal-arm64-probe --query 'Architectures[0]' --output text)"
 [[ "$arch" == "arm64" ]] || { echo "infra-checks: an arm64 zip was deployed as $arch" >&2; exit 1; }
 echo "arm64 zip -> Architectures [$arch]: ok"
+
+# --- operations stack (issue 18), after the rehearsal steps above -------------------------
+# The tie between infra/operations.yaml and what the function binaries really print: the
+# journey test runs the three binaries under the Runtime API emulator (EMF on) through ok and
+# error paths and dumps their EMF documents and log lines (the debug build `cargo test` made).
+step "operations: alarms, dashboard and queries tie to what the binaries emit"
+EMF_DUMP="$PWD/$REHEARSAL_DIR/emitted.jsonl" cargo test -p journey --test emitted_metrics --locked --quiet
+"$PY" infra/check_operations.py --emitted "$REHEARSAL_DIR/emitted.jsonl"
+"$PY" infra/check_operations.py --emitted "$REHEARSAL_DIR/emitted.jsonl" --self-test | tail -1
+
+step "rehearsal: the operations stack as deployed (topic, subscription, dashboard, alarms, queries)"
+"$PY" infra/check_operations.py --deployed infra/params/rehearsal.json rehearsal
+WRONG_OPS_PARAMS="$REHEARSAL_DIR/wrong-ops-params.json"
+"$PY" - infra/params/rehearsal.json "$WRONG_OPS_PARAMS" <<'PY'
+import json, sys
+params = json.load(open(sys.argv[1]))
+params["MindfulSlowP99Ms"] = "1234"          # not what was deployed
+json.dump(params, open(sys.argv[2], "w"))
+PY
+if "$PY" infra/check_operations.py --deployed "$WRONG_OPS_PARAMS" rehearsal >/dev/null 2>&1; then
+  echo "infra-checks: check_operations.py --deployed accepted a stack that differs from its params" >&2
+  exit 1
+fi
+echo "check_operations.py --deployed rejects a stack that differs from the params: ok"
+# --- end operations stack -------------------------------------------------------------------
 
 step "done"

@@ -47,7 +47,7 @@ TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
 # --- checks before touching anything ---------------------------------------------------------
-$HELPER check-params "$PARAMS" infra/base.yaml infra/template.yaml
+$HELPER check-params "$PARAMS" infra/base.yaml infra/operations.yaml infra/template.yaml
 python3 infra/render.py --check
 
 # Create or update a stack and wait for it (works the same on AWS and on the moto rehearsal).
@@ -88,6 +88,12 @@ stack_output() {  # stack key
 # --- 1. base stack -----------------------------------------------------------------------------
 log "1/4 base stack $BASE_STACK (role, log groups, configuration)"
 deploy_stack "$BASE_STACK" infra/base.yaml
+# --- operations stack (issue 18): alarms, SNS topic, dashboard, saved queries ----------------
+# infra/operations.yaml, deployed with the base stack; what each alarm means: docs/operations.md.
+OPS_STACK="${STACK_PREFIX}-operations"
+log "1/4 operations stack $OPS_STACK (alarms, dashboard, saved queries: docs/operations.md)"
+deploy_stack "$OPS_STACK" infra/operations.yaml
+# --- end operations stack --------------------------------------------------------------------
 if [[ $DRY == 1 ]]; then
   echo "would then: cargo lambda deploy ${FUNCTIONS[*]} with the role and env of $BASE_STACK, then:"
   deploy_stack "$CONNECT_STACK" infra/template.yaml \

@@ -62,10 +62,13 @@ impl Invocation {
     /// capped by the Lambda deadline.
     pub fn new(function: &'static str, event: LambdaEvent<Value>, budget: Duration) -> Self {
         let (payload, context): (Value, Context) = event.into_parts();
+        let event = ContactFlowEvent::from_value(payload);
+        let mut record = InvocationRecord::start(function);
+        record.contact_id = event.contact_id().map(str::to_string);
         Self {
-            event: ContactFlowEvent::from_value(payload),
+            event,
             budget: Budget::for_invocation(budget, context.deadline),
-            record: InvocationRecord::start(function),
+            record,
             request_id: context.request_id,
         }
     }

@@ -54,6 +54,9 @@ pub const METRICS_NAMESPACE: &str = "MindfulConnect";
 pub struct InvocationRecord {
     function: &'static str,
     started: Instant,
+    /// Amazon Connect `ContactId` of the invocation (not personal data), so one contact's
+    /// invocations can be followed across the three functions (docs/operations.md).
+    pub contact_id: Option<String>,
     /// Masked number (`***1234`), when the function handled one.
     pub masked_number: Option<String>,
     /// HTTP status of the last upstream answer, when there was one.
@@ -70,6 +73,7 @@ impl InvocationRecord {
         Self {
             function,
             started: Instant::now(),
+            contact_id: None,
             masked_number: None,
             upstream_status: None,
             upstream_latency: None,
@@ -93,6 +97,7 @@ impl InvocationRecord {
             upstream_ms,
             upstream_requests = self.upstream_requests,
             number = self.masked_number.as_deref(),
+            contact_id = self.contact_id.as_deref(),
             "invocation"
         );
         if self.emit_metrics {
