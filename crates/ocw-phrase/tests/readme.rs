@@ -29,7 +29,7 @@ fn check(seconds: &str, cap: u64, en: &str, es: &str, fr: &str) {
 #[test]
 fn readme_phrase_tables_match_the_engine() {
     let readme = include_str!("../README.md");
-    let rows = table_rows(readme, "### Phrases by language");
+    let rows = table_rows(readme, "## Phrases by language");
     assert!(rows.len() >= 6);
     for row in &rows {
         for seconds in row[0].split(',') {
