@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
     // datastore-proxy: what a POST stores, and a GET answer built from the event as a record.
     for include in [false, true] {
         let values = datastore_proxy::data_values(event.parameters(), event.attributes(), include);
-        for control in datastore_proxy::CONTROL_PARAMETERS {
+        for control in datastore_proxy::contract::params::CONTROL {
             assert!(!values.contains_key(control), "{control} stored");
         }
     }

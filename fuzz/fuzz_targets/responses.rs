@@ -16,10 +16,17 @@ use mindful_core::Kvp;
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok((token, lifetime)) = parse_token_response(data) {
+    if let Ok(issued) = parse_token_response(data) {
+        let token = issued.token;
         let t = token.expose();
-        assert!(!t.is_empty() && t.trim() == t);
-        assert!(lifetime > Duration::ZERO && lifetime <= Duration::from_secs(86_400));
+        // A token that is accepted can always go into an Authorization header (RFC 6750 b64token).
+        assert!(!t.is_empty() && t.len() <= mindful_core::oauth::MAX_TOKEN_LEN);
+        assert!(t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)));
+        if let Some(lifetime) = issued.lifetime {
+            assert!(lifetime > Duration::ZERO && lifetime <= Duration::from_secs(86_400));
+        }
         // Debug/Display never show the value.
         assert_eq!(format!("{token:?} {token}"), "Secret(***) ***");
     }
