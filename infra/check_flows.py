@@ -5,8 +5,8 @@ cfn-lint validates the CloudFormation resources but not the flow-language `Conte
 Connect only validates it at deploy time. This checker runs offline and checks, for every
 AWS::Connect::ContactFlow of the template:
 
-* the Flow language reference, as a table (`ACTIONS`, one row per action type, each with the
-  page it comes from): the action's parameters (required, static or dynamic, allowed values),
+* the Flow language reference, as a table (infra/flow-reference.json, shared with the flow runner
+  crates/flow-runner; one row per action type, each with the page it comes from): the action's parameters (required, static or dynamic, allowed values),
   the error types it may declare and the parameter values that allow them (every one of them
   must be handled), the flow types it may appear in, the `$.` namespaces it may read (and where
   they hold data: `NAMESPACES`), NextAction where the reference has one, Identifier rules, and
@@ -58,71 +58,68 @@ import yaml
 
 INFRA = pathlib.Path(__file__).resolve().parent
 
-# --- The functions' contract (docs/contract.md) ------------------------------------------------------
-FUNCTION_PARAMS = {
-    "OcwPhraseFunctionArn": "ocw-phrase",
-    "DatastoreProxyFunctionArn": "datastore-proxy",
-    "AgentAnswerFunctionArn": "agent-answer",
-}
-COMMON_OUTPUTS = {"status", "error", "error_message"}
-OCW_OUTPUTS = COMMON_OUTPUTS | {"OCW", "OCW_seconds", "offer_callback", "OCW_language"}
+# --- One home for flow knowledge ---------------------------------------------------------------
+# The Flow language reference table (one row per action type, each naming its page), the `$.`
+# namespaces and the functions' contract live in infra/flow-reference.json, which the flow runner
+# (crates/flow-runner) reads too. Nothing of it is written here: edit the data file.
+REFERENCE_FILE = INFRA / "flow-reference.json"
+REFERENCE = json.loads(REFERENCE_FILE.read_text(encoding="utf-8"))
+
+# --- The functions' contract (docs/contract.md) -------------------------------------------------------------------
+_CONTRACT = REFERENCE["functions_contract"]
+_FN = _CONTRACT["functions"]
+FUNCTION_PARAMS = {spec["arn_param"]: name for name, spec in _FN.items()}
+COMMON_OUTPUTS = set(_CONTRACT["common_outputs"])
+OCW_OUTPUTS = COMMON_OUTPUTS | set(_FN["ocw-phrase"]["outputs"])
 # offers_made comes back (the count after the decision) when the flow counts offers.
-OCW_COUNTING_INPUTS = {"offers_made", "max_offers"}
-OCW_KNOWN_INPUTS = {"OCW", "agents_available", "language", "cap_seconds", "offer_threshold_seconds"} \
-    | OCW_COUNTING_INPUTS
-DS_RESERVED = {"method", "token", "customer_contact_number"}
-# error responses also carry http_status when Mindful answered (README "Output")
-DS_POST_OUTPUTS = COMMON_OUTPUTS | {"customer_contact_number", "time_to_expire", "http_status"}
+OCW_COUNTING_INPUTS = set(_FN["ocw-phrase"]["counting_inputs"])
+OCW_KNOWN_INPUTS = set(_FN["ocw-phrase"]["inputs"])
+DS_RESERVED = set(_FN["datastore-proxy"]["reserved_inputs"])
+DS_POST_OUTPUTS = COMMON_OUTPUTS | set(_FN["datastore-proxy"]["outputs_post"])
 # A GET returns every field of the stored record, flattened; the Data Keys come on top.
-DS_GET_RECORD_FIELDS = {
-    "customer_contact_number", "ani", "ecbt", "time_to_expire", "organization.id",
-    "data_set_template_id", "data_set_template_name",
-}
-AA_INPUTS = {"Token_URL", "Client_ID", "Secret_Num", "API_URL", "Queue_ID", "Agent_ID", "Temp_Tel"}
-AA_OUTPUTS = COMMON_OUTPUTS | {"http_status", "deduplicated"}
+DS_GET_OUTPUTS = COMMON_OUTPUTS | set(_FN["datastore-proxy"]["outputs_get"])
+AA_INPUTS = set(_FN["agent-answer"]["inputs"])
+AA_OUTPUTS = COMMON_OUTPUTS | set(_FN["agent-answer"]["outputs"])
 # Parameters that carry secrets: a flow may bind them to an attribute, never to a literal.
-SECRET_INPUTS = {"datastore-proxy": {"token"}, "agent-answer": {"Secret_Num"}}
+SECRET_INPUTS = {name: set(spec["secret_inputs"]) for name, spec in _FN.items() if spec.get("secret_inputs")}
 # Base-stack parameter holding each function's default REQUEST_BUDGET_MS.
-BUDGET_PARAMS = {
-    "datastore-proxy": "DatastoreRequestBudgetMs",
-    "agent-answer": "AgentAnswerRequestBudgetMs",
-}
-BUDGET_MARGIN_MS = 500  # cold start + Connect overhead on top of the function's own budget
+BUDGET_PARAMS = {name: spec["budget_param"] for name, spec in _FN.items() if spec.get("budget_param")}
+BUDGET_MARGIN_MS = _CONTRACT["budget_margin_ms"]  # cold start + Connect overhead on top of the budget
 
 # --- Flow language reference -------------------------------------------------------------------
-# The rules below come from Amazon Connect's Flow language reference (one page per action type)
-# and the flow block pages of the Administrator Guide; each row names its page. What this bundle
-# adds on top of the reference (its own policy) is checked separately and says so in its message.
-VERSION = "2019-10-30"
-FLOW_LANGUAGE = "https://docs.aws.amazon.com/connect/latest/APIReference/"
-ADMIN_GUIDE = "https://docs.aws.amazon.com/connect/latest/adminguide/"
-ACTIONS_PAGE = FLOW_LANGUAGE + "flow-language-actions.html"
-LOOP_PROMPTS_PAGE = ADMIN_GUIDE + "loop-prompts.html"
-ATTRIBUTES_PAGE = ADMIN_GUIDE + "connect-attrib-list.html"
+# The rules come from Amazon Connect's Flow language reference (one page per action type) and the
+# flow block pages of the Administrator Guide; each row of the data file names its page. What this
+# bundle adds on top of the reference (its own policy) is checked separately and says so in its
+# message.
+VERSION = REFERENCE["version"]
+ACTIONS_PAGE = REFERENCE["pages"]["actions"]
+LOOP_PROMPTS_PAGE = REFERENCE["pages"]["loop_prompts"]
+ATTRIBUTES_PAGE = REFERENCE["pages"]["attributes"]
+LAMBDA_BLOCK_PAGE = REFERENCE["pages"]["lambda_block"]
 
-# CloudFormation AWS::Connect::ContactFlow Type values, grouped as the reference names them.
-INBOUND = frozenset({"CONTACT_FLOW"})                      # "contact flows" / "inbound flows"
-TRANSFER = frozenset({"AGENT_TRANSFER", "QUEUE_TRANSFER"})  # "transfer flows"
-QUEUE = frozenset({"CUSTOMER_QUEUE"})                       # "customer queue flows"
-HOLD = frozenset({"CUSTOMER_HOLD", "AGENT_HOLD"})           # "hold flows"
-WHISPER_TYPES = frozenset({"CUSTOMER_WHISPER", "AGENT_WHISPER", "OUTBOUND_WHISPER"})  # "whisper flows"
-ALL_FLOWS = INBOUND | TRANSFER | QUEUE | HOLD | WHISPER_TYPES
+# CloudFormation AWS::Connect::ContactFlow Type values, grouped as the reference names them
+# ("contact flows", "transfer flows", "customer queue flows", "hold flows", "whisper flows").
+GROUPS = {g: frozenset(ts) for g, ts in REFERENCE["flow_type_groups"].items()}
+INBOUND, TRANSFER, QUEUE, HOLD, WHISPER_TYPES = (GROUPS[g] for g in ("INBOUND", "TRANSFER", "QUEUE", "HOLD", "WHISPER"))
+ALL_FLOWS = frozenset().union(*GROUPS.values())
 
-# `$.` namespaces a flow may read, and the flow types where they hold data (ATTRIBUTES_PAGE:
-# agent attributes "are available only in" whisper, hold and transfer-to-agent flows;
-# "Initiation method doesn't work in Agent whisper flows or Customer whisper flows").
+
+def flow_types(spec) -> frozenset:
+    """A set of flow types from the data file: group names (ALL, INBOUND, …), type names, or
+    {"ALL_EXCEPT": [...]}."""
+    if isinstance(spec, dict):
+        return ALL_FLOWS - frozenset(spec["ALL_EXCEPT"])
+    out = set()
+    for name in spec:
+        out |= ALL_FLOWS if name == "ALL" else GROUPS.get(name, {name})
+    return frozenset(out)
+
+
+# `$.` namespaces a flow may read, and the flow types where they hold data (ATTRIBUTES_PAGE).
 # $.External, $.Metrics and $.LambdaInvocation also need an earlier block on every path
 # (InvokeLambdaFunction SYNCHRONOUS, GetMetricData, InvokeLambdaFunction ASYNCHRONOUS): checked
 # by data flow in check_flow.
-NAMESPACES = {
-    "Attributes": ALL_FLOWS, "Channel": ALL_FLOWS, "ContactId": ALL_FLOWS,
-    "CustomerEndpoint": ALL_FLOWS, "SystemEndpoint": ALL_FLOWS, "InitialContactId": ALL_FLOWS,
-    "PreviousContactId": ALL_FLOWS, "LanguageCode": ALL_FLOWS, "Queue": ALL_FLOWS,
-    "External": ALL_FLOWS, "Metrics": ALL_FLOWS, "LambdaInvocation": ALL_FLOWS,
-    "StoredCustomerInput": ALL_FLOWS,
-    "Agent": WHISPER_TYPES | HOLD | {"AGENT_TRANSFER"},
-    "InitiationMethod": ALL_FLOWS - {"AGENT_WHISPER", "CUSTOMER_WHISPER"},
-}
+NAMESPACES = {ns: flow_types(spec) for ns, spec in REFERENCE["namespaces"].items()}
 ANY_NS = frozenset(NAMESPACES)
 NO_NS = frozenset()
 NAMESPACE_RE = re.compile(r"\$\.([A-Za-z]+)")
@@ -139,8 +136,18 @@ class P:
         self.required, self.value, self.allowed = required, value, allowed
 
 
-def _param_is(name, value, default=None):
-    return lambda params: str(params.get(name, default)) == value
+def _when(clauses):
+    """An error's condition from the data file: every clause holds on the action's Parameters
+    ({"param", "equals"[, "default"]} or {"param", "has_key"})."""
+    def test(params):
+        for c in clauses:
+            value = params.get(c["param"], c.get("default"))
+            if "equals" in c and str(value) != c["equals"]:
+                return False
+            if "has_key" in c and c["has_key"] not in (value if isinstance(value, dict) else {}):
+                return False
+        return True
+    return test
 
 
 class Row:
@@ -156,114 +163,32 @@ class Row:
         return {e for e, (when, _) in self.errors.items() if when is None or when(params)}
 
 
-ALWAYS = (None, "")
-ACTIONS = {
-    "UpdateFlowLoggingBehavior": Row(
-        FLOW_LANGUAGE + "flow-control-actions-updateflowloggingbehavior.html", ALL_FLOWS,
-        {"FlowLoggingBehavior": P(True, "static", {"Enabled", "Disabled"})}, {}, namespaces=NO_NS),
-    "UpdateContactAttributes": Row(
-        FLOW_LANGUAGE + "contact-actions-updatecontactattributes.html", ALL_FLOWS,
-        {"Attributes": P(True), "TargetContact": P(False, "static", {"Current", "Related"})},
-        {"NoMatchingError": ALWAYS}),
-    "UpdateContactTargetQueue": Row(
-        FLOW_LANGUAGE + "contact-actions-updatecontacttargetqueue.html", INBOUND | TRANSFER,
-        {"QueueId": P(False, "jsonpath"), "AgentId": P(False, "jsonpath")},
-        {"NoMatchingError": ALWAYS}, one_of=("QueueId", "AgentId")),
-    "UpdateContactRoutingBehavior": Row(
-        FLOW_LANGUAGE + "contact-actions-updatecontactroutingbehavior.html", INBOUND,
-        {"QueuePriority": P(False, "static"), "QueueTimeAdjustmentSeconds": P(False, "static")}, {},
-        namespaces=NO_NS, one_of=("QueuePriority", "QueueTimeAdjustmentSeconds")),
-    "UpdateContactEventHooks": Row(
-        FLOW_LANGUAGE + "contact-actions-updatecontacteventhooks.html", ALL_FLOWS,
-        {"EventHooks": P(True)}, {"NoMatchingError": ALWAYS}),
-    "Compare": Row(
-        FLOW_LANGUAGE + "flow-control-actions-compare.html", ALL_FLOWS,
-        {"ComparisonValue": P(True, "path")}, {"NoMatchingCondition": ALWAYS}, conditions=True),
-    "GetMetricData": Row(
-        FLOW_LANGUAGE + "flow-control-actions-getmetricdata.html", ALL_FLOWS,
-        {"QueueId": P(), "AgentId": P(), "QueueChannel": P(False, "dynamic", {"Voice", "Chat"})},
-        {"NoMatchingError": ALWAYS}),
-    "TransferToFlow": Row(
-        FLOW_LANGUAGE + "flow-control-actions-transfertoflow.html", INBOUND | TRANSFER,
-        {"ContactFlowId": P(True, "jsonpath")}, {"NoMatchingError": ALWAYS}),
-    "EndFlowExecution": Row(
-        FLOW_LANGUAGE + "flow-control-actions-endflowexecution.html", WHISPER_TYPES | QUEUE,
-        {}, {}, next_action="none", namespaces=NO_NS),
-    "TransferContactToQueue": Row(
-        FLOW_LANGUAGE + "contact-actions-transfercontacttoqueue.html", INBOUND | TRANSFER,
-        {}, {"QueueAtCapacity": ALWAYS, "NoMatchingError": ALWAYS}, namespaces=NO_NS),
-    "DequeueContactAndTransferToQueue": Row(
-        FLOW_LANGUAGE + "contact-actions-dequeuecontactandtransfertoqueue.html", QUEUE,
-        {"QueueId": P(False, "jsonpath"), "AgentId": P(False, "jsonpath")},
-        {"QueueAtCapacity": ALWAYS, "NoMatchingError": ALWAYS}, one_of=("QueueId", "AgentId")),
-    "InvokeLambdaFunction": Row(
-        FLOW_LANGUAGE + "interactions-invokelambdafunction.html", ALL_FLOWS,
-        {"LambdaFunctionARN": P(True), "InvocationTimeLimitSeconds": P(True, "static"),
-         "InvocationType": P(False, "static", {"SYNCHRONOUS", "ASYNCHRONOUS"}),
-         "LambdaInvocationAttributes": P(), "ResponseValidation": P(False, "static")},
-        {"NoMatchingError": ALWAYS}),
-    "MessageParticipant": Row(
-        ADMIN_GUIDE + "participant-actions-messageparticipant.html", INBOUND | TRANSFER | WHISPER_TYPES | QUEUE,
-        {"Text": P(), "SSML": P(), "PromptId": P(False, "jsonpath"), "Media": P()},
-        {"NoMatchingError": ALWAYS}, one_of=("Text", "SSML", "PromptId", "Media")),
-    "MessageParticipantIteratively": Row(
-        ADMIN_GUIDE + "participant-actions-messageparticipantiteratively.html", QUEUE | HOLD,
-        {"Messages": P(True), "InterruptFrequencySeconds": P(False, "static")},
-        {"NoMatchingError": ALWAYS}, conditions=True, next_action="optional"),
-    "GetParticipantInput": Row(
-        FLOW_LANGUAGE + "participant-actions-getparticipantinput.html", INBOUND | TRANSFER | QUEUE,
-        {"Text": P(), "SSML": P(), "PromptId": P(False, "jsonpath"), "Media": P(),
-         "InputTimeLimitSeconds": P(True, "static"), "StoreInput": P(True, "static", {"True", "False"}),
-         "InputValidation": P(False, "static"), "InputEncryption": P(), "DTMFConfiguration": P(False, "static")},
-        {"NoMatchingCondition": (_param_is("StoreInput", "False"), "when StoreInput is False"),
-         "InputTimeLimitExceeded": (_param_is("StoreInput", "False"), "when StoreInput is False"),
-         "InvalidPhoneNumber": (lambda p: str(p.get("StoreInput")) == "True"
-                                and "PhoneNumberValidation" in (p.get("InputValidation") or {}),
-                                "when StoreInput is True with PhoneNumberValidation"),
-         "NoMatchingError": ALWAYS},
-        conditions=True, one_of=("Text", "SSML", "PromptId", "Media")),
-    # The current page spells the time limit "ThirdPartyConnectionTimeoutSeconds"; its earlier
-    # text and flows exported by the designer use ThirdPartyConnectionTimeLimitSeconds, which the
-    # checker keeps. Either way it is "only used if ContinueFlowExecution is not False".
-    "TransferParticipantToThirdParty": Row(
-        ADMIN_GUIDE + "participant-actions-transferparticipanttothirdparty.html", INBOUND | TRANSFER | QUEUE,
-        {"ThirdPartyPhoneNumber": P(True), "ThirdPartyConnectionTimeLimitSeconds": P(False, "jsonpath"),
-         "ContinueFlowExecution": P(False, "static", {"True", "False"}),
-         "ThirdPartyDTMFDigits": P(False, "jsonpath"), "CallerId": P()},
-        {"CallFailed": (_param_is("ContinueFlowExecution", "True", "True"), "when ContinueFlowExecution is True"),
-         "ConnectionTimeLimitExceeded": (_param_is("ContinueFlowExecution", "True", "True"),
-                                         "when ContinueFlowExecution is True"),
-         "NoMatchingError": ALWAYS}),
-    "DisconnectParticipant": Row(
-        FLOW_LANGUAGE + "participant-actions-disconnectparticipant.html", INBOUND | TRANSFER | QUEUE,
-        {}, {}, next_action="none", namespaces=NO_NS),
-}
+def _row(spec) -> Row:
+    return Row(
+        spec["page"], flow_types(spec["flow_types"]),
+        {name: P(p.get("required", False), p.get("value", "dynamic"), set(p["allowed"]) if p.get("allowed") else None)
+         for name, p in spec["params"].items()},
+        {e: ((_when(d["when"]) if d.get("when") else None), d.get("words", "")) for e, d in spec["errors"].items()},
+        conditions=spec.get("conditions", False), next_action=spec.get("next_action", "required"),
+        namespaces=frozenset(spec["namespaces"]) if "namespaces" in spec else ANY_NS,
+        one_of=tuple(spec.get("one_of", ())))
+
+
+ACTIONS = {typ: _row(spec) for typ, spec in REFERENCE["actions"].items()}
 # Blocks the Loop prompts page does not allow before a Loop prompts block (flow-language type ->
-# block name): Get customer input, Loop, Play prompt, Start/Stop media streaming, Store customer
-# input, Transfer to phone number, Transfer to queue (in a customer queue flow that block is
-# DequeueContactAndTransferToQueue).
-NOT_BEFORE_LOOP_PROMPTS = {
-    "GetParticipantInput": "Get customer input / Store customer input",
-    "ConnectParticipantWithLexBot": "Get customer input",
-    "Loop": "Loop", "MessageParticipant": "Play prompt",
-    "UpdateContactMediaStreamingBehavior": "Start/Stop media streaming",
-    "TransferParticipantToThirdParty": "Transfer to phone number",
-    "TransferContactToQueue": "Transfer to queue", "DequeueContactAndTransferToQueue": "Transfer to queue",
-}
+# block name).
+NOT_BEFORE_LOOP_PROMPTS = REFERENCE["not_before_loop_prompts"]
 # Loop prompts page: "Always use an interruption period that's greater than 20 seconds".
-MIN_INTERRUPT_EXCLUSIVE = 20
+MIN_INTERRUPT_EXCLUSIVE = REFERENCE["min_interrupt_exclusive"]
 # UpdateContactEventHooks page: the valid event hooks.
-EVENT_HOOKS = {"AgentHold", "AgentWhisper", "CustomerHold", "CustomerQueue", "CustomerRemaining",
-               "CustomerWhisper", "DefaultAgentUI", "DisconnectAgentUI", "PauseContact", "ResumeContact"}
+EVENT_HOOKS = set(REFERENCE["event_hooks"])
 # Invoke AWS Lambda function block page: synchronous up to 8 s (the flow-language page: "no larger
 # than 8"); the block page allows up to 60 s for asynchronous, the flow-language page does not,
 # so the checker holds both modes to 8.
-LAMBDA_BLOCK_PAGE = ADMIN_GUIDE + "invoke-lambda-function-block.html"
-MAX_LAMBDA_LIMIT = 8
+MAX_LAMBDA_LIMIT = REFERENCE["max_lambda_limit_seconds"]
 # ACTIONS_PAGE: an Identifier is at most 50 characters, without these characters or names.
-IDENTIFIER_FORBIDDEN = set("%:(\\/)=$,;[]{}")
-IDENTIFIER_RESERVED = {"__proto__", "constructor", "__defineGetter__", "__defineSetter__", "toString",
-                       "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable", "toLocaleString", "valueOf"}
+IDENTIFIER_FORBIDDEN = set(REFERENCE["identifier_forbidden"])
+IDENTIFIER_RESERVED = set(REFERENCE["identifier_reserved"])
 
 # --- This bundle's policy on top of the reference --------------------------------------------
 # Which flow type each event hook must name.
@@ -552,7 +477,7 @@ class Checker:
             return OCW_OUTPUTS | set(attrs) | counted  # every input parameter is echoed back
         if fn == "datastore-proxy":
             if str(attrs.get("method", "")).upper() == "GET":
-                return COMMON_OUTPUTS | {"http_status"} | DS_GET_RECORD_FIELDS | data_keys
+                return DS_GET_OUTPUTS | data_keys
             return DS_POST_OUTPUTS
         if fn == "agent-answer":
             return AA_OUTPUTS
