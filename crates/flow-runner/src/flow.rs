@@ -1,0 +1,410 @@
+//! Flow-language JSON into typed actions. Three inputs: a file exported from the Connect console
+//! (or `render.py --export-flows`), a `describe-contact-flow` answer (`{"ContactFlow": {"Content":
+//! "<json>", "Type": …}}`), and the flows inside `infra/template.yaml` with the stack parameters
+//! resolved. Loading never panics: anything malformed is a [`LoadError`] naming what is wrong.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+/// One block.
+#[derive(Clone, Debug)]
+pub struct Action {
+    pub id: String,
+    pub typ: String,
+    pub params: Map<String, Value>,
+    pub next: Option<String>,
+    pub conditions: Vec<Condition>,
+    /// (error type, target)
+    pub errors: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Condition {
+    pub operator: String,
+    pub operands: Vec<String>,
+    pub next: String,
+}
+
+impl Action {
+    pub fn error_target(&self, error: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|(e, _)| e == error)
+            .map(|(_, t)| t.as_str())
+    }
+
+    pub fn param_str(&self, name: &str) -> Option<String> {
+        match self.params.get(name)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// Every transition as (branch label, target): `next`, `condition:<operands>`, error types.
+    pub fn transitions(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(n) = &self.next {
+            out.push(("next".to_string(), n.clone()));
+        }
+        for c in &self.conditions {
+            out.push((condition_label(c), c.next.clone()));
+        }
+        for (e, t) in &self.errors {
+            out.push((e.clone(), t.clone()));
+        }
+        out
+    }
+}
+
+pub fn condition_label(c: &Condition) -> String {
+    format!("condition:{} {}", c.operator, c.operands.join(","))
+}
+
+/// One flow.
+#[derive(Clone, Debug)]
+pub struct Flow {
+    /// A name to show (the template resource, the console name or the file name).
+    pub name: String,
+    /// `CONTACT_FLOW`, `CUSTOMER_QUEUE`, `CUSTOMER_WHISPER`, … when known.
+    pub flow_type: Option<String>,
+    /// The ARN other flows use to name it (`TransferToFlow`, event hooks).
+    pub arn: String,
+    pub version: Option<String>,
+    pub start: String,
+    pub actions: Vec<Action>,
+}
+
+impl Flow {
+    pub fn action(&self, id: &str) -> Option<&Action> {
+        self.actions.iter().find(|a| a.id == id)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadError(pub String);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, LoadError> {
+    Err(LoadError(msg.into()))
+}
+
+/// A flow-language document (already parsed) into a [`Flow`].
+pub fn flow_from_value(
+    v: &Value,
+    name: &str,
+    flow_type: Option<&str>,
+    arn: &str,
+) -> Result<Flow, LoadError> {
+    let obj = match v.as_object() {
+        Some(o) => o,
+        None => return err(format!("{name}: the flow is not a JSON object")),
+    };
+    let start = match obj.get("StartAction").and_then(Value::as_str) {
+        Some(s) => s.to_string(),
+        None => return err(format!("{name}: no StartAction")),
+    };
+    let raw = match obj.get("Actions").and_then(Value::as_array) {
+        Some(a) => a,
+        None => return err(format!("{name}: no Actions list")),
+    };
+    let mut actions = Vec::new();
+    for (i, a) in raw.iter().enumerate() {
+        let Some(a) = a.as_object() else {
+            return err(format!("{name}: action #{i} is not an object"));
+        };
+        let Some(id) = a.get("Identifier").and_then(Value::as_str) else {
+            return err(format!("{name}: action #{i} has no Identifier"));
+        };
+        let typ = a
+            .get("Type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let params = match a.get("Parameters") {
+            Some(Value::Object(p)) => p.clone(),
+            None | Some(Value::Null) => Map::new(),
+            Some(_) => return err(format!("{name}: {id}: Parameters is not an object")),
+        };
+        let t = match a.get("Transitions") {
+            Some(Value::Object(t)) => t.clone(),
+            None | Some(Value::Null) => Map::new(),
+            Some(_) => return err(format!("{name}: {id}: Transitions is not an object")),
+        };
+        let next = t
+            .get("NextAction")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let mut conditions = Vec::new();
+        for c in t
+            .get("Conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let cond = c.get("Condition").cloned().unwrap_or(Value::Null);
+            let operands = cond
+                .get("Operands")
+                .and_then(Value::as_array)
+                .map(|ops| {
+                    ops.iter()
+                        .map(|o| match o {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            conditions.push(Condition {
+                operator: cond
+                    .get("Operator")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                operands,
+                next: c
+                    .get("NextAction")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            });
+        }
+        let errors = t
+            .get("Errors")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e.get("ErrorType")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    e.get("NextAction")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                )
+            })
+            .collect();
+        actions.push(Action {
+            id: id.to_string(),
+            typ,
+            params,
+            next,
+            conditions,
+            errors,
+        });
+    }
+    Ok(Flow {
+        name: name.to_string(),
+        flow_type: flow_type.map(str::to_string),
+        arn: arn.to_string(),
+        version: obj.get("Version").and_then(Value::as_str).map(str::to_string),
+        start,
+        actions,
+    })
+}
+
+/// Text of a file: an exported flow, or a `describe-contact-flow` answer (its `Content` is the
+/// flow as a JSON string), or `{"ContactFlows": [...]}`/a list of such answers.
+pub fn flows_from_json(text: &str, name: &str) -> Result<Vec<Flow>, LoadError> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| LoadError(format!("{name}: not JSON: {e}")))?;
+    let mut out = Vec::new();
+    collect(&v, name, &mut out)?;
+    if out.is_empty() {
+        return err(format!(
+            "{name}: no flow found (expected StartAction/Actions, or a ContactFlow with Content)"
+        ));
+    }
+    Ok(out)
+}
+
+fn collect(v: &Value, name: &str, out: &mut Vec<Flow>) -> Result<(), LoadError> {
+    if v.get("Actions").is_some() && v.get("StartAction").is_some() {
+        let n = out.len();
+        let arn = format!("arn:local:flow/{name}#{n}");
+        out.push(flow_from_value(v, name, None, &arn)?);
+        return Ok(());
+    }
+    if let Some(cf) = v.get("ContactFlow") {
+        let content = match cf.get("Content") {
+            Some(Value::String(s)) => serde_json::from_str::<Value>(s)
+                .map_err(|e| LoadError(format!("{name}: ContactFlow.Content is not JSON: {e}")))?,
+            Some(obj @ Value::Object(_)) => obj.clone(),
+            _ => return err(format!("{name}: ContactFlow has no Content")),
+        };
+        let fname = cf.get("Name").and_then(Value::as_str).unwrap_or(name);
+        let arn = cf
+            .get("Arn")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("arn:local:flow/{fname}"));
+        out.push(flow_from_value(
+            &content,
+            fname,
+            cf.get("Type").and_then(Value::as_str),
+            &arn,
+        )?);
+        return Ok(());
+    }
+    if let Some(list) = v.get("ContactFlows").and_then(Value::as_array) {
+        for f in list {
+            collect(f, name, out)?;
+        }
+        return Ok(());
+    }
+    if let Some(list) = v.as_array() {
+        for f in list {
+            collect(f, name, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The stack parameters and flows of `infra/template.yaml`: every `AWS::Connect::ContactFlow`
+/// resource with its `Type` and its `Content: !Sub |` block, placeholders resolved from
+/// `params` (then the parameters' `Default`s); `${Flow.ContactFlowArn}` becomes the ARN the
+/// runner gives that flow, [`template_flow_arn`]. The template is generated by `render.py` in
+/// one fixed layout, which is all this reads.
+pub fn flows_from_template(
+    text: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<Vec<Flow>, LoadError> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut defaults: BTreeMap<String, String> = BTreeMap::new();
+    let mut section = "";
+    let mut current = String::new();
+    // (resource, type, content)
+    let mut flows: Vec<(String, Option<String>, String)> = Vec::new();
+    let mut is_flow = false;
+    let mut i = 0;
+    while i < lines.len() {
+        let l = lines[i];
+        let t = l.trim();
+        if t.is_empty() || t.starts_with('#') {
+            i += 1;
+            continue;
+        }
+        match indent(l) {
+            0 => section = t.trim_end_matches(':'),
+            2 => {
+                current = t.trim_end_matches(':').to_string();
+                is_flow = false;
+            }
+            _ => {}
+        }
+        if section == "Parameters" && indent(l) == 4 {
+            if let Some(d) = t.strip_prefix("Default:") {
+                defaults.insert(current.clone(), unquote(d.trim()));
+            }
+        }
+        if section == "Resources" {
+            if indent(l) == 4 && t == "Type: AWS::Connect::ContactFlow" {
+                is_flow = true;
+                flows.push((current.clone(), None, String::new()));
+            }
+            if is_flow && indent(l) == 6 {
+                if let Some(ft) = t.strip_prefix("Type:") {
+                    if let Some(f) = flows.last_mut() {
+                        f.1 = Some(ft.trim().to_string());
+                    }
+                }
+                if t == "Content: !Sub |" {
+                    let mut body = String::new();
+                    let mut j = i + 1;
+                    while j < lines.len() && (lines[j].trim().is_empty() || indent(lines[j]) > 6)
+                    {
+                        body.push_str(lines[j].trim_start());
+                        body.push('\n');
+                        j += 1;
+                    }
+                    if let Some(f) = flows.last_mut() {
+                        f.2 = body;
+                    }
+                    i = j;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    if flows.is_empty() {
+        return err("template: no AWS::Connect::ContactFlow resource with `Content: !Sub |`");
+    }
+    let names: Vec<String> = flows.iter().map(|f| f.0.clone()).collect();
+    let mut values = defaults;
+    values.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut out = Vec::new();
+    for (res, typ, content) in flows {
+        let resolved = substitute(&content, &values, &names)
+            .map_err(|e| LoadError(format!("{res}: {e}")))?;
+        let v: Value = serde_json::from_str(&resolved)
+            .map_err(|e| LoadError(format!("{res}: Content is not JSON after !Sub: {e}")))?;
+        out.push(flow_from_value(
+            &v,
+            &res,
+            typ.as_deref(),
+            &template_flow_arn(&res),
+        )?);
+    }
+    Ok(out)
+}
+
+/// The ARN the runner gives a template flow resource.
+pub fn template_flow_arn(resource: &str) -> String {
+    format!("arn:aws:connect:us-east-1:111122223333:instance/00000000-0000-4000-8000-000000000000/contact-flow/{resource}")
+}
+
+fn unquote(s: &str) -> String {
+    s.trim_matches('"').trim_matches('\'').to_string()
+}
+
+/// CloudFormation `!Sub`: `${Name}` from `values`, `${Flow.ContactFlowArn}` from the flows,
+/// `${!Literal}` stays `${Literal}`.
+fn substitute(
+    text: &str,
+    values: &BTreeMap<String, String>,
+    flows: &[String],
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("${") {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 2..];
+        let Some(end) = after.find('}') else {
+            return Err("unclosed ${".into());
+        };
+        let key = &after[..end];
+        if let Some(lit) = key.strip_prefix('!') {
+            out.push_str("${");
+            out.push_str(lit);
+            out.push('}');
+        } else if let Some(res) = key.strip_suffix(".ContactFlowArn") {
+            if !flows.iter().any(|f| f == res) {
+                return Err(format!("${{{key}}} names no flow of the template"));
+            }
+            out.push_str(&template_flow_arn(res));
+        } else if let Some(v) = values.get(key) {
+            // The value lands inside a JSON string: escape it as JSON would.
+            let quoted = serde_json::to_string(v).unwrap_or_default();
+            out.push_str(&quoted[1..quoted.len() - 1]);
+        } else {
+            return Err(format!("stack parameter {key} has no value and no Default"));
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}

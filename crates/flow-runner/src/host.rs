@@ -1,0 +1,163 @@
+//! The functions as real processes (lambda-harness) against the Mindful simulator, and the
+//! shipped flows of `infra/template.yaml` as an [`Instance`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use lambda_harness::{FunctionProcess, HarnessError, InvokeOptions, Outcome};
+use mindful_sim::Sim;
+
+use crate::engine::{Host, Instance, LambdaCall, LambdaReply};
+use crate::flow::{flows_from_template, LoadError};
+
+/// Our three functions, by package name.
+pub const FUNCTIONS: [&str; 3] = ["ocw-phrase", "datastore-proxy", "agent-answer"];
+
+/// The functions' configuration against the simulator (what a deployment sets, plus
+/// `MINDFUL_ALLOW_HTTP=1` for the plain-HTTP loopback simulator).
+pub fn function_env(sim: &Sim, country: &str) -> Vec<(String, String)> {
+    [
+        ("MINDFUL_ALLOW_HTTP", "1".to_string()),
+        ("DATASTORE_URL", sim.base_url()),
+        ("DATASTORE_TOKEN", mindful_sim::DEFAULT_DATASTORE_TOKEN.to_string()),
+        ("MINDFUL_TOKEN_URL", sim.token_url()),
+        ("MINDFUL_API_URL", sim.base_url()),
+        ("MINDFUL_CLIENT_ID", mindful_sim::DEFAULT_CLIENT_ID.to_string()),
+        ("MINDFUL_CLIENT_SECRET", mindful_sim::DEFAULT_CLIENT_SECRET.to_string()),
+        ("DEFAULT_COUNTRY", country.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The three functions running as Lambda processes.
+pub struct Processes {
+    pub functions: Vec<FunctionProcess>,
+}
+
+impl Processes {
+    /// Start the binaries found in `dir` with `env`.
+    pub fn start(dir: &Path, env: &[(String, String)]) -> Result<Processes, HarnessError> {
+        let mut functions = Vec::new();
+        for name in FUNCTIONS {
+            let f = FunctionProcess::builder(dir.join(name))
+                .envs(env)
+                .function_name(name)
+                .spawn()?;
+            f.wait_ready_blocking(Duration::from_secs(10))?;
+            functions.push(f);
+        }
+        Ok(Processes { functions })
+    }
+
+    pub fn get(&mut self, name: &str) -> Option<&mut FunctionProcess> {
+        self.functions.iter_mut().find(|f| f.name() == name)
+    }
+}
+
+/// Invoke `function` the way Connect does: the deadline is the block's
+/// `InvocationTimeLimitSeconds`.
+pub fn invoke_process(f: &mut FunctionProcess, call: &LambdaCall) -> LambdaReply {
+    match f.invoke_blocking_with(&call.event, InvokeOptions::with_timeout(call.timeout)) {
+        Ok(inv) => match inv.outcome {
+            Outcome::Response(v) => LambdaReply::Answer(v),
+            Outcome::Error(e) => LambdaReply::FunctionError(e.to_string()),
+        },
+        Err(HarnessError::Timeout { .. }) => LambdaReply::Timeout,
+        Err(e) => LambdaReply::Failed(e.to_string()),
+    }
+}
+
+impl Host for Processes {
+    fn invoke(&mut self, call: &LambdaCall) -> LambdaReply {
+        let name = call.function.clone().unwrap_or_default();
+        match self.get(&name) {
+            Some(f) => invoke_process(f, call),
+            None => LambdaReply::Failed(format!("{name} is not running")),
+        }
+    }
+}
+
+/// The shipped stack's numbers and queues as the runner plays them.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    pub main_number: String,
+    pub return_number: String,
+    pub call_target: String,
+    /// (ARN, name) of the inbound queue, the callback default queue, and any other queue.
+    pub queues: Vec<(String, String)>,
+    /// Stack parameters (connect stack) on top of the template's defaults.
+    pub params: BTreeMap<String, String>,
+}
+
+/// The Lambda ARN the runner gives one of our functions.
+pub fn function_arn(name: &str) -> String {
+    format!("arn:aws:lambda:us-east-1:111122223333:function:mindful-{name}")
+}
+
+pub const INSTANCE_ARN: &str =
+    "arn:aws:connect:us-east-1:111122223333:instance/00000000-0000-4000-8000-000000000000";
+
+/// The flows of `infra/template.yaml` (text) as an instance: the function ARN parameters map to
+/// our functions, the main number starts `NormalInboundFlow`, the return number
+/// `CallbackReturnFlow` (the numbers `deploy.sh` associates), the Call Target is Mindful.
+pub fn shipped_instance(template: &str, stack: &Stack) -> Result<Instance, LoadError> {
+    let reference = crate::reference::Reference::get();
+    let mut params = stack.params.clone();
+    let mut lambdas = BTreeMap::new();
+    for f in &reference.functions {
+        let arn = function_arn(&f.name);
+        params.entry(f.arn_param.clone()).or_insert_with(|| arn.clone());
+        lambdas.insert(params[&f.arn_param].clone(), f.name.clone());
+    }
+    params.entry("ConnectInstanceArn".into()).or_insert_with(|| INSTANCE_ARN.into());
+    params.entry("CallTargetPhoneNumber".into()).or_insert_with(|| stack.call_target.clone());
+    let flows = flows_from_template(template, &params)?;
+    let numbers = [
+        (stack.main_number.clone(), "NormalInboundFlow"),
+        (stack.return_number.clone(), "CallbackReturnFlow"),
+    ]
+    .into_iter()
+    .filter_map(|(n, res)| flows.iter().find(|f| f.name == res).map(|f| (n, f.arn.clone())))
+    .collect();
+    Ok(Instance {
+        flows,
+        numbers,
+        queues: stack.queues.iter().cloned().collect(),
+        lambdas,
+        mindful_call_target: Some(stack.call_target.clone()),
+        mindful_return_number: Some(stack.return_number.clone()),
+        instance_arn: INSTANCE_ARN.into(),
+    })
+}
+
+/// `infra/template.yaml` of this workspace.
+pub fn template_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml")
+}
+
+/// Mindful's part after a transfer to the Call Target: it registers the callback, dials the
+/// customer and bridges them into the return number, which starts the flow that number is
+/// claimed by (a new contact). `None` when the run did not end at the Call Target.
+pub fn mindful_calls_back(
+    inst: &Instance,
+    host: &mut dyn Host,
+    sim: &Sim,
+    run: &crate::engine::ContactRun,
+    sc: &mut crate::engine::Scenario,
+    contact_id: String,
+) -> Option<(u64, Result<crate::engine::ContactRun, crate::engine::RunError>)> {
+    let crate::engine::End::TransferredOut { to_mindful: true, .. } = &run.end else {
+        return None;
+    };
+    let number = inst.mindful_return_number.clone()?;
+    let call_id = sim.register_call(&run.customer);
+    let call = crate::engine::Call {
+        customer: run.customer.clone(),
+        dialled: number,
+        contact_id,
+    };
+    Some((call_id, crate::engine::run_contact(inst, host, call, sc)))
+}

@@ -1,0 +1,15 @@
+//! A local runner for Amazon Connect contact flows. See README.md.
+
+pub mod check;
+pub mod engine;
+pub mod flow;
+pub mod host;
+pub mod reference;
+
+pub use check::{check_flow, Finding};
+pub use engine::{
+    run_contact, AgentAnswer, Call, ContactRun, End, Host, Injection, Input, Instance, LambdaCall,
+    LambdaRecord, LambdaReply, RunError, Scenario, Step,
+};
+pub use flow::{flows_from_json, flows_from_template, Flow, LoadError};
+pub use reference::Reference;

@@ -1,0 +1,268 @@
+//! Action and transition coverage of the five shipped flows (infra/template.yaml) under a set of
+//! scenarios run with the real functions and the Mindful simulator. Every transition is covered
+//! or explained by a rule of Connect's (below); a flow change that adds a branch no scenario
+//! takes fails this test.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use flow_runner::host::{self, mindful_calls_back, Processes, Stack};
+use flow_runner::{run_contact, AgentAnswer, Call, End, Injection, Input, Instance, Scenario};
+use mindful_sim::{CallState, Fault, Route, Sim, SimConfig};
+
+const MAIN: &str = "+18005550100";
+const RETURN: &str = "+18005550199";
+const TARGET: &str = "+13205550100";
+const CUSTOMER: &str = "+13209071234";
+const BILLING: &str = "arn:aws:connect:us-east-1:111122223333:instance/00000000-0000-4000-8000-000000000000/queue/7b3e1f2a-9c4d-4e8f-a1b2-c3d4e5f60718";
+const DEFAULT_Q: &str = "arn:aws:connect:us-east-1:111122223333:instance/00000000-0000-4000-8000-000000000000/queue/1d6c9e0a-3b2f-4c1d-8e7f-5a4b3c2d1e0f";
+
+fn instance(extra: &[(&str, &str)]) -> Instance {
+    let mut params: BTreeMap<String, String> = [
+        ("InboundQueueArn", BILLING),
+        ("CallbackDefaultQueueArn", DEFAULT_Q),
+        ("ReturnRoutingAttribute", "skill"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        params.insert(k.to_string(), v.to_string());
+    }
+    let stack = Stack {
+        main_number: MAIN.into(),
+        return_number: RETURN.into(),
+        call_target: TARGET.into(),
+        queues: vec![(BILLING.into(), "Billing".into()), (DEFAULT_Q.into(), "BasicQueue".into())],
+        params,
+    };
+    let text = std::fs::read_to_string(host::template_path()).unwrap();
+    host::shipped_instance(&text, &stack).unwrap()
+}
+
+struct Case {
+    name: &'static str,
+    second_chance: bool,
+    callbacks: bool,
+    scenario: Scenario,
+    fault: Option<(Route, Fault)>,
+    /// Injections for the return call (after Mindful calls back).
+    return_inject: Vec<Injection>,
+    return_fault: Option<(Route, Fault)>,
+}
+
+fn sc(inputs: &[&str]) -> Scenario {
+    Scenario {
+        inputs: inputs
+            .iter()
+            .map(|d| if d.is_empty() { Input::Timeout } else { Input::Digits(d.to_string()) })
+            .collect(),
+        oldest_contact_age: "185".into(),
+        agent: Some(AgentAnswer { after_seconds: 300, user_name: "jdoe".into() }),
+        attributes: [("customer_name", "Ada Lovelace"), ("account_number", "AC-1042"), ("skill", "billing")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Scenario::default()
+    }
+}
+
+fn inject(block: &str, error: &str) -> Injection {
+    inject_in(None, block, error)
+}
+
+fn inject_in(flow: Option<&str>, block: &str, error: &str) -> Injection {
+    Injection { flow: flow.map(str::to_string), block: block.into(), error: error.into(), times: 1 }
+}
+
+fn case(name: &'static str, scenario: Scenario) -> Case {
+    Case { name, second_chance: false, callbacks: true, scenario, fault: None, return_inject: vec![], return_fault: None }
+}
+
+fn with(mut s: Scenario, f: impl FnOnce(&mut Scenario)) -> Scenario {
+    f(&mut s);
+    s
+}
+
+fn cases() -> Vec<Case> {
+    let f1 = Some("NormalInboundFlow");
+    let f2 = Some("InboundToMindfulFlow");
+    let f3 = Some("CallbackReturnFlow");
+    let f5 = Some("SecondChanceQueueFlow");
+    let mut v = vec![
+        case("accept, callback, agent answers", sc(&["1"])),
+        Case { callbacks: false, ..case("callbacks switched off", sc(&[])) },
+        case("chat contact", with(sc(&[]), |s| s.channel = "CHAT".into())),
+        case("agents available: no offer", with(sc(&[]), |s| s.agents_available = 1)),
+        case("caller presses nothing", sc(&[""])),
+        case("caller presses 2", sc(&["2"])),
+        Case { fault: Some((Route::DatastorePost, Fault::Status { code: 503 })), ..case("POST fails", sc(&["1"])) },
+        case("Call Target not connected", with(sc(&["1"]), |s| s.third_party_answers = false)),
+        Case { return_fault: Some((Route::DatastoreGet, Fault::Status { code: 404 })), ..case("record missing on return", sc(&["1"])) },
+        Case { second_chance: true, ..case("second chance: accept the second offer", sc(&["", "1"])) },
+        Case { second_chance: true, ..case("second chance: decline to the cap", sc(&["", "", ""])) },
+        Case { second_chance: true, ..case("second chance: other key, then POST fails", with(sc(&["", "9", "1"]), |s| s.inject.push(inject_in(f5, "check-offer-callback", "NoMatchingCondition")))) },
+        Case { second_chance: true, fault: Some((Route::DatastorePost, Fault::Status { code: 503 })), ..case("second chance: POST fails", sc(&["", "1"])) },
+        Case { second_chance: true, ..case("second chance: Call Target not connected", with(sc(&["", "1"]), |s| s.third_party_answers = false)) },
+    ];
+    // Failures that come from Connect itself: each error branch forced once.
+    let injected: &[(Option<&str>, &str, &str, bool)] = &[
+        (f1, "set-working-queue", "NoMatchingError", false),
+        (f1, "mark-callbacks-enabled", "NoMatchingError", false),
+        (f1, "to-mindful-offer-flow", "NoMatchingError", false),
+        (f1, "transfer-to-queue", "QueueAtCapacity", false),
+        (f1, "transfer-to-queue", "NoMatchingError", false),
+        (f1, "sorry-message", "NoMatchingError", false),
+        (f2, "mark-second-chance", "NoMatchingError", false),
+        (f2, "set-working-queue", "NoMatchingError", false),
+        (f2, "get-queue-metrics", "NoMatchingError", false),
+        (f2, "get-wait-phrase", "NoMatchingError", false),
+        (f2, "count-first-offer", "NoMatchingError", true),
+        (f2, "offer-callback", "NoMatchingError", false),
+        (f2, "save-caller-context", "NoMatchingError", false),
+        (f2, "set-second-chance-queue-flow", "NoMatchingError", true),
+        (f2, "transfer-to-queue", "QueueAtCapacity", false),
+        (f2, "transfer-to-queue", "NoMatchingError", false),
+        (f2, "sorry-message", "NoMatchingError", false),
+        (f5, "hold-loop", "NoMatchingError", true),
+        (f5, "get-queue-metrics", "NoMatchingError", true),
+        (f5, "get-wait-phrase", "NoMatchingError", true),
+        (f5, "count-offer", "NoMatchingError", true),
+        (f5, "offer-callback", "NoMatchingError", true),
+        (f5, "save-caller-context", "NoMatchingError", true),
+    ];
+    for (flow, block, error, second) in injected {
+        let name: &'static str = Box::leak(format!("{} {block} {error}", flow.unwrap_or("-")).into_boxed_str());
+        let mut s = sc(&["", "1", "1"]);
+        if !second {
+            s.inputs = [Input::Digits("1".into())].into();
+        }
+        s.inject.push(inject_in(*flow, block, error));
+        v.push(Case { second_chance: *second, ..case(name, s) });
+    }
+    for (block, error) in [
+        ("load-caller-context", "NoMatchingError"),
+        ("copy-caller-context", "NoMatchingError"),
+        ("restore-routing-attribute", "NoMatchingError"),
+        ("set-original-queue", "NoMatchingError"),
+        ("set-default-queue", "NoMatchingError"),
+        ("set-agent-answer-whisper", "NoMatchingError"),
+        ("transfer-to-queue", "QueueAtCapacity"),
+        ("transfer-to-queue", "NoMatchingError"),
+        ("sorry-message", "NoMatchingError"),
+        ("report-agent-answer", "NoMatchingError"),
+    ] {
+        let name: &'static str = Box::leak(format!("return: {block} {error}").into_boxed_str());
+        let mut c = case(name, sc(&["1"]));
+        c.return_inject = vec![inject_in(if block == "report-agent-answer" { Some("CustomerWhisperFlow") } else { f3 }, block, error)];
+        if block == "set-default-queue" {
+            c.return_fault = Some((Route::DatastoreGet, Fault::Status { code: 404 }));
+        }
+        if block == "sorry-message" {
+            c.return_inject.insert(0, inject_in(f3, "transfer-to-queue", "NoMatchingError"));
+        }
+        v.push(c);
+    }
+    v
+}
+
+/// Why a transition no scenario takes cannot be taken (Connect's rules, from the block pages).
+fn explain(inst: &Instance, flow: &str, block: &str, label: &str) -> Option<&'static str> {
+    let a = inst.flows.iter().find(|f| f.name == flow)?.action(block)?;
+    if label != "next" {
+        return None;
+    }
+    match a.typ.as_str() {
+        "Compare" | "GetParticipantInput" if a.error_target("NoMatchingCondition").is_some() => Some(
+            "no condition matched takes NoMatchingCondition; the NextAction the designer writes next to it is never taken",
+        ),
+        "TransferToFlow" => Some("a transfer that succeeds continues in the other flow (transfertoflow page); NextAction is not taken"),
+        "TransferContactToQueue" => Some("Transfer to queue places the contact in queue and ends the current flow (transfer-to-queue page)"),
+        "TransferParticipantToThirdParty" if a.param_str("ContinueFlowExecution").as_deref() == Some("False") => Some(
+            "with ContinueFlowExecution False the flow is over once the call connects; NextAction follows only a resumed transfer",
+        ),
+        _ => None,
+    }
+}
+
+#[test]
+fn shipped_flows_every_transition_covered_or_explained() {
+    let dir = lambda_harness::build_debug(&host::FUNCTIONS).expect("build the functions");
+    let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
+    let mut procs = Processes::start(&dir, &host::function_env(&sim, "US")).expect("start the functions");
+    let mut covered: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let mut executed: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut answered_calls = 0;
+    for (n, c) in cases().into_iter().enumerate() {
+        let inst = instance(&[
+            ("SecondChanceOffers", if c.second_chance { "true" } else { "false" }),
+            ("EnableMindfulCallbacks", if c.callbacks { "true" } else { "false" }),
+        ]);
+        sim.reset();
+        if let Some((r, f)) = &c.fault {
+            sim.set_fault(*r, f.clone(), None);
+        }
+        let mut s = c.scenario;
+        let call = Call { customer: CUSTOMER.into(), dialled: MAIN.into(), contact_id: format!("contact-{n}") };
+        let run = run_contact(&inst, &mut procs, call, &mut s).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        for st in &run.steps {
+            executed.insert((st.flow.clone(), st.block.clone()));
+        }
+        covered.extend(run.covered.iter().cloned());
+        sim.clear_faults();
+        if let Some((r, f)) = &c.return_fault {
+            sim.set_fault(*r, f.clone(), None);
+        }
+        let mut back = sc(&[]);
+        back.attributes.clear();
+        back.agent = Some(AgentAnswer { after_seconds: 20, user_name: "jdoe".into() });
+        back.inject = c.return_inject.clone();
+        if let Some((call_id, ret)) = mindful_calls_back(&inst, &mut procs, &sim, &run, &mut back, format!("return-{n}")) {
+            let ret = ret.unwrap_or_else(|e| panic!("{} (return): {e}", c.name));
+            for st in &ret.steps {
+                executed.insert((st.flow.clone(), st.block.clone()));
+            }
+            covered.extend(ret.covered.iter().cloned());
+            if matches!(ret.end, End::Queued { answered_by: Some(_), .. })
+                && sim.calls().iter().any(|r| r.id == call_id && r.state == CallState::Answered)
+            {
+                answered_calls += 1;
+            }
+        }
+        sim.clear_faults();
+    }
+    assert!(answered_calls > 0, "no callback was answered through the whisper flow");
+
+    let inst = instance(&[("SecondChanceOffers", "true")]);
+    let mut missing = Vec::new();
+    println!("coverage of the shipped flows ({} scenarios):", cases().len());
+    for flow in &inst.flows {
+        let mut t_total = 0;
+        let (mut t_cov, mut t_exp) = (0, 0);
+        for a in &flow.actions {
+            for (label, _) in a.transitions() {
+                t_total += 1;
+                let key = (flow.name.clone(), a.id.clone(), label.clone());
+                let why = explain(&inst, &flow.name, &a.id, &label);
+                match (covered.contains(&key), why) {
+                    (true, Some(w)) => missing.push(format!("{}: {} {label} is covered but explained as unreachable ({w})", flow.name, a.id)),
+                    (true, None) => t_cov += 1,
+                    (false, Some(w)) => {
+                        t_exp += 1;
+                        println!("  {}: {} {label}: not reachable: {w}", flow.name, a.id);
+                    }
+                    (false, None) => missing.push(format!("{}: {} {label}", flow.name, a.id)),
+                }
+            }
+        }
+        let a_cov = flow.actions.iter().filter(|a| executed.contains(&(flow.name.clone(), a.id.clone()))).count();
+        println!(
+            "  {}: actions {a_cov}/{}, transitions {t_cov}/{t_total} covered + {t_exp} explained",
+            flow.name,
+            flow.actions.len()
+        );
+        if a_cov != flow.actions.len() {
+            missing.push(format!("{}: {} of {} actions never ran", flow.name, flow.actions.len() - a_cov, flow.actions.len()));
+        }
+    }
+    assert!(missing.is_empty(), "transitions neither covered nor explained:\n  {}", missing.join("\n  "));
+}
