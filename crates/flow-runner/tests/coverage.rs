@@ -3,7 +3,7 @@
 //! or explained by a rule of Connect's (below); a flow change that adds a branch no scenario
 //! takes fails this test.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use flow_runner::host::{self, mindful_calls_back, Processes, Stack};
 use flow_runner::{run_contact, AgentAnswer, Call, End, Injection, Input, Instance, Scenario};
@@ -90,6 +90,7 @@ fn cases() -> Vec<Case> {
     let f5 = Some("SecondChanceQueueFlow");
     let mut v = vec![
         case("accept, callback, agent answers", sc(&["1"])),
+        case("decline", sc(&[""])),
         Case { callbacks: false, ..case("callbacks switched off", sc(&[])) },
         case("chat contact", with(sc(&[]), |s| s.channel = "CHAT".into())),
         case("agents available: no offer", with(sc(&[]), |s| s.agents_available = 1)),
@@ -99,8 +100,8 @@ fn cases() -> Vec<Case> {
         case("Call Target not connected", with(sc(&["1"]), |s| s.third_party_answers = false)),
         Case { return_fault: Some((Route::DatastoreGet, Fault::Status { code: 404 })), ..case("record missing on return", sc(&["1"])) },
         Case { second_chance: true, ..case("second chance: accept the second offer", sc(&["", "1"])) },
-        Case { second_chance: true, ..case("second chance: decline to the cap", sc(&["", "", ""])) },
-        Case { second_chance: true, ..case("second chance: other key, then POST fails", with(sc(&["", "9", "1"]), |s| s.inject.push(inject_in(f5, "check-offer-callback", "NoMatchingCondition")))) },
+        Case { second_chance: true, ..case("second chance: decline to the cap", with(sc(&["", "", ""]), |s| s.agent = Some(AgentAnswer { after_seconds: 600, user_name: "jdoe".into() }))) },
+        Case { second_chance: true, ..case("second chance: other key, then accept", sc(&["", "9", "1"])) },
         Case { second_chance: true, fault: Some((Route::DatastorePost, Fault::Status { code: 503 })), ..case("second chance: POST fails", sc(&["", "1"])) },
         Case { second_chance: true, ..case("second chance: Call Target not connected", with(sc(&["", "1"]), |s| s.third_party_answers = false)) },
     ];
@@ -133,11 +134,17 @@ fn cases() -> Vec<Case> {
     for (flow, block, error, second) in injected {
         let name: &'static str = Box::leak(format!("{} {block} {error}", flow.unwrap_or("-")).into_boxed_str());
         let mut s = sc(&["", "1", "1"]);
+        let queues = matches!(*block, "transfer-to-queue" | "sorry-message");
         if !second {
-            s.inputs = [Input::Digits("1".into())].into();
+            s.inputs = if queues { VecDeque::new() } else { [Input::Digits("1".into())].into() };
+        }
+        if *block == "sorry-message" {
+            s.inject.push(inject_in(*flow, "transfer-to-queue", "NoMatchingError"));
         }
         s.inject.push(inject_in(*flow, block, error));
-        v.push(Case { second_chance: *second, ..case(name, s) });
+        // Flow 1 queues the caller itself only when callbacks are switched off.
+        let callbacks = !(queues && *flow == f1);
+        v.push(Case { second_chance: *second, callbacks, ..case(name, s) });
     }
     for (block, error) in [
         ("load-caller-context", "NoMatchingError"),
@@ -195,6 +202,7 @@ fn shipped_flows_every_transition_covered_or_explained() {
     for (n, c) in cases().into_iter().enumerate() {
         let inst = instance(&[
             ("SecondChanceOffers", if c.second_chance { "true" } else { "false" }),
+            ("MaxCallbackOffers", "3"),
             ("EnableMindfulCallbacks", if c.callbacks { "true" } else { "false" }),
         ]);
         sim.reset();
@@ -233,8 +241,32 @@ fn shipped_flows_every_transition_covered_or_explained() {
     assert!(answered_calls > 0, "no callback was answered through the whisper flow");
 
     let inst = instance(&[("SecondChanceOffers", "true")]);
-    let mut missing = Vec::new();
     println!("coverage of the shipped flows ({} scenarios):", cases().len());
+    let missing = uncovered(&inst, &covered, &executed, true);
+    // A branch no scenario takes fails the test: add one to flow 2 and look.
+    let mut grown = inst.clone();
+    let flow = grown.flows.iter_mut().find(|f| f.name == "InboundToMindfulFlow").unwrap();
+    let check = flow.actions.iter_mut().find(|a| a.id == "check-offer-callback").unwrap();
+    check.conditions.push(flow_runner::flow::Condition {
+        operator: "Equals".into(),
+        operands: vec!["maybe".into()],
+        next: "queue-caller".into(),
+    });
+    let grown_missing = uncovered(&grown, &covered, &executed, false);
+    assert!(
+        grown_missing.iter().any(|m| m.contains("check-offer-callback condition:Equals maybe")),
+        "an added branch went unnoticed: {grown_missing:?}"
+    );
+    assert!(missing.is_empty(), "transitions neither covered nor explained:\n  {}", missing.join("\n  "));
+}
+
+fn uncovered(
+    inst: &Instance,
+    covered: &BTreeSet<(String, String, String)>,
+    executed: &BTreeSet<(String, String)>,
+    print: bool,
+) -> Vec<String> {
+    let mut missing = Vec::new();
     for flow in &inst.flows {
         let mut t_total = 0;
         let (mut t_cov, mut t_exp) = (0, 0);
@@ -242,27 +274,31 @@ fn shipped_flows_every_transition_covered_or_explained() {
             for (label, _) in a.transitions() {
                 t_total += 1;
                 let key = (flow.name.clone(), a.id.clone(), label.clone());
-                let why = explain(&inst, &flow.name, &a.id, &label);
+                let why = explain(inst, &flow.name, &a.id, &label);
                 match (covered.contains(&key), why) {
                     (true, Some(w)) => missing.push(format!("{}: {} {label} is covered but explained as unreachable ({w})", flow.name, a.id)),
                     (true, None) => t_cov += 1,
                     (false, Some(w)) => {
                         t_exp += 1;
-                        println!("  {}: {} {label}: not reachable: {w}", flow.name, a.id);
+                        if print {
+                            println!("  {}: {} {label}: not reachable: {w}", flow.name, a.id);
+                        }
                     }
                     (false, None) => missing.push(format!("{}: {} {label}", flow.name, a.id)),
                 }
             }
         }
         let a_cov = flow.actions.iter().filter(|a| executed.contains(&(flow.name.clone(), a.id.clone()))).count();
-        println!(
-            "  {}: actions {a_cov}/{}, transitions {t_cov}/{t_total} covered + {t_exp} explained",
-            flow.name,
-            flow.actions.len()
-        );
+        if print {
+            println!(
+                "  {}: actions {a_cov}/{}, transitions {t_cov}/{t_total} covered + {t_exp} explained",
+                flow.name,
+                flow.actions.len()
+            );
+        }
         if a_cov != flow.actions.len() {
             missing.push(format!("{}: {} of {} actions never ran", flow.name, flow.actions.len() - a_cov, flow.actions.len()));
         }
     }
-    assert!(missing.is_empty(), "transitions neither covered nor explained:\n  {}", missing.join("\n  "));
+    missing
 }
