@@ -52,13 +52,19 @@ pub fn check_flow(flow: &Flow, lambda_mapped: &dyn Fn(&str) -> bool) -> Vec<Find
         }
     }
     if !seen_ids.contains(flow.start.as_str()) {
-        add(None, format!("StartAction {:?} is not an action", flow.start));
+        add(
+            None,
+            format!("StartAction {:?} is not an action", flow.start),
+        );
     }
     for a in &flow.actions {
         let here = Some(a.id.as_str());
         for (label, target) in a.transitions() {
             if !seen_ids.contains(target.as_str()) {
-                add(here, format!("{label} transition to unknown action {target:?}"));
+                add(
+                    here,
+                    format!("{label} transition to unknown action {target:?}"),
+                );
             }
         }
         let Some(row) = r.row(&a.typ) else {
@@ -73,12 +79,18 @@ pub fn check_flow(flow: &Flow, lambda_mapped: &dyn Fn(&str) -> bool) -> Vec<Find
         };
         if let Some(ft) = &flow.flow_type {
             if !row.flow_types.contains(ft) {
-                add(here, format!("{} is not allowed in a {ft} flow ({})", a.typ, row.page));
+                add(
+                    here,
+                    format!("{} is not allowed in a {ft} flow ({})", a.typ, row.page),
+                );
             }
         }
         for (name, value) in &a.params {
             match row.params.get(name) {
-                None => add(here, format!("{} has no parameter {name:?} ({})", a.typ, row.page)),
+                None => add(
+                    here,
+                    format!("{} has no parameter {name:?} ({})", a.typ, row.page),
+                ),
                 Some((_, Some(allowed))) => {
                     if let Some(s) = value.as_str() {
                         if !s.contains("$.") && !allowed.iter().any(|x| x == s) {
@@ -94,26 +106,47 @@ pub fn check_flow(flow: &Flow, lambda_mapped: &dyn Fn(&str) -> bool) -> Vec<Find
         }
         for (name, (required, _)) in &row.params {
             if *required && !a.params.contains_key(name) {
-                add(here, format!("{} needs parameter {name} ({})", a.typ, row.page));
+                add(
+                    here,
+                    format!("{} needs parameter {name} ({})", a.typ, row.page),
+                );
             }
         }
         let allowed = row.allowed_errors(&a.params);
         let declared: BTreeSet<String> = a.errors.iter().map(|(e, _)| e.clone()).collect();
         for e in declared.difference(&allowed) {
-            add(here, format!("{} declares error {e}, which the reference does not allow here ({})", a.typ, row.page));
+            add(
+                here,
+                format!(
+                    "{} declares error {e}, which the reference does not allow here ({})",
+                    a.typ, row.page
+                ),
+            );
         }
         for e in allowed.difference(&declared) {
-            add(here, format!("{} does not handle error {e}: Connect would stop the flow there ({})", a.typ, row.page));
+            add(
+                here,
+                format!(
+                    "{} does not handle error {e}: Connect would stop the flow there ({})",
+                    a.typ, row.page
+                ),
+            );
         }
         let outgoing = a.transitions();
         if row.is_terminal() && !outgoing.is_empty() {
-            add(here, format!("{} must not have transitions ({})", a.typ, row.page));
+            add(
+                here,
+                format!("{} must not have transitions ({})", a.typ, row.page),
+            );
         }
         if !row.is_terminal() && outgoing.is_empty() {
             add(here, "no transitions: the flow would stop here".into());
         }
         if !a.conditions.is_empty() && !row.conditions {
-            add(here, format!("{} does not support Conditions ({})", a.typ, row.page));
+            add(
+                here,
+                format!("{} does not support Conditions ({})", a.typ, row.page),
+            );
         }
         if a.typ == "InvokeLambdaFunction" {
             let arn = a.param_str("LambdaFunctionARN").unwrap_or_default();
@@ -127,11 +160,23 @@ pub fn check_flow(flow: &Flow, lambda_mapped: &dyn Fn(&str) -> bool) -> Vec<Find
         for s in strings_in(&Value::Object(a.params.clone())) {
             for ns in namespaces_in(&s) {
                 match r.namespaces.get(&ns) {
-                    None => add(here, format!("reads $.{ns}, which is not a namespace of the flow data ({})", r.page("attributes"))),
+                    None => add(
+                        here,
+                        format!(
+                            "reads $.{ns}, which is not a namespace of the flow data ({})",
+                            r.page("attributes")
+                        ),
+                    ),
                     Some(types) => {
                         if let Some(ft) = &flow.flow_type {
                             if !types.contains(ft) {
-                                add(here, format!("reads $.{ns}, which holds no data in a {ft} flow ({})", r.page("attributes")));
+                                add(
+                                    here,
+                                    format!(
+                                        "reads $.{ns}, which holds no data in a {ft} flow ({})",
+                                        r.page("attributes")
+                                    ),
+                                );
                             }
                         }
                     }
@@ -173,7 +218,10 @@ pub(crate) fn namespaces_in(s: &str) -> BTreeSet<String> {
     let mut rest = s;
     while let Some(p) = rest.find("$.") {
         let tail = &rest[p + 2..];
-        let name: String = tail.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+        let name: String = tail
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
         if !name.is_empty() {
             out.insert(name);
         }

@@ -200,7 +200,10 @@ pub enum End {
         block: String,
     },
     /// The flow ended with no queue and no transfer (EndFlowExecution in a contact flow).
-    FlowEnded { flow: String, block: String },
+    FlowEnded {
+        flow: String,
+        block: String,
+    },
 }
 
 /// A Lambda call and its reply.
@@ -300,11 +303,15 @@ pub fn run_contact(
     call: Call,
     sc: &mut Scenario,
 ) -> Result<ContactRun, RunError> {
-    let start = inst.numbers.get(&call.dialled).cloned().ok_or_else(|| RunError {
-        flow: "-".into(),
-        block: "-".into(),
-        message: format!("{} is not claimed by a flow of the instance", call.dialled),
-    })?;
+    let start = inst
+        .numbers
+        .get(&call.dialled)
+        .cloned()
+        .ok_or_else(|| RunError {
+            flow: "-".into(),
+            block: "-".into(),
+            message: format!("{} is not claimed by a flow of the instance", call.dialled),
+        })?;
     let mut ctx = Ctx {
         inst,
         host,
@@ -371,7 +378,9 @@ impl Ctx<'_> {
                         break;
                     }
                     Exit::StillWaiting => break,
-                    Exit::Disconnected(flow, block) => return Ok(End::Disconnected { flow, block }),
+                    Exit::Disconnected(flow, block) => {
+                        return Ok(End::Disconnected { flow, block })
+                    }
                     Exit::TransferredOut(number, to_mindful, flow, block) => {
                         return Ok(End::TransferredOut {
                             number,
@@ -441,11 +450,21 @@ impl Ctx<'_> {
         loop {
             self.count += 1;
             if self.count > MAX_STEPS {
-                return Err(rerr(flow, &current, format!("more than {MAX_STEPS} blocks for one contact: a loop without progress")));
+                return Err(rerr(
+                    flow,
+                    &current,
+                    format!(
+                        "more than {MAX_STEPS} blocks for one contact: a loop without progress"
+                    ),
+                ));
             }
-            let action = flow
-                .action(&current)
-                .ok_or_else(|| rerr(flow, &current, "transition to an action that does not exist"))?;
+            let action = flow.action(&current).ok_or_else(|| {
+                rerr(
+                    flow,
+                    &current,
+                    "transition to an action that does not exist",
+                )
+            })?;
             let mut step = Step {
                 flow: flow.name.clone(),
                 block: action.id.clone(),
@@ -463,7 +482,8 @@ impl Ctx<'_> {
                     let (label, target) = resolve_branch(flow, action, &branch)?;
                     step.branch = label.clone();
                     step.target = Some(target.clone());
-                    self.covered.insert((flow.name.clone(), action.id.clone(), label));
+                    self.covered
+                        .insert((flow.name.clone(), action.id.clone(), label));
                     self.finish(step);
                     current = target;
                 }
@@ -504,7 +524,14 @@ impl Ctx<'_> {
     fn execute(&mut self, flow: &Flow, a: &Action, step: &mut Step) -> Result<Go, RunError> {
         let reference = Reference::get();
         let Some(row) = reference.row(&a.typ) else {
-            return Err(rerr(flow, &a.id, format!("action type {:?} is not supported (no row in infra/flow-reference.json)", a.typ)));
+            return Err(rerr(
+                flow,
+                &a.id,
+                format!(
+                    "action type {:?} is not supported (no row in infra/flow-reference.json)",
+                    a.typ
+                ),
+            ));
         };
         if let Some(error) = self.injected(flow, a) {
             if !row.allowed_errors(&a.params).contains(&error) {
@@ -728,7 +755,11 @@ impl Ctx<'_> {
             .and_then(|s| s.trim().parse::<u64>().ok())
             .unwrap_or(8);
         let mut parameters = Vec::new();
-        if let Some(attrs) = a.params.get("LambdaInvocationAttributes").and_then(Value::as_object) {
+        if let Some(attrs) = a
+            .params
+            .get("LambdaInvocationAttributes")
+            .and_then(Value::as_object)
+        {
             for (k, v) in attrs {
                 let v = self.value(v, &mut step.notes);
                 parameters.push((k.clone(), v));
@@ -753,7 +784,9 @@ impl Ctx<'_> {
         let rejected = match &reply {
             LambdaReply::Answer(v) => flat_string_map(v).err(),
             LambdaReply::FunctionError(e) => Some(format!("Lambda function error: {e}")),
-            LambdaReply::Timeout => Some(format!("no answer within InvocationTimeLimitSeconds {limit}")),
+            LambdaReply::Timeout => Some(format!(
+                "no answer within InvocationTimeLimitSeconds {limit}"
+            )),
             LambdaReply::Failed(e) => Some(e.clone()),
         };
         step.lambda = Some(self.lambda.len());
@@ -766,7 +799,8 @@ impl Ctx<'_> {
             // Connect does not wait: the flow goes on at once, $.External stays as it was, and
             // $.LambdaInvocation.InvocationId names the call.
             self.invocation_id = Some(format!("{}-{}", self.call.contact_id, self.lambda.len()));
-            step.notes.push("asynchronous: the flow does not wait for the answer".into());
+            step.notes
+                .push("asynchronous: the flow does not wait for the answer".into());
             if let LambdaReply::Failed(e) = &reply {
                 step.notes.push(e.clone());
                 return Ok(Go::Branch(Branch::Error("NoMatchingError".into())));
@@ -791,10 +825,15 @@ impl Ctx<'_> {
     /// Connect's `ContactFlowEvent` for a Lambda call.
     fn event(&self, parameters: &[(String, String)]) -> Value {
         let queue = match &self.queue {
-            Some((arn, name)) => json!({"ARN": arn, "Name": name, "OutboundCallerId": {"Address": self.call.dialled, "Type": "TELEPHONE_NUMBER"}}),
+            Some((arn, name)) => {
+                json!({"ARN": arn, "Name": name, "OutboundCallerId": {"Address": self.call.dialled, "Type": "TELEPHONE_NUMBER"}})
+            }
             None => Value::Null,
         };
-        let params: Map<String, Value> = parameters.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let params: Map<String, Value> = parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
         json!({
             "Name": "ContactFlowEvent",
             "Details": {
@@ -880,11 +919,17 @@ impl Ctx<'_> {
             "StoredCustomerInput" => self.stored_input.clone(),
             "Channel" => Some(self.sc.channel.clone()),
             "LanguageCode" => Some(self.sc.language.clone()),
-            "ContactId" | "InitialContactId" | "PreviousContactId" => Some(self.call.contact_id.clone()),
+            "ContactId" | "InitialContactId" | "PreviousContactId" => {
+                Some(self.call.contact_id.clone())
+            }
             "InitiationMethod" => Some("INBOUND".into()),
             "InstanceARN" => Some(self.inst.instance_arn.clone()),
             "CustomerEndpoint" | "SystemEndpoint" => {
-                let number = if ns == "CustomerEndpoint" { &self.call.customer } else { &self.call.dialled };
+                let number = if ns == "CustomerEndpoint" {
+                    &self.call.customer
+                } else {
+                    &self.call.dialled
+                };
                 match rest {
                     "Address" => Some(number.clone()),
                     "Type" => Some("TELEPHONE_NUMBER".into()),
@@ -976,11 +1021,15 @@ pub fn flat_string_map(v: &Value) -> Result<(), String> {
         return Err("the answer is not a JSON object (ResponseType STRING_MAP)".into());
     };
     if let Some((k, _)) = map.iter().find(|(_, v)| !v.is_string()) {
-        return Err(format!("the answer is not a flat string map (key {k:?}; ResponseType STRING_MAP)"));
+        return Err(format!(
+            "the answer is not a flat string map (key {k:?}; ResponseType STRING_MAP)"
+        ));
     }
     let size = v.to_string().len();
     if size > MAX_LAMBDA_RESPONSE_BYTES {
-        return Err(format!("the answer is {size} bytes, over Connect's 32 KB limit"));
+        return Err(format!(
+            "the answer is {size} bytes, over Connect's 32 KB limit"
+        ));
     }
     Ok(())
 }

@@ -209,7 +209,10 @@ pub fn flow_from_value(
         name: name.to_string(),
         flow_type: flow_type.map(str::to_string),
         arn: arn.to_string(),
-        version: obj.get("Version").and_then(Value::as_str).map(str::to_string),
+        version: obj
+            .get("Version")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         start,
         actions,
     })
@@ -218,8 +221,8 @@ pub fn flow_from_value(
 /// Text of a file: an exported flow, or a `describe-contact-flow` answer (its `Content` is the
 /// flow as a JSON string), or `{"ContactFlows": [...]}`/a list of such answers.
 pub fn flows_from_json(text: &str, name: &str) -> Result<Vec<Flow>, LoadError> {
-    let v: Value = serde_json::from_str(text)
-        .map_err(|e| LoadError(format!("{name}: not JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| LoadError(format!("{name}: not JSON: {e}")))?;
     let mut out = Vec::new();
     collect(&v, name, &mut out)?;
     if out.is_empty() {
@@ -324,8 +327,7 @@ pub fn flows_from_template(
                 if t == "Content: !Sub |" {
                     let mut body = String::new();
                     let mut j = i + 1;
-                    while j < lines.len() && (lines[j].trim().is_empty() || indent(lines[j]) > 6)
-                    {
+                    while j < lines.len() && (lines[j].trim().is_empty() || indent(lines[j]) > 6) {
                         body.push_str(lines[j].trim_start());
                         body.push('\n');
                         j += 1;
@@ -348,8 +350,8 @@ pub fn flows_from_template(
     values.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
     let mut out = Vec::new();
     for (res, typ, content) in flows {
-        let resolved = substitute(&content, &values, &names)
-            .map_err(|e| LoadError(format!("{res}: {e}")))?;
+        let resolved =
+            substitute(&content, &values, &names).map_err(|e| LoadError(format!("{res}: {e}")))?;
         let v: Value = serde_json::from_str(&resolved)
             .map_err(|e| LoadError(format!("{res}: Content is not JSON after !Sub: {e}")))?;
         out.push(flow_from_value(

@@ -20,11 +20,20 @@ pub fn function_env(sim: &Sim, country: &str) -> Vec<(String, String)> {
     [
         ("MINDFUL_ALLOW_HTTP", "1".to_string()),
         ("DATASTORE_URL", sim.base_url()),
-        ("DATASTORE_TOKEN", mindful_sim::DEFAULT_DATASTORE_TOKEN.to_string()),
+        (
+            "DATASTORE_TOKEN",
+            mindful_sim::DEFAULT_DATASTORE_TOKEN.to_string(),
+        ),
         ("MINDFUL_TOKEN_URL", sim.token_url()),
         ("MINDFUL_API_URL", sim.base_url()),
-        ("MINDFUL_CLIENT_ID", mindful_sim::DEFAULT_CLIENT_ID.to_string()),
-        ("MINDFUL_CLIENT_SECRET", mindful_sim::DEFAULT_CLIENT_SECRET.to_string()),
+        (
+            "MINDFUL_CLIENT_ID",
+            mindful_sim::DEFAULT_CLIENT_ID.to_string(),
+        ),
+        (
+            "MINDFUL_CLIENT_SECRET",
+            mindful_sim::DEFAULT_CLIENT_SECRET.to_string(),
+        ),
         ("DEFAULT_COUNTRY", country.to_string()),
     ]
     .into_iter()
@@ -109,18 +118,29 @@ pub fn shipped_instance(template: &str, stack: &Stack) -> Result<Instance, LoadE
     let mut lambdas = BTreeMap::new();
     for f in &reference.functions {
         let arn = function_arn(&f.name);
-        params.entry(f.arn_param.clone()).or_insert_with(|| arn.clone());
+        params
+            .entry(f.arn_param.clone())
+            .or_insert_with(|| arn.clone());
         lambdas.insert(params[&f.arn_param].clone(), f.name.clone());
     }
-    params.entry("ConnectInstanceArn".into()).or_insert_with(|| INSTANCE_ARN.into());
-    params.entry("CallTargetPhoneNumber".into()).or_insert_with(|| stack.call_target.clone());
+    params
+        .entry("ConnectInstanceArn".into())
+        .or_insert_with(|| INSTANCE_ARN.into());
+    params
+        .entry("CallTargetPhoneNumber".into())
+        .or_insert_with(|| stack.call_target.clone());
     let flows = flows_from_template(template, &params)?;
     let numbers = [
         (stack.main_number.clone(), "NormalInboundFlow"),
         (stack.return_number.clone(), "CallbackReturnFlow"),
     ]
     .into_iter()
-    .filter_map(|(n, res)| flows.iter().find(|f| f.name == res).map(|f| (n, f.arn.clone())))
+    .filter_map(|(n, res)| {
+        flows
+            .iter()
+            .find(|f| f.name == res)
+            .map(|f| (n, f.arn.clone()))
+    })
     .collect();
     Ok(Instance {
         flows,
@@ -148,8 +168,14 @@ pub fn mindful_calls_back(
     run: &crate::engine::ContactRun,
     sc: &mut crate::engine::Scenario,
     contact_id: String,
-) -> Option<(u64, Result<crate::engine::ContactRun, crate::engine::RunError>)> {
-    let crate::engine::End::TransferredOut { to_mindful: true, .. } = &run.end else {
+) -> Option<(
+    u64,
+    Result<crate::engine::ContactRun, crate::engine::RunError>,
+)> {
+    let crate::engine::End::TransferredOut {
+        to_mindful: true, ..
+    } = &run.end
+    else {
         return None;
     };
     let number = inst.mindful_return_number.clone()?;

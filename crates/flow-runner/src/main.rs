@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use flow_runner::check::check_flow;
 use flow_runner::host::{self, Processes};
-use flow_runner::{run_contact, AgentAnswer, Call, Flow, Host, Input, Instance, LambdaCall, LambdaReply, Scenario, Step};
+use flow_runner::{
+    run_contact, AgentAnswer, Call, Flow, Host, Input, Instance, LambdaCall, LambdaReply, Scenario,
+    Step,
+};
 
 const HELP: &str = "\
 flow-runner: check and run Amazon Connect flow-language files locally
@@ -54,7 +57,9 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
     let mut it = args.into_iter();
     let command = it.next().ok_or("expected `check` or `run` (see --help)")?;
     if command != "check" && command != "run" {
-        return Err(format!("unknown command {command:?}: expected `check` or `run`"));
+        return Err(format!(
+            "unknown command {command:?}: expected `check` or `run`"
+        ));
     }
     let mut a = Args {
         command,
@@ -77,28 +82,45 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
                 let v = value("--lambda")?;
                 let (arn, f) = v.rsplit_once('=').ok_or("--lambda ARN=FUNCTION")?;
                 if !host::FUNCTIONS.contains(&f) {
-                    return Err(format!("--lambda: {f:?} is not one of {:?}", host::FUNCTIONS));
+                    return Err(format!(
+                        "--lambda: {f:?} is not one of {:?}",
+                        host::FUNCTIONS
+                    ));
                 }
                 a.lambdas.insert(arn.to_string(), f.to_string());
             }
             "--start" => a.start = Some(value("--start")?),
             "--input" => {
                 let v = value("--input")?;
-                a.inputs.push_back(if v == "-" { Input::Timeout } else { Input::Digits(v) });
+                a.inputs.push_back(if v == "-" {
+                    Input::Timeout
+                } else {
+                    Input::Digits(v)
+                });
             }
             "--customer" => a.customer = value("--customer")?,
             "--queue" => {
                 let v = value("--queue")?;
                 let (arn, name) = v.split_once('=').unwrap_or((&v, ""));
-                let name = if name.is_empty() { arn.rsplit('/').next().unwrap_or(arn) } else { name };
+                let name = if name.is_empty() {
+                    arn.rsplit('/').next().unwrap_or(arn)
+                } else {
+                    name
+                };
                 a.queues.insert(arn.to_string(), name.to_string());
             }
             "--call-target" => a.call_target = Some(value("--call-target")?),
             "--wait" => a.wait = value("--wait")?,
             "--agents-available" => {
-                a.agents = value("--agents-available")?.parse().map_err(|_| "--agents-available: a count")?
+                a.agents = value("--agents-available")?
+                    .parse()
+                    .map_err(|_| "--agents-available: a count")?
             }
-            "--agent-after" => a.agent_after = value("--agent-after")?.parse().map_err(|_| "--agent-after: seconds")?,
+            "--agent-after" => {
+                a.agent_after = value("--agent-after")?
+                    .parse()
+                    .map_err(|_| "--agent-after: seconds")?
+            }
             "--attribute" => {
                 let v = value("--attribute")?;
                 let (k, val) = v.split_once('=').ok_or("--attribute KEY=VALUE")?;
@@ -139,8 +161,17 @@ impl Host for Printer<'_> {
             Some(p) => p.invoke(call),
             None => LambdaReply::Failed("no function is running".into()),
         };
-        let params: Vec<String> = call.parameters.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-        println!("    → {} ({})  {}", call.function.as_deref().unwrap_or("?"), call.arn, params.join(" "));
+        let params: Vec<String> = call
+            .parameters
+            .iter()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
+        println!(
+            "    → {} ({})  {}",
+            call.function.as_deref().unwrap_or("?"),
+            call.arn,
+            params.join(" ")
+        );
         match &reply {
             LambdaReply::Answer(v) => println!("    ⇐ {v}"),
             other => println!("    ⇐ {other:?}"),
@@ -155,7 +186,10 @@ impl Host for Printer<'_> {
             s.block,
             s.typ,
             s.branch,
-            s.target.as_deref().map(|t| format!(" → {t}")).unwrap_or_default()
+            s.target
+                .as_deref()
+                .map(|t| format!(" → {t}"))
+                .unwrap_or_default()
         );
         for n in &s.notes {
             println!("    {n}");
@@ -242,7 +276,9 @@ fn main() -> ExitCode {
     if !args.lambdas.is_empty() {
         let started = lambda_harness::build_debug(&host::FUNCTIONS)
             .map_err(|e| e.to_string())
-            .and_then(|dir| Processes::start(&dir, &host::function_env(&sim, "US")).map_err(|e| e.to_string()));
+            .and_then(|dir| {
+                Processes::start(&dir, &host::function_env(&sim, "US")).map_err(|e| e.to_string())
+            });
         match started {
             Ok(p) => procs = Some(p),
             Err(e) => {
@@ -255,12 +291,21 @@ fn main() -> ExitCode {
         inputs: args.inputs.clone(),
         oldest_contact_age: args.wait.clone(),
         agents_available: args.agents,
-        agent: Some(AgentAnswer { after_seconds: args.agent_after, user_name: "agent".into() }),
+        agent: Some(AgentAnswer {
+            after_seconds: args.agent_after,
+            user_name: "agent".into(),
+        }),
         attributes: args.attributes.clone(),
         ..Scenario::default()
     };
-    let mut printer = Printer { inner: procs.as_mut() };
-    let call = Call { customer: args.customer.clone(), dialled: did, contact_id: "local-contact-1".into() };
+    let mut printer = Printer {
+        inner: procs.as_mut(),
+    };
+    let call = Call {
+        customer: args.customer.clone(),
+        dialled: did,
+        contact_id: "local-contact-1".into(),
+    };
     let result = run_contact(&inst, &mut printer, call, &mut sc);
     sim.shutdown();
     match result {

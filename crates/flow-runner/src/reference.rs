@@ -54,7 +54,10 @@ fn clause_holds(clause: &Value, params: &Map<String, Value>) -> bool {
         }
     }
     if let Some(key) = clause.get("has_key").and_then(Value::as_str) {
-        if !value.and_then(Value::as_object).is_some_and(|o| o.contains_key(key)) {
+        if !value
+            .and_then(Value::as_object)
+            .is_some_and(|o| o.contains_key(key))
+        {
             return false;
         }
     }

@@ -32,7 +32,10 @@ fn instance(extra: &[(&str, &str)]) -> Instance {
         main_number: MAIN.into(),
         return_number: RETURN.into(),
         call_target: TARGET.into(),
-        queues: vec![(BILLING.into(), "Billing".into()), (DEFAULT_Q.into(), "BasicQueue".into())],
+        queues: vec![
+            (BILLING.into(), "Billing".into()),
+            (DEFAULT_Q.into(), "BasicQueue".into()),
+        ],
         params,
     };
     let text = std::fs::read_to_string(host::template_path()).unwrap();
@@ -54,28 +57,50 @@ fn sc(inputs: &[&str]) -> Scenario {
     Scenario {
         inputs: inputs
             .iter()
-            .map(|d| if d.is_empty() { Input::Timeout } else { Input::Digits(d.to_string()) })
+            .map(|d| {
+                if d.is_empty() {
+                    Input::Timeout
+                } else {
+                    Input::Digits(d.to_string())
+                }
+            })
             .collect(),
         oldest_contact_age: "185".into(),
-        agent: Some(AgentAnswer { after_seconds: 300, user_name: "jdoe".into() }),
-        attributes: [("customer_name", "Ada Lovelace"), ("account_number", "AC-1042"), ("skill", "billing")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        agent: Some(AgentAnswer {
+            after_seconds: 300,
+            user_name: "jdoe".into(),
+        }),
+        attributes: [
+            ("customer_name", "Ada Lovelace"),
+            ("account_number", "AC-1042"),
+            ("skill", "billing"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
         ..Scenario::default()
     }
 }
 
-fn inject(block: &str, error: &str) -> Injection {
-    inject_in(None, block, error)
-}
-
 fn inject_in(flow: Option<&str>, block: &str, error: &str) -> Injection {
-    Injection { flow: flow.map(str::to_string), block: block.into(), error: error.into(), times: 1 }
+    Injection {
+        flow: flow.map(str::to_string),
+        block: block.into(),
+        error: error.into(),
+        times: 1,
+    }
 }
 
 fn case(name: &'static str, scenario: Scenario) -> Case {
-    Case { name, second_chance: false, callbacks: true, scenario, fault: None, return_inject: vec![], return_fault: None }
+    Case {
+        name,
+        second_chance: false,
+        callbacks: true,
+        scenario,
+        fault: None,
+        return_inject: vec![],
+        return_fault: None,
+    }
 }
 
 fn with(mut s: Scenario, f: impl FnOnce(&mut Scenario)) -> Scenario {
@@ -91,19 +116,61 @@ fn cases() -> Vec<Case> {
     let mut v = vec![
         case("accept, callback, agent answers", sc(&["1"])),
         case("decline", sc(&[""])),
-        Case { callbacks: false, ..case("callbacks switched off", sc(&[])) },
+        Case {
+            callbacks: false,
+            ..case("callbacks switched off", sc(&[]))
+        },
         case("chat contact", with(sc(&[]), |s| s.channel = "CHAT".into())),
-        case("agents available: no offer", with(sc(&[]), |s| s.agents_available = 1)),
+        case(
+            "agents available: no offer",
+            with(sc(&[]), |s| s.agents_available = 1),
+        ),
         case("caller presses nothing", sc(&[""])),
         case("caller presses 2", sc(&["2"])),
-        Case { fault: Some((Route::DatastorePost, Fault::Status { code: 503 })), ..case("POST fails", sc(&["1"])) },
-        case("Call Target not connected", with(sc(&["1"]), |s| s.third_party_answers = false)),
-        Case { return_fault: Some((Route::DatastoreGet, Fault::Status { code: 404 })), ..case("record missing on return", sc(&["1"])) },
-        Case { second_chance: true, ..case("second chance: accept the second offer", sc(&["", "1"])) },
-        Case { second_chance: true, ..case("second chance: decline to the cap", with(sc(&["", "", ""]), |s| s.agent = Some(AgentAnswer { after_seconds: 600, user_name: "jdoe".into() }))) },
-        Case { second_chance: true, ..case("second chance: other key, then accept", sc(&["", "9", "1"])) },
-        Case { second_chance: true, fault: Some((Route::DatastorePost, Fault::Status { code: 503 })), ..case("second chance: POST fails", sc(&["", "1"])) },
-        Case { second_chance: true, ..case("second chance: Call Target not connected", with(sc(&["", "1"]), |s| s.third_party_answers = false)) },
+        Case {
+            fault: Some((Route::DatastorePost, Fault::Status { code: 503 })),
+            ..case("POST fails", sc(&["1"]))
+        },
+        case(
+            "Call Target not connected",
+            with(sc(&["1"]), |s| s.third_party_answers = false),
+        ),
+        Case {
+            return_fault: Some((Route::DatastoreGet, Fault::Status { code: 404 })),
+            ..case("record missing on return", sc(&["1"]))
+        },
+        Case {
+            second_chance: true,
+            ..case("second chance: accept the second offer", sc(&["", "1"]))
+        },
+        Case {
+            second_chance: true,
+            ..case(
+                "second chance: decline to the cap",
+                with(sc(&["", "", ""]), |s| {
+                    s.agent = Some(AgentAnswer {
+                        after_seconds: 600,
+                        user_name: "jdoe".into(),
+                    })
+                }),
+            )
+        },
+        Case {
+            second_chance: true,
+            ..case("second chance: other key, then accept", sc(&["", "9", "1"]))
+        },
+        Case {
+            second_chance: true,
+            fault: Some((Route::DatastorePost, Fault::Status { code: 503 })),
+            ..case("second chance: POST fails", sc(&["", "1"]))
+        },
+        Case {
+            second_chance: true,
+            ..case(
+                "second chance: Call Target not connected",
+                with(sc(&["", "1"]), |s| s.third_party_answers = false),
+            )
+        },
     ];
     // Failures that come from Connect itself: each error branch forced once.
     let injected: &[(Option<&str>, &str, &str, bool)] = &[
@@ -132,19 +199,29 @@ fn cases() -> Vec<Case> {
         (f5, "save-caller-context", "NoMatchingError", true),
     ];
     for (flow, block, error, second) in injected {
-        let name: &'static str = Box::leak(format!("{} {block} {error}", flow.unwrap_or("-")).into_boxed_str());
+        let name: &'static str =
+            Box::leak(format!("{} {block} {error}", flow.unwrap_or("-")).into_boxed_str());
         let mut s = sc(&["", "1", "1"]);
         let queues = matches!(*block, "transfer-to-queue" | "sorry-message");
         if !second {
-            s.inputs = if queues { VecDeque::new() } else { [Input::Digits("1".into())].into() };
+            s.inputs = if queues {
+                VecDeque::new()
+            } else {
+                [Input::Digits("1".into())].into()
+            };
         }
         if *block == "sorry-message" {
-            s.inject.push(inject_in(*flow, "transfer-to-queue", "NoMatchingError"));
+            s.inject
+                .push(inject_in(*flow, "transfer-to-queue", "NoMatchingError"));
         }
         s.inject.push(inject_in(*flow, block, error));
         // Flow 1 queues the caller itself only when callbacks are switched off.
         let callbacks = !(queues && *flow == f1);
-        v.push(Case { second_chance: *second, callbacks, ..case(name, s) });
+        v.push(Case {
+            second_chance: *second,
+            callbacks,
+            ..case(name, s)
+        });
     }
     for (block, error) in [
         ("load-caller-context", "NoMatchingError"),
@@ -160,12 +237,21 @@ fn cases() -> Vec<Case> {
     ] {
         let name: &'static str = Box::leak(format!("return: {block} {error}").into_boxed_str());
         let mut c = case(name, sc(&["1"]));
-        c.return_inject = vec![inject_in(if block == "report-agent-answer" { Some("CustomerWhisperFlow") } else { f3 }, block, error)];
+        c.return_inject = vec![inject_in(
+            if block == "report-agent-answer" {
+                Some("CustomerWhisperFlow")
+            } else {
+                f3
+            },
+            block,
+            error,
+        )];
         if block == "set-default-queue" {
             c.return_fault = Some((Route::DatastoreGet, Fault::Status { code: 404 }));
         }
         if block == "sorry-message" {
-            c.return_inject.insert(0, inject_in(f3, "transfer-to-queue", "NoMatchingError"));
+            c.return_inject
+                .insert(0, inject_in(f3, "transfer-to-queue", "NoMatchingError"));
         }
         v.push(c);
     }
@@ -195,23 +281,35 @@ fn explain(inst: &Instance, flow: &str, block: &str, label: &str) -> Option<&'st
 fn shipped_flows_every_transition_covered_or_explained() {
     let dir = lambda_harness::build_debug(&host::FUNCTIONS).expect("build the functions");
     let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
-    let mut procs = Processes::start(&dir, &host::function_env(&sim, "US")).expect("start the functions");
+    let mut procs =
+        Processes::start(&dir, &host::function_env(&sim, "US")).expect("start the functions");
     let mut covered: BTreeSet<(String, String, String)> = BTreeSet::new();
     let mut executed: BTreeSet<(String, String)> = BTreeSet::new();
     let mut answered_calls = 0;
     for (n, c) in cases().into_iter().enumerate() {
         let inst = instance(&[
-            ("SecondChanceOffers", if c.second_chance { "true" } else { "false" }),
+            (
+                "SecondChanceOffers",
+                if c.second_chance { "true" } else { "false" },
+            ),
             ("MaxCallbackOffers", "3"),
-            ("EnableMindfulCallbacks", if c.callbacks { "true" } else { "false" }),
+            (
+                "EnableMindfulCallbacks",
+                if c.callbacks { "true" } else { "false" },
+            ),
         ]);
         sim.reset();
         if let Some((r, f)) = &c.fault {
             sim.set_fault(*r, f.clone(), None);
         }
         let mut s = c.scenario;
-        let call = Call { customer: CUSTOMER.into(), dialled: MAIN.into(), contact_id: format!("contact-{n}") };
-        let run = run_contact(&inst, &mut procs, call, &mut s).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        let call = Call {
+            customer: CUSTOMER.into(),
+            dialled: MAIN.into(),
+            contact_id: format!("contact-{n}"),
+        };
+        let run = run_contact(&inst, &mut procs, call, &mut s)
+            .unwrap_or_else(|e| panic!("{}: {e}", c.name));
         for st in &run.steps {
             executed.insert((st.flow.clone(), st.block.clone()));
         }
@@ -222,31 +320,63 @@ fn shipped_flows_every_transition_covered_or_explained() {
         }
         let mut back = sc(&[]);
         back.attributes.clear();
-        back.agent = Some(AgentAnswer { after_seconds: 20, user_name: "jdoe".into() });
+        back.agent = Some(AgentAnswer {
+            after_seconds: 20,
+            user_name: "jdoe".into(),
+        });
         back.inject = c.return_inject.clone();
-        if let Some((call_id, ret)) = mindful_calls_back(&inst, &mut procs, &sim, &run, &mut back, format!("return-{n}")) {
+        if let Some((call_id, ret)) = mindful_calls_back(
+            &inst,
+            &mut procs,
+            &sim,
+            &run,
+            &mut back,
+            format!("return-{n}"),
+        ) {
             let ret = ret.unwrap_or_else(|e| panic!("{} (return): {e}", c.name));
             for st in &ret.steps {
                 executed.insert((st.flow.clone(), st.block.clone()));
             }
             covered.extend(ret.covered.iter().cloned());
-            if matches!(ret.end, End::Queued { answered_by: Some(_), .. })
-                && sim.calls().iter().any(|r| r.id == call_id && r.state == CallState::Answered)
+            if matches!(
+                ret.end,
+                End::Queued {
+                    answered_by: Some(_),
+                    ..
+                }
+            ) && sim
+                .calls()
+                .iter()
+                .any(|r| r.id == call_id && r.state == CallState::Answered)
             {
                 answered_calls += 1;
             }
         }
         sim.clear_faults();
     }
-    assert!(answered_calls > 0, "no callback was answered through the whisper flow");
+    assert!(
+        answered_calls > 0,
+        "no callback was answered through the whisper flow"
+    );
 
     let inst = instance(&[("SecondChanceOffers", "true")]);
-    println!("coverage of the shipped flows ({} scenarios):", cases().len());
+    println!(
+        "coverage of the shipped flows ({} scenarios):",
+        cases().len()
+    );
     let missing = uncovered(&inst, &covered, &executed, true);
     // A branch no scenario takes fails the test: add one to flow 2 and look.
     let mut grown = inst.clone();
-    let flow = grown.flows.iter_mut().find(|f| f.name == "InboundToMindfulFlow").unwrap();
-    let check = flow.actions.iter_mut().find(|a| a.id == "check-offer-callback").unwrap();
+    let flow = grown
+        .flows
+        .iter_mut()
+        .find(|f| f.name == "InboundToMindfulFlow")
+        .unwrap();
+    let check = flow
+        .actions
+        .iter_mut()
+        .find(|a| a.id == "check-offer-callback")
+        .unwrap();
     check.conditions.push(flow_runner::flow::Condition {
         operator: "Equals".into(),
         operands: vec!["maybe".into()],
@@ -254,10 +384,16 @@ fn shipped_flows_every_transition_covered_or_explained() {
     });
     let grown_missing = uncovered(&grown, &covered, &executed, false);
     assert!(
-        grown_missing.iter().any(|m| m.contains("check-offer-callback condition:Equals maybe")),
+        grown_missing
+            .iter()
+            .any(|m| m.contains("check-offer-callback condition:Equals maybe")),
         "an added branch went unnoticed: {grown_missing:?}"
     );
-    assert!(missing.is_empty(), "transitions neither covered nor explained:\n  {}", missing.join("\n  "));
+    assert!(
+        missing.is_empty(),
+        "transitions neither covered nor explained:\n  {}",
+        missing.join("\n  ")
+    );
 }
 
 fn uncovered(
@@ -276,7 +412,10 @@ fn uncovered(
                 let key = (flow.name.clone(), a.id.clone(), label.clone());
                 let why = explain(inst, &flow.name, &a.id, &label);
                 match (covered.contains(&key), why) {
-                    (true, Some(w)) => missing.push(format!("{}: {} {label} is covered but explained as unreachable ({w})", flow.name, a.id)),
+                    (true, Some(w)) => missing.push(format!(
+                        "{}: {} {label} is covered but explained as unreachable ({w})",
+                        flow.name, a.id
+                    )),
                     (true, None) => t_cov += 1,
                     (false, Some(w)) => {
                         t_exp += 1;
@@ -288,7 +427,11 @@ fn uncovered(
                 }
             }
         }
-        let a_cov = flow.actions.iter().filter(|a| executed.contains(&(flow.name.clone(), a.id.clone()))).count();
+        let a_cov = flow
+            .actions
+            .iter()
+            .filter(|a| executed.contains(&(flow.name.clone(), a.id.clone())))
+            .count();
         if print {
             println!(
                 "  {}: actions {a_cov}/{}, transitions {t_cov}/{t_total} covered + {t_exp} explained",
@@ -297,7 +440,12 @@ fn uncovered(
             );
         }
         if a_cov != flow.actions.len() {
-            missing.push(format!("{}: {} of {} actions never ran", flow.name, flow.actions.len() - a_cov, flow.actions.len()));
+            missing.push(format!(
+                "{}: {} of {} actions never ran",
+                flow.name,
+                flow.actions.len() - a_cov,
+                flow.actions.len()
+            ));
         }
     }
     missing

@@ -34,7 +34,11 @@ fn one_flow(doc: Value) -> Instance {
 }
 
 fn call() -> Call {
-    Call { customer: "+13209071234".into(), dialled: "+18005550100".into(), contact_id: "c1".into() }
+    Call {
+        customer: "+13209071234".into(),
+        dialled: "+18005550100".into(),
+        contact_id: "c1".into(),
+    }
 }
 
 fn lambda_flow() -> Value {
@@ -55,40 +59,86 @@ fn lambda_answers_are_held_to_connects_rules() {
     let big = "x".repeat(33 * 1024);
     let cases = [
         (LambdaReply::Answer(json!({"status": "ok"})), "next"),
-        (LambdaReply::Answer(json!({"status": {"nested": true}})), "NoMatchingError"),
-        (LambdaReply::Answer(json!(["not", "a", "map"])), "NoMatchingError"),
-        (LambdaReply::Answer(json!({"status": big})), "NoMatchingError"),
+        (
+            LambdaReply::Answer(json!({"status": {"nested": true}})),
+            "NoMatchingError",
+        ),
+        (
+            LambdaReply::Answer(json!(["not", "a", "map"])),
+            "NoMatchingError",
+        ),
+        (
+            LambdaReply::Answer(json!({"status": big})),
+            "NoMatchingError",
+        ),
         (LambdaReply::FunctionError("boom".into()), "NoMatchingError"),
         (LambdaReply::Timeout, "NoMatchingError"),
     ];
     for (reply, branch) in cases {
         let label = format!("{reply:?}").chars().take(60).collect::<String>();
-        let run = run_contact(&inst, &mut Scripted(vec![reply]), call(), &mut Scenario::default()).unwrap();
+        let run = run_contact(
+            &inst,
+            &mut Scripted(vec![reply]),
+            call(),
+            &mut Scenario::default(),
+        )
+        .unwrap();
         assert_eq!(run.steps[0].branch, branch, "{label}");
         let params = &run.lambda[0].call.event["Details"]["Parameters"];
         assert_eq!(params["who"], "+13209071234");
         if branch == "next" {
-            assert!(run.steps[1].notes.iter().any(|n| n.contains("You said ok.")), "{:?}", run.steps[1].notes);
+            assert!(
+                run.steps[1]
+                    .notes
+                    .iter()
+                    .any(|n| n.contains("You said ok.")),
+                "{:?}",
+                run.steps[1].notes
+            );
         }
     }
 }
 
 #[test]
 fn malformed_documents_are_load_errors() {
-    for text in ["", "nul", "[]", "{}", "{\"Actions\": 3, \"StartAction\": 1}", "{\"ContactFlow\": {\"Content\": \"{\"}}",
-                 "{\"StartAction\": \"a\", \"Actions\": [1]}", "{\"StartAction\": \"a\", \"Actions\": [{\"Type\": \"X\"}]}"] {
+    for text in [
+        "",
+        "nul",
+        "[]",
+        "{}",
+        "{\"Actions\": 3, \"StartAction\": 1}",
+        "{\"ContactFlow\": {\"Content\": \"{\"}}",
+        "{\"StartAction\": \"a\", \"Actions\": [1]}",
+        "{\"StartAction\": \"a\", \"Actions\": [{\"Type\": \"X\"}]}",
+    ] {
         assert!(flows_from_json(text, "bad").is_err(), "{text:?} loaded");
     }
 }
 
 #[test]
 fn unknown_blocks_are_named() {
-    let inst = one_flow(json!({"Version": "2019-10-30", "StartAction": "a", "Actions": [
-        {"Identifier": "a", "Type": "CheckHoursOfOperation", "Parameters": {}, "Transitions": {"NextAction": "a"}}]}));
-    let e = run_contact(&inst, &mut Scripted(vec![]), call(), &mut Scenario::default()).unwrap_err();
-    assert!(e.message.contains("CheckHoursOfOperation") && e.block == "a", "{e}");
+    let inst = one_flow(
+        json!({"Version": "2019-10-30", "StartAction": "a", "Actions": [
+        {"Identifier": "a", "Type": "CheckHoursOfOperation", "Parameters": {}, "Transitions": {"NextAction": "a"}}]}),
+    );
+    let e = run_contact(
+        &inst,
+        &mut Scripted(vec![]),
+        call(),
+        &mut Scenario::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("CheckHoursOfOperation") && e.block == "a",
+        "{e}"
+    );
     let findings = check_flow(&inst.flows[0], &|_| true);
-    assert!(findings.iter().any(|f| f.message.contains("CheckHoursOfOperation")), "{findings:?}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.message.contains("CheckHoursOfOperation")),
+        "{findings:?}"
+    );
 }
 
 /// Every shipped flow with each action's type, each transition target and each parameter value
@@ -101,13 +151,25 @@ fn mutated_shipped_flows_never_panic() {
         return_number: "+18005550199".into(),
         call_target: "+13205550100".into(),
         queues: vec![("arn:q".into(), "Q".into())],
-        params: [("InboundQueueArn", "arn:q"), ("CallbackDefaultQueueArn", "arn:q"), ("SecondChanceOffers", "true")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<BTreeMap<_, _>>(),
+        params: [
+            ("InboundQueueArn", "arn:q"),
+            ("CallbackDefaultQueueArn", "arn:q"),
+            ("SecondChanceOffers", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect::<BTreeMap<_, _>>(),
     };
     let base = host::shipped_instance(&text, &stack).unwrap();
-    let types = ["DisconnectParticipant", "EndFlowExecution", "Compare", "TransferToFlow", "Loop", "", "GetParticipantInput"];
+    let types = [
+        "DisconnectParticipant",
+        "EndFlowExecution",
+        "Compare",
+        "TransferToFlow",
+        "Loop",
+        "",
+        "GetParticipantInput",
+    ];
     let mut runs = 0;
     for fi in 0..base.flows.len() {
         for ai in 0..base.flows[fi].actions.len() {
@@ -123,7 +185,13 @@ fn mutated_shipped_flows_never_panic() {
                     a.errors.clear();
                 }
                 let _ = check_flow(&inst.flows[fi], &|_| true);
-                let mut sc = Scenario { inputs: ["1".to_string(), "".into()].into_iter().map(flow_runner::Input::Digits).collect(), ..Scenario::default() };
+                let mut sc = Scenario {
+                    inputs: ["1".to_string(), "".into()]
+                        .into_iter()
+                        .map(flow_runner::Input::Digits)
+                        .collect(),
+                    ..Scenario::default()
+                };
                 let _ = run_contact(&inst, &mut Scripted(vec![]), call_to(&stack), &mut sc);
                 runs += 1;
             }
@@ -133,5 +201,9 @@ fn mutated_shipped_flows_never_panic() {
 }
 
 fn call_to(stack: &Stack) -> Call {
-    Call { customer: "+13209071234".into(), dialled: stack.main_number.clone(), contact_id: "c".into() }
+    Call {
+        customer: "+13209071234".into(),
+        dialled: stack.main_number.clone(),
+        contact_id: "c".into(),
+    }
 }
