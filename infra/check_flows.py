@@ -65,7 +65,7 @@ INFRA = pathlib.Path(__file__).resolve().parent
 REFERENCE_FILE = INFRA / "flow-reference.json"
 REFERENCE = json.loads(REFERENCE_FILE.read_text(encoding="utf-8"))
 
-# --- The functions' contract (docs/contract.md) -------------------------------------------------------------------
+# --- The functions' contract (docs/contract.md) -----------------------------------
 _CONTRACT = REFERENCE["functions_contract"]
 _FN = _CONTRACT["functions"]
 FUNCTION_PARAMS = {spec["arn_param"]: name for name, spec in _FN.items()}

@@ -158,6 +158,11 @@ pub trait Host {
     fn invoke(&mut self, call: &LambdaCall) -> LambdaReply;
     /// Called after every block (for a live transcript).
     fn on_step(&mut self, _step: &Step) {}
+    /// Asked at each Loop prompts interruption while the contact waits in queue: `false` stops
+    /// following the contact (it keeps waiting; the run ends there).
+    fn keep_waiting(&mut self, _queue_seconds: u64) -> bool {
+        true
+    }
 }
 
 /// One block executed.
@@ -548,7 +553,7 @@ impl Ctx<'_> {
                 let attrs = a.params.get("Attributes").and_then(Value::as_object).cloned().unwrap_or_default();
                 for (k, v) in attrs {
                     let v = self.value(&v, &mut step.notes);
-                    step.notes.push(format!("set {k}={v:?}"));
+                    step.notes.push(if v.is_empty() { format!("set attribute {k}=\"\"") } else { format!("set attribute {k}={v}") });
                     self.attributes.insert(k, v);
                 }
                 Go::Branch(Branch::Next)
@@ -644,6 +649,10 @@ impl Ctx<'_> {
                     (_, Some(t)) if next.is_none_or(|n| t < n) && t <= horizon => {
                         step.notes.push(format!("Loop prompts; an agent answers at {t} s in queue"));
                         Go::Exit(Exit::AgentAnswered)
+                    }
+                    (Some(n), _) if n <= horizon && !self.host.keep_waiting(n) => {
+                        step.notes.push(format!("at {n} s in queue the run stops following the contact"));
+                        Go::Exit(Exit::StillWaiting)
                     }
                     (Some(n), _) if n <= horizon => {
                         self.set_elapsed(n);

@@ -31,7 +31,7 @@ OPTIONAL ENHANCEMENTS (README \"Optional enhancements\"):
                              offers_made/max_offers and offers again; the caller accepts
     --max-offers <N>         MaxCallbackOffers, offers per call, the first included
                              [default: 2] (1-20; 1 = no second chance)
-    --interval <SECONDS>     SecondChanceIntervalSeconds [default: 120] (20-3600)
+    --interval <SECONDS>     SecondChanceIntervalSeconds [default: 120] (30-3600)
     --two-queues             two callers, from queues Billing and Sales, through one Call
                              Target and one return DID (ReturnRoutingAttribute=skill): each
                              is restored to their own queue and skill
@@ -117,7 +117,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String
                     .parse()
                     .ok()
                     .filter(|n| INTERVAL_RANGE.contains(n))
-                    .ok_or_else(|| format!("--interval {v:?}: expected seconds from 20 to 3600"))?;
+                    .ok_or_else(|| format!("--interval {v:?}: expected seconds from 30 to 3600"))?;
             }
             "--fault" => o.fault = Some(FaultSpec::parse(&value(&flag)?)?),
             "--release" => o.binaries = Binaries::Build { release: true },

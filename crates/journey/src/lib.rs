@@ -18,6 +18,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_harness::{FunctionProcess, HarnessError, Outcome};
 use mindful_sim::{CallRecord, CallState, Fault, Route, Sim, SimConfig, Stats};
+use std::collections::{BTreeMap, VecDeque};
+
+use flow_runner::host::Stack;
+use flow_runner::{
+    run_contact, AgentAnswer, Call, ContactRun, End, Host, Input, Instance, LambdaCall,
+    LambdaReply, RunError, Scenario, Step,
+};
 use serde_json::{json, Map, Value};
 
 pub mod cli;
@@ -60,7 +67,9 @@ pub const ROUTING_ATTRIBUTE: &str = "skill";
 pub const DEFAULT_MAX_OFFERS: u32 = 2;
 pub const DEFAULT_INTERVAL_SECONDS: u32 = 120;
 pub const MAX_OFFERS_RANGE: std::ops::RangeInclusive<u32> = 1..=20;
-pub const INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 20..=3600;
+/// `SecondChanceIntervalSeconds`' range in the template (MinValue 30: Loop prompts needs an
+/// interruption period greater than 20 s).
+pub const INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 30..=3600;
 
 /// Where the function binaries come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -621,35 +630,6 @@ pub fn route_name(route: Option<Route>) -> &'static str {
 }
 
 /// The callback offer as the flow's *Get customer input* block speaks it.
-fn offer_prompt(language: &str, phrase: &str, offer: bool) -> String {
-    let lang = language
-        .split(['-', '_'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    match (lang.as_str(), offer) {
-        ("es", true) => format!(
-            "El tiempo de espera actual es de {phrase}. Para recibir una llamada de vuelta, pulse 1, o permanezca en la línea."
-        ),
-        ("es", false) => format!("El tiempo de espera actual es de {phrase}."),
-        ("fr", _) => {
-            let de = if phrase.starts_with(['a', 'e', 'i', 'o', 'u', 'é']) {
-                "d'"
-            } else {
-                "de "
-            };
-            if offer {
-                format!("Le temps d'attente actuel est {de}{phrase}. Pour être rappelé, appuyez sur 1, ou restez en ligne.")
-            } else {
-                format!("Le temps d'attente actuel est {de}{phrase}.")
-            }
-        }
-        (_, true) => format!(
-            "The current hold time is {phrase}. To receive a callback, press 1, or stay on the line to remain in queue."
-        ),
-        (_, false) => format!("The current hold time is {phrase}."),
-    }
-}
 
 struct Journey<'a> {
     out: &'a mut dyn Write,
@@ -1086,47 +1066,207 @@ struct Caller {
 }
 
 impl Caller {
-    fn attributes(&self) -> Map<String, Value> {
-        let mut a = Map::new();
-        a.insert("customer_name".into(), json!(self.customer_name));
-        a.insert("account_number".into(), json!(self.account_number));
+    /// The contact attributes the call arrives with (set before the bundle's flows, e.g. by an
+    /// IVR that identified the customer).
+    fn attributes(&self) -> BTreeMap<String, String> {
+        let mut a = BTreeMap::new();
+        a.insert("customer_name".into(), self.customer_name.into());
+        a.insert("account_number".into(), self.account_number.into());
         if let Some(r) = self.routing {
-            a.insert(ROUTING_ATTRIBUTE.into(), json!(r));
+            a.insert(ROUTING_ATTRIBUTE.into(), r.into());
         }
         a
     }
+}
 
-    fn queue(&self) -> Option<(&str, &str)> {
-        Some((self.queue_name, &self.queue_arn))
+/// The shipped flows, as `infra/template.yaml` holds them (compiled in: the journey runs the
+/// flows it was built with).
+const TEMPLATE: &str = include_str!("../../../infra/template.yaml");
+
+/// The stack the journey plays: the template's flows with these parameters, the main number
+/// and the return DID associated, and the queues Billing, Sales and the default queue.
+fn instance(opts: &Options, inbound_queue: &str) -> Result<Instance, String> {
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        params.insert(k.to_string(), v);
+    };
+    set("ConnectInstanceArn", INSTANCE_ARN.into());
+    set("InboundQueueArn", inbound_queue.into());
+    set("CallbackDefaultQueueArn", queue_arn(DEFAULT_QUEUE_ID));
+    set("SecondChanceOffers", opts.second_chance.to_string());
+    set("SecondChanceIntervalSeconds", opts.interval.to_string());
+    set("MaxCallbackOffers", opts.max_offers.to_string());
+    if opts.two_queues {
+        set("ReturnRoutingAttribute", ROUTING_ATTRIBUTE.into());
+    }
+    let stack = Stack {
+        main_number: INBOUND_DID.into(),
+        return_number: RETURN_DID.into(),
+        call_target: CALL_TARGET.into(),
+        queues: vec![
+            (queue_arn(BILLING_QUEUE_ID), "Billing".into()),
+            (queue_arn(SALES_QUEUE_ID), "Sales".into()),
+            (queue_arn(DEFAULT_QUEUE_ID), "BasicQueue".into()),
+        ],
+        params,
+    };
+    flow_runner::host::shipped_instance(TEMPLATE, &stack).map_err(|e| e.to_string())
+}
+
+/// The label a template flow has in the transcript and in [`StepReport::flow`].
+fn flow_label(resource: &str) -> &'static str {
+    match resource {
+        "NormalInboundFlow" => "normal inbound flow",
+        "InboundToMindfulFlow" => "inbound flow",
+        "CallbackReturnFlow" => "return flow",
+        "CustomerWhisperFlow" => "customer whisper",
+        "SecondChanceQueueFlow" => "customer queue flow",
+        _ => "flow",
     }
 }
 
-/// How the first-offer (inbound) flow left the caller.
+/// The journey as the runner's host: each Lambda call becomes a checked, printed step; each
+/// block prints the branch it took and what the caller heard or did.
+struct Player<'j, 'a> {
+    j: &'j mut Journey<'a>,
+    /// Flows already entered (a section heading marks the first block of some).
+    entered: Vec<String>,
+    queue_title: String,
+    /// Failed writes to the transcript (reported after the run).
+    io: Option<io::Error>,
+}
+
+impl Player<'_, '_> {
+    fn write(&mut self, line: String) {
+        if self.io.is_none() {
+            if let Err(e) = writeln!(self.j.out, "{line}") {
+                self.io = Some(e);
+            }
+        }
+    }
+}
+
+impl Host for Player<'_, '_> {
+    fn invoke(&mut self, call: &LambdaCall) -> LambdaReply {
+        let function = call.function.clone().unwrap_or_default();
+        let method = call
+            .parameters
+            .iter()
+            .find(|(k, _)| k == "method")
+            .map(|(_, v)| v.to_ascii_uppercase());
+        let (leg, key_outputs): (Leg, &[&str]) = match (function.as_str(), method.as_deref()) {
+            ("ocw-phrase", _) => (Leg::Phrase, &["OCW", "offer_callback", "offers_made"]),
+            ("datastore-proxy", Some("GET")) => (
+                Leg::DatastoreGet,
+                &["queue_name", "queue_arn", "routing_attribute", "customer_name", "account_number"],
+            ),
+            ("datastore-proxy", _) => (Leg::DatastorePost, &["customer_contact_number", "time_to_expire"]),
+            ("agent-answer", _) => (Leg::AgentAnswer, &["http_status", "deduplicated"]),
+            _ => return LambdaReply::Failed(format!("{function:?} is not one of the bundle's functions")),
+        };
+        let flow = flow_label(&call.flow);
+        match self.j.step(leg, flow, call.parameters.clone(), call.event.clone(), key_outputs) {
+            Ok(i) => {
+                let s = &self.j.steps[i];
+                if s.response.is_empty() {
+                    LambdaReply::FunctionError(s.problems.join("; "))
+                } else {
+                    LambdaReply::Answer(Value::Object(s.response.clone()))
+                }
+            }
+            Err(JourneyError::Output(e)) => {
+                self.io = Some(e);
+                LambdaReply::Failed("transcript".into())
+            }
+            Err(e) => LambdaReply::Failed(e.to_string()),
+        }
+    }
+
+    fn on_step(&mut self, s: &Step) {
+        if !self.entered.contains(&s.flow) {
+            self.entered.push(s.flow.clone());
+            let title = match s.flow.as_str() {
+                "SecondChanceQueueFlow" => Some(self.queue_title.clone()),
+                "CustomerWhisperFlow" => Some("An agent answers: the customer whisper runs".to_string()),
+                _ => None,
+            };
+            if let Some(t) = title {
+                if let Err(e) = self.j.section(&t) {
+                    if let JourneyError::Output(e) = e {
+                        self.io = Some(e);
+                    }
+                }
+            }
+        }
+        let target = s.target.as_deref().map(|t| format!(" → {t}")).unwrap_or_default();
+        self.write(format!(
+            "    {} · {} ({}) ⇒ {}{target}",
+            flow_label(&s.flow),
+            s.block,
+            s.typ,
+            s.branch
+        ));
+        for n in &s.notes {
+            let n = if let Some(d) = n.strip_prefix("caller presses ") {
+                format!("caller: presses {d}")
+            } else {
+                n.clone()
+            };
+            self.write(format!("        {n}"));
+        }
+    }
+
+    fn keep_waiting(&mut self, _queue_seconds: u64) -> bool {
+        // The queue flow's offers end at MaxCallbackOffers: once ocw-phrase says no more, the
+        // caller just waits for an agent, which the journey does not follow further.
+        let last = self
+            .j
+            .steps
+            .iter()
+            .rev()
+            .find(|s| s.flow == "customer queue flow" && s.function == "ocw-phrase");
+        !last.is_some_and(|s| {
+            s.get("offer_callback") == Some("false")
+                && s.get("offers_made").and_then(|n| n.parse::<u32>().ok()) >= Some(self.j.opts.max_offers)
+        })
+    }
+}
+
+/// A masked number's mention in the transcript.
+fn masked(number: &str) -> String {
+    mindful_core::phone::mask_number(number)
+}
+
+/// Runs one contact through the runner with the journey as host.
+fn run_flows(
+    j: &mut Journey<'_>,
+    inst: &Instance,
+    call: Call,
+    sc: &mut Scenario,
+    queue_title: String,
+) -> Result<Result<ContactRun, RunError>, JourneyError> {
+    let mut player = Player {
+        j,
+        entered: Vec::new(),
+        queue_title,
+        io: None,
+    };
+    let run = run_contact(inst, &mut player, call, sc);
+    if let Some(e) = player.io {
+        return Err(JourneyError::Output(e));
+    }
+    Ok(run)
+}
+
+/// How the first call (flows 1, 2 and, with second-chance offers, 5) left the caller.
 enum Inbound {
     /// The contact ended its journey here (no callback).
     Ended(Ending),
     /// The context is stored and the caller is transferred to the Mindful Call Target.
-    Accepted,
-    /// Queued with the second-chance customer queue flow; `offers` = `callback_offers`.
-    Queued { offers: u32 },
+    Accepted(ContactRun),
 }
 
-/// `wait + seconds` as the flow would read `$.Metrics.Queue.OldestContactAge` later on.
-fn later_wait(wait: &str, seconds: u64) -> String {
-    match wait.trim().parse::<f64>() {
-        Ok(w) if w.is_finite() && w >= 0.0 => {
-            let v = w + seconds as f64;
-            if v.fract() == 0.0 {
-                format!("{}", v as u64)
-            } else {
-                format!("{v}")
-            }
-        }
-        _ => wait.to_string(),
-    }
-}
-
-/// The contact flows' part.
+/// The contact flows' part: the shipped flows, executed.
 fn play(j: &mut Journey<'_>, customer: &str) -> Result<Ending, JourneyError> {
     let caller = Caller {
         number: customer.to_string(),
@@ -1141,356 +1281,231 @@ fn play(j: &mut Journey<'_>, customer: &str) -> Result<Ending, JourneyError> {
     if j.opts.two_queues {
         return play_two_queues(j, caller);
     }
-    match inbound(
-        j,
-        &caller,
-        "Inbound call: the caller waits in queue Billing",
-    )? {
-        Inbound::Ended(e) => return Ok(e),
-        Inbound::Accepted => {}
-        Inbound::Queued { offers } => {
-            if let Some(e) = second_chance(j, &caller, offers)? {
-                return Ok(e);
-            }
+    match inbound(j, &caller, "Inbound call: the caller waits in queue Billing")? {
+        Inbound::Ended(e) => Ok(e),
+        Inbound::Accepted(run) => {
+            j.section("Mindful calls the customer back")?;
+            callback(j, &caller, &run)
         }
     }
-    j.section("Mindful calls the customer back")?;
-    callback(j, &caller)
 }
 
-/// Flow 2 (inbound to Mindful): the first offer.
+/// A problem the journey found beyond a step's own answer: printed and kept.
+fn problem(j: &mut Journey<'_>, p: String) -> Result<(), JourneyError> {
+    writeln!(j.out, "    ✗ {p}")?;
+    j.problems.push(p);
+    Ok(())
+}
+
+/// The call into the main number: flow 1, flow 2, and with second-chance offers the customer
+/// queue flow while the caller waits.
 fn inbound(j: &mut Journey<'_>, c: &Caller, title: &str) -> Result<Inbound, JourneyError> {
     let opts = j.opts;
     j.number_ok = c.number_ok;
     j.section(title)?;
-    let contact = contact_id();
-    let agents = opts.agents_available.to_string();
-    let i = j.step(
-        Leg::Phrase,
-        "inbound flow",
-        vec![
-            ("OCW".into(), opts.wait.clone()),
-            ("agents_available".into(), agents.clone()),
-        ],
-        contact_event(
-            json!({"OCW": opts.wait, "agents_available": agents}),
-            &contact,
-            &c.number,
-            INBOUND_DID,
-            c.queue(),
-            &opts.language,
-            Value::Object(c.attributes()),
-        ),
-        &["OCW", "offer_callback"],
-    )?;
-    let phrase = j.steps[i].clone();
-    if phrase.status != "ok" {
-        j.say("flow: status is not ok → plays \"Please hold\" without a wait time; the caller stays in queue, no offer")?;
-        return Ok(Inbound::Ended(Ending::PhraseFailed));
-    }
-    let offer = phrase.get("offer_callback") == Some("true");
-    let spoken = phrase.get("OCW").unwrap_or("").to_string();
-    j.say(format!(
-        "prompt: \"{}\"",
-        offer_prompt(&opts.language, &spoken, offer)
-    ))?;
-    let queued = |j: &mut Journey<'_>, offers: u32| -> Result<Inbound, JourneyError> {
-        j.say("flow: mindful_second_chance=true → set customer queue flow \"Customer queue (second-chance offer)\", transfer to queue")?;
-        Ok(Inbound::Queued { offers })
+    let inst = match instance(opts, &c.queue_arn) {
+        Ok(i) => i,
+        Err(e) => {
+            problem(j, format!("the shipped flows did not load: {e}"))?;
+            return Ok(Inbound::Ended(Ending::NoCallback));
+        }
     };
-    if !offer {
-        j.say("flow: offer_callback=false → no callback offer; the caller stays in queue")?;
-        if opts.second_chance {
-            return queued(j, 0);
-        }
-        return Ok(Inbound::Ended(Ending::NoOffer));
-    }
+    // The caller's keys at each offer: decline (no key) or press 1; with second-chance offers
+    // the first offer is declined and the next accepted, unless --decline.
+    let mut inputs = VecDeque::new();
     if opts.second_chance {
-        j.say("flow: mindful_second_chance=true → set attribute callback_offers=1 (the first offer counts)")?;
+        inputs.push_back(Input::Timeout);
     }
-    if opts.decline || opts.second_chance {
-        j.say("caller: does not press 1 → the caller stays in queue")?;
-        if opts.second_chance {
-            return queued(j, 1);
-        }
-        return Ok(Inbound::Ended(Ending::Declined));
+    for _ in 0..=opts.max_offers {
+        inputs.push_back(if opts.decline { Input::Timeout } else { Input::Digits("1".into()) });
     }
-    j.say("caller: presses 1")?;
-    if !save_context(j, c, "inbound flow", &contact)? {
-        j.say("flow: status is not ok → \"Sorry, we cannot set up a callback right now\"; the caller stays in queue, no callback")?;
-        return Ok(Inbound::Ended(Ending::NoCallback));
-    }
-    j.say("flow: transfer to the Mindful Call Target number; Mindful registers the callback and hangs up")?;
-    Ok(Inbound::Accepted)
-}
-
-/// `datastore-proxy` POST as flows 2 and 5 send it; true when the context is stored.
-fn save_context(
-    j: &mut Journey<'_>,
-    c: &Caller,
-    flow: &'static str,
-    contact: &str,
-) -> Result<bool, JourneyError> {
-    let mut inputs: Vec<(String, String)> = vec![
-        ("method".into(), "POST".into()),
-        ("queue_name".into(), c.queue_name.into()),
-        ("queue_arn".into(), c.queue_arn.clone()),
-    ];
-    if let Some(r) = c.routing {
-        // ReturnRoutingAttribute=skill: routing_attribute = $.Attributes.skill
-        inputs.push(("routing_attribute".into(), r.into()));
-    }
-    inputs.push(("customer_name".into(), c.customer_name.into()));
-    inputs.push(("account_number".into(), c.account_number.into()));
-    let params: Map<String, Value> = inputs.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-    let i = j.step(
-        Leg::DatastorePost,
-        flow,
+    let mut sc = Scenario {
         inputs,
-        contact_event(
-            Value::Object(params),
-            contact,
-            &c.number,
-            INBOUND_DID,
-            c.queue(),
-            &j.opts.language,
-            Value::Object(c.attributes()),
-        ),
-        &["customer_contact_number", "time_to_expire"],
-    )?;
-    Ok(j.steps[i].status == "ok")
-}
-
-/// Flow 5 (customer queue, second-chance offers): every `interval` seconds it re-reads the
-/// metrics and asks ocw-phrase with `offers_made`/`max_offers`. `None` when the caller accepted
-/// and is on their way to Mindful; otherwise how the contact ended.
-fn second_chance(
-    j: &mut Journey<'_>,
-    c: &Caller,
-    mut offers: u32,
-) -> Result<Option<Ending>, JourneyError> {
-    let opts = j.opts;
-    let max = opts.max_offers;
-    j.section(&format!(
-        "Customer queue flow: the caller waits in {}",
-        c.queue_name
-    ))?;
-    j.say(format!(
-        "flow: Loop prompts (hold message) interrupted every {} s (SecondChanceIntervalSeconds); at most {max} offers per call (MaxCallbackOffers)",
-        opts.interval
-    ))?;
-    let contact = contact_id();
-    let agents = opts.agents_available.to_string();
-    let rounds = max.saturating_sub(offers) + 1;
-    for round in 1..=rounds {
-        let elapsed = u64::from(opts.interval) * u64::from(round);
-        let ocw = later_wait(&opts.wait, elapsed);
-        j.say(format!(
-            "after {elapsed} s in queue: MessagesInterrupted → Get queue metrics (OldestContactAge {ocw} s)"
-        ))?;
-        let mut attributes = c.attributes();
-        attributes.insert("mindful_second_chance".into(), json!("true"));
-        attributes.insert("callback_offers".into(), json!(offers.to_string()));
-        let i = j.step(
-            Leg::Phrase,
-            "customer queue flow",
-            vec![
-                ("OCW".into(), ocw.clone()),
-                ("agents_available".into(), agents.clone()),
-                ("offers_made".into(), offers.to_string()),
-                ("max_offers".into(), max.to_string()),
-            ],
-            contact_event(
-                json!({
-                    "OCW": ocw,
-                    "agents_available": agents,
-                    "offers_made": offers.to_string(),
-                    "max_offers": max.to_string()
-                }),
-                &contact,
-                &c.number,
-                INBOUND_DID,
-                c.queue(),
-                &opts.language,
-                Value::Object(attributes),
-            ),
-            &["OCW", "offer_callback", "offers_made"],
-        )?;
-        let phrase = j.steps[i].clone();
-        if phrase.status != "ok" {
-            j.say("flow: status is not ok → back to the Loop prompts")?;
-            continue;
+        oldest_contact_age: opts.wait.clone(),
+        agents_available: opts.agents_available,
+        // Nobody answers the first call within the journey: it follows the caller while the
+        // customer queue flow can still offer a callback.
+        agent: None,
+        queue_horizon_seconds: if opts.second_chance {
+            u64::from(opts.interval) * u64::from(opts.max_offers + 2)
+        } else {
+            0
+        },
+        attributes: c.attributes(),
+        language: opts.language.clone(),
+        ..Scenario::default()
+    };
+    let first_step = j.steps.len();
+    let call = Call {
+        customer: c.number.clone(),
+        dialled: INBOUND_DID.into(),
+        contact_id: contact_id(),
+    };
+    let queue_title = format!("Customer queue flow: the caller waits in {}", c.queue_name);
+    let run = match run_flows(j, &inst, call, &mut sc, queue_title)? {
+        Ok(run) => run,
+        Err(e) => {
+            problem(j, format!("the flows stopped: {e}"))?;
+            return Ok(Inbound::Ended(Ending::NoCallback));
         }
-        // The cap is what the flow relies on: check ocw-phrase's decision and count.
-        let offer = phrase.get("offer_callback") == Some("true");
-        let seconds: u64 = phrase
-            .get("OCW_seconds")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let want_offer = offers < max && opts.agents_available == 0 && seconds >= 60;
-        let counted: Option<u32> = phrase.get("offers_made").and_then(|s| s.parse().ok());
-        let want_count = offers + u32::from(want_offer);
-        if offer != want_offer || counted != Some(want_count) {
-            let p = format!(
-                "ocw-phrase with offers_made={offers} max_offers={max}: expected offer_callback={want_offer} offers_made={want_count}, got offer_callback={offer} offers_made={}",
-                counted.map(|n| n.to_string()).unwrap_or_else(|| "-".into())
-            );
-            writeln!(j.out, "    ✗ {p}")?;
-            j.problems.push(p);
-        }
-        offers = counted.unwrap_or(offers);
-        j.say(format!(
-            "flow: set attribute callback_offers={offers} ($.External.offers_made)"
-        ))?;
-        if offer {
-            let spoken = phrase.get("OCW").unwrap_or("").to_string();
-            j.say(format!(
-                "prompt: \"{}\"  (offer {offers} of {max})",
-                offer_prompt(&opts.language, &spoken, true)
-            ))?;
-            if opts.decline {
-                j.say(format!(
-                    "caller: does not press 1 → back to the Loop prompts; not asked again for {} s",
-                    opts.interval
-                ))?;
-                continue;
+    };
+    let steps = &j.steps[first_step..];
+    let phrases: Vec<&StepReport> = steps.iter().filter(|s| s.function == "ocw-phrase").collect();
+    let posts: Vec<&StepReport> = steps.iter().filter(|s| s.function == "datastore-proxy").collect();
+    let offered = run.steps.iter().any(|s| s.typ == "GetParticipantInput");
+    let mut checks = Vec::new();
+    if opts.second_chance {
+        // The cap is what the queue flow relies on: check ocw-phrase's decision and count.
+        for s in phrases.iter().filter(|s| s.flow == "customer queue flow" && s.status == "ok") {
+            let made: u32 = input_of(s, "offers_made").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let seconds: u64 = s.get("OCW_seconds").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let want_offer = made < opts.max_offers && opts.agents_available == 0 && seconds >= 60;
+            let want_count = made + u32::from(want_offer);
+            let offer = s.get("offer_callback") == Some("true");
+            let counted: Option<u32> = s.get("offers_made").and_then(|v| v.parse().ok());
+            if offer != want_offer || counted != Some(want_count) {
+                checks.push(format!(
+                    "ocw-phrase with offers_made={made} max_offers={}: expected offer_callback={want_offer} offers_made={want_count}, got offer_callback={offer} offers_made={}",
+                    opts.max_offers,
+                    counted.map(|n| n.to_string()).unwrap_or_else(|| "-".into())
+                ));
             }
-            j.say("caller: presses 1")?;
-            if !save_context(j, c, "customer queue flow", &contact)? {
-                j.say("flow: status is not ok → back to the Loop prompts; the caller stays in queue, no callback")?;
-                return Ok(Some(Ending::NoCallback));
-            }
-            j.say("flow: Transfer to phone number = the Mindful Call Target (allowed in customer queue flows); Mindful registers the callback and hangs up")?;
-            return Ok(None);
         }
-        if offers >= max {
-            j.say(format!(
-                "flow: offer_callback=false: {offers} of {max} offers made → no more offers; the caller keeps waiting for an agent (Loop prompts)"
-            ))?;
-            return Ok(Some(Ending::OfferCapReached { offers }));
-        }
-        j.say("flow: offer_callback=false (agents available or a short wait) → back to the Loop prompts")?;
     }
-    Ok(Some(if offers > 0 {
-        Ending::Declined
-    } else {
-        Ending::NoOffer
-    }))
+    let phrase_failed = phrases.first().is_some_and(|s| s.status != "ok");
+    let post_failed = posts.last().is_some_and(|s| s.status != "ok");
+    let offers: u32 = run
+        .attributes
+        .get("callback_offers")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let capped = opts.second_chance
+        && phrases.last().is_some_and(|s| {
+            s.flow == "customer queue flow"
+                && s.get("offer_callback") == Some("false")
+                && offers >= opts.max_offers
+        });
+    for p in checks {
+        problem(j, p)?;
+    }
+    let ending = match &run.end {
+        End::TransferredOut { to_mindful: true, .. } => return Ok(Inbound::Accepted(run)),
+        End::TransferredOut { number, .. } => {
+            problem(j, format!("the caller was transferred to {}, not to the Call Target", masked(number)))?;
+            Ending::NoCallback
+        }
+        End::Disconnected { flow, block } => {
+            problem(j, format!("{} hung up on the caller at {block}", flow_label(flow)))?;
+            Ending::NoCallback
+        }
+        End::FlowEnded { flow, block } => {
+            problem(j, format!("{} ended at {block} without queuing the caller", flow_label(flow)))?;
+            Ending::NoCallback
+        }
+        End::Queued { .. } if phrase_failed => Ending::PhraseFailed,
+        End::Queued { .. } if post_failed => Ending::NoCallback,
+        End::Queued { .. } if capped => Ending::OfferCapReached { offers },
+        End::Queued { .. } if offered => Ending::Declined,
+        End::Queued { .. } => Ending::NoOffer,
+    };
+    if let End::Queued { queue_name, .. } = &run.end {
+        j.say(format!("the caller waits in {queue_name}; the journey ends here ({ending})"))?;
+    }
+    Ok(Inbound::Ended(ending))
 }
 
-/// Mindful calls back into the return DID; flow 3 (datastore GET, working queue, routing
-/// attribute, whisper), then flow 4 (agent-answer) and Mindful's call record.
-fn callback(j: &mut Journey<'_>, c: &Caller) -> Result<Ending, JourneyError> {
+fn input_of<'a>(s: &'a StepReport, key: &str) -> Option<&'a str> {
+    s.inputs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Mindful calls back into the return DID: flow 3 (datastore GET, working queue, routing
+/// attribute, whisper hook), the agent answers, flow 4 (agent-answer, asynchronous), then
+/// Mindful's call record.
+fn callback(j: &mut Journey<'_>, c: &Caller, first: &ContactRun) -> Result<Ending, JourneyError> {
     let opts = j.opts;
     j.number_ok = c.number_ok;
-    let call_id = j.sim.register_call(&c.number);
+    let inst = match instance(opts, &c.queue_arn) {
+        Ok(i) => i,
+        Err(e) => {
+            problem(j, format!("the shipped flows did not load: {e}"))?;
+            return Ok(Ending::NoCallback);
+        }
+    };
+    let call_id = j.sim.register_call(&first.customer);
     j.say(format!(
         "Mindful: dials {}, the customer answers, Mindful bridges into the callback-return DID {RETURN_DID} (sim call #{call_id}: connecting)",
-        mindful_core::phone::mask_number(&c.number)
+        masked(&first.customer)
     ))?;
-    let return_contact = contact_id();
-    let mut key_outputs = vec!["queue_name", "queue_arn"];
-    if j.opts.two_queues {
-        key_outputs.push("routing_attribute");
-    }
-    key_outputs.extend(["customer_name", "account_number"]);
-    let i = j.step(
-        Leg::DatastoreGet,
-        "return flow",
-        vec![("method".into(), "GET".into())],
-        contact_event(
-            json!({"method": "GET"}),
-            &return_contact,
-            &c.number,
-            RETURN_DID,
-            None,
-            &opts.language,
-            json!({}),
-        ),
-        &key_outputs,
-    )?;
-    let get = j.steps[i].clone();
-    let restored = get.status == "ok" && get.get("queue_arn").is_some_and(|a| !a.is_empty());
-    let (queue_name, queue) = if restored {
-        (
-            get.get("queue_name").unwrap_or(c.queue_name).to_string(),
-            get.get("queue_arn").unwrap_or_default().to_string(),
-        )
-    } else {
-        ("BasicQueue".to_string(), queue_arn(DEFAULT_QUEUE_ID))
+    let mut sc = Scenario {
+        oldest_contact_age: "0".into(),
+        agent: Some(AgentAnswer {
+            after_seconds: 20,
+            user_name: c.agent.into(),
+        }),
+        queue_horizon_seconds: 60,
+        language: opts.language.clone(),
+        ..Scenario::default()
     };
-    let mut return_attributes = Map::new();
+    let call = Call {
+        customer: first.customer.clone(),
+        dialled: RETURN_DID.into(),
+        contact_id: contact_id(),
+    };
+    let first_step = j.steps.len();
+    let run = match run_flows(j, &inst, call, &mut sc, String::new())? {
+        Ok(run) => run,
+        Err(e) => {
+            problem(j, format!("the flows stopped: {e}"))?;
+            return Ok(Ending::NoCallback);
+        }
+    };
+    let restored = run
+        .steps
+        .iter()
+        .any(|s| s.block == "set-original-queue" && s.branch == "next");
+    let (queue, answered_by) = match &run.end {
+        End::Queued {
+            queue_arn,
+            answered_by,
+            ..
+        } => (queue_arn.clone(), answered_by.clone()),
+        other => {
+            problem(j, format!("the return call did not reach a queue: {other:?}"))?;
+            (String::new(), None)
+        }
+    };
     if restored {
-        let routing = get
-            .get("routing_attribute")
-            .filter(|v| !v.is_empty())
-            .map(|v| format!(", set attribute {ROUTING_ATTRIBUTE}={v}"))
-            .unwrap_or_default();
-        if let Some(v) = get.get("routing_attribute").filter(|v| !v.is_empty()) {
-            return_attributes.insert(ROUTING_ATTRIBUTE.into(), json!(v));
-        }
-        j.say(format!(
-            "flow: set working queue {queue_name} ({}){routing}, raise priority, set customer whisper, transfer to queue",
-            short_arn(&queue)
-        ))?;
         if queue != c.queue_arn {
-            let p = format!(
-                "the return flow restored queue {} but the caller waited in {} ({})",
-                short_arn(&queue),
-                c.queue_name,
-                short_arn(&c.queue_arn)
-            );
-            writeln!(j.out, "    ✗ {p}")?;
-            j.problems.push(p);
+            problem(
+                j,
+                format!(
+                    "the return flow restored queue {} but the caller waited in {} ({})",
+                    short_arn(&queue),
+                    c.queue_name,
+                    short_arn(&c.queue_arn)
+                ),
+            )?;
         }
-        if c.routing.is_some() && get.get("routing_attribute") != c.routing {
-            let p = format!(
-                "the return flow restored {ROUTING_ATTRIBUTE}={:?}, expected {:?}",
-                get.get("routing_attribute"),
-                c.routing
-            );
-            writeln!(j.out, "    ✗ {p}")?;
-            j.problems.push(p);
+        if let Some(want) = c.routing {
+            let got = run.attributes.get(ROUTING_ATTRIBUTE).map(String::as_str);
+            if got != Some(want) {
+                problem(j, format!("the return flow restored {ROUTING_ATTRIBUTE}={got:?}, expected {want:?}"))?;
+            }
         }
-    } else {
-        j.say(format!(
-            "flow: status={} → default queue {queue_name} ({}), set customer whisper, transfer to queue",
-            if get.status.is_empty() { "-" } else { &get.status },
-            short_arn(&queue)
-        ))?;
+    } else if queue != queue_arn(DEFAULT_QUEUE_ID) && !queue.is_empty() {
+        problem(j, format!("without the record the caller went to {}, not the default queue", short_arn(&queue)))?;
     }
-
-    // ── Agent answers ──
-    j.section(&format!("An agent answers in {queue_name}"))?;
-    let i = j.step(
-        Leg::AgentAnswer,
-        "customer whisper",
-        vec![
-            ("Agent_ID".into(), c.agent.into()),
-            ("Queue_ID".into(), queue.clone()),
-        ],
-        contact_event(
-            json!({"Agent_ID": c.agent, "Queue_ID": queue}),
-            &return_contact,
-            &c.number,
-            RETURN_DID,
-            Some((&queue_name, &queue)),
-            &opts.language,
-            Value::Object(return_attributes),
-        ),
-        &["http_status", "deduplicated"],
-    )?;
-    let answer = j.steps[i].clone();
-    match answer.status.as_str() {
-        "accepted" => j.say("flow: end of whisper; the agent talks to the customer")?,
-        "no_call" => j.say("flow: no_call (Mindful had no connecting call) → end of whisper; the agent talks to the customer")?,
-        _ => j.say("flow: end of whisper on every branch (a whisper never holds the agent); the agent talks to the customer, Mindful misses the answer event")?,
-    }
-    let answer_status = if answer.status.is_empty() {
-        "-".to_string()
-    } else {
-        answer.status.clone()
+    let answer = j.steps[first_step..]
+        .iter()
+        .find(|s| s.function == "agent-answer")
+        .cloned();
+    let answer_status = match &answer {
+        Some(a) if !a.status.is_empty() => a.status.clone(),
+        _ => "-".to_string(),
     };
+    if answered_by.is_some() {
+        j.say("the whisper invoked agent-answer asynchronously and ended: the agent talks to the customer")?;
+    }
 
     // The simulator's view of the callback.
     let (expected, processed) = expect_for(Leg::AgentAnswer, opts, c.number_ok);
@@ -1515,7 +1530,7 @@ fn callback(j: &mut Journey<'_>, c: &Caller) -> Result<Ending, JourneyError> {
             j.say(format!(
                 "Mindful: call #{} to {} is answered (metadata {})",
                 r.id,
-                mindful_core::phone::mask_number(&r.ani),
+                masked(&r.ani),
                 meta.join(" ")
             ))?;
             let meta = r.metadata.as_ref();
@@ -1523,22 +1538,21 @@ fn callback(j: &mut Journey<'_>, c: &Caller) -> Result<Ending, JourneyError> {
                 problems.push(format!("Mindful's call record lacks agentId={}", c.agent));
             }
             if meta.and_then(|m| m.get("queueId")) != Some(&json!(queue)) {
-                problems.push(format!(
-                    "Mindful's call record lacks queueId={}",
-                    short_arn(&queue)
-                ));
+                problems.push(format!("Mindful's call record lacks queueId={}", short_arn(&queue)));
             }
         }
-        None if processed && expected == Expect::Status("accepted") => {
+        None if processed && expected == Expect::Status("accepted") && answer.is_some() => {
             problems.push(format!(
                 "agent-answer said {answer_status} but Mindful's call is still connecting"
             ));
         }
         None => j.say("Mindful: the call is still connecting (no answer event processed); Mindful falls back to its own connect detection")?,
     }
+    if answer.is_none() {
+        problems.push("no agent answered the callback (the customer whisper did not run)".into());
+    }
     for p in problems {
-        writeln!(j.out, "    ✗ {p}")?;
-        j.problems.push(p);
+        problem(j, p)?;
     }
     Ok(Ending::CallbackAnswered {
         restored_context: restored,
@@ -1573,14 +1587,13 @@ fn play_two_queues(j: &mut Journey<'_>, billing: Caller) -> Result<Ending, Journ
         let title = format!(
             "Inbound call {}/2: {} waits in queue {} ({ROUTING_ATTRIBUTE}={})",
             n + 1,
-            mindful_core::phone::mask_number(&c.number),
+            masked(&c.number),
             c.queue_name,
             c.routing.unwrap_or("")
         );
         match inbound(j, c, &title)? {
-            Inbound::Accepted => accepted.push(c.clone()),
+            Inbound::Accepted(run) => accepted.push((c.clone(), run)),
             Inbound::Ended(e) => endings.push((c.queue_name.to_string(), e)),
-            Inbound::Queued { .. } => endings.push((c.queue_name.to_string(), Ending::Declined)),
         }
     }
     if !accepted.is_empty() {
@@ -1593,11 +1606,11 @@ fn play_two_queues(j: &mut Journey<'_>, billing: Caller) -> Result<Ending, Journ
             }
         ))?;
     }
-    for (n, c) in accepted.iter().enumerate() {
+    for (n, (c, run)) in accepted.iter().enumerate() {
         if n > 0 {
             j.section("Mindful calls the next customer back")?;
         }
-        let e = callback(j, c)?;
+        let e = callback(j, c, run)?;
         endings.push((c.queue_name.to_string(), e));
     }
     endings.sort_by_key(|(q, _)| if q == "Billing" { 0 } else { 1 });
@@ -1704,17 +1717,6 @@ mod tests {
             "queue_arn=arn:…/queue/7b3e1f2a…"
         );
         assert_eq!(show("OCW", "about 4 minutes"), "OCW=\"about 4 minutes\"");
-    }
-
-    #[test]
-    fn prompts_per_language() {
-        assert!(offer_prompt("en-US", "about 4 minutes", true).starts_with(
-            "The current hold time is about 4 minutes. To receive a callback, press 1"
-        ));
-        assert!(offer_prompt("fr-FR", "environ 4 minutes", true)
-            .starts_with("Le temps d'attente actuel est d'environ 4 minutes."));
-        assert!(offer_prompt("es-MX", "aproximadamente 4 minutos", false)
-            .ends_with("es de aproximadamente 4 minutos."));
     }
 
     #[test]
