@@ -566,7 +566,7 @@ impl Ctx<'_> {
                     step.notes.push(format!("working queue: agent {agent}"));
                     Go::Branch(Branch::Next)
                 } else if let Some((arn, name)) = self.inst.queue(&q) {
-                    step.notes.push(format!("working queue: {name} ({arn})"));
+                    step.notes.push(format!("working queue: {name}"));
                     self.queue = Some((arn, name));
                     Go::Branch(Branch::Next)
                 } else {

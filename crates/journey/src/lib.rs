@@ -629,8 +629,6 @@ pub fn route_name(route: Option<Route>) -> &'static str {
     }
 }
 
-/// The callback offer as the flow's *Get customer input* block speaks it.
-
 struct Journey<'a> {
     out: &'a mut dyn Write,
     sim: Sim,
@@ -1158,14 +1156,33 @@ impl Host for Player<'_, '_> {
             ("ocw-phrase", _) => (Leg::Phrase, &["OCW", "offer_callback", "offers_made"]),
             ("datastore-proxy", Some("GET")) => (
                 Leg::DatastoreGet,
-                &["queue_name", "queue_arn", "routing_attribute", "customer_name", "account_number"],
+                &[
+                    "queue_name",
+                    "queue_arn",
+                    "routing_attribute",
+                    "customer_name",
+                    "account_number",
+                ],
             ),
-            ("datastore-proxy", _) => (Leg::DatastorePost, &["customer_contact_number", "time_to_expire"]),
+            ("datastore-proxy", _) => (
+                Leg::DatastorePost,
+                &["customer_contact_number", "time_to_expire"],
+            ),
             ("agent-answer", _) => (Leg::AgentAnswer, &["http_status", "deduplicated"]),
-            _ => return LambdaReply::Failed(format!("{function:?} is not one of the bundle's functions")),
+            _ => {
+                return LambdaReply::Failed(format!(
+                    "{function:?} is not one of the bundle's functions"
+                ))
+            }
         };
         let flow = flow_label(&call.flow);
-        match self.j.step(leg, flow, call.parameters.clone(), call.event.clone(), key_outputs) {
+        match self.j.step(
+            leg,
+            flow,
+            call.parameters.clone(),
+            call.event.clone(),
+            key_outputs,
+        ) {
             Ok(i) => {
                 let s = &self.j.steps[i];
                 if s.response.is_empty() {
@@ -1187,18 +1204,22 @@ impl Host for Player<'_, '_> {
             self.entered.push(s.flow.clone());
             let title = match s.flow.as_str() {
                 "SecondChanceQueueFlow" => Some(self.queue_title.clone()),
-                "CustomerWhisperFlow" => Some("An agent answers: the customer whisper runs".to_string()),
+                "CustomerWhisperFlow" => {
+                    Some("An agent answers: the customer whisper runs".to_string())
+                }
                 _ => None,
             };
             if let Some(t) = title {
-                if let Err(e) = self.j.section(&t) {
-                    if let JourneyError::Output(e) = e {
-                        self.io = Some(e);
-                    }
+                if let Err(JourneyError::Output(e)) = self.j.section(&t) {
+                    self.io = Some(e);
                 }
             }
         }
-        let target = s.target.as_deref().map(|t| format!(" → {t}")).unwrap_or_default();
+        let target = s
+            .target
+            .as_deref()
+            .map(|t| format!(" → {t}"))
+            .unwrap_or_default();
         self.write(format!(
             "    {} · {} ({}) ⇒ {}{target}",
             flow_label(&s.flow),
@@ -1227,7 +1248,8 @@ impl Host for Player<'_, '_> {
             .find(|s| s.flow == "customer queue flow" && s.function == "ocw-phrase");
         !last.is_some_and(|s| {
             s.get("offer_callback") == Some("false")
-                && s.get("offers_made").and_then(|n| n.parse::<u32>().ok()) >= Some(self.j.opts.max_offers)
+                && s.get("offers_made").and_then(|n| n.parse::<u32>().ok())
+                    >= Some(self.j.opts.max_offers)
         })
     }
 }
@@ -1263,7 +1285,7 @@ enum Inbound {
     /// The contact ended its journey here (no callback).
     Ended(Ending),
     /// The context is stored and the caller is transferred to the Mindful Call Target.
-    Accepted(ContactRun),
+    Accepted(Box<ContactRun>),
 }
 
 /// The contact flows' part: the shipped flows, executed.
@@ -1281,7 +1303,11 @@ fn play(j: &mut Journey<'_>, customer: &str) -> Result<Ending, JourneyError> {
     if j.opts.two_queues {
         return play_two_queues(j, caller);
     }
-    match inbound(j, &caller, "Inbound call: the caller waits in queue Billing")? {
+    match inbound(
+        j,
+        &caller,
+        "Inbound call: the caller waits in queue Billing",
+    )? {
         Inbound::Ended(e) => Ok(e),
         Inbound::Accepted(run) => {
             j.section("Mindful calls the customer back")?;
@@ -1317,7 +1343,11 @@ fn inbound(j: &mut Journey<'_>, c: &Caller, title: &str) -> Result<Inbound, Jour
         inputs.push_back(Input::Timeout);
     }
     for _ in 0..=opts.max_offers {
-        inputs.push_back(if opts.decline { Input::Timeout } else { Input::Digits("1".into()) });
+        inputs.push_back(if opts.decline {
+            Input::Timeout
+        } else {
+            Input::Digits("1".into())
+        });
     }
     let mut sc = Scenario {
         inputs,
@@ -1350,15 +1380,29 @@ fn inbound(j: &mut Journey<'_>, c: &Caller, title: &str) -> Result<Inbound, Jour
         }
     };
     let steps = &j.steps[first_step..];
-    let phrases: Vec<&StepReport> = steps.iter().filter(|s| s.function == "ocw-phrase").collect();
-    let posts: Vec<&StepReport> = steps.iter().filter(|s| s.function == "datastore-proxy").collect();
+    let phrases: Vec<&StepReport> = steps
+        .iter()
+        .filter(|s| s.function == "ocw-phrase")
+        .collect();
+    let posts: Vec<&StepReport> = steps
+        .iter()
+        .filter(|s| s.function == "datastore-proxy")
+        .collect();
     let offered = run.steps.iter().any(|s| s.typ == "GetParticipantInput");
     let mut checks = Vec::new();
     if opts.second_chance {
         // The cap is what the queue flow relies on: check ocw-phrase's decision and count.
-        for s in phrases.iter().filter(|s| s.flow == "customer queue flow" && s.status == "ok") {
-            let made: u32 = input_of(s, "offers_made").and_then(|v| v.parse().ok()).unwrap_or(0);
-            let seconds: u64 = s.get("OCW_seconds").and_then(|v| v.parse().ok()).unwrap_or(0);
+        for s in phrases
+            .iter()
+            .filter(|s| s.flow == "customer queue flow" && s.status == "ok")
+        {
+            let made: u32 = input_of(s, "offers_made")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let seconds: u64 = s
+                .get("OCW_seconds")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             let want_offer = made < opts.max_offers && opts.agents_available == 0 && seconds >= 60;
             let want_count = made + u32::from(want_offer);
             let offer = s.get("offer_callback") == Some("true");
@@ -1389,17 +1433,34 @@ fn inbound(j: &mut Journey<'_>, c: &Caller, title: &str) -> Result<Inbound, Jour
         problem(j, p)?;
     }
     let ending = match &run.end {
-        End::TransferredOut { to_mindful: true, .. } => return Ok(Inbound::Accepted(run)),
+        End::TransferredOut {
+            to_mindful: true, ..
+        } => return Ok(Inbound::Accepted(Box::new(run))),
         End::TransferredOut { number, .. } => {
-            problem(j, format!("the caller was transferred to {}, not to the Call Target", masked(number)))?;
+            problem(
+                j,
+                format!(
+                    "the caller was transferred to {}, not to the Call Target",
+                    masked(number)
+                ),
+            )?;
             Ending::NoCallback
         }
         End::Disconnected { flow, block } => {
-            problem(j, format!("{} hung up on the caller at {block}", flow_label(flow)))?;
+            problem(
+                j,
+                format!("{} hung up on the caller at {block}", flow_label(flow)),
+            )?;
             Ending::NoCallback
         }
         End::FlowEnded { flow, block } => {
-            problem(j, format!("{} ended at {block} without queuing the caller", flow_label(flow)))?;
+            problem(
+                j,
+                format!(
+                    "{} ended at {block} without queuing the caller",
+                    flow_label(flow)
+                ),
+            )?;
             Ending::NoCallback
         }
         End::Queued { .. } if phrase_failed => Ending::PhraseFailed,
@@ -1409,13 +1470,18 @@ fn inbound(j: &mut Journey<'_>, c: &Caller, title: &str) -> Result<Inbound, Jour
         End::Queued { .. } => Ending::NoOffer,
     };
     if let End::Queued { queue_name, .. } = &run.end {
-        j.say(format!("the caller waits in {queue_name}; the journey ends here ({ending})"))?;
+        j.say(format!(
+            "the caller waits in {queue_name}; the journey ends here ({ending})"
+        ))?;
     }
     Ok(Inbound::Ended(ending))
 }
 
 fn input_of<'a>(s: &'a StepReport, key: &str) -> Option<&'a str> {
-    s.inputs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    s.inputs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Mindful calls back into the return DID: flow 3 (datastore GET, working queue, routing
@@ -1470,7 +1536,10 @@ fn callback(j: &mut Journey<'_>, c: &Caller, first: &ContactRun) -> Result<Endin
             ..
         } => (queue_arn.clone(), answered_by.clone()),
         other => {
-            problem(j, format!("the return call did not reach a queue: {other:?}"))?;
+            problem(
+                j,
+                format!("the return call did not reach a queue: {other:?}"),
+            )?;
             (String::new(), None)
         }
     };
@@ -1489,11 +1558,22 @@ fn callback(j: &mut Journey<'_>, c: &Caller, first: &ContactRun) -> Result<Endin
         if let Some(want) = c.routing {
             let got = run.attributes.get(ROUTING_ATTRIBUTE).map(String::as_str);
             if got != Some(want) {
-                problem(j, format!("the return flow restored {ROUTING_ATTRIBUTE}={got:?}, expected {want:?}"))?;
+                problem(
+                    j,
+                    format!(
+                        "the return flow restored {ROUTING_ATTRIBUTE}={got:?}, expected {want:?}"
+                    ),
+                )?;
             }
         }
     } else if queue != queue_arn(DEFAULT_QUEUE_ID) && !queue.is_empty() {
-        problem(j, format!("without the record the caller went to {}, not the default queue", short_arn(&queue)))?;
+        problem(
+            j,
+            format!(
+                "without the record the caller went to {}, not the default queue",
+                short_arn(&queue)
+            ),
+        )?;
     }
     let answer = j.steps[first_step..]
         .iter()
