@@ -6,8 +6,9 @@ pub const HELP: &str = "\
 journey: the whole Connect ↔ Mindful callback journey, locally
 
 The three functions are built and run as real Lambda processes (Runtime API emulator), Mindful is
-the embedded simulator; the journey plays the contact flows and prints what each block sends and
-gets back. Everything runs on 127.0.0.1; nothing is deployed or installed.
+the embedded simulator; the journey runs the shipped contact flows (flow-runner) and prints each
+block, the branch it took and what each function got and answered. Everything runs on
+127.0.0.1; nothing is deployed or installed.
 
 USAGE:
     cargo run -p journey [-- OPTIONS]
