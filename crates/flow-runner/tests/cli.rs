@@ -1,0 +1,65 @@
+//! The `flow-runner` command's exit status: 0 clean, 1 findings, 2 unreadable input.
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flow-runner"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn file(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("flow-runner-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().to_string()
+}
+
+const CLEAN: &str = r#"{"Version": "2019-10-30", "StartAction": "hello", "Actions": [
+  {"Identifier": "hello", "Type": "MessageParticipant", "Parameters": {"Text": "Hello $.CustomerEndpoint.Address"},
+   "Transitions": {"NextAction": "bye", "Errors": [{"ErrorType": "NoMatchingError", "NextAction": "bye"}]}},
+  {"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {}, "Transitions": {}}]}"#;
+
+#[test]
+fn exit_status_follows_the_findings() {
+    let clean = file("clean.json", CLEAN);
+    let (code, text) = run(&["check", &clean]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = run(&["run", &clean, "--customer", "+15550100"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("Hello +15550100") && text.contains("Disconnected"),
+        "{text}"
+    );
+
+    let unknown = file(
+        "unknown.json",
+        &CLEAN.replace("DisconnectParticipant", "CheckHoursOfOperation"),
+    );
+    let (code, text) = run(&["check", &unknown]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("CheckHoursOfOperation"), "{text}");
+    let (code, text) = run(&["run", &unknown]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("stopped") && text.contains("bye"), "{text}");
+
+    let lambda = file(
+        "lambda.json",
+        &CLEAN.replace(r#""Type": "MessageParticipant", "Parameters": {"Text": "Hello $.CustomerEndpoint.Address"}"#,
+            r#""Type": "InvokeLambdaFunction", "Parameters": {"LambdaFunctionARN": "arn:aws:lambda:us-east-1:1:function:x", "InvocationTimeLimitSeconds": "3"}"#),
+    );
+    let (code, text) = run(&["check", &lambda]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("not mapped"), "{text}");
+
+    assert_eq!(run(&["check", &file("garbage.json", "{not json")]).0, 2);
+    assert_eq!(run(&["check", "/nonexistent/flow.json"]).0, 2);
+    assert_eq!(run(&["check"]).0, 2);
+    assert_eq!(run(&["frobnicate", &clean]).0, 2);
+    assert_eq!(run(&["check", &clean, "--lambda", "arn=not-ours"]).0, 2);
+}
