@@ -207,3 +207,29 @@ fn call_to(stack: &Stack) -> Call {
         contact_id: "c".into(),
     }
 }
+
+/// The shipped flows pass the runner's checks against the shared reference table, as they pass
+/// infra/check_flows.py's.
+#[test]
+fn shipped_flows_check_clean() {
+    let text = std::fs::read_to_string(host::template_path()).unwrap();
+    let stack = Stack {
+        main_number: "+18005550100".into(),
+        return_number: "+18005550199".into(),
+        call_target: "+13205550100".into(),
+        queues: vec![],
+        params: [
+            ("InboundQueueArn", "arn:q"),
+            ("CallbackDefaultQueueArn", "arn:q"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    };
+    let inst = host::shipped_instance(&text, &stack).unwrap();
+    assert_eq!(inst.flows.len(), 5);
+    for f in &inst.flows {
+        let findings = check_flow(f, &|arn| inst.lambdas.contains_key(arn));
+        assert!(findings.is_empty(), "{}: {findings:?}", f.name);
+    }
+}
