@@ -6,7 +6,10 @@ expected environment is computed here from the params file and base.yaml's defau
 own table of the functions' variable names (mindful_core::config::vars), independently of the stack's *Environment outputs, so a
 typo in the template's mapping fails the rehearsal.
 
-Usage: infra/rehearsal_check.py PARAMS.json STACK_PREFIX ARCH
+Usage: infra/rehearsal_check.py PARAMS.json STACK_PREFIX ARCH [ALIAS_VERSION]
+         (ALIAS_VERSION: the version the `live` alias of every function must point at)
+       infra/rehearsal_check.py --gone PARAMS.json STACK_PREFIX
+         (after teardown: no functions, no base stack, no log groups, no role left)
 """
 import ast
 import json
@@ -36,6 +39,7 @@ ENV_MAP = {
         "DATASTORE_NUMBER_FORMAT": "DatastoreNumberFormat",
         "DATASTORE_TOKEN_SECRET_ARN": "DatastoreTokenSecretArn",
         "DATASTORE_TOKEN_SECRET_KEY": "DatastoreTokenSecretJsonKey",
+        "DATASTORE_TOKEN_PARAMETER": "DatastoreTokenParameter",
         "DATASTORE_INCLUDE_ATTRIBUTES": "DatastoreIncludeAttributes",
         "REQUEST_BUDGET_MS": "DatastoreRequestBudgetMs",
         "MINDFUL_ALLOWED_HOSTS": "MindfulAllowedHosts",
@@ -49,6 +53,7 @@ ENV_MAP = {
         "MINDFUL_CLIENT_ID": "MindfulClientId",
         "MINDFUL_CLIENT_SECRET_ARN": "MindfulClientSecretArn",
         "MINDFUL_CLIENT_SECRET_KEY": "MindfulClientSecretJsonKey",
+        "MINDFUL_CLIENT_SECRET_PARAMETER": "MindfulClientSecretParameter",
         "REQUEST_BUDGET_MS": "AgentAnswerRequestBudgetMs",
         "MINDFUL_ALLOWED_HOSTS": "MindfulAllowedHosts",
         "SECRETS_CACHE_TTL_SECONDS": "SecretsCacheTtlSeconds",
@@ -57,7 +62,12 @@ ENV_MAP = {
 }
 
 
-def main(params_path: str, stack_prefix: str, arch: str) -> int:
+ALIAS = "live"
+SECRET_ARNS = ("MindfulClientSecretArn", "DatastoreTokenSecretArn")
+SECRET_PARAMETERS = ("MindfulClientSecretParameter", "DatastoreTokenParameter")
+
+
+def main(params_path: str, stack_prefix: str, arch: str, alias_version: str = "") -> int:
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
     host = urlparse(endpoint).hostname
     if host not in ("127.0.0.1", "localhost"):
@@ -83,7 +93,7 @@ def main(params_path: str, stack_prefix: str, arch: str) -> int:
         if got != want:
             problems.append(f"{what}: got {got!r}, expected {want!r}")
 
-    any_secret = bool(p("MindfulClientSecretArn") or p("DatastoreTokenSecretArn"))
+    any_secret = any(p(k) for k in SECRET_ARNS + SECRET_PARAMETERS)
     layer = p("ParametersSecretsExtensionLayerArn") if any_secret else ""
     for function, mapping in ENV_MAP.items():
         name = p("FunctionNamePrefix") + function
@@ -96,7 +106,7 @@ def main(params_path: str, stack_prefix: str, arch: str) -> int:
         expect(f"{name} Architectures", cfg.get("Architectures"), [arch])
         want_env = {"AWS_LAMBDA_LOG_FORMAT": "JSON", "RUST_LOG": p("LogLevel")}
         want_env.update({var: p(param) for var, param in mapping.items() if p(param) != ""})
-        reads_secret = any(var.endswith("_SECRET_ARN") for var in want_env)
+        reads_secret = any(var.endswith(("_SECRET_ARN", "_PARAMETER")) for var in want_env)
         expect(f"{name} Layers", [entry["Arn"] for entry in cfg.get("Layers", [])],
                [layer] if layer and reads_secret else [])
         got_env = (cfg.get("Environment") or {}).get("Variables", {})
@@ -106,6 +116,23 @@ def main(params_path: str, stack_prefix: str, arch: str) -> int:
             problems.append(f"{name}: plain secret variables {leaked} in the environment")
         groups = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
         expect(f"{name} log group retention", [g.get("retentionInDays") for g in groups], [int(p("LogRetentionDays"))])
+        # Connect invokes the alias: it must exist and point at a published version of this
+        # architecture (never $LATEST), the one given when the caller knows it.
+        try:
+            live = lam.get_alias(FunctionName=name, Name=ALIAS)
+        except lam.exceptions.ResourceNotFoundException:
+            live = None
+            problems.append(f"{name}: no alias {ALIAS}")
+        if live:
+            version = live["FunctionVersion"]
+            if not version.isdigit():
+                problems.append(f"{name}:{ALIAS} points at {version}, not a published version")
+            elif alias_version:
+                expect(f"{name}:{ALIAS} version", version, alias_version)
+            if version.isdigit():
+                vcfg = lam.get_function_configuration(FunctionName=name, Qualifier=version)
+                expect(f"{name}:{version} Architectures", vcfg.get("Architectures"), [arch])
+        print(f"rehearsal: {name}:{ALIAS} -> {live and live['FunctionVersion']}")
         print(f"rehearsal: {name}: {cfg['Runtime']} {cfg['Handler']} {cfg['MemorySize']} MB {cfg['Timeout']} s "
               f"{cfg['Architectures'][0]}, {len(got_env)} env vars, layers {len(cfg.get('Layers', []))}")
 
@@ -135,10 +162,16 @@ def main(params_path: str, stack_prefix: str, arch: str) -> int:
             expect("log statement resources", sorted(resources), want)
             expect("log statement actions", sorted(actions), ["logs:CreateLogStream", "logs:PutLogEvents"])
         if "secretsmanager:GetSecretValue" in actions:
-            want = sorted(a for a in (p("MindfulClientSecretArn"), p("DatastoreTokenSecretArn")) if a)
+            want = sorted(p(k) for k in SECRET_ARNS if p(k))
             expect("GetSecretValue resources", sorted(resources), want)
-    secret_statements = [st for st in statements if "secretsmanager:GetSecretValue" in str(st["Action"])]
-    expect("secret statements", len(secret_statements), 1 if any_secret else 0)
+        if "ssm:GetParameter" in actions:
+            want = sorted(f"arn:aws:ssm:{session.region_name}:123456789012:parameter{p(k)}"
+                          for k in SECRET_PARAMETERS if p(k))
+            expect("ssm:GetParameter resources", sorted(resources), want)
+            expect("ssm actions", actions, ["ssm:GetParameter"])
+    for action, keys in (("secretsmanager:GetSecretValue", SECRET_ARNS), ("ssm:GetParameter", SECRET_PARAMETERS)):
+        found = [st for st in statements if action in str(st["Action"])]
+        expect(f"{action} statements", len(found), 1 if any(p(k) for k in keys) else 0)
 
     for problem in problems:
         print(f"rehearsal: FAIL {problem}", file=sys.stderr)
@@ -148,7 +181,39 @@ def main(params_path: str, stack_prefix: str, arch: str) -> int:
     return 0
 
 
+def gone(params_path: str, stack_prefix: str) -> int:
+    """After `deploy.sh teardown`: nothing of the deployment is left."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    if urlparse(endpoint).hostname not in ("127.0.0.1", "localhost"):
+        sys.exit(f"refusing to run against {endpoint!r}")
+    params = {k: str(v) for k, v in json.loads(pathlib.Path(params_path).read_text()).items() if not k.startswith("_")}
+    prefix = params.get("FunctionNamePrefix", "mindful-")
+    session = boto3.session.Session(region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    lam = session.client("lambda", endpoint_url=endpoint)
+    cfn = session.client("cloudformation", endpoint_url=endpoint)
+    logs = session.client("logs", endpoint_url=endpoint)
+    problems = []
+    left = [f["FunctionName"] for f in lam.list_functions()["Functions"] if f["FunctionName"].startswith(prefix)]
+    if left:
+        problems.append(f"functions left: {left}")
+    stacks = [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]
+              if s["StackName"].startswith(stack_prefix) and s["StackStatus"] != "DELETE_COMPLETE"]
+    if stacks:
+        problems.append(f"stacks left: {stacks}")
+    groups = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{prefix}")["logGroups"]]
+    if groups:
+        problems.append(f"log groups left: {groups}")
+    for problem in problems:
+        print(f"rehearsal: FAIL {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"rehearsal: teardown left no function, stack or log group of {prefix!r} / {stack_prefix!r}")
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) == 4 and sys.argv[1] == "--gone":
+        sys.exit(gone(*sys.argv[2:]))
+    if len(sys.argv) not in (4, 5):
         sys.exit(__doc__)
     sys.exit(main(*sys.argv[1:]))
