@@ -84,6 +84,9 @@ step "operations stack (infra/check_operations.py, static)"
 step "shell scripts parse"
 bash -n infra/deploy.sh .ci/infra-checks.sh
 
+step "deploy_helper unit tests (ELF architecture refusal, dry-run checks, rollback and phone-number restore on a fake aws CLI)"
+"$PY" infra/test_deploy_helper.py 2>&1 | tail -3
+
 if [[ "${INFRA_CHECKS_SKIP_REHEARSAL:-0}" == "1" ]]; then
   step "done (rehearsal skipped)"
   exit 0
@@ -141,10 +144,21 @@ aws lambda publish-layer-version --layer-name AWS-Parameters-and-Secrets-Lambda-
   --zip-file "fileb://$REHEARSAL_DIR/extension-layer.zip" --compatible-runtimes provided.al2023 \
   --query LayerVersionArn --output text
 
-step "rehearsal: infra/deploy.sh (create)"
-infra/deploy.sh --params infra/params/rehearsal.json --stack-prefix rehearsal \
-  --skip-build --lambda-dir "$REHEARSAL_DIR" --skip-connect
-"$PY" infra/rehearsal_check.py infra/params/rehearsal.json rehearsal x86_64
+step "rehearsal: deploy.sh refuses x86_64 bootstraps for arm64 functions (before touching AWS)"
+if out="$(infra/deploy.sh --params infra/params/rehearsal.json --stack-prefix rehearsal \
+    --artifacts "$REHEARSAL_DIR" --architecture arm64 --skip-connect 2>&1)"; then
+  echo "infra-checks: deploy.sh uploaded x86_64 bootstraps to arm64 functions" >&2; exit 1
+fi
+grep -q "REFUSED: .*built for x86_64, the function runs on arm64" <<<"$out" \
+  || { echo "$out" >&2; echo "infra-checks: deploy.sh failed, but not with the architecture refusal" >&2; exit 1; }
+[[ "$(aws cloudformation describe-stacks --query 'length(Stacks)' --output text 2>/dev/null || echo 0)" == 0 ]] \
+  || { echo "infra-checks: the refused deploy created a stack" >&2; exit 1; }
+echo "refused: $(grep -m1 REFUSED <<<"$out")"
+
+step "rehearsal: infra/deploy.sh (create) from another directory"
+(cd /tmp && "$OLDPWD/infra/deploy.sh" --params "$OLDPWD/infra/params/rehearsal.json" --stack-prefix rehearsal \
+  --artifacts "$OLDPWD/$REHEARSAL_DIR" --architecture x86_64 --skip-connect)
+"$PY" infra/rehearsal_check.py infra/params/rehearsal.json rehearsal x86_64 1
 
 step "rehearsal: the assertions catch a wrong deployment"
 WRONG_PARAMS="$REHEARSAL_DIR/wrong-params.json"
@@ -154,7 +168,7 @@ params = json.load(open(sys.argv[1]))
 params["OcwCapSeconds"] = "601"          # not what was deployed
 json.dump(params, open(sys.argv[2], "w"))
 PY
-if "$PY" infra/rehearsal_check.py "$WRONG_PARAMS" rehearsal x86_64 >/dev/null 2>&1; then
+if "$PY" infra/rehearsal_check.py "$WRONG_PARAMS" rehearsal x86_64 1 >/dev/null 2>&1; then
   echo "infra-checks: rehearsal_check.py accepted a deployment that differs from its params" >&2
   exit 1
 fi
@@ -163,10 +177,22 @@ echo "rehearsal_check.py rejects a deployment that differs from the params: ok"
 step "rehearsal: infra/deploy.sh --dry-run"
 infra/deploy.sh --params infra/params/rehearsal.json --stack-prefix rehearsal --dry-run >/dev/null
 
-step "rehearsal: infra/deploy.sh again (update path)"
-infra/deploy.sh --params infra/params/rehearsal.json --stack-prefix rehearsal \
-  --skip-build --lambda-dir "$REHEARSAL_DIR" --skip-connect
-"$PY" infra/rehearsal_check.py infra/params/rehearsal.json rehearsal x86_64
+step "rehearsal: second deploy (new configuration -> version 2 behind live)"
+SECOND_PARAMS="$REHEARSAL_DIR/second-params.json"
+"$PY" - infra/params/rehearsal.json "$SECOND_PARAMS" <<'PY'
+import json, sys
+params = json.load(open(sys.argv[1]))
+params["OcwCapSeconds"] = "1200"
+params["LogLevel"] = "info"
+json.dump(params, open(sys.argv[2], "w"))
+PY
+infra/deploy.sh --params "$SECOND_PARAMS" --stack-prefix rehearsal \
+  --artifacts "$REHEARSAL_DIR" --architecture x86_64 --skip-connect
+"$PY" infra/rehearsal_check.py "$SECOND_PARAMS" rehearsal x86_64 2
+
+step "rehearsal: rollback (live back to version 1, the first deploy's configuration)"
+infra/deploy.sh rollback --params infra/params/rehearsal.json --stack-prefix rehearsal
+"$PY" infra/rehearsal_check.py infra/params/rehearsal.json rehearsal x86_64 1
 
 step "rehearsal: an arm64 zip deploys as arm64 from this host (what deploy.yml relies on)"
 # deploy.yml builds on an arm64 runner and deploys from an x86_64 one: cargo lambda deploy must
@@ -188,6 +214,14 @@ cargo lambda deploy rehearsal-arm64-probe --binary-name arm64-probe --lambda-dir
 arch="$(aws lambda get-function-configuration --function-name rehearsal-arm64-probe --query 'Architectures[0]' --output text)"
 [[ "$arch" == "arm64" ]] || { echo "infra-checks: an arm64 zip was deployed as $arch" >&2; exit 1; }
 echo "arm64 zip -> Architectures [$arch]: ok"
+aws lambda delete-function --function-name rehearsal-arm64-probe
+
+step "rehearsal: teardown"
+if infra/deploy.sh teardown --params infra/params/rehearsal.json --stack-prefix rehearsal >/dev/null 2>&1; then
+  echo "infra-checks: teardown ran without --yes" >&2; exit 1
+fi
+infra/deploy.sh teardown --params infra/params/rehearsal.json --stack-prefix rehearsal --yes
+"$PY" infra/rehearsal_check.py --gone infra/params/rehearsal.json rehearsal
 
 # --- operations stack (issue 18), after the rehearsal steps above -------------------------
 # The tie between infra/operations.yaml and what the function binaries really print: the

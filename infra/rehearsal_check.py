@@ -97,7 +97,12 @@ def main(params_path: str, stack_prefix: str, arch: str, alias_version: str = ""
     layer = p("ParametersSecretsExtensionLayerArn") if any_secret else ""
     for function, mapping in ENV_MAP.items():
         name = p("FunctionNamePrefix") + function
-        cfg = lam.get_function_configuration(FunctionName=name)
+        # What Connect runs: the version behind the alias (after a rollback, not $LATEST).
+        try:
+            cfg = lam.get_function_configuration(FunctionName=name, Qualifier=ALIAS)
+        except lam.exceptions.ResourceNotFoundException:
+            problems.append(f"{name}: no alias {ALIAS}")
+            continue
         expect(f"{name} Runtime", cfg.get("Runtime"), "provided.al2023")
         expect(f"{name} Handler", cfg.get("Handler"), "bootstrap")
         expect(f"{name} MemorySize", cfg.get("MemorySize"), EXPECTED_MEMORY)
