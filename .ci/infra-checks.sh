@@ -111,6 +111,19 @@ env "${build_env[@]}" cargo lambda build --release "${build_flags[@]}" --compile
   --output-format zip --lambda-dir "$REHEARSAL_DIR" \
   --bin ocw-phrase --bin datastore-proxy --bin agent-answer
 
+step "artifact check: the exact zips the rehearsal deploys answer the offline sample events"
+"$PY" infra/artifact_check.py "$REHEARSAL_DIR" --architecture x86_64 | tail -1
+if [[ "${INFRA_CHECKS_ARM64:-0}" == "1" ]]; then
+  # Opt-in here (a cross build costs minutes on 2 cores); CI's build-arm64 job and deploy.yml
+  # run the same check on the arm64 zips they upload. Needs the aarch64-unknown-linux-gnu target
+  # (rustup target add), Zig (comes with cargo-lambda), and on x86_64 qemu-user + libc6-arm64-cross.
+  step "artifact check: arm64 build under qemu-aarch64"
+  rm -rf target/lambda-arm64-check
+  env "${build_env[@]}" cargo lambda build --release "${build_flags[@]}" --arm64 --output-format zip \
+    --lambda-dir target/lambda-arm64-check --bin ocw-phrase --bin datastore-proxy --bin agent-answer
+  "$PY" infra/artifact_check.py target/lambda-arm64-check --architecture arm64
+fi
+
 step "moto server"
 PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 MOTO_LOG="$(mktemp)"
