@@ -107,9 +107,15 @@ if [[ "${INFRA_REHEARSAL_FULL_RELEASE:-0}" != "1" ]]; then
   build_flags+=(--disable-optimizations)
 fi
 step "cargo lambda build --release (x86_64 zip${build_flags[*]:+, light profile})"
+# No --bin, and a clean output folder: CargoLambda.toml's [build] bin must select exactly the
+# three functions (not the simulator and the dev tools).
+rm -rf "$REHEARSAL_DIR"
 env "${build_env[@]}" cargo lambda build --release "${build_flags[@]}" --compiler cargo \
-  --output-format zip --lambda-dir "$REHEARSAL_DIR" \
-  --bin ocw-phrase --bin datastore-proxy --bin agent-answer
+  --output-format zip --lambda-dir "$REHEARSAL_DIR"
+built="$(cd "$REHEARSAL_DIR" && ls | sort | tr '\n' ' ')"
+want="$("$PY" infra/deploy_helper.py functions | sort | tr '\n' ' ')"
+[[ "$built" == "$want" ]] || { echo "infra-checks: cargo lambda build built [$built], expected [$want]" >&2; exit 1; }
+echo "cargo lambda build (no --bin) built exactly: $built"
 
 step "artifact check: the exact zips the rehearsal deploys answer the offline sample events"
 "$PY" infra/artifact_check.py "$REHEARSAL_DIR" --architecture x86_64 | tail -1
@@ -120,7 +126,7 @@ if [[ "${INFRA_CHECKS_ARM64:-0}" == "1" ]]; then
   step "artifact check: arm64 build under qemu-aarch64"
   rm -rf target/lambda-arm64-check
   env "${build_env[@]}" cargo lambda build --release "${build_flags[@]}" --arm64 --output-format zip \
-    --lambda-dir target/lambda-arm64-check --bin ocw-phrase --bin datastore-proxy --bin agent-answer
+    --lambda-dir target/lambda-arm64-check
   "$PY" infra/artifact_check.py target/lambda-arm64-check --architecture arm64
 fi
 

@@ -28,9 +28,9 @@ import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "infra"))
-from deploy_helper import elf_architecture  # noqa: E402
+from deploy_helper import elf_architecture, lambda_functions  # noqa: E402
 
-FUNCTIONS = ("ocw-phrase", "datastore-proxy", "agent-answer")
+FUNCTIONS = lambda_functions()  # CargoLambda.toml [build] bin
 PREFIX = "/2018-06-01/runtime"
 # Configuration that lets each function start; nothing here is reached by the offline events.
 ENV = {

@@ -38,7 +38,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
 abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$CALLER_PWD/$1" ;; esac; }
 HELPER="python3 $ROOT/infra/deploy_helper.py"
-FUNCTIONS=(ocw-phrase datastore-proxy agent-answer)
+mapfile -t FUNCTIONS < <($HELPER functions)   # CargoLambda.toml [build] bin
 ALIAS=live
 BUILD_DIR="$ROOT/target/deploy-build"
 
@@ -58,7 +58,7 @@ while [[ $# -gt 0 ]]; do
     --to-version) TO_VERSION="$2"; shift 2 ;;
     --restore-numbers) RESTORE_NUMBERS=1; shift ;;
     --yes) YES=1; shift ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {print}' "$0"; exit 0 ;;
     *) echo "deploy.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -207,9 +207,9 @@ if [[ -z "$ARTIFACTS" ]]; then
   compiler=()
   [[ "$(uname -m)" == "$([[ $ARCH == arm64 ]] && echo aarch64 || echo x86_64)" && -z "${CARGO_LAMBDA_COMPILER:-}" ]] \
     && compiler=(--compiler cargo)
-  bins=(); for f in "${FUNCTIONS[@]}"; do bins+=(--bin "$f"); done
+  # No --bin: CargoLambda.toml's [build] bin names the three functions.
   cargo lambda build --release "${arch_flag[@]}" --output-format zip --lambda-dir "$BUILD_DIR" \
-    ${compiler[@]+"${compiler[@]}"} "${bins[@]}"
+    ${compiler[@]+"${compiler[@]}"}
   ARTIFACTS="$BUILD_DIR"
 fi
 log "1/5 check the bootstraps in $ARTIFACTS are $ARCH ELF executables"

@@ -10,6 +10,9 @@
       (values from PARAMS.json, then the Key=Value overrides).
   deploy_helper.py get PARAMS.json KEY
       print one value of PARAMS.json (empty when absent).
+  deploy_helper.py functions
+      print the Lambda functions of the workspace, one a line: CargoLambda.toml's [build] bin,
+      the one place they are declared.
   deploy_helper.py envfiles OUTPUTS.json DIR
       write DIR/<function>.env from the base stack's *Environment outputs (describe-stacks
       Outputs as JSON); empty values are left out (= not configured).
@@ -233,6 +236,28 @@ def envfiles(outputs_path: str, directory: str) -> int:
     return 0
 
 
+def lambda_functions() -> list:
+    """[build] bin of CargoLambda.toml (read without tomllib, so Python < 3.11 works too)."""
+    path = pathlib.Path(__file__).resolve().parent.parent / "CargoLambda.toml"
+    section = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("["):
+            section = line
+        elif section == "[build]" and line.startswith("bin"):
+            m = re.fullmatch(r'bin\s*=\s*\[(.*)\]', line)
+            if m:
+                names = [n.strip().strip('"') for n in m.group(1).split(",") if n.strip()]
+                if names:
+                    return names
+    sys.exit(f"{path}: no `bin = [...]` line in [build]")
+
+
+def functions() -> int:
+    print("\n".join(lambda_functions()))
+    return 0
+
+
 def elf_architecture(data: bytes, what: str) -> str:
     """Lambda architecture of a 64-bit little-endian ELF executable, from its e_machine."""
     if len(data) < 20 or data[:4] != b"\x7fELF":
@@ -294,6 +319,9 @@ def aws(*args: str, ok_errors: tuple = ()) -> dict:
 
 
 def publish(function: str, alias: str, arch: str) -> int:
+    # PublishVersion fails while an update is in progress (LastUpdateStatus InProgress):
+    # https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html
+    aws("lambda", "wait", "function-updated", "--function-name", function)
     cfg = aws("lambda", "get-function-configuration", "--function-name", function)
     if cfg.get("Architectures") != [arch]:
         sys.exit(f"{function}: Architectures {cfg.get('Architectures')}, expected [{arch!r}]: "
@@ -423,7 +451,7 @@ def number_restore(instance_id: str, phone_number_id: str) -> int:
 
 COMMANDS = {
     "check-params": check_params, "cfn-params": cfn_params, "get": get, "envfiles": envfiles,
-    "check-artifact": check_artifact, "publish": publish, "rollback": rollback,
+    "check-artifact": check_artifact, "functions": functions, "publish": publish, "rollback": rollback,
     "number-associate": number_associate, "number-restore": number_restore,
 }
 

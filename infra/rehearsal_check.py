@@ -159,6 +159,7 @@ def main(params_path: str, stack_prefix: str, arch: str, alias_version: str = ""
     for st in statements:
         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
         resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        resources = [r for r in resources if r is not None]  # moto keeps AWS::NoValue as None
         if any("*" == r for r in resources):
             problems.append(f"statement {actions} on Resource '*'")
         if "logs:PutLogEvents" in actions:
