@@ -87,7 +87,7 @@ stack_output() {  # stack key
 }
 param() { $HELPER get "$PARAMS" "$1"; }
 function_names() {  # the deployed names: <FunctionNamePrefix><function>
-  local prefix; prefix="$(param FunctionNamePrefix)"; [[ -n "$prefix" ]] || prefix="mindful-"
+  local prefix; prefix="$($HELPER get "$PARAMS" FunctionNamePrefix mindful-)"  # base.yaml's default
   for f in "${FUNCTIONS[@]}"; do echo "$prefix$f"; done
 }
 instance_id() { param ConnectInstanceArn | awk -F/ '{print $2}'; }

@@ -8,8 +8,8 @@
   deploy_helper.py cfn-params TEMPLATE PARAMS.json [Key=Value ...]
       print the CloudFormation `--parameters` JSON for the parameters TEMPLATE declares
       (values from PARAMS.json, then the Key=Value overrides).
-  deploy_helper.py get PARAMS.json KEY
-      print one value of PARAMS.json (empty when absent).
+  deploy_helper.py get PARAMS.json KEY [DEFAULT]
+      print one value of PARAMS.json (DEFAULT, or empty, when absent).
   deploy_helper.py functions
       print the Lambda functions of the workspace, one a line: CargoLambda.toml's [build] bin,
       the one place they are declared.
@@ -202,8 +202,8 @@ def cfn_params(template: str, params_path: str, *overrides: str) -> int:
     return 0
 
 
-def get(params_path: str, key: str) -> int:
-    print(load_params(params_path).get(key, ""))
+def get(params_path: str, key: str, default: str = "") -> int:
+    print(load_params(params_path).get(key, default))
     return 0
 
 
