@@ -102,7 +102,7 @@ class CheckParams(unittest.TestCase):
         env = {**os.environ, "AWS_REGION": region}
         env.pop("AWS_DEFAULT_REGION", None)
         try:
-            return run("check-params", f.name, str(INFRA / "base.yaml"), str(INFRA / "template.yaml"), env=env)
+            return run("check-params", f.name, *(str(INFRA / t) for t in ("base.yaml", "operations.yaml", "template.yaml")), env=env)
         finally:
             os.unlink(f.name)
 
