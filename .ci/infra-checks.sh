@@ -235,17 +235,6 @@ arch="$(aws lambda get-function-configuration --function-name rehearsal-arm64-pr
 echo "arm64 zip -> Architectures [$arch]: ok"
 aws lambda delete-function --function-name rehearsal-arm64-probe
 
-step "rehearsal: teardown"
-if infra/deploy.sh teardown --params infra/params/rehearsal.json --stack-prefix rehearsal >/dev/null 2>&1; then
-  echo "infra-checks: teardown ran without --yes" >&2; exit 1
-fi
-infra/deploy.sh teardown --params infra/params/rehearsal.json --stack-prefix rehearsal --yes
-"$PY" infra/rehearsal_check.py --gone infra/params/rehearsal.json rehearsal
-
-# --- operations stack (issue 18), after the rehearsal steps above -------------------------
-# The tie between infra/operations.yaml and what the function binaries really print: the
-# journey test runs the three binaries under the Runtime API emulator (EMF on) through ok and
-# error paths and dumps their EMF documents and log lines (the debug build `cargo test` made).
 step "operations: alarms, dashboard and queries tie to what the binaries emit"
 EMF_DUMP="$PWD/$REHEARSAL_DIR/emitted.jsonl" cargo test -p journey --test emitted_metrics --locked --quiet
 "$PY" infra/check_operations.py --emitted "$REHEARSAL_DIR/emitted.jsonl"
@@ -267,4 +256,15 @@ fi
 echo "check_operations.py --deployed rejects a stack that differs from the params: ok"
 # --- end operations stack -------------------------------------------------------------------
 
+step "rehearsal: teardown (last: the checks above read the deployed stacks)"
+if infra/deploy.sh teardown --params infra/params/rehearsal.json --stack-prefix rehearsal >/dev/null 2>&1; then
+  echo "infra-checks: teardown ran without --yes" >&2; exit 1
+fi
+infra/deploy.sh teardown --params infra/params/rehearsal.json --stack-prefix rehearsal --yes
+"$PY" infra/rehearsal_check.py --gone infra/params/rehearsal.json rehearsal
+
+# --- operations stack (issue 18), after the rehearsal steps above -------------------------
+# The tie between infra/operations.yaml and what the function binaries really print: the
+# journey test runs the three binaries under the Runtime API emulator (EMF on) through ok and
+# error paths and dumps their EMF documents and log lines (the debug build `cargo test` made).
 step "done"
