@@ -12,11 +12,12 @@ use mindful_core::config::vars;
 
 const FUNCTIONS: [&str; 3] = ["ocw-phrase", "datastore-proxy", "agent-answer"];
 
-/// The README and the function crates' READMEs, where the configuration tables live.
+/// The READMEs and docs/configuration.md, where the configuration tables live.
 fn readme() -> String {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     [
         "README.md",
+        "docs/configuration.md",
         "crates/ocw-phrase/README.md",
         "crates/datastore-proxy/README.md",
         "crates/agent-answer/README.md",
