@@ -45,11 +45,18 @@ pub mod contract {
         pub const CLIENT_ID: &str = "Client_ID";
         pub const SECRET_NUM: &str = "Secret_Num";
         pub const API_URL: &str = "API_URL";
+        pub const ALL: [&str; 7] = [
+            AGENT_ID, QUEUE_ID, TEMP_TEL, TOKEN_URL, CLIENT_ID, SECRET_NUM, API_URL,
+        ];
+        /// Parameters that carry a secret (never logged).
+        pub const SECRETS: [&str; 1] = [SECRET_NUM];
     }
     pub mod outputs {
         pub use mindful_core::answer::outputs::*;
         /// `true` when this contact's answer was already accepted (no second request).
         pub const DEDUPLICATED: &str = "deduplicated";
+        /// What a non-error answer may carry besides `status`.
+        pub const ANSWERED: [&str; 2] = [HTTP_STATUS, DEDUPLICATED];
     }
     pub mod statuses {
         /// Mindful answered 2xx.

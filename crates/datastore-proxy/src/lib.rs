@@ -35,6 +35,8 @@ pub mod contract {
         pub const TOKEN: &str = "token";
         pub const CUSTOMER_CONTACT_NUMBER: &str = "customer_contact_number";
         pub const CONTROL: [&str; 3] = [METHOD, TOKEN, CUSTOMER_CONTACT_NUMBER];
+        /// Parameters that carry a secret (never logged).
+        pub const SECRETS: [&str; 1] = [TOKEN];
     }
     /// Output keys the proxy owns (a stored Data Key of the same name is shadowed on GET).
     pub mod outputs {
@@ -44,6 +46,8 @@ pub mod contract {
         /// When Mindful will drop the record (POST).
         pub const TIME_TO_EXPIRE: &str = "time_to_expire";
         pub const RESERVED: [&str; 3] = [STATUS, ERROR, ERROR_MESSAGE];
+        /// What a POST answers besides `status` (and `http_status` on errors).
+        pub const POSTED: [&str; 2] = [CUSTOMER_CONTACT_NUMBER, TIME_TO_EXPIRE];
     }
     pub mod statuses {
         pub const OK: &str = "ok";

@@ -47,6 +47,15 @@ pub mod params {
     pub const OFFERS_MADE: &str = "offers_made";
     /// Second-chance offers: the most offers one contact may hear (absent = no limit).
     pub const MAX_OFFERS: &str = "max_offers";
+    pub const ALL: [&str; 7] = [
+        OCW,
+        AGENTS_AVAILABLE,
+        LANGUAGE,
+        CAP_SECONDS,
+        OFFER_THRESHOLD_SECONDS,
+        OFFERS_MADE,
+        MAX_OFFERS,
+    ];
 }
 
 /// Output keys this function owns. An input parameter with one of these names is not echoed:
@@ -59,9 +68,9 @@ pub mod keys {
     /// With `offers_made` given: the count after this decision (incremented when offering), for
     /// the flow to store back into `$.Attributes.callback_offers`.
     pub const OFFERS_MADE: &str = "offers_made";
-    pub const STATUS: &str = "status";
-    pub const ERROR: &str = "error";
-    pub const ERROR_MESSAGE: &str = "error_message";
+    pub use mindful_core::answer::outputs::{ERROR, ERROR_MESSAGE, STATUS};
+    /// What every successful answer carries besides the echoed parameters.
+    pub const ANSWERED: [&str; 4] = [OCW, OCW_SECONDS, OFFER_CALLBACK, OCW_LANGUAGE];
     pub const RESERVED: [&str; 6] = [
         OCW_SECONDS,
         OFFER_CALLBACK,

@@ -1,0 +1,52 @@
+//! The flow checker's and the flow runner's view of this function (`infra/flow-reference.json`,
+//! `functions_contract`) is the function's own contract: a parameter or output renamed on either
+//! side fails here.
+
+// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use mindful_core::answer::outputs as common;
+use ocw_phrase::{keys, params};
+use serde_json::Value;
+
+fn names(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|s| s.as_str().expect("a name").to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+fn sorted(list: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_flow_reference_matches_the_contract() {
+    let reference: Value =
+        serde_json::from_str(include_str!("../../../infra/flow-reference.json")).expect("JSON");
+    let contract = &reference["functions_contract"];
+    assert_eq!(
+        names(&contract["common_outputs"]),
+        sorted(&[common::STATUS, common::ERROR, common::ERROR_MESSAGE])
+    );
+    let functions = &contract["functions"];
+    let me = &functions["ocw-phrase"];
+    assert_eq!(names(&me["inputs"]), sorted(&params::ALL), "inputs");
+    assert_eq!(names(&me["outputs"]), sorted(&keys::ANSWERED), "outputs");
+    assert_eq!(
+        names(&me["outputs_when_counting"]),
+        sorted(&[keys::OFFERS_MADE]),
+        "counting output"
+    );
+    assert_eq!(
+        names(&me["counting_inputs"]),
+        sorted(&[params::OFFERS_MADE, params::MAX_OFFERS]),
+        "counting inputs"
+    );
+}
