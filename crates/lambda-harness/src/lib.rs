@@ -21,6 +21,7 @@
 //! ```
 
 mod bins;
+mod drivers;
 mod emulator;
 mod error;
 pub mod hostile;

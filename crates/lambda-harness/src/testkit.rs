@@ -8,6 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::{FunctionProcess, Invoked};
+
+pub use crate::drivers::*;
 use serde_json::{json, Value};
 
 /// Distinctive values that must never be printed. The `SECRET` marker makes a leak obvious.

@@ -1,0 +1,364 @@
+//! Drivers shared by the function crates' process-level tests, re-exported by
+//! [`crate::testkit`]: the fault-matrix row loop and table, the load run, the `events/` samples
+//! with their documented answers, and the checked invocation they all make. What is specific to
+//! a function (its events, its simulator set-up, its expected outcomes) stays in its test file.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::testkit::{
+    assert_flat, assert_no_leaks, client_ports_to, invoke_traced, response,
+    wait_for_invocation_lines, write_matrix_section, LoadReport, TraceIds,
+};
+use crate::{FunctionProcess, Invoked};
+
+/// An expected `(status, error)` pair; `error` is `""` when the answer has none.
+pub type Want = (&'static str, &'static str);
+
+/// The `(status, error)` of an answer (`""` for a missing key).
+pub fn outcome(r: &Value) -> (&str, &str) {
+    (
+        r["status"].as_str().unwrap_or(""),
+        r["error"].as_str().unwrap_or(""),
+    )
+}
+
+/// Invokes `event`, checks the answer is flat and its `(status, error)` is `want`; returns it.
+pub fn expect_answer(
+    f: &mut FunctionProcess,
+    event: Value,
+    want: (&str, &str),
+    what: &str,
+) -> (Value, Invoked) {
+    let (r, invoked) = response(f, event);
+    assert_flat(&r);
+    assert_eq!(outcome(&r), want, "{what}: {r}");
+    (r, invoked)
+}
+
+/// `env` with `overrides` applied: an override replaces the variable of that name, and an empty
+/// override value removes it.
+pub fn with_overrides<'a>(
+    env: &[(&'a str, &'a str)],
+    overrides: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut all = env.to_vec();
+    for (k, v) in overrides {
+        all.retain(|(key, _)| key != k);
+        if !v.is_empty() {
+            all.push((k, v));
+        }
+    }
+    all
+}
+
+/// A loopback port nobody listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Waits for one log line per invocation, then asserts that neither the captured output nor any
+/// of `responses` shows `secrets` or the full `numbers`.
+pub fn assert_clean(
+    what: &str,
+    f: &FunctionProcess,
+    invocations: usize,
+    responses: &[Value],
+    secrets: &[&str],
+    numbers: &[&str],
+) {
+    assert_eq!(
+        wait_for_invocation_lines(f, invocations),
+        invocations,
+        "{}",
+        f.log_text()
+    );
+    assert_no_leaks(what, &f.log_text(), secrets, numbers);
+    for r in responses {
+        assert_no_leaks(what, &r.to_string(), secrets, numbers);
+    }
+}
+
+/// One row of a fault matrix: a fault (`None`: no fault), how many requests it hits (`None`:
+/// every one) and the expected outcome in each of the `N` columns.
+#[derive(Debug, Clone)]
+pub struct FaultCase<F, const N: usize> {
+    pub name: String,
+    pub fault: Option<F>,
+    pub count: Option<u32>,
+    pub want: [Want; N],
+}
+
+impl<F, const N: usize> FaultCase<F, N> {
+    /// A fault on every request of the route.
+    pub fn new(name: impl Into<String>, fault: impl Into<Option<F>>, want: [Want; N]) -> Self {
+        FaultCase {
+            name: name.into(),
+            fault: fault.into(),
+            count: None,
+            want,
+        }
+    }
+
+    /// The fault hits the first request only.
+    pub fn once(mut self) -> Self {
+        self.count = Some(1);
+        self
+    }
+}
+
+/// A fault matrix of one function: every answer inside `budget` plus `slack`, and the table.
+#[derive(Debug, Clone)]
+pub struct FaultMatrix {
+    pub function: &'static str,
+    pub budget_ms: u64,
+    /// Slack over the budget for a loaded 2-core machine.
+    pub slack_ms: u64,
+}
+
+impl FaultMatrix {
+    /// Invokes and checks `(status, error)` and the budget; returns the table cell.
+    pub fn cell(&self, f: &mut FunctionProcess, event: Value, want: Want, what: &str) -> String {
+        let (r, invoked) = expect_answer(f, event, want, what);
+        assert!(
+            invoked.own_time < Duration::from_millis(self.budget_ms + self.slack_ms),
+            "{what}: {:?}",
+            invoked.own_time
+        );
+        crate::testkit::cell(&r, invoked.own_time)
+    }
+
+    /// Runs every case, column by column: `column(i, case)` applies the case's fault to column
+    /// `i`'s route, invokes, clears the fault and returns the cell. Returns the table rows.
+    pub fn rows<F, const N: usize>(
+        &self,
+        cases: &[FaultCase<F, N>],
+        mut column: impl FnMut(usize, &FaultCase<F, N>) -> String,
+    ) -> Vec<String> {
+        cases
+            .iter()
+            .map(|case| {
+                let cells: Vec<String> = (0..N).map(|i| column(i, case)).collect();
+                format!("| {} | {} |", case.name, cells.join(" | "))
+            })
+            .collect()
+    }
+
+    /// Prints the table (`## function (REQUEST_BUDGET_MS n)`, `prose`, a `Fault` column and
+    /// `columns`) and, with `FAULT_MATRIX_OUT`, writes it (see [`write_matrix_section`]).
+    pub fn publish(&self, prose: &str, columns: &[&str], rows: &[String]) {
+        let table = format!(
+            "## {} (`REQUEST_BUDGET_MS` {})\n\n{prose}\n\n| Fault | {} |\n|{}\n{}\n",
+            self.function,
+            self.budget_ms,
+            columns.join(" | "),
+            "---|".repeat(columns.len() + 1),
+            rows.join("\n")
+        );
+        eprintln!("{table}");
+        write_matrix_section(self.function, &table);
+    }
+}
+
+/// A load run: `invocations` sequential invocations with `trace` ids, VmRSS read after each of
+/// `checkpoints`.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadPlan {
+    pub invocations: usize,
+    pub checkpoints: &'static [usize],
+    pub trace: TraceIds,
+}
+
+/// In the normal test run (a few seconds in debug).
+pub const LOAD_CI: LoadPlan = LoadPlan {
+    invocations: 1_000,
+    checkpoints: &[200, 1_000],
+    trace: TraceIds::Unique,
+};
+/// `#[ignore]`d: `cargo test -p <function> --test load -- --ignored --nocapture`.
+pub const LOAD_10K: LoadPlan = LoadPlan {
+    invocations: 10_000,
+    checkpoints: &[1_000, 10_000],
+    trace: TraceIds::Unique,
+};
+/// The function's own memory: a constant trace id.
+pub const LOAD_OWN_MEMORY: LoadPlan = LoadPlan {
+    invocations: 2_000,
+    checkpoints: &[500, 2_000],
+    trace: TraceIds::Constant,
+};
+
+/// Runs `plan` on `f` (spawned and ready): invocation `i` (from 1) sends `event(i)` and must be
+/// answered `status` = `want_status`. With `upstream_port`, counts the TCP connections to it
+/// made during the run (from `/proc/net/tcp`, TIME_WAIT included; sockets on that port from
+/// before the run, such as the TIME_WAIT of an earlier server that had the same port within
+/// the last minute, are not ours). Shuts `f` down.
+pub fn run_load(
+    mut f: FunctionProcess,
+    plan: LoadPlan,
+    upstream_port: Option<u16>,
+    want_status: &str,
+    mut event: impl FnMut(usize) -> Value,
+) -> LoadReport {
+    let stale: Option<BTreeSet<u16>> = upstream_port.map(client_ports_to);
+    let started = Instant::now();
+    let mut rss = Vec::new();
+    for i in 1..=plan.invocations {
+        let invoked = invoke_traced(&mut f, event(i), plan.trace);
+        let r = invoked
+            .response()
+            .unwrap_or_else(|| panic!("#{i}: Lambda error {:?}", invoked.error()));
+        assert_eq!(r["status"], want_status, "#{i}: {r}");
+        if plan.checkpoints.contains(&i) {
+            rss.push((i, f.rss_kib().expect("VmRSS")));
+        }
+    }
+    let elapsed = started.elapsed();
+    let connections = upstream_port
+        .zip(stale)
+        .map(|(port, stale)| client_ports_to(port).difference(&stale).count());
+    f.shutdown().expect("shutdown");
+    LoadReport {
+        invocations: plan.invocations,
+        trace: plan.trace,
+        rss_kib: rss,
+        connections,
+        elapsed,
+    }
+}
+
+/// The three load tests of a function crate: `load_ci` ([`LOAD_CI`]), `load_10k` ([`LOAD_10K`],
+/// ignored) and `load_ci_own_memory_is_flat` ([`LOAD_OWN_MEMORY`]), each checked with
+/// [`crate::testkit::check_load`]. `$run` is `fn(LoadPlan) -> LoadReport`.
+#[macro_export]
+macro_rules! load_tests {
+    ($function:literal, $run:expr) => {
+        #[test]
+        fn load_ci() {
+            $crate::testkit::check_load($function, &$run($crate::testkit::LOAD_CI));
+        }
+
+        #[test]
+        #[ignore = "10 000 invocations; run with --ignored"]
+        fn load_10k() {
+            $crate::testkit::check_load($function, &$run($crate::testkit::LOAD_10K));
+        }
+
+        /// The function's own memory stays flat: the same load with a constant trace id.
+        #[test]
+        fn load_ci_own_memory_is_flat() {
+            $crate::testkit::check_load($function, &$run($crate::testkit::LOAD_OWN_MEMORY));
+        }
+    };
+}
+
+/// One `events/*.json` sample and the answer `events/expected.json` documents for it.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// The file name, e.g. `agent-answer.json`.
+    pub name: String,
+    pub path: PathBuf,
+    /// The file's text, as `cargo lambda invoke --data-file` sends it.
+    pub text: String,
+    /// The documented answer: the keys the response must have, with their values.
+    pub answer: Map<String, Value>,
+}
+
+impl Sample {
+    /// The event, parsed.
+    pub fn event(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("events/{}: not JSON: {e}", self.name))
+    }
+
+    /// Panics unless `r` is flat and has every documented key with its documented value.
+    pub fn assert_documented(&self, r: &Value) {
+        assert_flat(r);
+        for (key, value) in &self.answer {
+            assert_eq!(&r[key], value, "{}: {key} in {r}", self.name);
+        }
+    }
+}
+
+/// The repository's `events/` directory.
+pub fn events_dir() -> PathBuf {
+    repo_root().join("events")
+}
+
+/// The repository root (this crate is `crates/lambda-harness`).
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every `events/<prefix>*.json` sample, sorted by name, with its answer; panics unless
+/// `events/expected.json` documents exactly these files for `function`.
+pub fn samples(function: &str, prefix: &str) -> Vec<Sample> {
+    let dir = events_dir();
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("expected.json")).expect("events/expected.json"),
+    )
+    .expect("expected.json is JSON");
+    let expected = expected["events"].as_object().expect("events object");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("events/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json"))
+        })
+        .collect();
+    files.sort();
+    let documented = expected
+        .iter()
+        .filter(|(_, e)| e["function"] == function)
+        .count();
+    assert_eq!(files.len(), documented, "{files:?} vs expected.json");
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let want = expected.get(&name).unwrap_or_else(|| {
+                panic!("events/{name} has no entry in events/expected.json")
+            });
+            assert_eq!(want["function"], function, "{name}");
+            let text = std::fs::read_to_string(&path).expect("read");
+            let answer = want["answer"].as_object().expect("answer object").clone();
+            Sample {
+                name,
+                path,
+                text,
+                answer,
+            }
+        })
+        .collect()
+}
+
+/// Panics unless `README.md` of the crate at `manifest_dir` (its error tables) and the summary
+/// table of `docs/contract.md` state exactly `statuses` and `codes` for `function`.
+pub fn assert_readme_documents_contract(
+    manifest_dir: &str,
+    function: &str,
+    statuses: &[&str],
+    codes: &[&str],
+) {
+    let read = |p: PathBuf| {
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    crate::testkit::assert_contract_documented(
+        &read(repo_root().join("docs/contract.md")),
+        &read(PathBuf::from(manifest_dir).join("README.md")),
+        function,
+        statuses,
+        codes,
+    );
+}
