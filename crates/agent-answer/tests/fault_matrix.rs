@@ -7,42 +7,29 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use lambda_harness::testkit::*;
 use lambda_harness::FunctionProcess;
 use mindful_sim::{Fault, Route, Sim, SimConfig};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_agent-answer");
-const BUDGET_MS: u64 = 2000;
-const SLACK_MS: u64 = 400;
+const MATRIX: FaultMatrix = FaultMatrix {
+    function: "agent-answer",
+    budget_ms: 2000,
+    slack_ms: 400,
+};
 
-fn whisper(contact: &str) -> Value {
-    event(
+/// A whisper for a new contact, with a connecting call registered for it so 2xx/404 reflect
+/// the fault, not the sim's state; returns the table cell.
+fn run(f: &mut FunctionProcess, sim: &Sim, n: &mut u32, want: Want, what: &str) -> String {
+    *n += 1;
+    sim.register_call(CALLER);
+    let e = event(
         json!({"Agent_ID": "jdoe", "Queue_ID": "arn:q"}),
         Some(CALLER),
-        contact,
-    )
-}
-
-fn run(f: &mut FunctionProcess, sim: &Sim, n: &mut u32, want: (&str, &str), what: &str) -> String {
-    *n += 1;
-    // A connecting call for every attempt, so 2xx/404 reflect the fault, not the sim's state.
-    sim.register_call(CALLER);
-    let (r, invoked) = response(f, whisper(&format!("contact-{n}")));
-    assert_flat(&r);
-    let got = (
-        r["status"].as_str().unwrap_or(""),
-        r["error"].as_str().unwrap_or(""),
+        &format!("contact-{n}"),
     );
-    assert_eq!(got, want, "{what}: {r}");
-    assert!(
-        invoked.own_time < Duration::from_millis(BUDGET_MS + SLACK_MS),
-        "{what}: {:?}",
-        invoked.own_time
-    );
-    cell(&r, invoked.own_time)
+    MATRIX.cell(f, e, want, what)
 }
 
 #[test]
@@ -55,186 +42,95 @@ fn agent_answer_fault_matrix() {
         ..SimConfig::default()
     })
     .expect("simulator");
-    let env = |token_url: String| {
-        vec![
-            ("MINDFUL_TOKEN_URL".to_string(), token_url),
-            ("MINDFUL_API_URL".to_string(), sim.base_url()),
-            ("MINDFUL_ALLOW_HTTP".to_string(), "1".to_string()),
-            ("MINDFUL_CLIENT_ID".to_string(), "client".to_string()),
-            (
-                "MINDFUL_CLIENT_SECRET".to_string(),
-                CLIENT_SECRET.to_string(),
-            ),
+    let api_url = sim.base_url();
+    let spawn_with = |token_url: &str| {
+        let env = [
+            ("MINDFUL_TOKEN_URL", token_url),
+            ("MINDFUL_API_URL", api_url.as_str()),
+            ("MINDFUL_ALLOW_HTTP", "1"),
+            ("MINDFUL_CLIENT_ID", "client"),
+            ("MINDFUL_CLIENT_SECRET", CLIENT_SECRET),
             // Every row is a new contact; dedup would not apply anyway.
-            ("AGENT_ANSWER_DEDUP_SECONDS".to_string(), "0".to_string()),
-        ]
-    };
-    let spawn_with = |vars: Vec<(String, String)>| {
-        let borrowed: Vec<(&str, &str)> =
-            vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        spawn(BIN, &borrowed)
+            ("AGENT_ANSWER_DEDUP_SECONDS", "0"),
+        ];
+        spawn(BIN, &env)
     };
     let mut n = 0;
-    const ACCEPTED: (&str, &str) = ("accepted", "");
-    let under = BUDGET_MS - 600;
-    let over = BUDGET_MS + 500;
-    // (fault, count, expected with a cached token (Agent Answer route), expected on a cold token (token route))
-    type Want = (&'static str, &'static str);
-    type Case = (String, Option<Fault>, Option<u32>, Want, Want);
-    let cases: Vec<Case> = vec![
-        ("none".into(), None, None, ACCEPTED, ACCEPTED),
-        (
+    const OK: Want = ("accepted", "");
+    const TIMEOUT: Want = ("error", "timeout");
+    const AUTH: Want = ("error", "auth_failed");
+    const UPSTREAM: Want = ("error", "upstream_error");
+    const RATE: Want = ("error", "rate_limited");
+    let under = MATRIX.budget_ms - 600;
+    let over = MATRIX.budget_ms + 500;
+    let status = |code| Fault::Status { code };
+    // Expected with a cached token (Agent Answer route), then on a cold token (token route).
+    let cases: Vec<FaultCase<Fault, 2>> = vec![
+        FaultCase::new("none", None, [OK, OK]),
+        FaultCase::new(
             format!("latency {under} ms (under budget)"),
-            Some(Fault::Latency { ms: under }),
-            None,
-            ACCEPTED,
-            ACCEPTED,
+            Fault::Latency { ms: under },
+            [OK, OK],
         ),
-        (
+        FaultCase::new(
             format!("latency {over} ms (over budget)"),
-            Some(Fault::Latency { ms: over }),
-            None,
-            ("error", "timeout"),
-            ("error", "timeout"),
+            Fault::Latency { ms: over },
+            [TIMEOUT, TIMEOUT],
         ),
-        (
-            "hang".into(),
-            Some(Fault::Hang),
-            None,
-            ("error", "timeout"),
-            ("error", "timeout"),
+        FaultCase::new("hang", Fault::Hang, [TIMEOUT, TIMEOUT]),
+        FaultCase::new("401", status(401), [AUTH, AUTH]),
+        FaultCase::new("401 once (refresh + retry)", status(401), [OK, AUTH]).once(),
+        FaultCase::new("404", status(404), [("no_call", ""), AUTH]),
+        FaultCase::new("429 (every attempt)", status(429), [RATE, RATE]),
+        FaultCase::new("429 once (retried)", status(429), [OK, OK]).once(),
+        FaultCase::new("500", status(500), [UPSTREAM, UPSTREAM]),
+        FaultCase::new("503", status(503), [UPSTREAM, UPSTREAM]),
+        FaultCase::new("malformed JSON (2xx)", Fault::MalformedJson, [OK, AUTH]),
+        FaultCase::new(
+            "wrong content type (200 text/html)",
+            Fault::WrongContentType,
+            [OK, AUTH],
         ),
-        (
-            "401".into(),
-            Some(Fault::Status { code: 401 }),
-            None,
-            ("error", "auth_failed"),
-            ("error", "auth_failed"),
-        ),
-        (
-            "401 once (refresh + retry)".into(),
-            Some(Fault::Status { code: 401 }),
-            Some(1),
-            ACCEPTED,
-            ("error", "auth_failed"),
-        ),
-        (
-            "404".into(),
-            Some(Fault::Status { code: 404 }),
-            None,
-            ("no_call", ""),
-            ("error", "auth_failed"),
-        ),
-        (
-            "429 (every attempt)".into(),
-            Some(Fault::Status { code: 429 }),
-            None,
-            ("error", "rate_limited"),
-            ("error", "rate_limited"),
-        ),
-        (
-            "429 once (retried)".into(),
-            Some(Fault::Status { code: 429 }),
-            Some(1),
-            ACCEPTED,
-            ACCEPTED,
-        ),
-        (
-            "500".into(),
-            Some(Fault::Status { code: 500 }),
-            None,
-            ("error", "upstream_error"),
-            ("error", "upstream_error"),
-        ),
-        (
-            "503".into(),
-            Some(Fault::Status { code: 503 }),
-            None,
-            ("error", "upstream_error"),
-            ("error", "upstream_error"),
-        ),
-        (
-            "malformed JSON (2xx)".into(),
-            Some(Fault::MalformedJson),
-            None,
-            ACCEPTED,
-            ("error", "auth_failed"),
-        ),
-        (
-            "wrong content type (200 text/html)".into(),
-            Some(Fault::WrongContentType),
-            None,
-            ACCEPTED,
-            ("error", "auth_failed"),
-        ),
-        (
-            "connection reset".into(),
-            Some(Fault::Reset),
-            None,
-            ("error", "upstream_error"),
-            ("error", "upstream_error"),
-        ),
+        FaultCase::new("connection reset", Fault::Reset, [UPSTREAM, UPSTREAM]),
     ];
-    let mut warm = spawn_with(env(sim.token_url()));
-    run(&mut warm, &sim, &mut n, ACCEPTED, "warm-up");
-    let mut rows = Vec::new();
-    for (name, fault, count, want_answer, want_token) in cases {
-        // Agent Answer route, token cached in the warm process.
-        if let Some(fault) = &fault {
-            sim.set_fault(Route::AgentAnswer, fault.clone(), count);
+    let mut warm = spawn_with(&sim.token_url());
+    run(&mut warm, &sim, &mut n, OK, "warm-up");
+    let mut rows = MATRIX.rows(&cases, |column, case| {
+        // Agent Answer route with the token cached in the warm process; token route in a
+        // fresh process (no token yet).
+        let (route, label) = [(Route::AgentAnswer, "agentAnswer"), (Route::Token, "token")][column];
+        let mut cold = (column == 1).then(|| spawn_with(&sim.token_url()));
+        if let Some(fault) = &case.fault {
+            sim.set_fault(route, fault.clone(), case.count);
         }
-        let answer_cell = run(
-            &mut warm,
+        let f = cold.as_mut().unwrap_or(&mut warm);
+        let cell = run(
+            f,
             &sim,
             &mut n,
-            want_answer,
-            &format!("agentAnswer {name}"),
+            case.want[column],
+            &format!("{label} {}", case.name),
         );
         sim.clear_faults();
-        // Token route: a fresh process has no token yet.
-        let mut cold = spawn_with(env(sim.token_url()));
-        if let Some(fault) = &fault {
-            sim.set_fault(Route::Token, fault.clone(), count);
+        if let Some(cold) = cold {
+            assert_no_leaks(&case.name, &cold.log_text(), &[CLIENT_SECRET], &[CALLER]);
         }
-        let token_cell = run(
-            &mut cold,
-            &sim,
-            &mut n,
-            want_token,
-            &format!("token {name}"),
-        );
-        sim.clear_faults();
-        assert_no_leaks(&name, &cold.log_text(), &[CLIENT_SECRET], &[CALLER]);
-        rows.push(format!("| {name} | {answer_cell} | {token_cell} |"));
-    }
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let mut down = spawn_with(env(format!("http://127.0.0.1:{closed}/oauth2/token")));
-    let down_cell = run(
-        &mut down,
-        &sim,
-        &mut n,
-        ("error", "upstream_error"),
-        "token endpoint down",
-    );
+        cell
+    });
+    let mut down = spawn_with(&format!("http://127.0.0.1:{}/oauth2/token", closed_port()));
+    let down_cell = run(&mut down, &sim, &mut n, UPSTREAM, "token endpoint down");
     rows.push(format!(
         "| endpoint down (connection refused) | — | {down_cell} |"
     ));
-
-    let table = format!(
-        "## agent-answer (`REQUEST_BUDGET_MS` {BUDGET_MS})\n\n\
-         Left: the fault on `POST /v2/callback/agentAnswer` with a cached token (steady state). \
+    MATRIX.publish(
+        "Left: the fault on `POST /v2/callback/agentAnswer` with a cached token (steady state). \
          Right: the same fault on `POST /oauth2/token` in a fresh process (no token yet). A 401 \
          from Agent Answer refreshes the token and retries once; 429 and connection failures are \
          retried once; 5xx is not retried (Agent Answer is not idempotent). A 2xx body is not \
-         read, so a malformed 2xx answer is still `accepted`.\n\n\
-         | Fault | Agent Answer route | Token route |\n|---|---|---|\n{}\n",
-        rows.join("\n")
+         read, so a malformed 2xx answer is still `accepted`.",
+        &["Agent Answer route", "Token route"],
+        &rows,
     );
-    eprintln!("{table}");
-    write_matrix_section("agent-answer", &table);
     assert_no_leaks(
         "fault matrix logs",
         &warm.log_text(),

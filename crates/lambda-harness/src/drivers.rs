@@ -327,9 +327,9 @@ pub fn samples(function: &str, prefix: &str) -> Vec<Sample> {
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
-            let want = expected.get(&name).unwrap_or_else(|| {
-                panic!("events/{name} has no entry in events/expected.json")
-            });
+            let want = expected
+                .get(&name)
+                .unwrap_or_else(|| panic!("events/{name} has no entry in events/expected.json"));
             assert_eq!(want["function"], function, "{name}");
             let text = std::fs::read_to_string(&path).expect("read");
             let answer = want["answer"].as_object().expect("answer object").clone();
@@ -351,9 +351,8 @@ pub fn assert_readme_documents_contract(
     statuses: &[&str],
     codes: &[&str],
 ) {
-    let read = |p: PathBuf| {
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    };
+    let read =
+        |p: PathBuf| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     crate::testkit::assert_contract_documented(
         &read(repo_root().join("docs/contract.md")),
         &read(PathBuf::from(manifest_dir).join("README.md")),
