@@ -4,7 +4,8 @@
 //!
 //! Steady state is one HTTP request per invocation: the OAuth token is fetched once and cached.
 //!
-//! * `load_ci`: 1 000 invocations, in the normal test run (a few seconds in debug).
+//! * `load_ci`: 1 000 invocations, in the normal test run (a few seconds in debug);
+//!   `load_ci_own_memory_is_flat`: 2 000 with a constant trace id.
 //! * `load_10k` (`#[ignore]`): 10 000 invocations; `cargo test -p agent-answer --test load --
 //!   --ignored --nocapture` prints the numbers.
 //!
@@ -15,15 +16,13 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Instant;
-
 use lambda_harness::testkit::*;
 use mindful_sim::{ClientConfig, Route, Sim, SimConfig};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_agent-answer");
 
-fn run(n: usize, checkpoints: &[usize], trace: TraceIds) -> LoadReport {
+fn run(plan: LoadPlan) -> LoadReport {
     let config = SimConfig {
         clients: vec![ClientConfig {
             client_id: "load-client".into(),
@@ -34,7 +33,7 @@ fn run(n: usize, checkpoints: &[usize], trace: TraceIds) -> LoadReport {
     };
     let sim = Sim::start_blocking(config).expect("simulator");
     let (token_url, api_url) = (sim.token_url(), sim.base_url());
-    let mut f = spawn(
+    let f = spawn(
         BIN,
         &[
             ("MINDFUL_TOKEN_URL", &token_url),
@@ -48,68 +47,23 @@ fn run(n: usize, checkpoints: &[usize], trace: TraceIds) -> LoadReport {
             ("AGENT_ANSWER_DEDUP_SECONDS", "0"),
         ],
     );
-    let stale = client_ports_to(sim.addr().port());
-    let started = Instant::now();
-    let mut rss = Vec::new();
-    for i in 1..=n {
+    let report = run_load(f, plan, Some(sim.addr().port()), "accepted", |i| {
         // Every contact is new (so each answer is sent; accepted ones are remembered for the
         // dedup window), and Mindful has a call connecting for it.
         sim.register_call(CALLER);
-        let e = event(
+        event(
             json!({"Agent_ID": "agent-1", "Queue_ID": "queue-1"}),
             Some(CALLER),
             &format!("contact-{i}"),
-        );
-        let invoked = invoke_traced(&mut f, e, trace);
-        let r = invoked
-            .response()
-            .unwrap_or_else(|| panic!("#{i}: Lambda error {:?}", invoked.error()));
-        assert_eq!(r["status"], "accepted", "#{i}: {r}");
-        if checkpoints.contains(&i) {
-            rss.push((i, f.rss_kib().expect("VmRSS")));
-        }
-    }
-    let elapsed = started.elapsed();
-    // Sockets on this port from before the run (TIME_WAIT of an earlier server that had the
-    // same port, within the last minute) are not ours.
-    let connections = client_ports_to(sim.addr().port())
-        .difference(&stale)
-        .count();
+        )
+    });
     assert_eq!(sim.count(Route::Token), 1, "one token for the whole run");
     assert_eq!(
         sim.count(Route::AgentAnswer),
-        n,
+        plan.invocations,
         "one request per invocation"
     );
-    f.shutdown().expect("shutdown");
-    LoadReport {
-        invocations: n,
-        trace,
-        rss_kib: rss,
-        connections: Some(connections),
-        elapsed,
-    }
+    report
 }
 
-#[test]
-fn load_ci() {
-    check_load("agent-answer", &run(1_000, &[200, 1_000], TraceIds::Unique));
-}
-
-#[test]
-#[ignore = "10 000 invocations; run with --ignored"]
-fn load_10k() {
-    check_load(
-        "agent-answer",
-        &run(10_000, &[1_000, 10_000], TraceIds::Unique),
-    );
-}
-
-/// The function's own memory stays flat: the same load with a constant trace id.
-#[test]
-fn load_ci_own_memory_is_flat() {
-    check_load(
-        "agent-answer",
-        &run(2_000, &[500, 2_000], TraceIds::Constant),
-    );
-}
+lambda_harness::load_tests!("agent-answer", run);
