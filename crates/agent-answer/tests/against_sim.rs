@@ -350,27 +350,17 @@ async fn retried_invocation_for_the_same_contact_is_not_answered_twice() {
 async fn every_sample_event_gets_a_status() {
     let sim = sim().await;
     let f = function(&sim, &[]);
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.retain(|p| {
-        p.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("agent-answer")
-    });
-    assert!(files.len() >= 4);
-    for path in files {
+    let samples = lambda_harness::testkit::samples("agent-answer", "agent-answer");
+    assert!(samples.len() >= 4);
+    for sample in samples {
         // The sample files point at the simulator's default port; use this test's simulator.
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
+        let text = sample
+            .text
             .replace("http://127.0.0.1:8089", &sim.base_url());
         let e: Value = serde_json::from_str(&text).unwrap();
         sim.register_call(ANI);
         let r = call(&f, e).await;
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let name = sample.name;
         let want = if name.contains("anonymous") {
             "error"
         } else {

@@ -6,9 +6,8 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lambda_harness::testkit::{assert_flat, assert_unreadable_payloads_answered, response, spawn};
+use lambda_harness::testkit::{assert_unreadable_payloads_answered, response, samples, spawn};
 use mindful_sim::{Sim, SimConfig};
-use serde_json::Value;
 
 #[test]
 fn every_sample_event_through_the_runtime_api() {
@@ -24,49 +23,16 @@ fn every_sample_event_through_the_runtime_api() {
             ("MINDFUL_CLIENT_SECRET", "sim-secret"),
         ],
     );
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
-    let expected: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{dir}/expected.json")).expect("events/expected.json"),
-    )
-    .expect("expected.json is JSON");
-    let expected = expected["events"].as_object().expect("events object");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("events/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("agent-answer"))
-        })
-        .collect();
-    files.sort();
-    let documented = expected
-        .iter()
-        .filter(|(_, e)| e["function"] == "agent-answer")
-        .count();
-    assert_eq!(files.len(), documented, "{files:?} vs expected.json");
-    for path in files {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let want = expected
-            .get(&name)
-            .unwrap_or_else(|| panic!("events/{name} has no entry in events/expected.json"));
-        assert_eq!(want["function"], "agent-answer", "{name}");
+    for mut sample in samples("agent-answer", "agent-answer") {
         // The samples point at the simulator's default port; use this test's simulator.
-        let text = std::fs::read_to_string(&path)
-            .expect("read")
-            .replace("http://127.0.0.1:8089", &base);
-        let event: Value = serde_json::from_str(&text).expect("JSON");
+        sample.text = sample.text.replace("http://127.0.0.1:8089", &base);
         sim.register_call("+13209071234");
-        let (r, _) = response(&mut f, event);
-        assert_flat(&r);
-        for (key, value) in want["answer"].as_object().expect("answer object") {
-            assert_eq!(&r[key], value, "{name}: {key} in {r}");
-        }
+        let (r, _) = response(&mut f, sample.event());
+        sample.assert_documented(&r);
         assert!(
             r.get("deduplicated").is_none(),
-            "{name}: answered from the dedup cache: {r}"
+            "{}: answered from the dedup cache: {r}",
+            sample.name
         );
     }
     // Regression: payloads that are not JSON were Lambda errors raised inside the runtime.

@@ -296,25 +296,13 @@ async fn oversized_record_gives_a_clear_error_under_32_kb() {
 async fn every_sample_event_gets_a_status() {
     let sim = sim().await;
     let p = proxy(&sim, &[]);
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.retain(|p| {
-        p.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("datastore-")
-    });
-    files.sort();
+    let mut samples = lambda_harness::testkit::samples("datastore-proxy", "datastore-");
     // POST samples first, so the GET samples find the record.
-    files.sort_by_key(|p| !p.to_string_lossy().contains("post"));
-    assert!(files.len() >= 5);
-    for path in files {
-        let e: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let r = call(&p, e).await;
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
+    samples.sort_by_key(|s| (!s.name.contains("post"), s.name.clone()));
+    assert!(samples.len() >= 5);
+    for sample in samples {
+        let r = call(&p, sample.event()).await;
+        let name = sample.name;
         let want = if name.contains("chat") { "error" } else { "ok" };
         assert_eq!(r.status(), Some(want), "{name}: {r:?}");
         assert!(r.iter().all(|(k, _)| k != "token"));

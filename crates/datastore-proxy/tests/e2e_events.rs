@@ -5,11 +5,8 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lambda_harness::testkit::{assert_flat, assert_unreadable_payloads_answered, response, spawn};
+use lambda_harness::testkit::{assert_unreadable_payloads_answered, response, samples, spawn};
 use mindful_sim::{Sim, SimConfig};
-use serde_json::Value;
-
-const PREFIX: &str = "datastore-";
 
 #[test]
 fn every_sample_event_through_the_runtime_api() {
@@ -23,43 +20,12 @@ fn every_sample_event_through_the_runtime_api() {
             ("DATASTORE_TOKEN", "sim-datastore-token"),
         ],
     );
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
-    let expected: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{dir}/expected.json")).expect("events/expected.json"),
-    )
-    .expect("expected.json is JSON");
-    let expected = expected["events"].as_object().expect("events object");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("events/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(PREFIX))
-        })
-        .collect();
+    let mut samples = samples("datastore-proxy", "datastore-");
     // POST samples first, so the GET samples find the record; datastore-post.json last of them.
-    files.sort_by_key(|p| (!p.to_string_lossy().contains("post"), p.clone()));
-    let documented = expected
-        .iter()
-        .filter(|(_, e)| e["function"] == "datastore-proxy")
-        .count();
-    assert_eq!(files.len(), documented, "{files:?} vs expected.json");
-    for path in files {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let want = expected
-            .get(&name)
-            .unwrap_or_else(|| panic!("events/{name} has no entry in events/expected.json"));
-        assert_eq!(want["function"], "datastore-proxy", "{name}");
-        let event: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
-        let (r, _) = response(&mut f, event);
-        assert_flat(&r);
-        for (key, value) in want["answer"].as_object().expect("answer object") {
-            assert_eq!(&r[key], value, "{name}: {key} in {r}");
-        }
+    samples.sort_by_key(|s| (!s.name.contains("post"), s.name.clone()));
+    for sample in samples {
+        let (r, _) = response(&mut f, sample.event());
+        sample.assert_documented(&r);
     }
     // Regression: payloads that are not JSON were Lambda errors raised inside the runtime.
     assert_unreadable_payloads_answered(&mut f);

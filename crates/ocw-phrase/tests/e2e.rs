@@ -20,7 +20,7 @@ fn spawn(env: &[(&str, &str)]) -> FunctionProcess {
 }
 
 fn read_event(name: &str) -> Value {
-    let text = std::fs::read_to_string(common::events_dir().join(name)).expect("event file");
+    let text = std::fs::read_to_string(lambda_harness::testkit::events_dir().join(name)).expect("event file");
     serde_json::from_str(&text).expect("event JSON")
 }
 
@@ -35,18 +35,16 @@ fn response(f: &mut FunctionProcess, event: Value) -> Value {
 #[test]
 fn every_event_file_through_the_runtime_api() {
     let mut f = spawn(&[]);
-    let files = common::event_files();
-    assert!(files.len() >= common::expected().len(), "{files:?}");
-    for path in &files {
-        let text = std::fs::read_to_string(path).expect("event file");
-        let event: Value = serde_json::from_str(&text).expect("event JSON");
+    let samples = common::samples();
+    for sample in &samples {
+        let event = sample.event();
         let invoked = f
             .invoke_blocking(event.clone())
             .expect("invocation completes");
         let Some(r) = invoked.response() else {
-            panic!("{}: function error {:?}", path.display(), invoked.error());
+            panic!("{}: function error {:?}", sample.name, invoked.error());
         };
-        common::check(&event, r, common::expected_for(path));
+        common::check(&event, r, sample);
         // Pure computation: generous bound for a loaded debug build, far below Connect's 3 s.
         assert!(
             invoked.own_time < Duration::from_millis(500),
@@ -71,7 +69,7 @@ fn every_event_file_through_the_runtime_api() {
         .iter()
         .filter(|l| l["message"] == "invocation" && l["function"] == "ocw-phrase")
         .collect();
-    assert_eq!(lines.len(), files.len(), "{}", f.log_text());
+    assert_eq!(lines.len(), samples.len(), "{}", f.log_text());
     assert!(lines.iter().any(|l| l["error"] == "invalid_ocw"));
     assert!(!f.log_text().contains("3209071234"), "{}", f.log_text());
 }
