@@ -288,12 +288,7 @@ impl Sample {
 
 /// The repository's `events/` directory.
 pub fn events_dir() -> PathBuf {
-    repo_root().join("events")
-}
-
-/// The repository root (this crate is `crates/lambda-harness`).
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
 }
 
 /// Every `events/<prefix>*.json` sample, sorted by name, with its answer; panics unless
@@ -343,21 +338,23 @@ pub fn samples(function: &str, prefix: &str) -> Vec<Sample> {
         .collect()
 }
 
-/// Panics unless `README.md` of the crate at `manifest_dir` (its error tables) and the summary
-/// table of `docs/contract.md` state exactly `statuses` and `codes` for `function`.
-pub fn assert_readme_documents_contract(
-    manifest_dir: &str,
-    function: &str,
-    statuses: &[&str],
-    codes: &[&str],
-) {
-    let read =
-        |p: PathBuf| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    crate::testkit::assert_contract_documented(
-        &read(repo_root().join("docs/contract.md")),
-        &read(PathBuf::from(manifest_dir).join("README.md")),
-        function,
-        statuses,
-        codes,
-    );
+/// The test that a function crate's docs state exactly the statuses and error codes of its
+/// contract module (`$contract::statuses::ALL`, `$contract::codes::ALL`): in the summary table
+/// of `docs/contract.md` and in the error tables of the crate's `README.md` (see
+/// [`crate::testkit::assert_contract_documented`]). Both files are read at compile time from the
+/// calling crate.
+#[macro_export]
+macro_rules! contract_documented_test {
+    ($function:literal, $($contract:ident)::+) => {
+        #[test]
+        fn the_readme_documents_the_contract() {
+            $crate::testkit::assert_contract_documented(
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/contract.md")),
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")),
+                $function,
+                &$($contract)::+::statuses::ALL,
+                &$($contract)::+::codes::ALL,
+            );
+        }
+    };
 }

@@ -20,7 +20,8 @@ fn spawn(env: &[(&str, &str)]) -> FunctionProcess {
 }
 
 fn read_event(name: &str) -> Value {
-    let text = std::fs::read_to_string(lambda_harness::testkit::events_dir().join(name)).expect("event file");
+    let text = std::fs::read_to_string(lambda_harness::testkit::events_dir().join(name))
+        .expect("event file");
     serde_json::from_str(&text).expect("event JSON")
 }
 
