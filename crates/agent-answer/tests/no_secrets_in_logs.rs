@@ -38,10 +38,9 @@ fn sim_on(bind: &str) -> Sim {
     Sim::start_blocking(config).expect("simulator")
 }
 
-fn configured(sim: &Sim, extra: &[(&str, &str)]) -> FunctionProcess {
-    let token_url = sim.token_url();
-    let api_url = sim.base_url();
-    let mut env = vec![
+fn configured(sim: &Sim, overrides: &[(&str, &str)]) -> FunctionProcess {
+    let (token_url, api_url) = (sim.token_url(), sim.base_url());
+    let env = [
         ("MINDFUL_TOKEN_URL", token_url.as_str()),
         ("MINDFUL_API_URL", api_url.as_str()),
         ("MINDFUL_ALLOW_HTTP", "1"),
@@ -50,13 +49,7 @@ fn configured(sim: &Sim, extra: &[(&str, &str)]) -> FunctionProcess {
         ("AWS_LAMBDA_LOG_LEVEL", "trace"),
         ("REQUEST_BUDGET_MS", "800"),
     ];
-    for (k, v) in extra {
-        env.retain(|(key, _)| key != k);
-        if !v.is_empty() {
-            env.push((k, v));
-        }
-    }
-    spawn(BIN, &env)
+    spawn(BIN, &with_overrides(&env, overrides))
 }
 
 fn whisper(contact: &str, params: Value) -> Value {
@@ -65,32 +58,19 @@ fn whisper(contact: &str, params: Value) -> Value {
 
 /// Invokes, checks the response shape and outcome, and returns it.
 fn expect(f: &mut FunctionProcess, e: Value, want: (&str, &str)) -> Value {
-    let (r, _) = response(f, e);
-    assert_flat(&r);
-    assert_eq!(
-        (
-            r["status"].as_str().unwrap_or(""),
-            r["error"].as_str().unwrap_or("")
-        ),
-        want,
-        "{r}"
-    );
-    r
+    expect_answer(f, e, want, "answer").0
 }
 
 fn check(what: &str, f: &FunctionProcess, responses: &[Value], invocations: usize) {
-    assert_eq!(
-        wait_for_invocation_lines(f, invocations),
-        invocations,
-        "{}",
-        f.log_text()
-    );
     let secrets = [CLIENT_SECRET, PARAM_SECRET];
-    let numbers = [CALLER, OTHER_CALLER];
-    assert_no_leaks(what, &f.log_text(), &secrets, &numbers);
-    for r in responses {
-        assert_no_leaks(what, &r.to_string(), &secrets, &numbers);
-    }
+    assert_clean(
+        what,
+        f,
+        invocations,
+        responses,
+        &secrets,
+        &[CALLER, OTHER_CALLER],
+    );
 }
 
 #[test]
@@ -199,19 +179,10 @@ fn no_secret_token_or_number_in_logs_or_responses_on_any_path() {
     let r = expect(&mut g, whisper("t", json!({})), ("error", "auth_failed"));
     check("wrong secret", &g, &[r], 1);
     assert!(!g.log_text().contains("-old"));
-    let closed = closed_port_url();
+    let closed = format!("http://127.0.0.1:{}/oauth2/token", closed_port());
     let mut g = configured(&sim, &[("MINDFUL_TOKEN_URL", &closed)]);
     let r = expect(&mut g, whisper("t", json!({})), ("error", "upstream_error"));
     check("token endpoint down", &g, &[r], 1);
-}
-
-/// A URL on a loopback port nobody listens on.
-fn closed_port_url() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    format!("http://127.0.0.1:{port}/oauth2/token")
 }
 
 #[test]

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use lambda_harness::testkit::*;
+use lambda_harness::FunctionProcess;
 use mindful_sim::{Fault, Route, Sim, SimConfig, TemplateConfig};
 use serde_json::{json, Value};
 
@@ -25,6 +26,16 @@ fn sim() -> Sim {
         ..SimConfig::default()
     };
     Sim::start_blocking(config).expect("simulator")
+}
+
+fn proxy(sim: &Sim, overrides: &[(&str, &str)]) -> FunctionProcess {
+    let base = sim.base_url();
+    let env = [
+        ("DATASTORE_URL", base.as_str()),
+        ("MINDFUL_ALLOW_HTTP", "1"),
+        ("DATASTORE_TOKEN", DATASTORE_TOKEN),
+    ];
+    spawn(BIN, &with_overrides(&env, overrides))
 }
 
 fn post(number: Option<&str>) -> Value {
@@ -46,30 +57,16 @@ fn get(extra: Value) -> Value {
 #[test]
 fn no_secret_or_number_in_logs_or_responses_on_any_path() {
     let sim = sim();
-    let base = sim.base_url();
-    let mut f = spawn(
-        BIN,
+    let mut f = proxy(
+        &sim,
         &[
-            ("DATASTORE_URL", &base),
-            ("MINDFUL_ALLOW_HTTP", "1"),
-            ("DATASTORE_TOKEN", DATASTORE_TOKEN),
             ("AWS_LAMBDA_LOG_LEVEL", "trace"),
             ("REQUEST_BUDGET_MS", "800"),
         ],
     );
     let mut responses = Vec::new();
-    let mut run = |f: &mut lambda_harness::FunctionProcess, e: Value, want: (&str, &str)| {
-        let (r, _) = response(f, e);
-        assert_flat(&r);
-        assert_eq!(
-            (
-                r["status"].as_str().unwrap_or(""),
-                r["error"].as_str().unwrap_or("")
-            ),
-            want,
-            "{r}"
-        );
-        responses.push(r);
+    let mut run = |f: &mut FunctionProcess, e: Value, want: (&str, &str)| {
+        responses.push(expect_answer(f, e, want, "answer").0);
     };
 
     // Success paths: POST, GET found (configured token and token parameter), GET not found.
@@ -151,13 +148,10 @@ fn no_secret_or_number_in_logs_or_responses_on_any_path() {
         }
     }
 
-    // One log line per invocation (output arrives a little after the response).
-    let n = responses.len();
-    assert_eq!(wait_for_invocation_lines(&f, n), n, "{}", f.log_text());
-
+    // One log line per invocation (output arrives a little after the response), all clean.
     let secrets = [DATASTORE_TOKEN, PARAM_SECRET];
     let numbers = [CALLER, OTHER_CALLER];
-    assert_no_leaks("logs", &f.log_text(), &secrets, &numbers);
+    assert_clean("logs", &f, responses.len(), &[], &secrets, &numbers);
     // Masked numbers are logged instead.
     assert!(f.log_text().contains("***1234"), "{}", f.log_text());
     for r in &responses {
@@ -181,19 +175,15 @@ fn no_secret_or_number_in_logs_or_responses_on_any_path() {
 #[test]
 fn an_invalid_configuration_does_not_print_the_token() {
     let sim = sim();
-    let base = sim.base_url();
     // An out-of-range budget: every invocation answers invalid_config.
-    let mut f = spawn(
-        BIN,
+    let mut f = proxy(
+        &sim,
         &[
-            ("DATASTORE_URL", &base),
-            ("MINDFUL_ALLOW_HTTP", "1"),
-            ("DATASTORE_TOKEN", DATASTORE_TOKEN),
             ("REQUEST_BUDGET_MS", "999999"),
             ("AWS_LAMBDA_LOG_LEVEL", "trace"),
         ],
     );
-    let mut all = String::new();
+    let mut all = Vec::new();
     for e in [
         post(None),
         get(json!({})),
@@ -201,26 +191,17 @@ fn an_invalid_configuration_does_not_print_the_token() {
     ] {
         let (r, _) = response(&mut f, e);
         assert_eq!(r["error"], "invalid_config", "{r}");
-        all.push_str(&r.to_string());
+        all.push(r);
     }
-    assert_eq!(wait_for_invocation_lines(&f, 3), 3);
     let secrets = [DATASTORE_TOKEN, PARAM_SECRET];
-    assert_no_leaks("logs", &f.log_text(), &secrets, &[CALLER]);
-    assert_no_leaks("responses", &all, &secrets, &[CALLER]);
+    assert_clean("invalid configuration", &f, 3, &all, &secrets, &[CALLER]);
     assert_eq!(sim.count(Route::Any), 0);
 }
 
 #[test]
 fn plain_http_is_refused_without_mindful_allow_http() {
     let sim = sim();
-    let base = sim.base_url();
-    let mut f = spawn(
-        BIN,
-        &[
-            ("DATASTORE_URL", &base),
-            ("DATASTORE_TOKEN", DATASTORE_TOKEN),
-        ],
-    );
+    let mut f = proxy(&sim, &[("MINDFUL_ALLOW_HTTP", "")]);
     for e in [
         post(None),
         get(json!({})),
@@ -234,14 +215,7 @@ fn plain_http_is_refused_without_mindful_allow_http() {
     }
     assert_eq!(sim.count(Route::Any), 0, "{:?}", sim.requests());
     // And with it the same process configuration works.
-    let mut ok = spawn(
-        BIN,
-        &[
-            ("DATASTORE_URL", &base),
-            ("DATASTORE_TOKEN", DATASTORE_TOKEN),
-            ("MINDFUL_ALLOW_HTTP", "1"),
-        ],
-    );
+    let mut ok = proxy(&sim, &[]);
     let (r, _) = response(&mut ok, post(None));
     assert_eq!(r["status"], "ok", "{r}");
     assert_eq!(sim.count(Route::DatastorePost), 1);
