@@ -6,11 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use lambda_harness::secrets_extension::SecretsExtension;
-use lambda_harness::testkit::{assert_flat, event, response, spawn_deployed, CALLER};
+use lambda_harness::testkit::{
+    assert_error_mentions, assert_flat, assert_secret_read_once, event, response, Deployed, CALLER,
+};
 use mindful_sim::{Route, Sim, SimConfig};
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-answer");
+const FUNCTION: Deployed = Deployed {
+    binary: env!("CARGO_BIN_EXE_agent-answer"),
+    function: "agent-answer",
+};
 const SECRET_ARN: &str =
     "arn:aws:secretsmanager:us-east-1:111122223333:secret:mindful/client-AbCdEf";
 const SESSION: &str = "session-token-for-the-extension";
@@ -35,15 +40,7 @@ fn the_deployed_secret_arn_is_read_through_the_extension() {
     let ext = SecretsExtension::start(SESSION).expect("extension");
     ext.put_secret(SECRET_ARN, &sim.config().clients[0].client_secret);
     let (token_url, api_url) = (sim.token_url(), sim.base_url());
-    // The simulator serves plain http; the stack only takes https URLs (its AllowedPattern), so
-    // this one variable is added beside the stack's.
-    let mut f = spawn_deployed(
-        BIN,
-        "agent-answer",
-        &stack_params(&sim, &token_url, &api_url),
-        Some(&ext),
-        &[("MINDFUL_ALLOW_HTTP", "1")],
-    );
+    let mut f = FUNCTION.on_sim(&stack_params(&sim, &token_url, &api_url), &ext, &[]);
     for contact in ["c-1", "c-2"] {
         sim.register_call(CALLER);
         let (r, _) = response(
@@ -53,14 +50,7 @@ fn the_deployed_secret_arn_is_read_through_the_extension() {
         assert_flat(&r);
         assert_eq!(r["status"], "accepted", "{r}");
     }
-    let reads = ext.requests();
-    assert_eq!(reads.len(), 1, "read once, then cached: {reads:?}");
-    assert!(reads[0].authenticated);
-    assert_eq!(reads[0].path, "/secretsmanager/get");
-    assert_eq!(
-        reads[0].query,
-        vec![("secretId".to_string(), SECRET_ARN.to_string())]
-    );
+    assert_secret_read_once(&ext, SECRET_ARN);
     assert_eq!(sim.count(Route::Token), 1);
 }
 
@@ -77,13 +67,7 @@ fn a_json_secret_and_an_ssm_parameter_are_read_too() {
     let (token_url, api_url) = (sim.token_url(), sim.base_url());
     let mut params = stack_params(&sim, &token_url, &api_url);
     params.push(("MindfulClientSecretJsonKey", "client_secret"));
-    let mut json_secret = spawn_deployed(
-        BIN,
-        "agent-answer",
-        &params,
-        Some(&ext),
-        &[("MINDFUL_ALLOW_HTTP", "1")],
-    );
+    let mut json_secret = FUNCTION.on_sim(&params, &ext, &[]);
     sim.register_call(CALLER);
     let (r, _) = response(&mut json_secret, event(json!({}), Some(CALLER), "c-json"));
     assert_eq!(r["status"], "accepted", "{r}");
@@ -93,15 +77,10 @@ fn a_json_secret_and_an_ssm_parameter_are_read_too() {
         .copied()
         .filter(|(k, _)| !k.starts_with("MindfulClientSecret"))
         .collect();
-    let mut ssm = spawn_deployed(
-        BIN,
-        "agent-answer",
+    let mut ssm = FUNCTION.on_sim(
         &ssm_only,
-        Some(&ext),
-        &[
-            ("MINDFUL_ALLOW_HTTP", "1"),
-            ("MINDFUL_CLIENT_SECRET_PARAMETER", "/mindful/client-secret"),
-        ],
+        &ext,
+        &[("MINDFUL_CLIENT_SECRET_PARAMETER", "/mindful/client-secret")],
     );
     sim.register_call(CALLER);
     let (r, _) = response(&mut ssm, event(json!({}), Some(CALLER), "c-ssm"));
@@ -121,46 +100,17 @@ fn extension_failures_are_clear_answers() {
     let ext = SecretsExtension::start(SESSION).expect("extension");
     // No such secret (the extension answers 400 ResourceNotFoundException).
     let (token_url, api_url) = (sim.token_url(), sim.base_url());
-    let mut f = spawn_deployed(
-        BIN,
-        "agent-answer",
-        &stack_params(&sim, &token_url, &api_url),
-        Some(&ext),
-        &[("MINDFUL_ALLOW_HTTP", "1")],
-    );
+    let mut f = FUNCTION.on_sim(&stack_params(&sim, &token_url, &api_url), &ext, &[]);
     let (r, _) = response(&mut f, event(json!({}), Some(CALLER), "c-missing"));
-    assert_eq!(
-        (r["status"].as_str(), r["error"].as_str()),
-        (Some("error"), Some("invalid_config")),
-        "{r}"
-    );
-    assert!(
-        r["error_message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("400"),
-        "{r}"
-    );
+    assert_error_mentions(&r, "invalid_config", "400");
     // A wrong session token (401): the same answer, and nothing reached Mindful.
     ext.put_secret(SECRET_ARN, "whatever");
-    let mut wrong = spawn_deployed(
-        BIN,
-        "agent-answer",
+    let mut wrong = FUNCTION.on_sim(
         &stack_params(&sim, &token_url, &api_url),
-        Some(&ext),
-        &[
-            ("MINDFUL_ALLOW_HTTP", "1"),
-            ("AWS_SESSION_TOKEN", "not-the-session"),
-        ],
+        &ext,
+        &[("AWS_SESSION_TOKEN", "not-the-session")],
     );
     let (r, _) = response(&mut wrong, event(json!({}), Some(CALLER), "c-wrong"));
-    assert_eq!(r["error"], "invalid_config", "{r}");
-    assert!(
-        r["error_message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("401"),
-        "{r}"
-    );
+    assert_error_mentions(&r, "invalid_config", "401");
     assert_eq!(sim.count(Route::Any), 0);
 }

@@ -6,11 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use lambda_harness::secrets_extension::SecretsExtension;
-use lambda_harness::testkit::{assert_flat, event, response, spawn_deployed, CALLER};
+use lambda_harness::testkit::{
+    assert_error_mentions, assert_flat, assert_secret_read_once, event, response, Deployed, CALLER,
+};
 use mindful_sim::{Route, Sim, SimConfig};
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_datastore-proxy");
+const FUNCTION: Deployed = Deployed {
+    binary: env!("CARGO_BIN_EXE_datastore-proxy"),
+    function: "datastore-proxy",
+};
 const TOKEN_ARN: &str =
     "arn:aws:secretsmanager:us-east-1:111122223333:secret:mindful/datastore-Zz9Yy8";
 const SESSION: &str = "session-token-for-the-extension";
@@ -21,17 +26,13 @@ fn the_deployed_configuration_stores_and_restores_the_context() {
     let ext = SecretsExtension::start(SESSION).expect("extension");
     ext.put_secret(TOKEN_ARN, &sim.config().templates[0].token);
     let base = sim.base_url();
-    // The simulator serves plain http; the stack only takes https URLs (its AllowedPattern), so
-    // this one variable is added beside the stack's.
-    let mut f = spawn_deployed(
-        BIN,
-        "datastore-proxy",
+    let mut f = FUNCTION.on_sim(
         &[
             ("DatastoreUrl", base.as_str()),
             ("DatastoreTokenSecretArn", TOKEN_ARN),
         ],
-        Some(&ext),
-        &[("MINDFUL_ALLOW_HTTP", "1")],
+        &ext,
+        &[],
     );
     let (r, _) = response(
         &mut f,
@@ -49,13 +50,7 @@ fn the_deployed_configuration_stores_and_restores_the_context() {
     );
     assert_eq!(r["status"], "ok", "{r}");
     assert_eq!(r["queue_name"], "Billing", "{r}");
-    let reads = ext.requests();
-    assert_eq!(reads.len(), 1, "read once, then cached: {reads:?}");
-    assert!(reads[0].authenticated);
-    assert_eq!(
-        reads[0].query,
-        vec![("secretId".to_string(), TOKEN_ARN.to_string())]
-    );
+    assert_secret_read_once(&ext, TOKEN_ARN);
     assert_eq!(sim.count(Route::DatastorePost), 1);
     assert_eq!(sim.count(Route::DatastoreGet), 1);
 }
@@ -68,31 +63,24 @@ fn a_json_secret_and_an_ssm_parameter_are_read_too() {
     ext.put_secret(TOKEN_ARN, &json!({"api_token": token}).to_string());
     ext.put_parameter("/mindful/datastore-token", &token, true);
     let base = sim.base_url();
-    let mut json_secret = spawn_deployed(
-        BIN,
-        "datastore-proxy",
+    let mut json_secret = FUNCTION.on_sim(
         &[
             ("DatastoreUrl", base.as_str()),
             ("DatastoreTokenSecretArn", TOKEN_ARN),
             ("DatastoreTokenSecretJsonKey", "api_token"),
         ],
-        Some(&ext),
-        &[("MINDFUL_ALLOW_HTTP", "1")],
+        &ext,
+        &[],
     );
     let (r, _) = response(
         &mut json_secret,
         event(json!({"method": "POST", "a": "1"}), Some(CALLER), "c1"),
     );
     assert_eq!(r["status"], "ok", "{r}");
-    let mut ssm = spawn_deployed(
-        BIN,
-        "datastore-proxy",
+    let mut ssm = FUNCTION.on_sim(
         &[("DatastoreUrl", base.as_str())],
-        Some(&ext),
-        &[
-            ("MINDFUL_ALLOW_HTTP", "1"),
-            ("DATASTORE_TOKEN_PARAMETER", "/mindful/datastore-token"),
-        ],
+        &ext,
+        &[("DATASTORE_TOKEN_PARAMETER", "/mindful/datastore-token")],
     );
     let (r, _) = response(
         &mut ssm,
@@ -107,28 +95,15 @@ fn an_unreadable_secret_is_a_clear_answer() {
     let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
     let ext = SecretsExtension::start(SESSION).expect("extension");
     let base = sim.base_url();
-    let mut f = spawn_deployed(
-        BIN,
-        "datastore-proxy",
+    let mut f = FUNCTION.on_sim(
         &[
             ("DatastoreUrl", base.as_str()),
             ("DatastoreTokenSecretArn", TOKEN_ARN),
         ],
-        Some(&ext),
-        &[("MINDFUL_ALLOW_HTTP", "1")],
+        &ext,
+        &[],
     );
     let (r, _) = response(&mut f, event(json!({"method": "GET"}), Some(CALLER), "c"));
-    assert_eq!(
-        (r["status"].as_str(), r["error"].as_str()),
-        (Some("error"), Some("no_token")),
-        "{r}"
-    );
-    assert!(
-        r["error_message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("400"),
-        "{r}"
-    );
+    assert_error_mentions(&r, "no_token", "400");
     assert_eq!(sim.count(Route::Any), 0);
 }

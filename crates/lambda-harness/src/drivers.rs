@@ -358,3 +358,60 @@ macro_rules! contract_documented_test {
         }
     };
 }
+
+/// A function binary deployed by the stack (see [`crate::testkit::spawn_deployed`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Deployed {
+    pub binary: &'static str,
+    /// Its name in `infra/base.yaml`.
+    pub function: &'static str,
+}
+
+impl Deployed {
+    /// Spawns it under the stack's environment for `stack_parameters` with `extension`, against
+    /// the in-process simulator: the simulator serves plain http and the stack only takes https
+    /// URLs (its AllowedPattern), so `MINDFUL_ALLOW_HTTP=1` is added beside the stack's
+    /// variables, then `extra`.
+    pub fn on_sim(
+        &self,
+        stack_parameters: &[(&str, &str)],
+        extension: &crate::secrets_extension::SecretsExtension,
+        extra: &[(&str, &str)],
+    ) -> FunctionProcess {
+        let mut all = vec![("MINDFUL_ALLOW_HTTP", "1")];
+        all.extend_from_slice(extra);
+        crate::testkit::spawn_deployed(
+            self.binary,
+            self.function,
+            stack_parameters,
+            Some(extension),
+            &all,
+        )
+    }
+}
+
+/// Panics unless `extension` was asked once, authenticated, for the Secrets Manager secret
+/// `arn` (read once, then cached).
+pub fn assert_secret_read_once(extension: &crate::secrets_extension::SecretsExtension, arn: &str) {
+    let reads = extension.requests();
+    assert_eq!(reads.len(), 1, "read once, then cached: {reads:?}");
+    assert!(reads[0].authenticated);
+    assert_eq!(reads[0].path, "/secretsmanager/get");
+    assert_eq!(
+        reads[0].query,
+        vec![("secretId".to_string(), arn.to_string())]
+    );
+}
+
+/// Panics unless `r` is `status=error` with `error=code` and an `error_message` containing
+/// `needle`.
+pub fn assert_error_mentions(r: &Value, code: &str, needle: &str) {
+    assert_eq!(outcome(r), ("error", code), "{r}");
+    assert!(
+        r["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(needle),
+        "{r}"
+    );
+}
