@@ -61,23 +61,11 @@ fn agent_answer_fault_matrix() {
     const AUTH: Want = ("error", "auth_failed");
     const UPSTREAM: Want = ("error", "upstream_error");
     const RATE: Want = ("error", "rate_limited");
-    let under = MATRIX.budget_ms - 600;
-    let over = MATRIX.budget_ms + 500;
     let status = |code| Fault::Status { code };
+    let latency = |ms| Fault::Latency { ms };
     // Expected with a cached token (Agent Answer route), then on a cold token (token route).
-    let cases: Vec<FaultCase<Fault, 2>> = vec![
-        FaultCase::new("none", None, [OK, OK]),
-        FaultCase::new(
-            format!("latency {under} ms (under budget)"),
-            Fault::Latency { ms: under },
-            [OK, OK],
-        ),
-        FaultCase::new(
-            format!("latency {over} ms (over budget)"),
-            Fault::Latency { ms: over },
-            [TIMEOUT, TIMEOUT],
-        ),
-        FaultCase::new("hang", Fault::Hang, [TIMEOUT, TIMEOUT]),
+    let mut cases = MATRIX.budget_cases(600, latency, Fault::Hang, [OK, OK], [TIMEOUT, TIMEOUT]);
+    cases.extend([
         FaultCase::new("401", status(401), [AUTH, AUTH]),
         FaultCase::new("401 once (refresh + retry)", status(401), [OK, AUTH]).once(),
         FaultCase::new("404", status(404), [("no_call", ""), AUTH]),
@@ -92,7 +80,7 @@ fn agent_answer_fault_matrix() {
             [OK, AUTH],
         ),
         FaultCase::new("connection reset", Fault::Reset, [UPSTREAM, UPSTREAM]),
-    ];
+    ]);
     let mut warm = spawn_with(&sim.token_url());
     run(&mut warm, &sim, &mut n, OK, "warm-up");
     let mut rows = MATRIX.rows(&cases, |column, case| {

@@ -56,23 +56,11 @@ fn datastore_proxy_fault_matrix() {
     const UNAUTHORIZED: Want = ("error", "unauthorized");
     const UPSTREAM: Want = ("error", "upstream_error");
     const BAD: Want = ("error", "bad_response");
-    let under = MATRIX.budget_ms - 700;
-    let over = MATRIX.budget_ms + 500;
     let status = |code| Fault::Status { code };
+    let latency = |ms| Fault::Latency { ms };
     // Expected on POST, then on GET.
-    let cases: Vec<FaultCase<Fault, 2>> = vec![
-        FaultCase::new("none", None, [OK, OK]),
-        FaultCase::new(
-            format!("latency {under} ms (under budget)"),
-            Fault::Latency { ms: under },
-            [OK, OK],
-        ),
-        FaultCase::new(
-            format!("latency {over} ms (over budget)"),
-            Fault::Latency { ms: over },
-            [TIMEOUT, TIMEOUT],
-        ),
-        FaultCase::new("hang", Fault::Hang, [TIMEOUT, TIMEOUT]),
+    let mut cases = MATRIX.budget_cases(700, latency, Fault::Hang, [OK, OK], [TIMEOUT, TIMEOUT]);
+    cases.extend([
         FaultCase::new("401", status(401), [UNAUTHORIZED, UNAUTHORIZED]),
         FaultCase::new(
             "404",
@@ -90,7 +78,7 @@ fn datastore_proxy_fault_matrix() {
             [BAD, BAD],
         ),
         FaultCase::new("connection reset", Fault::Reset, [UPSTREAM, UPSTREAM]),
-    ];
+    ]);
     let mut rows = MATRIX.rows(&cases, |column, case| {
         let (route, e) =
             [(Route::DatastorePost, post()), (Route::DatastoreGet, get())][column].clone();

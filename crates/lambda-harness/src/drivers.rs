@@ -123,6 +123,34 @@ pub struct FaultMatrix {
 }
 
 impl FaultMatrix {
+    /// The rows every matrix starts with: no fault, a latency `under_by` ms under the budget
+    /// (`ok`), one 500 ms over it and a hang (`timeout`). `latency(ms)` and `hang` are the
+    /// simulator's faults.
+    pub fn budget_cases<F, const N: usize>(
+        &self,
+        under_by: u64,
+        latency: impl Fn(u64) -> F,
+        hang: F,
+        ok: [Want; N],
+        timeout: [Want; N],
+    ) -> Vec<FaultCase<F, N>> {
+        let (under, over) = (self.budget_ms - under_by, self.budget_ms + 500);
+        vec![
+            FaultCase::new("none", None, ok),
+            FaultCase::new(
+                format!("latency {under} ms (under budget)"),
+                latency(under),
+                ok,
+            ),
+            FaultCase::new(
+                format!("latency {over} ms (over budget)"),
+                latency(over),
+                timeout,
+            ),
+            FaultCase::new("hang", hang, timeout),
+        ]
+    }
+
     /// Invokes and checks `(status, error)` and the budget; returns the table cell.
     pub fn cell(&self, f: &mut FunctionProcess, event: Value, want: Want, what: &str) -> String {
         let (r, invoked) = expect_answer(f, event, want, what);
