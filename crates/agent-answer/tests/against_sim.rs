@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use agent_answer::{AgentAnswer, Config};
+use lambda_harness::testkit::{env_of, voice, with_overrides};
 use mindful_core::handler::test_event;
 use mindful_core::http::{build_client, HttpSettings};
 use mindful_core::secret::SecretStore;
@@ -19,17 +20,14 @@ const ANI: &str = "+13209071234";
 fn function(sim: &Sim, extra: &[(&str, &str)]) -> AgentAnswer {
     let (token_url, base) = (sim.token_url(), sim.base_url());
     // The extras come last and win; an empty value unsets.
-    let pairs: Vec<(&str, &str)> = [
+    let base_env = [
         ("MINDFUL_TOKEN_URL", token_url.as_str()),
         ("MINDFUL_API_URL", base.as_str()),
         ("MINDFUL_ALLOW_HTTP", "1"),
         ("MINDFUL_CLIENT_ID", "sim-client"),
         ("MINDFUL_CLIENT_SECRET", "sim-secret"),
-    ]
-    .into_iter()
-    .chain(extra.iter().copied())
-    .collect();
-    let env = lambda_harness::testkit::env_of(&pairs);
+    ];
+    let env = env_of(&with_overrides(&base_env, extra));
     let http = build_client(&HttpSettings::default()).unwrap();
     let secrets = SecretStore::new(
         http.clone(),
@@ -46,10 +44,6 @@ fn whisper(contact: &str, params: Value, customer: Value) -> Value {
         "InitiationMethod":"INBOUND","InstanceARN":"arn:aws:connect:us-east-1:111122223333:instance/i",
         "CustomerEndpoint":customer,"SystemEndpoint":{"Address":"+18005550100","Type":"TELEPHONE_NUMBER"},
         "Queue":{"ARN":"arn:aws:connect:us-east-1:111122223333:instance/i/queue/q","Name":"Billing"}}}})
-}
-
-fn voice(addr: &str) -> Value {
-    json!({"Address": addr, "Type": "TELEPHONE_NUMBER"})
 }
 
 async fn call(f: &AgentAnswer, e: Value) -> Kvp {

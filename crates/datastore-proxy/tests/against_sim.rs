@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use datastore_proxy::{Config, DatastoreProxy};
+use lambda_harness::testkit::{env_of, voice, with_overrides};
 use mindful_core::handler::test_event;
 use mindful_core::http::{build_client, HttpSettings};
 use mindful_core::secret::SecretStore;
@@ -19,15 +20,12 @@ const TOKEN: &str = "sim-datastore-token";
 fn proxy(sim: &Sim, extra: &[(&str, &str)]) -> DatastoreProxy {
     let base = sim.base_url();
     // The extras come last and win; an empty value unsets.
-    let pairs: Vec<(&str, &str)> = [
+    let base_env = [
         ("DATASTORE_URL", base.as_str()),
         ("MINDFUL_ALLOW_HTTP", "1"),
         ("DATASTORE_TOKEN", TOKEN),
-    ]
-    .into_iter()
-    .chain(extra.iter().copied())
-    .collect();
-    let env = lambda_harness::testkit::env_of(&pairs);
+    ];
+    let env = env_of(&with_overrides(&base_env, extra));
     let http = build_client(&HttpSettings::default()).unwrap();
     let secrets = SecretStore::new(
         http.clone(),
@@ -45,10 +43,6 @@ fn event(params: Value, customer: Value) -> Value {
         "LanguageCode":"en-US","CustomerEndpoint":customer,
         "SystemEndpoint":{"Address":"+18005550100","Type":"TELEPHONE_NUMBER"},
         "Queue":{"ARN":"arn:aws:connect:us-east-1:111122223333:instance/i/queue/q","Name":"Billing"}}}})
-}
-
-fn voice(addr: &str) -> Value {
-    json!({"Address": addr, "Type": "TELEPHONE_NUMBER"})
 }
 
 async fn call(p: &DatastoreProxy, e: Value) -> Kvp {

@@ -20,20 +20,21 @@ const TOKEN_ARN: &str =
     "arn:aws:secretsmanager:us-east-1:111122223333:secret:mindful/datastore-Zz9Yy8";
 const SESSION: &str = "session-token-for-the-extension";
 
+/// The stack parameters: the simulator as the Datastore, the token in Secrets Manager.
+fn stack(base: &str) -> [(&str, &str); 2] {
+    [
+        ("DatastoreUrl", base),
+        ("DatastoreTokenSecretArn", TOKEN_ARN),
+    ]
+}
+
 #[test]
 fn the_deployed_configuration_stores_and_restores_the_context() {
     let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
     let ext = SecretsExtension::start(SESSION).expect("extension");
     ext.put_secret(TOKEN_ARN, &sim.config().templates[0].token);
     let base = sim.base_url();
-    let mut f = FUNCTION.on_sim(
-        &[
-            ("DatastoreUrl", base.as_str()),
-            ("DatastoreTokenSecretArn", TOKEN_ARN),
-        ],
-        &ext,
-        &[],
-    );
+    let mut f = FUNCTION.on_sim(&stack(&base), &ext, &[]);
     let (r, _) = response(
         &mut f,
         event(
@@ -95,14 +96,7 @@ fn an_unreadable_secret_is_a_clear_answer() {
     let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
     let ext = SecretsExtension::start(SESSION).expect("extension");
     let base = sim.base_url();
-    let mut f = FUNCTION.on_sim(
-        &[
-            ("DatastoreUrl", base.as_str()),
-            ("DatastoreTokenSecretArn", TOKEN_ARN),
-        ],
-        &ext,
-        &[],
-    );
+    let mut f = FUNCTION.on_sim(&stack(&base), &ext, &[]);
     let (r, _) = response(&mut f, event(json!({"method": "GET"}), Some(CALLER), "c"));
     assert_error_mentions(&r, "no_token", "400");
     assert_eq!(sim.count(Route::Any), 0);

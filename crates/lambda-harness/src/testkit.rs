@@ -45,6 +45,11 @@ pub fn spawn(binary: impl AsRef<Path>, env: &[(&str, &str)]) -> FunctionProcess 
     f
 }
 
+/// A `CustomerEndpoint`/`SystemEndpoint` of type `TELEPHONE_NUMBER` at `address`.
+pub fn voice(address: &str) -> Value {
+    json!({"Address": address, "Type": "TELEPHONE_NUMBER"})
+}
+
 /// A voice contact event with `params`, the caller's address and a contact id.
 pub fn event(params: Value, address: Option<&str>, contact_id: &str) -> Value {
     json!({
@@ -54,7 +59,7 @@ pub fn event(params: Value, address: Option<&str>, contact_id: &str) -> Value {
                 "Attributes": {"tier": "gold"},
                 "Channel": "VOICE",
                 "ContactId": contact_id,
-                "CustomerEndpoint": address.map(|a| json!({"Address": a, "Type": "TELEPHONE_NUMBER"})),
+                "CustomerEndpoint": address.map(voice),
                 "SystemEndpoint": {"Address": "+18005550100", "Type": "TELEPHONE_NUMBER"},
                 "LanguageCode": "en-US",
                 "Queue": null
