@@ -4,10 +4,12 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use agent_answer::{AgentAnswer, Config};
-use lambda_harness::testkit::{env_of, voice, with_overrides};
+use lambda_harness::testkit::voice;
 use mindful_core::handler::test_event;
 use mindful_core::http::{build_client, HttpSettings};
 use mindful_core::secret::SecretStore;
@@ -18,16 +20,8 @@ use serde_json::{json, Value};
 const ANI: &str = "+13209071234";
 
 fn function(sim: &Sim, extra: &[(&str, &str)]) -> AgentAnswer {
-    let (token_url, base) = (sim.token_url(), sim.base_url());
     // The extras come last and win; an empty value unsets.
-    let base_env = [
-        ("MINDFUL_TOKEN_URL", token_url.as_str()),
-        ("MINDFUL_API_URL", base.as_str()),
-        ("MINDFUL_ALLOW_HTTP", "1"),
-        ("MINDFUL_CLIENT_ID", "sim-client"),
-        ("MINDFUL_CLIENT_SECRET", "sim-secret"),
-    ];
-    let env = env_of(&with_overrides(&base_env, extra));
+    let env = common::sim_env(sim).with(extra).reader();
     let http = build_client(&HttpSettings::default()).unwrap();
     let secrets = SecretStore::new(
         http.clone(),

@@ -6,23 +6,16 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lambda_harness::testkit::{assert_unreadable_payloads_answered, response, samples, spawn};
+mod common;
+
+use lambda_harness::testkit::{assert_unreadable_payloads_answered, response, samples};
 use mindful_sim::{Sim, SimConfig};
 
 #[test]
 fn every_sample_event_through_the_runtime_api() {
     let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
-    let (token_url, base) = (sim.token_url(), sim.base_url());
-    let mut f = spawn(
-        env!("CARGO_BIN_EXE_agent-answer"),
-        &[
-            ("MINDFUL_TOKEN_URL", token_url.as_str()),
-            ("MINDFUL_API_URL", base.as_str()),
-            ("MINDFUL_ALLOW_HTTP", "1"),
-            ("MINDFUL_CLIENT_ID", "sim-client"),
-            ("MINDFUL_CLIENT_SECRET", "sim-secret"),
-        ],
-    );
+    let base = sim.base_url();
+    let mut f = common::sim_env(&sim).spawn(env!("CARGO_BIN_EXE_agent-answer"));
     for mut sample in samples("agent-answer", "agent-answer") {
         // The samples point at the simulator's default port; use this test's simulator.
         sample.text = sample.text.replace("http://127.0.0.1:8089", &base);

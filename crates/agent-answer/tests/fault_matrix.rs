@@ -7,6 +7,8 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use lambda_harness::testkit::*;
 use lambda_harness::FunctionProcess;
 use mindful_sim::{Fault, Route, Sim, SimConfig};
@@ -42,19 +44,9 @@ fn agent_answer_fault_matrix() {
         ..SimConfig::default()
     })
     .expect("simulator");
-    let api_url = sim.base_url();
-    let spawn_with = |token_url: &str| {
-        let env = [
-            ("MINDFUL_TOKEN_URL", token_url),
-            ("MINDFUL_API_URL", api_url.as_str()),
-            ("MINDFUL_ALLOW_HTTP", "1"),
-            ("MINDFUL_CLIENT_ID", "client"),
-            ("MINDFUL_CLIENT_SECRET", CLIENT_SECRET),
-            // Every row is a new contact; dedup would not apply anyway.
-            ("AGENT_ANSWER_DEDUP_SECONDS", "0"),
-        ];
-        spawn(BIN, &env)
-    };
+    // Every row is a new contact; dedup would not apply anyway.
+    let env = common::sim_env(&sim).set("AGENT_ANSWER_DEDUP_SECONDS", "0");
+    let spawn_with = |token_url: &str| env.clone().set("MINDFUL_TOKEN_URL", token_url).spawn(BIN);
     let mut n = 0;
     const OK: Want = ("accepted", "");
     const TIMEOUT: Want = ("error", "timeout");

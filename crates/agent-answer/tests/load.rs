@@ -16,6 +16,8 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use lambda_harness::testkit::*;
 use mindful_sim::{ClientConfig, Route, Sim, SimConfig};
 use serde_json::json;
@@ -32,21 +34,14 @@ fn run(plan: LoadPlan) -> LoadReport {
         ..SimConfig::default()
     };
     let sim = Sim::start_blocking(config).expect("simulator");
-    let (token_url, api_url) = (sim.token_url(), sim.base_url());
-    let f = spawn(
-        BIN,
-        &[
-            ("MINDFUL_TOKEN_URL", &token_url),
-            ("MINDFUL_API_URL", &api_url),
-            ("MINDFUL_ALLOW_HTTP", "1"),
-            ("MINDFUL_CLIENT_ID", "load-client"),
-            ("MINDFUL_CLIENT_SECRET", CLIENT_SECRET),
+    let f = common::sim_env(&sim)
+        .with(&[
             ("MINDFUL_METRICS", "false"),
             // The per-contact dedup map holds every contact answered in the last 60 s by design
             // (10 000 here in ~20 s, about 1 MB); off, so growth would be a leak.
             ("AGENT_ANSWER_DEDUP_SECONDS", "0"),
-        ],
-    );
+        ])
+        .spawn(BIN);
     let report = run_load(f, plan, Some(sim.addr().port()), "accepted", |i| {
         // Every contact is new (so each answer is sent; accepted ones are remembered for the
         // dedup window), and Mindful has a call connecting for it.

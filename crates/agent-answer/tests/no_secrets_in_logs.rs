@@ -11,6 +11,8 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use lambda_harness::testkit::*;
 use lambda_harness::FunctionProcess;
 use mindful_sim::{ClientConfig, Fault, Route, Sim, SimConfig};
@@ -39,17 +41,14 @@ fn sim_on(bind: &str) -> Sim {
 }
 
 fn configured(sim: &Sim, overrides: &[(&str, &str)]) -> FunctionProcess {
-    let (token_url, api_url) = (sim.token_url(), sim.base_url());
-    let env = [
-        ("MINDFUL_TOKEN_URL", token_url.as_str()),
-        ("MINDFUL_API_URL", api_url.as_str()),
-        ("MINDFUL_ALLOW_HTTP", "1"),
-        ("MINDFUL_CLIENT_ID", CLIENT_ID),
-        ("MINDFUL_CLIENT_SECRET", CLIENT_SECRET),
-        ("AWS_LAMBDA_LOG_LEVEL", "trace"),
-        ("REQUEST_BUDGET_MS", "800"),
-    ];
-    spawn(BIN, &with_overrides(&env, overrides))
+    // The simulator's first client is CLIENT_ID / CLIENT_SECRET.
+    common::sim_env(sim)
+        .with(&[
+            ("AWS_LAMBDA_LOG_LEVEL", "trace"),
+            ("REQUEST_BUDGET_MS", "800"),
+        ])
+        .with(overrides)
+        .spawn(BIN)
 }
 
 fn whisper(contact: &str, params: Value) -> Value {

@@ -5,21 +5,15 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lambda_harness::testkit::{assert_unreadable_payloads_answered, response, samples, spawn};
+mod common;
+
+use lambda_harness::testkit::{assert_unreadable_payloads_answered, response, samples};
 use mindful_sim::{Sim, SimConfig};
 
 #[test]
 fn every_sample_event_through_the_runtime_api() {
     let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
-    let base = sim.base_url();
-    let mut f = spawn(
-        env!("CARGO_BIN_EXE_datastore-proxy"),
-        &[
-            ("DATASTORE_URL", base.as_str()),
-            ("MINDFUL_ALLOW_HTTP", "1"),
-            ("DATASTORE_TOKEN", "sim-datastore-token"),
-        ],
-    );
+    let mut f = common::sim_env(&sim).spawn(env!("CARGO_BIN_EXE_datastore-proxy"));
     let mut samples = samples("datastore-proxy", "datastore-");
     // POST samples first, so the GET samples find the record; datastore-post.json last of them.
     samples.sort_by_key(|s| (!s.name.contains("post"), s.name.clone()));

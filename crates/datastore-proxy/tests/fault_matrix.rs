@@ -6,8 +6,9 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use lambda_harness::testkit::*;
-use lambda_harness::FunctionProcess;
 use mindful_sim::{Fault, Route, Sim, SimConfig, TemplateConfig};
 use serde_json::{json, Value};
 
@@ -31,15 +32,6 @@ fn get() -> Value {
     event(json!({"method": "GET"}), Some(CALLER), "c")
 }
 
-fn spawn_on(datastore_url: &str) -> FunctionProcess {
-    let env = [
-        ("DATASTORE_URL", datastore_url),
-        ("MINDFUL_ALLOW_HTTP", "1"),
-        ("DATASTORE_TOKEN", DATASTORE_TOKEN),
-    ];
-    spawn(BIN, &env)
-}
-
 #[test]
 fn datastore_proxy_fault_matrix() {
     let config = SimConfig {
@@ -47,7 +39,7 @@ fn datastore_proxy_fault_matrix() {
         ..SimConfig::default()
     };
     let sim = Sim::start_blocking(config).expect("simulator");
-    let mut f = spawn_on(&sim.base_url());
+    let mut f = common::sim_env(&sim).spawn(BIN);
     // Warm: a record exists for GET, and the connection is pooled.
     MATRIX.cell(&mut f, post(), ("ok", ""), "warm-up");
 
@@ -90,7 +82,10 @@ fn datastore_proxy_fault_matrix() {
         cell
     });
     // Datastore down: nothing listens on the configured port.
-    let mut down = spawn_on(&format!("http://127.0.0.1:{}", closed_port()));
+    let down_url = format!("http://127.0.0.1:{}", closed_port());
+    let mut down = common::sim_env(&sim)
+        .set("DATASTORE_URL", down_url)
+        .spawn(BIN);
     let cells = [
         MATRIX.cell(&mut down, post(), UPSTREAM, "down"),
         MATRIX.cell(&mut down, get(), UPSTREAM, "down"),

@@ -14,6 +14,8 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use lambda_harness::testkit::*;
 use mindful_sim::{Route, Sim, SimConfig, TemplateConfig};
 use serde_json::json;
@@ -27,16 +29,9 @@ fn run(plan: LoadPlan) -> LoadReport {
         ..SimConfig::default()
     };
     let sim = Sim::start_blocking(config).expect("simulator");
-    let base = sim.base_url();
-    let f = spawn(
-        BIN,
-        &[
-            ("DATASTORE_URL", &base),
-            ("MINDFUL_ALLOW_HTTP", "1"),
-            ("DATASTORE_TOKEN", DATASTORE_TOKEN),
-            ("MINDFUL_METRICS", "false"),
-        ],
-    );
+    let f = common::sim_env(&sim)
+        .set("MINDFUL_METRICS", "false")
+        .spawn(BIN);
     let report = run_load(f, plan, Some(sim.addr().port()), "ok", |i| {
         // Alternate POST and GET of the same caller's context, as the two flows do.
         let method = if i % 2 == 1 { "POST" } else { "GET" };

@@ -10,6 +10,8 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use lambda_harness::testkit::*;
 use lambda_harness::FunctionProcess;
 use mindful_sim::{Fault, Route, Sim, SimConfig, TemplateConfig};
@@ -29,13 +31,8 @@ fn sim() -> Sim {
 }
 
 fn proxy(sim: &Sim, overrides: &[(&str, &str)]) -> FunctionProcess {
-    let base = sim.base_url();
-    let env = [
-        ("DATASTORE_URL", base.as_str()),
-        ("MINDFUL_ALLOW_HTTP", "1"),
-        ("DATASTORE_TOKEN", DATASTORE_TOKEN),
-    ];
-    spawn(BIN, &with_overrides(&env, overrides))
+    // The simulator's first template token is DATASTORE_TOKEN.
+    common::sim_env(sim).with(overrides).spawn(BIN)
 }
 
 fn post(number: Option<&str>) -> Value {

@@ -39,20 +39,47 @@ pub fn expect_answer(
     (r, invoked)
 }
 
-/// `env` with `overrides` applied: an override replaces the variable of that name, and an empty
-/// override value removes it.
-pub fn with_overrides<'a>(
-    env: &[(&'a str, &'a str)],
-    overrides: &[(&'a str, &'a str)],
-) -> Vec<(&'a str, &'a str)> {
-    let mut all = env.to_vec();
-    for (k, v) in overrides {
-        all.retain(|(key, _)| key != k);
-        if !v.is_empty() {
-            all.push((k, v));
-        }
+/// A function's environment, built from a base with overrides: setting a variable replaces it,
+/// and an empty value removes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Env(Vec<(String, String)>);
+
+impl Env {
+    pub fn new(pairs: &[(&str, &str)]) -> Self {
+        Env::default().with(pairs)
     }
-    all
+
+    /// Sets `key` to `value`, replacing it; an empty `value` removes it.
+    pub fn set(mut self, key: &str, value: impl Into<String>) -> Self {
+        let value = value.into();
+        self.0.retain(|(k, _)| k != key);
+        if !value.is_empty() {
+            self.0.push((key.to_string(), value));
+        }
+        self
+    }
+
+    /// Every override in turn, as [`Env::set`].
+    pub fn with(self, overrides: &[(&str, &str)]) -> Self {
+        overrides.iter().fold(self, |env, (k, v)| env.set(k, *v))
+    }
+
+    pub fn pairs(&self) -> Vec<(&str, &str)> {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    /// Spawns `binary` with this environment (see [`crate::testkit::spawn`]).
+    pub fn spawn(&self, binary: impl AsRef<std::path::Path>) -> FunctionProcess {
+        crate::testkit::spawn(binary, &self.pairs())
+    }
+
+    /// A reader over it for `Config::from_env` (see [`crate::testkit::env_of`]).
+    pub fn reader(&self) -> impl Fn(&str) -> Option<String> {
+        crate::testkit::env_of(&self.pairs())
+    }
 }
 
 /// A loopback port nobody listens on (bound, then released).
