@@ -22,13 +22,10 @@ const ANI: &str = "+13209071234";
 fn function(sim: &Sim, extra: &[(&str, &str)]) -> AgentAnswer {
     // The extras come last and win; an empty value unsets.
     let env = common::sim_env(sim).with(extra).reader();
+    // As `AgentAnswer::from_env` builds it from the process environment (no secret is read
+    // through the extension here).
     let http = build_client(&HttpSettings::default()).unwrap();
-    let secrets = SecretStore::new(
-        http.clone(),
-        "http://127.0.0.1:9",
-        None,
-        Duration::from_secs(300),
-    );
+    let secrets = SecretStore::from_env(http.clone(), &env);
     AgentAnswer::new(http, Config::from_env(&env), secrets)
 }
 
