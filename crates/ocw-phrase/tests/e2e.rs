@@ -8,7 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use lambda_harness::{FunctionProcess, InvokeOptions};
+use lambda_harness::testkit::{assert_unreadable_payloads_answered, response};
+use lambda_harness::FunctionProcess;
 use serde_json::{json, Value};
 
 fn spawn(env: &[(&str, &str)]) -> FunctionProcess {
@@ -23,14 +24,6 @@ fn read_event(name: &str) -> Value {
     let text = std::fs::read_to_string(lambda_harness::testkit::events_dir().join(name))
         .expect("event file");
     serde_json::from_str(&text).expect("event JSON")
-}
-
-fn response(f: &mut FunctionProcess, event: Value) -> Value {
-    let invoked = f.invoke_blocking(event).expect("invocation completes");
-    match invoked.response() {
-        Some(r) => r.clone(),
-        None => panic!("function error: {:?}\n{}", invoked.error(), f.log_text()),
-    }
 }
 
 #[test]
@@ -81,7 +74,7 @@ fn configuration_from_the_environment() {
         ("OCW_CAP_SECONDS", "1800"),
         ("OCW_OFFER_THRESHOLD_SECONDS", "3601"),
     ]);
-    let r = response(&mut f, read_event("ocw-phrase-over-cap.json"));
+    let (r, _) = response(&mut f, read_event("ocw-phrase-over-cap.json"));
     assert_eq!(r["status"], "ok");
     assert_eq!(r["OCW"], "more than 30 minutes");
     assert_eq!(r["offer_callback"], "false");
@@ -89,7 +82,7 @@ fn configuration_from_the_environment() {
     let mut event = read_event("ocw-phrase-over-cap.json");
     event["Details"]["Parameters"]["cap_seconds"] = json!("3600");
     event["Details"]["Parameters"]["offer_threshold_seconds"] = json!("60");
-    let r = response(&mut f, event);
+    let (r, _) = response(&mut f, event);
     assert_eq!(r["OCW"], "about 1 hour");
     assert_eq!(r["offer_callback"], "true");
     assert_eq!(r["cap_seconds"], "3600");
@@ -99,7 +92,7 @@ fn configuration_from_the_environment() {
 fn invalid_configuration_answers_errors_instead_of_failing_init() {
     let mut f = spawn(&[("OCW_CAP_SECONDS", "ten minutes")]);
     for _ in 0..2 {
-        let r = response(&mut f, read_event("ocw-phrase.json"));
+        let (r, _) = response(&mut f, read_event("ocw-phrase.json"));
         assert_eq!(r["status"], "error");
         assert_eq!(r["error"], "invalid_config");
         assert_eq!(r["offer_callback"], "false");
@@ -118,55 +111,23 @@ fn invalid_configuration_answers_errors_instead_of_failing_init() {
 
 #[test]
 fn every_unreadable_payload_is_an_answer() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let mut f = spawn(&[]);
-        for payload in [
-            json!(null),
-            json!("OCW"),
-            json!([1, 2]),
-            json!({}),
-            json!({"Details": {"Parameters": {"OCW": 125.9}, "ContactData": null}}),
-        ] {
-            let invoked = f
-                .invoke(payload.clone())
-                .await
-                .expect("invocation completes");
-            let r = invoked
-                .response()
-                .cloned()
-                .unwrap_or_else(|| panic!("{payload}: function error {:?}", invoked.error()));
-            assert!(
-                r["status"] == "ok" || r["error"] == "invalid_ocw",
-                "{payload}: {r}"
-            );
-        }
-        // Not JSON at all (Connect never sends this): answered `invalid_event` like any other bad
-        // input, never a Lambda error, and the process keeps serving.
-        for body in lambda_harness::testkit::unreadable_payloads() {
-            let invoked = f
-                .invoke_bytes(body.clone(), InvokeOptions::default())
-                .await
-                .expect("invocation completes");
-            let r = invoked.response().cloned().unwrap_or_else(|| {
-                panic!(
-                    "{:.40?}: Lambda error {:?}",
-                    String::from_utf8_lossy(&body),
-                    invoked.error()
-                )
-            });
-            assert_eq!(r["status"], "error", "{r}");
-            assert_eq!(r["error"], "invalid_event", "{r}");
-        }
-        let r = f
-            .invoke(read_event("ocw-phrase.json"))
-            .await
-            .expect("invocation completes")
-            .into_response()
-            .expect("a response");
-        assert_eq!(r["OCW"], "about 3 minutes");
-    });
+    let mut f = spawn(&[]);
+    for payload in [
+        json!(null),
+        json!("OCW"),
+        json!([1, 2]),
+        json!({}),
+        json!({"Details": {"Parameters": {"OCW": 125.9}, "ContactData": null}}),
+    ] {
+        let (r, _) = response(&mut f, payload.clone());
+        assert!(
+            r["status"] == "ok" || r["error"] == "invalid_ocw",
+            "{payload}: {r}"
+        );
+    }
+    // Not JSON at all (Connect never sends this): answered `invalid_event` like any other bad
+    // input, never a Lambda error, and the process keeps serving.
+    assert_unreadable_payloads_answered(&mut f);
+    let (r, _) = response(&mut f, read_event("ocw-phrase.json"));
+    assert_eq!(r["OCW"], "about 3 minutes");
 }
