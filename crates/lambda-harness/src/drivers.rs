@@ -1,7 +1,10 @@
-//! Drivers shared by the function crates' process-level tests, re-exported by
-//! [`crate::testkit`]: the fault-matrix row loop and table, the load run, the `events/` samples
-//! with their documented answers, and the checked invocation they all make. What is specific to
-//! a function (its events, its simulator set-up, its expected outcomes) stays in its test file.
+//! Drivers shared by the function crates' tests, re-exported by [`crate::testkit`]: the checked
+//! invocation they all make, environments with overrides ([`Env`]), the fault-matrix rows and
+//! table ([`FaultMatrix`]), the load run ([`run_load`], [`load_tests!`](crate::load_tests)), the
+//! `events/` samples with their documented answers ([`samples`]), the deployed-stack spawn
+//! ([`Deployed`]) and the docs-contract test
+//! ([`contract_documented_test!`](crate::contract_documented_test)). What is specific to a
+//! function (its events, its simulator set-up, its expected outcomes) stays in its test files.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -208,16 +211,21 @@ impl FaultMatrix {
     /// Prints the table (`## function (REQUEST_BUDGET_MS n)`, `prose`, a `Fault` column and
     /// `columns`) and, with `FAULT_MATRIX_OUT`, writes it (see [`write_matrix_section`]).
     pub fn publish(&self, prose: &str, columns: &[&str], rows: &[String]) {
-        let table = format!(
+        let table = self.table(prose, columns, rows);
+        eprintln!("{table}");
+        write_matrix_section(self.function, &table);
+    }
+
+    /// The markdown of [`FaultMatrix::publish`].
+    pub fn table(&self, prose: &str, columns: &[&str], rows: &[String]) -> String {
+        format!(
             "## {} (`REQUEST_BUDGET_MS` {})\n\n{prose}\n\n| Fault | {} |\n|{}\n{}\n",
             self.function,
             self.budget_ms,
             columns.join(" | "),
             "---|".repeat(columns.len() + 1),
             rows.join("\n")
-        );
-        eprintln!("{table}");
-        write_matrix_section(self.function, &table);
+        )
     }
 }
 
@@ -469,4 +477,49 @@ pub fn assert_error_mentions(r: &Value, code: &str, needle: &str) {
             .contains(needle),
         "{r}"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_replace_and_an_empty_value_removes() {
+        let env = Env::new(&[("A", "1"), ("B", "2"), ("A", "3")])
+            .with(&[("B", ""), ("C", "4")])
+            .set("D", String::from("5"));
+        assert_eq!(env.pairs(), vec![("A", "3"), ("C", "4"), ("D", "5")]);
+        let read = env.reader();
+        assert_eq!(read("A").as_deref(), Some("3"));
+        assert_eq!(read("B"), None);
+    }
+
+    #[test]
+    fn fault_matrix_rows_and_table() {
+        let m = FaultMatrix {
+            function: "fn",
+            budget_ms: 1000,
+            slack_ms: 0,
+        };
+        let cases = m.budget_cases(100, |ms| ms, 0, [("ok", ""); 2], [("error", "timeout"); 2]);
+        let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "none",
+                "latency 900 ms (under budget)",
+                "latency 1500 ms (over budget)",
+                "hang"
+            ]
+        );
+        assert_eq!(cases[0].fault, None);
+        assert_eq!(cases[2].fault, Some(1500));
+        assert_eq!(FaultCase::new("x", 7, [("ok", "")]).once().count, Some(1));
+        let rows = m.rows(&cases[..1], |i, c| format!("{}{i}", c.want[i].0));
+        assert_eq!(rows, ["| none | ok0 | ok1 |"]);
+        assert_eq!(
+            m.table("Prose.", &["L", "R"], &rows),
+            "## fn (`REQUEST_BUDGET_MS` 1000)\n\nProse.\n\n| Fault | L | R |\n|---|---|---|\n| none | ok0 | ok1 |\n"
+        );
+    }
 }

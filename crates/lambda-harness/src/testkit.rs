@@ -1,8 +1,9 @@
 //! Test kit shared by the function crates' process-level tests (`no_secrets_in_logs`,
 //! `fault_matrix`, `load`): spawn the built function binary behind the Lambda Runtime API
 //! emulator against an in-process `mindful-sim`, scan captured output for secrets and numbers,
-//! and write fault-matrix tables. Test support only: it panics with the captured output when a
-//! step fails, which is what a test wants.
+//! and write fault-matrix tables; the drivers built on these (fault matrix, load, samples,
+//! environments, deployed spawn) are in `drivers.rs`, re-exported here. Test support only: it
+//! panics with the captured output when a step fails, which is what a test wants.
 
 use std::path::Path;
 use std::time::Duration;
