@@ -6,37 +6,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use datastore_proxy::contract::{outputs, params};
+use lambda_harness::testkit::{flow_reference_entry, names, sorted};
 use mindful_core::answer::outputs as common;
-use serde_json::Value;
-
-fn names(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v
-        .as_array()
-        .unwrap_or_else(|| panic!("not a list: {v}"))
-        .iter()
-        .map(|s| s.as_str().expect("a name").to_string())
-        .collect();
-    out.sort();
-    out
-}
-
-fn sorted(list: &[&str]) -> Vec<String> {
-    let mut out: Vec<String> = list.iter().map(|s| s.to_string()).collect();
-    out.sort();
-    out
-}
 
 #[test]
 fn the_flow_reference_matches_the_contract() {
-    let reference: Value =
-        serde_json::from_str(include_str!("../../../infra/flow-reference.json")).expect("JSON");
-    let contract = &reference["functions_contract"];
-    assert_eq!(
-        names(&contract["common_outputs"]),
-        sorted(&[common::STATUS, common::ERROR, common::ERROR_MESSAGE])
+    let me = &flow_reference_entry(
+        "datastore-proxy",
+        &[common::STATUS, common::ERROR, common::ERROR_MESSAGE],
     );
-    let functions = &contract["functions"];
-    let me = &functions["datastore-proxy"];
     assert_eq!(
         names(&me["reserved_inputs"]),
         sorted(&params::CONTROL),

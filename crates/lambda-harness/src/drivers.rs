@@ -479,6 +479,42 @@ pub fn assert_error_mentions(r: &Value, code: &str, needle: &str) {
     );
 }
 
+/// The names in a JSON list, sorted (panics on anything but a list of strings).
+pub fn names(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|s| s.as_str().expect("a name").to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// `list`, sorted, to compare with [`names`].
+pub fn sorted(list: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+    out.sort();
+    out
+}
+
+/// `function`'s entry in the `functions_contract` of `infra/flow-reference.json` (the flow
+/// checker's and the flow runner's view of the functions), after checking that its
+/// `common_outputs` are exactly `common_outputs`.
+pub fn flow_reference_entry(function: &str, common_outputs: &[&str]) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../infra/flow-reference.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reference: Value = serde_json::from_str(&text).expect("JSON");
+    let contract = &reference["functions_contract"];
+    assert_eq!(names(&contract["common_outputs"]), sorted(common_outputs));
+    let entry = contract["functions"][function].clone();
+    assert!(
+        entry.is_object(),
+        "no functions_contract entry for {function}"
+    );
+    entry
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,38 +5,16 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use lambda_harness::testkit::{flow_reference_entry, names, sorted};
 use mindful_core::answer::outputs as common;
 use ocw_phrase::{keys, params};
-use serde_json::Value;
-
-fn names(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v
-        .as_array()
-        .unwrap_or_else(|| panic!("not a list: {v}"))
-        .iter()
-        .map(|s| s.as_str().expect("a name").to_string())
-        .collect();
-    out.sort();
-    out
-}
-
-fn sorted(list: &[&str]) -> Vec<String> {
-    let mut out: Vec<String> = list.iter().map(|s| s.to_string()).collect();
-    out.sort();
-    out
-}
 
 #[test]
 fn the_flow_reference_matches_the_contract() {
-    let reference: Value =
-        serde_json::from_str(include_str!("../../../infra/flow-reference.json")).expect("JSON");
-    let contract = &reference["functions_contract"];
-    assert_eq!(
-        names(&contract["common_outputs"]),
-        sorted(&[common::STATUS, common::ERROR, common::ERROR_MESSAGE])
+    let me = &flow_reference_entry(
+        "ocw-phrase",
+        &[common::STATUS, common::ERROR, common::ERROR_MESSAGE],
     );
-    let functions = &contract["functions"];
-    let me = &functions["ocw-phrase"];
     assert_eq!(names(&me["inputs"]), sorted(&params::ALL), "inputs");
     assert_eq!(names(&me["outputs"]), sorted(&keys::ANSWERED), "outputs");
     assert_eq!(
