@@ -40,8 +40,9 @@ impl Default for HttpSettings {
 
 /// Builds the one `reqwest::Client` a process uses (rustls, explicit timeouts, pooling).
 ///
-/// TLS is reqwest's own default (rustls, aws-lc-rs, the platform verifier on the system CA
-/// store, TLS 1.2/1.3, ALPN `http/1.1`), except that the system CA store is read on the first
+/// TLS is reqwest's own default (rustls, the platform verifier on the system CA store, TLS
+/// 1.2/1.3, ALPN `http/1.1`) with two changes: the crypto provider is *ring* ([`tls_provider`]),
+/// and the system CA store is read on the first
 /// TLS handshake instead of here: reading and parsing it costs 0.6 ms (one bundle file) to 7 ms
 /// (a Debian `/etc/ssl/certs` of 292 files) that would otherwise sit in every cold start's
 /// init, also for invocations that never reach Mindful. A store that cannot be loaded then fails
@@ -77,6 +78,18 @@ pub enum ClientBuildError {
     Http(#[from] reqwest::Error),
 }
 
+/// The rustls crypto provider: *ring*, whose random numbers come straight from the OS
+/// (`getrandom`), where aws-lc-rs first seeds its DRBG from CPU jitter entropy (~35 ms of CPU on
+/// the first handshake of every cold start), and whose code is 2 MB smaller. The `aws-lc-rs`
+/// feature switches to aws-lc-rs (the route to a FIPS build). Measurements and reasoning:
+/// docs/performance.md, "TLS: crypto provider and root store".
+pub fn tls_provider() -> rustls::crypto::CryptoProvider {
+    #[cfg(feature = "aws-lc-rs")]
+    return rustls::crypto::aws_lc_rs::default_provider();
+    #[cfg(not(feature = "aws-lc-rs"))]
+    rustls::crypto::ring::default_provider()
+}
+
 mod lazy_tls {
     use std::sync::{Arc, OnceLock};
 
@@ -86,9 +99,10 @@ mod lazy_tls {
     use rustls::{ClientConfig, DigitallySignedStruct, Error, SignatureScheme};
     use rustls_platform_verifier::Verifier;
 
-    /// reqwest 0.13's default rustls configuration with a [`LazyPlatformVerifier`].
+    /// reqwest 0.13's default rustls configuration with [`super::tls_provider`] and a
+    /// [`LazyPlatformVerifier`].
     pub(super) fn client_config() -> Result<ClientConfig, Error> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(super::tls_provider());
         let mut config = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(rustls::ALL_VERSIONS)?
             .dangerous()
@@ -458,7 +472,7 @@ mod tests {
         use std::sync::Arc;
 
         build_client(&HttpSettings::default()).unwrap();
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(tls_provider());
         let v = lazy_tls::LazyPlatformVerifier::new(provider.clone());
         assert_eq!(
             v.supported_verify_schemes(),

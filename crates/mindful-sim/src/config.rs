@@ -75,6 +75,14 @@ pub struct SimConfig {
     /// Agent Answer rate limit per rolling second (Mindful: 100 per source IP); above it the
     /// request gets 429. `None` (default) = unlimited, so benchmarks measure the client.
     pub agent_answer_rate_limit: Option<u32>,
+    /// Serve https instead of http: a test CA (root, intermediate, leaf for `localhost`, RSA-2048)
+    /// is generated at start; URLs become `https://localhost:<port>`; clients must trust
+    /// [`crate::Sim::ca_pem`] through their CA store. Default off.
+    pub tls: bool,
+    /// Also listen on a second port and point [`crate::Sim::token_url`] there, so a client makes
+    /// a separate connection (and TLS handshake) for the token, as with Mindful's separate token
+    /// host. Both ports serve every route on the same state. Default off.
+    pub separate_token_host: bool,
 }
 
 impl Default for SimConfig {
@@ -91,6 +99,8 @@ impl Default for SimConfig {
             log_requests: false,
             max_logged_requests: DEFAULT_MAX_LOGGED_REQUESTS,
             agent_answer_rate_limit: None,
+            tls: false,
+            separate_token_host: false,
         }
     }
 }

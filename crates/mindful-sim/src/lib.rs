@@ -17,11 +17,15 @@
 //!
 //! Synchronous code (benchmark drivers, `#[test]` without a runtime) uses
 //! [`Sim::start_blocking`], which runs the server on its own thread and tokio runtime.
+//!
+//! With [`SimConfig::tls`] it serves https with a test CA generated at start ([`Sim::ca_pem`]);
+//! with [`SimConfig::separate_token_host`] the token endpoint gets its own port.
 
 mod config;
 mod control;
 mod server;
 mod state;
+mod tls;
 mod util;
 
 use std::io;
@@ -37,6 +41,7 @@ pub use config::{
     DEFAULT_TOKEN_LIFETIME_SECS,
 };
 pub use state::{CallRecord, CallState, Fault, FaultRule, LoggedRequest, Route, Stats};
+pub use tls::TLS_HOST;
 
 use state::Shared;
 
@@ -45,6 +50,8 @@ use state::Shared;
 /// All methods act on the same state as the HTTP control API.
 pub struct Sim {
     addr: SocketAddr,
+    token_addr: Option<SocketAddr>,
+    ca_pem: Option<String>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
@@ -56,11 +63,36 @@ pub async fn start(config: SimConfig) -> io::Result<Sim> {
     config
         .validate()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let tls = if config.tls {
+        Some(tls::generate().map_err(io::Error::other)?)
+    } else {
+        None
+    };
+    let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
+    let bind = config.bind;
+    let port = config.port;
+    let separate_token_host = config.separate_token_host;
     let shared = Arc::new(Shared::new(config));
     let (stop, stop_rx) = watch::channel(false);
-    let addr = server::spawn_server(shared.clone(), stop_rx).await?;
+    let addr = server::spawn_server(
+        shared.clone(),
+        stop_rx.clone(),
+        SocketAddr::new(bind, port),
+        acceptor.clone(),
+    )
+    .await?;
+    let token_addr = if separate_token_host {
+        Some(
+            server::spawn_server(shared.clone(), stop_rx, SocketAddr::new(bind, 0), acceptor)
+                .await?,
+        )
+    } else {
+        None
+    };
     Ok(Sim {
         addr,
+        token_addr,
+        ca_pem: tls.map(|t| t.ca_pem),
         shared,
         stop,
         thread: None,
@@ -91,11 +123,16 @@ impl Sim {
                     match start(config).await {
                         Ok(sim) => {
                             let mut stop = sim.stop.subscribe();
-                            let addr = sim.addr;
-                            let shared = sim.shared.clone();
-                            let stop_tx = sim.stop.clone();
                             // Keep `sim` alive in this thread; the caller gets a twin handle.
-                            if tx.send(Ok((addr, shared, stop_tx))).is_err() {
+                            let twin = Sim {
+                                addr: sim.addr,
+                                token_addr: sim.token_addr,
+                                ca_pem: sim.ca_pem.clone(),
+                                shared: sim.shared.clone(),
+                                stop: sim.stop.clone(),
+                                thread: None,
+                            };
+                            if tx.send(Ok(twin)).is_err() {
                                 return;
                             }
                             let _ = stop.wait_for(|v| *v).await;
@@ -108,12 +145,10 @@ impl Sim {
                 });
             })?;
         match rx.recv() {
-            Ok(Ok((addr, shared, stop))) => Ok(Sim {
-                addr,
-                shared,
-                stop,
-                thread: Some(thread),
-            }),
+            Ok(Ok(mut sim)) => {
+                sim.thread = Some(thread);
+                Ok(sim)
+            }
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
@@ -130,18 +165,35 @@ impl Sim {
         self.addr
     }
 
-    /// `http://<addr>` (an unspecified bind address is reported as loopback).
+    /// `http://<addr>` (an unspecified bind address is reported as loopback), or with
+    /// [`SimConfig::tls`] `https://localhost:<port>` (the name the certificate is issued for).
     pub fn base_url(&self) -> String {
-        let mut addr = self.addr;
+        self.url_for(self.addr)
+    }
+
+    fn url_for(&self, mut addr: SocketAddr) -> String {
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        format!("http://{addr}")
+        if self.ca_pem.is_some() {
+            format!("https://{TLS_HOST}:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        }
     }
 
-    /// `{base}/oauth2/token`
+    /// `{base}/oauth2/token`; with [`SimConfig::separate_token_host`], on the second port.
     pub fn token_url(&self) -> String {
-        format!("{}/oauth2/token", self.base_url())
+        format!(
+            "{}/oauth2/token",
+            self.url_for(self.token_addr.unwrap_or(self.addr))
+        )
+    }
+
+    /// The test root CA certificate (PEM) when serving https: what a client must add to its
+    /// CA store, like a public root. `None` over plain http.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// `{base}/v2/callback/agentAnswer`
@@ -216,6 +268,8 @@ impl std::fmt::Debug for Sim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sim")
             .field("addr", &self.addr)
+            .field("token_addr", &self.token_addr)
+            .field("tls", &self.ca_pem.is_some())
             .field("own_thread", &self.thread.is_some())
             .finish_non_exhaustive()
     }

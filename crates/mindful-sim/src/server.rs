@@ -21,6 +21,7 @@ use serde_json::{json, Map, Value};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::state::{unix_ms, Fault, LoggedRequest, Route, Shared, StoredRecord};
 use crate::util;
@@ -109,18 +110,29 @@ impl AsyncWrite for SimStream {
     }
 }
 
-/// Bind and spawn the accept loop on the current runtime.
+/// Bind `addr` and spawn the accept loop on the current runtime; with `tls`, every connection
+/// is a TLS server connection first.
 pub(crate) async fn spawn_server(
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
+    addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
 ) -> io::Result<SocketAddr> {
-    let listener = TcpListener::bind((shared.config.bind, shared.config.port)).await?;
+    let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(accept_loop(listener, shared, shutdown));
+    tokio::spawn(accept_loop(listener, shared, shutdown, tls));
     Ok(addr)
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+/// A client that connects but never finishes the TLS handshake is dropped after this long.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+    tls: Option<TlsAcceptor>,
+) {
     let mut stop = shutdown.clone();
     loop {
         let accepted = tokio::select! {
@@ -137,28 +149,56 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: watch
         };
         let _ = stream.set_nodelay(true);
         let reset = Arc::new(AtomicBool::new(false));
-        let io = TokioIo::new(SimStream {
+        let stream = SimStream {
             inner: stream,
             reset: reset.clone(),
-        });
+        };
         let shared = shared.clone();
-        let mut conn_stop = shutdown.clone();
-        let hang_stop = shutdown.clone();
+        let shutdown = shutdown.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                let reset = reset.clone();
-                let hang_stop = hang_stop.clone();
-                async move { handle(shared, reset, hang_stop, req).await }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(io, svc);
-            tokio::select! {
-                _ = conn => {}
-                _ = conn_stop.wait_for(|v| *v) => {}
+            match tls {
+                None => serve_connection(TokioIo::new(stream), shared, reset, shutdown).await,
+                Some(acceptor) => {
+                    let mut stop = shutdown.clone();
+                    let handshake = tokio::select! {
+                        h = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => h,
+                        _ = stop.wait_for(|v| *v) => return,
+                    };
+                    // A failed handshake (e.g. a client that does not trust the test CA) just
+                    // closes the connection, as a real server does.
+                    if let Ok(Ok(stream)) = handshake {
+                        serve_connection(TokioIo::new(stream), shared, reset, shutdown).await;
+                    }
+                }
             }
         });
+    }
+}
+
+/// HTTP/1.1 with keep-alive on one accepted connection until it closes or the sim stops.
+async fn serve_connection<I>(
+    io: TokioIo<I>,
+    shared: Arc<Shared>,
+    reset: Arc<AtomicBool>,
+    shutdown: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut conn_stop = shutdown.clone();
+    let hang_stop = shutdown;
+    let svc = hyper::service::service_fn(move |req| {
+        let shared = shared.clone();
+        let reset = reset.clone();
+        let hang_stop = hang_stop.clone();
+        async move { handle(shared, reset, hang_stop, req).await }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, svc);
+    tokio::select! {
+        _ = conn => {}
+        _ = conn_stop.wait_for(|v| *v) => {}
     }
 }
 

@@ -79,6 +79,8 @@ fn runs_from_a_config_file_and_logs_masked_requests() {
         .build()
         .unwrap();
     rt.block_on(async {
+        // reqwest is built without a default crypto provider (as in the functions).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let c = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()

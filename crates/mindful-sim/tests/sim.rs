@@ -12,11 +12,17 @@ use serde_json::{json, Value};
 
 const ANI: &str = "+13209071234";
 
+/// reqwest is built without a default crypto provider (as in the functions): install ring's.
+fn builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder()
+}
+
 /// One client per test thread (building one costs ~20 ms of CPU in debug builds). No idle
 /// connections are kept, so nothing outlives the test runtime or leaks into the next simulator.
 fn client() -> Client {
     thread_local! {
-        static CLIENT: Client = Client::builder()
+        static CLIENT: Client = builder()
             .timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(0)
             .build()
@@ -705,7 +711,7 @@ async fn fault_latency_delays_then_serves() {
 async fn fault_hang_until_client_timeout() {
     let sim = sim().await;
     sim.set_fault(Route::Token, Fault::Hang, Some(1));
-    let quick = Client::builder()
+    let quick = builder()
         .timeout(Duration::from_millis(300))
         .build()
         .unwrap();
@@ -1175,10 +1181,7 @@ async fn shutdown_stops_listening() {
 async fn keep_alive_and_concurrent_requests() {
     let sim = sim().await;
     // A pooling client, as the Lambdas and benchmarks use: many requests per connection.
-    let pooled = Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let pooled = builder().timeout(Duration::from_secs(5)).build().unwrap();
     let token = access_token(&sim).await;
     for i in 0..20 {
         let r = pooled
