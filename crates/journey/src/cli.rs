@@ -44,6 +44,9 @@ OPTIONAL ENHANCEMENTS (README \"Optional enhancements\"):
                                datastore_get:malformed_json  context lost → default queue
                                token:status=401            agent-answer: auth_failed
                                agent_answer:hang           agent-answer: timeout inside 2 s
+    --tls                    Mindful over https: the simulator generates a test CA and serves
+                             TLS (token endpoint on its own port); the functions trust the test
+                             root through SSL_CERT_FILE = the system CA bundle + the test root
     --release                build and run release binaries (slower first build)
     --logs                   print the functions' own (JSON) log lines under each step
     -h, --help               print this help
@@ -122,6 +125,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String
             }
             "--fault" => o.fault = Some(FaultSpec::parse(&value(&flag)?)?),
             "--release" => o.binaries = Binaries::Build { release: true },
+            "--tls" => o.tls = true,
             "--logs" => o.show_logs = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -148,6 +152,7 @@ mod tests {
         };
         assert_eq!(o.wait, "185");
         assert_eq!(o.binaries, Binaries::Build { release: false });
+        assert!(!o.tls);
         let Ok(Cli::Run(o)) = p(&[
             "--number",
             "(320) 907-1234",
@@ -163,6 +168,7 @@ mod tests {
             "--decline",
             "--release",
             "--logs",
+            "--tls",
         ]) else {
             panic!("flags")
         };
@@ -173,7 +179,7 @@ mod tests {
         assert_eq!(o.agents_available, 2);
         assert_eq!(o.fault.as_ref().map(|f| f.route), Some(Route::Token));
         assert_eq!(o.fault.map(|f| f.fault), Some(Fault::Status { code: 401 }));
-        assert!(o.decline && o.show_logs);
+        assert!(o.decline && o.show_logs && o.tls);
         assert_eq!(o.binaries, Binaries::Build { release: true });
         assert!(matches!(p(&["--help"]), Ok(Cli::Help)));
         assert!(p(&["--nope"]).is_err());
