@@ -27,6 +27,11 @@ OPTIONS:
         --token-lifetime <N>   access-token lifetime in seconds [default: 3600]
         --rate-limit <N>       Agent Answer requests per rolling second before 429 [default: none]
         --allow-non-loopback   permit --bind to a non-loopback address
+        --tls                  serve https (URLs https://localhost:<port>) with a test CA
+                               generated at start; its root certificate is written to
+                               --ca-file for clients to trust (e.g. via SSL_CERT_FILE)
+        --ca-file <PATH>       where --tls writes the test root (PEM)
+                               [default: <temp dir>/mindful-sim-ca.pem]
     -q, --quiet                do not log requests to stderr
     -h, --help                 print this help
 
@@ -52,7 +57,7 @@ CONTROL (/_sim/, never logged, never faulted):
 
 fn main() -> ExitCode {
     match parse(std::env::args().skip(1).collect()) {
-        Ok(Some(config)) => run(config),
+        Ok(Some((config, ca_file))) => run(config, ca_file),
         Ok(None) => {
             print!("{HELP}");
             ExitCode::SUCCESS
@@ -64,7 +69,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: SimConfig) -> ExitCode {
+fn run(config: SimConfig, ca_file: Option<String>) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -86,6 +91,19 @@ fn run(config: SimConfig) -> ExitCode {
         };
         let c = sim.config();
         eprintln!("mindful-sim listening on {}", sim.base_url());
+        if let Some(pem) = sim.ca_pem() {
+            let path = ca_file.map(std::path::PathBuf::from).unwrap_or_else(|| {
+                std::env::temp_dir().join("mindful-sim-ca.pem")
+            });
+            if let Err(e) = std::fs::write(&path, pem) {
+                eprintln!("mindful-sim: cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+            eprintln!(
+                "  test root CA: {} (trust it, e.g. SSL_CERT_FILE = a bundle of it and the system roots)",
+                path.display()
+            );
+        }
         eprintln!(
             "  clients: {}",
             c.clients
@@ -116,8 +134,8 @@ fn run(config: SimConfig) -> ExitCode {
     })
 }
 
-/// `Ok(None)` = help requested.
-fn parse(args: Vec<String>) -> Result<Option<SimConfig>, String> {
+/// `Ok(None)` = help requested; else the configuration and the `--ca-file` path.
+fn parse(args: Vec<String>) -> Result<Option<(SimConfig, Option<String>)>, String> {
     let mut config = SimConfig {
         port: DEFAULT_PORT,
         log_requests: true,
@@ -128,6 +146,7 @@ fn parse(args: Vec<String>) -> Result<Option<SimConfig>, String> {
     let mut data_keys: Option<Vec<String>> = None;
     let mut retention: Option<u64> = None;
     let mut allow_non_loopback = false;
+    let mut ca_file: Option<String> = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -144,6 +163,8 @@ fn parse(args: Vec<String>) -> Result<Option<SimConfig>, String> {
             "-h" | "--help" => return Ok(None),
             "-q" | "--quiet" => config.log_requests = false,
             "--allow-non-loopback" => allow_non_loopback = true,
+            "--tls" => config.tls = true,
+            "--ca-file" => ca_file = Some(value(&flag)?),
             "-c" | "--config" => {
                 let path = value(&flag)?;
                 let text = std::fs::read_to_string(&path)
@@ -233,8 +254,11 @@ fn parse(args: Vec<String>) -> Result<Option<SimConfig>, String> {
             config.bind
         ));
     }
+    if ca_file.is_some() && !config.tls {
+        return Err("--ca-file applies to --tls".into());
+    }
     config.validate()?;
-    Ok(Some(config))
+    Ok(Some((config, ca_file)))
 }
 
 #[cfg(test)]
@@ -242,7 +266,7 @@ mod tests {
     use super::*;
 
     fn p(args: &[&str]) -> Result<Option<SimConfig>, String> {
-        parse(args.iter().map(|s| s.to_string()).collect())
+        parse(args.iter().map(|s| s.to_string()).collect()).map(|o| o.map(|(c, _)| c))
     }
 
     #[test]
@@ -277,5 +301,10 @@ mod tests {
         assert!(p(&["--nope"]).is_err());
         assert!(p(&["--port"]).is_err());
         assert!(p(&["--data-keys", "A"]).is_err());
+        assert!(!p(&[]).unwrap().unwrap().tls);
+        assert!(p(&["--tls"]).unwrap().unwrap().tls);
+        assert!(p(&["--ca-file", "x.pem"]).is_err());
+        let with_file = parse(vec!["--tls".into(), "--ca-file=x.pem".into()]);
+        assert_eq!(with_file.unwrap().unwrap().1.as_deref(), Some("x.pem"));
     }
 }
