@@ -10,7 +10,8 @@
 //! token host is separate):
 //! * cold starts (interleaved across every row, one discarded warm-up round): init time
 //!   (spawn → first `/next` poll), first-invocation own time, upstream requests, peak RSS;
-//! * one warm process per row: own time over N invocations, upstream requests, peak RSS;
+//! * one warm process per row, all invoked round-robin: own time over N invocations, upstream
+//!   requests, peak RSS;
 //! * binary size (the release profile strips) and `bootstrap.zip` size (deflate).
 //!
 //! Every HTTP function runs over http and over https. Over https the functions trust the test
@@ -465,6 +466,11 @@ fn run(cold_n: usize, warm_n: usize, variants: bool) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let env_for = |t: Transport| {
         let mut env = function_env(sims.for_transport(t), "US");
+        // Both transports name the host `localhost` (a name resolution, as for Mindful's hosts),
+        // so the https ÷ http ratios compare TLS, not a DNS lookup.
+        for (_, v) in env.iter_mut() {
+            *v = v.replace("http://127.0.0.1:", "http://localhost:");
+        }
         match t {
             Transport::Https => env.push(("SSL_CERT_FILE".into(), bundle.display().to_string())),
             Transport::HttpsRootOnly => {
@@ -566,17 +572,25 @@ fn run(cold_n: usize, warm_n: usize, variants: bool) -> Result<(), String> {
         }
     }
 
-    eprintln!("warm: {warm_n} invocations per row in one process each…");
+    // Warm: one process per row, all alive at once, invoked round-robin (so background load
+    // hits every row alike, as for the cold starts).
+    eprintln!("warm: {warm_n} invocations per row, one process per row, round-robin…");
+    let mut procs = Vec::new();
     for s in subjects.iter_mut() {
         let sim = sims.for_transport(s.transport);
         let mut f = spawn(s).map_err(|e| format!("{}: {e}", s.name))?;
         invoke(&mut f, s, 0, sim).map_err(|e| format!("{}: {e}", s.name))?;
-        let before = sim.count(Route::Any);
-        for i in 1..=warm_n {
-            let (own, _) = invoke(&mut f, s, i, sim).map_err(|e| format!("{}: {e}", s.name))?;
+        procs.push(f);
+    }
+    for i in 1..=warm_n {
+        for (s, f) in subjects.iter_mut().zip(procs.iter_mut()) {
+            let sim = sims.for_transport(s.transport);
+            let (own, requests) = invoke(f, s, i, sim).map_err(|e| format!("{}: {e}", s.name))?;
+            s.warm_requests += requests;
             s.warm.push(own);
         }
-        s.warm_requests = sim.count(Route::Any) - before;
+    }
+    for (s, mut f) in subjects.iter_mut().zip(procs) {
         s.warm_rss_kib = f
             .shutdown()
             .map_err(|e| format!("{}: {e}", s.name))?
@@ -701,7 +715,8 @@ fn report(
         "Median of {cold_n} cold starts per row (interleaved across all rows, after one discarded warm-up round), {warm_n} warm invocations in one process per row; \
          own time = event handed out on `/next` → answer posted; init = process spawn → first `/next` poll; init + 1st = their sum per cold start; \
          ratios against the http row of the same function and build; peak RSS = max VmHWM over all processes of the row; sizes in decimal MB. \
-         https: the simulator's RSA-2048 chain (root → intermediate → leaf for `localhost`), TLS 1.3, token endpoint on its own port; \
+         both transports address the simulator as `localhost` (a name lookup, as for Mindful's hosts), the token endpoint on its own port; \
+         https: the simulator's RSA-2048 chain (root → intermediate → leaf for `localhost`), TLS 1.3; \
          whole CA bundle = this machine's system bundle + the test root ({bundle_certs} certificates) in the `provided.al2023` layout, via `SSL_CERT_FILE`."
     );
     println!(
