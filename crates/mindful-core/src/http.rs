@@ -42,12 +42,11 @@ impl Default for HttpSettings {
 ///
 /// TLS is reqwest's own default (rustls, the platform verifier on the system CA store, TLS
 /// 1.2/1.3, ALPN `http/1.1`) with two changes: the crypto provider is *ring* ([`tls_provider`]),
-/// and the system CA store is not read here but on a background thread started here (or by the
-/// first TLS handshake, whichever comes first): reading and parsing it costs 0.6 ms (one bundle
-/// file) to 7 ms (a Debian `/etc/ssl/certs` of 292 files) that would otherwise sit in every cold
-/// start's init; in the background it overlaps the rest of init and the first request's DNS and
-/// TCP waits. A store that cannot be loaded then fails that handshake (an `upstream_error`
-/// answer) instead of the process start.
+/// and the system CA store is read on the first
+/// TLS handshake instead of here: reading and parsing it costs 0.6 ms (one bundle file) to 7 ms
+/// (a Debian `/etc/ssl/certs` of 292 files) that would otherwise sit in every cold start's
+/// init, also for invocations that never reach Mindful. A store that cannot be loaded then fails
+/// that handshake (an `upstream_error` answer) instead of the process start.
 pub fn build_client(settings: &HttpSettings) -> Result<Client, ClientBuildError> {
     let tls = lazy_tls::client_config().map_err(ClientBuildError::Tls)?;
     Client::builder()
@@ -107,24 +106,10 @@ mod lazy_tls {
         let mut config = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(rustls::ALL_VERSIONS)?
             .dangerous()
-            .with_custom_certificate_verifier(preloading(LazyPlatformVerifier::new(provider)))
+            .with_custom_certificate_verifier(Arc::new(LazyPlatformVerifier::new(provider)))
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(config)
-    }
-
-    /// Starts loading the verifier's CA store on a background thread (a handshake that comes
-    /// first loads it itself; the `OnceLock` makes the other wait, never load twice).
-    pub(super) fn preloading(verifier: LazyPlatformVerifier) -> Arc<LazyPlatformVerifier> {
-        let verifier = Arc::new(verifier);
-        let preload = verifier.clone();
-        // If no thread can be started, the first handshake loads the store.
-        let _ = std::thread::Builder::new()
-            .name("ca-store".into())
-            .spawn(move || {
-                let _ = preload.verifier();
-            });
-        verifier
     }
 
     /// `rustls_platform_verifier::Verifier`, created (system CA store read) on first use.
@@ -507,20 +492,6 @@ mod tests {
         );
         assert!(r.is_err());
         assert!(v.is_loaded());
-    }
-
-    #[test]
-    fn the_ca_store_is_preloaded_in_the_background() {
-        let provider = std::sync::Arc::new(tls_provider());
-        let v = lazy_tls::preloading(lazy_tls::LazyPlatformVerifier::new(provider));
-        let started = Instant::now();
-        while !v.is_loaded() && started.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(
-            v.is_loaded(),
-            "no handshake asked, the store was loaded anyway"
-        );
     }
 
     #[test]

@@ -471,13 +471,13 @@ fn run(cold_n: usize, warm_n: usize, variants: bool) -> Result<(), String> {
         for (_, v) in env.iter_mut() {
             *v = v.replace("http://127.0.0.1:", "http://localhost:");
         }
-        match t {
-            Transport::Https => env.push(("SSL_CERT_FILE".into(), bundle.display().to_string())),
-            Transport::HttpsRootOnly => {
-                env.push(("SSL_CERT_FILE".into(), root_only.display().to_string()))
-            }
-            Transport::None | Transport::Http => {}
-        }
+        // The same CA store for http and https rows (a deployment has one store whatever the
+        // scheme; over http it is never read).
+        let store = match t {
+            Transport::HttpsRootOnly => &root_only,
+            Transport::None | Transport::Http | Transport::Https => &bundle,
+        };
+        env.push(("SSL_CERT_FILE".into(), store.display().to_string()));
         env
     };
 
