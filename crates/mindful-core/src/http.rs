@@ -42,10 +42,10 @@ impl Default for HttpSettings {
 ///
 /// TLS is reqwest's own default (rustls, the platform verifier on the system CA store, TLS
 /// 1.2/1.3, ALPN `http/1.1`) with two changes: the crypto provider is *ring* ([`tls_provider`]),
-/// and the system CA store is read on the first
-/// TLS handshake instead of here: reading and parsing it costs 0.6 ms (one bundle file) to 7 ms
-/// (a Debian `/etc/ssl/certs` of 292 files) that would otherwise sit in every cold start's
-/// init, also for invocations that never reach Mindful. A store that cannot be loaded then fails
+/// and the system CA store is read when the first TLS handshake starts (on a background
+/// thread, overlapping the round trip to the server) instead of here: reading and parsing it
+/// costs 0.6 ms (one bundle file) to 7 ms (a Debian `/etc/ssl/certs` of 292 files) that would
+/// otherwise sit in every cold start's init, also for invocations that never reach Mindful. A store that cannot be loaded then fails
 /// that handshake (an `upstream_error` answer) instead of the process start.
 pub fn build_client(settings: &HttpSettings) -> Result<Client, ClientBuildError> {
     let tls = lazy_tls::client_config().map_err(ClientBuildError::Tls)?;
@@ -91,7 +91,7 @@ pub fn tls_provider() -> rustls::crypto::CryptoProvider {
 }
 
 mod lazy_tls {
-    use std::sync::{Arc, OnceLock};
+    use std::sync::{Arc, Once, OnceLock};
 
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
     use rustls::crypto::CryptoProvider;
@@ -112,18 +112,39 @@ mod lazy_tls {
         Ok(config)
     }
 
-    /// `rustls_platform_verifier::Verifier`, created (system CA store read) on first use.
+    /// `rustls_platform_verifier::Verifier`, created (system CA store read) when the first
+    /// ClientHello goes out, on a background thread, so that the read overlaps the round trip to
+    /// the server; the certificate check waits for it (or, if no thread could start, reads it).
     pub(super) struct LazyPlatformVerifier {
         provider: Arc<CryptoProvider>,
-        inner: OnceLock<Result<Verifier, Error>>,
+        inner: Arc<OnceLock<Result<Verifier, Error>>>,
+        loading: Once,
     }
 
     impl LazyPlatformVerifier {
         pub(super) fn new(provider: Arc<CryptoProvider>) -> Self {
             Self {
                 provider,
-                inner: OnceLock::new(),
+                inner: Arc::new(OnceLock::new()),
+                loading: Once::new(),
             }
+        }
+
+        /// Starts reading the store on a background thread (once; not if already read).
+        fn start_loading(&self) {
+            if self.inner.get().is_some() {
+                return;
+            }
+            self.loading.call_once(|| {
+                let inner = self.inner.clone();
+                let provider = self.provider.clone();
+                // No thread: the certificate check reads the store itself.
+                let _ = std::thread::Builder::new()
+                    .name("ca-store".into())
+                    .spawn(move || {
+                        inner.get_or_init(|| Verifier::new(provider));
+                    });
+            });
         }
 
         fn verifier(&self) -> Result<&Verifier, Error> {
@@ -184,8 +205,10 @@ mod lazy_tls {
         }
 
         /// Asked for the ClientHello, before any certificate: what the platform verifier
-        /// answers too (its WebPKI verifier's schemes are the provider's), without loading it.
+        /// answers too (its WebPKI verifier's schemes are the provider's), without waiting for
+        /// the store, whose read starts here in the background.
         fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.start_loading();
             self.provider
                 .signature_verification_algorithms
                 .supported_schemes()
@@ -466,7 +489,7 @@ mod tests {
     }
 
     #[test]
-    fn the_system_ca_store_is_read_on_the_first_handshake_not_at_build() {
+    fn the_system_ca_store_is_read_from_the_first_client_hello_not_at_build() {
         use rustls::client::danger::ServerCertVerifier;
         use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
         use std::sync::Arc;
@@ -474,13 +497,23 @@ mod tests {
         build_client(&HttpSettings::default()).unwrap();
         let provider = Arc::new(tls_provider());
         let v = lazy_tls::LazyPlatformVerifier::new(provider.clone());
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            !v.is_loaded(),
+            "nothing reads the store before a ClientHello"
+        );
         assert_eq!(
             v.supported_verify_schemes(),
             provider
                 .signature_verification_algorithms
                 .supported_schemes()
         );
-        assert!(!v.is_loaded(), "the ClientHello must not load the store");
+        // The ClientHello does not wait for the store; it starts reading it in the background.
+        let started = Instant::now();
+        while !v.is_loaded() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(v.is_loaded(), "the ClientHello starts reading the store");
         // A certificate that is not one is rejected by the real verifier, loaded on demand.
         let name = ServerName::try_from("api.getmindful.com").unwrap();
         let r = v.verify_server_cert(
