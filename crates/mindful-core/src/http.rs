@@ -345,6 +345,12 @@ impl RetryPolicy {
     fn retry_connect(self) -> bool {
         !matches!(self, Self::Never)
     }
+    /// A request lost after it was sent (reset, closed: typically a pooled connection that died
+    /// while the execution environment was frozen) may have been processed, so only an
+    /// idempotent call tries again.
+    fn retry_lost(self) -> bool {
+        matches!(self, Self::Idempotent)
+    }
 }
 
 /// Sends the request `make` builds, reading the whole body (at most `max_body` bytes, else
@@ -383,6 +389,10 @@ pub async fn send(
                     continue;
                 }
                 return Err(TransportError::Connect(msg));
+            }
+            Err(TransportError::Other(msg)) if may_retry && policy.retry_lost() => {
+                tracing::debug!(error = %msg, "request lost, retrying once (idempotent)");
+                continue;
             }
             Err(e) => return Err(e),
         }
@@ -537,5 +547,8 @@ mod tests {
         assert!(NotProcessedOnly.retry_status(StatusCode::TOO_MANY_REQUESTS));
         assert!(!Never.retry_status(StatusCode::TOO_MANY_REQUESTS));
         assert!(!Never.retry_connect());
+        assert!(Idempotent.retry_lost());
+        assert!(!NotProcessedOnly.retry_lost());
+        assert!(!Never.retry_lost());
     }
 }

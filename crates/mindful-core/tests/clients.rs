@@ -369,6 +369,54 @@ async fn datastore_submit_and_search() {
     );
 }
 
+/// A request lost after it was sent (a pooled connection that died while Lambda froze the
+/// process) is retried once when the call is idempotent (Datastore), never for Agent Answer.
+#[tokio::test]
+async fn a_lost_request_is_retried_only_when_idempotent() {
+    let server = MockServer::start(|r, i| match (r.path(), i) {
+        (_, 0) => Reply::Reset,
+        ("/api/v1/data_sets/search", _) => Reply::Json(
+            200,
+            r#"{"customer_contact_number":"+13209071234","queue_name":"Billing"}"#.into(),
+        ),
+        _ => Reply::Reset,
+    })
+    .await;
+    let ds = DatastoreClient::new(client(), Url::parse(&server.base).unwrap());
+    let found = ds
+        .search(&Secret::new("t"), "+13209071234", &budget_ms(2000))
+        .await
+        .unwrap();
+    assert!(matches!(found, SearchOutcome::Found(_)), "{found:?}");
+    assert_eq!(server.count("/api/v1/data_sets/search"), 2);
+
+    let answers = MockServer::start(|r, _| match r.path() {
+        "/oauth2/token" => Reply::Json(200, r#"{"access_token":"tok","expires_in":3600}"#.into()),
+        _ => Reply::Reset,
+    })
+    .await;
+    let creds = creds(&answers.base);
+    let client = AgentAnswerClient::new(client());
+    let endpoint = Url::parse(&format!("{}/v2/callback/agentAnswer", answers.base)).unwrap();
+    let report = client
+        .answer(
+            &endpoint,
+            &creds,
+            "+13209071234",
+            None,
+            None,
+            &budget_ms(2000),
+        )
+        .await;
+    assert!(
+        matches!(report.outcome, Err(AnswerError::Unreachable(_))),
+        "{:?}",
+        report.outcome
+    );
+    // Agent Answer is not idempotent: the lost request is not sent again.
+    assert_eq!(answers.count("/v2/callback/agentAnswer"), 1);
+}
+
 #[tokio::test]
 async fn datastore_errors_and_retries() {
     let server = MockServer::start(|r, _| match r.header("authorization") {
