@@ -6,10 +6,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use lambda_harness::secrets_extension::SecretsExtension;
+use lambda_harness::testkit::scratch_dir;
 use lambda_harness::testkit::{
     assert_error_mentions, assert_flat, assert_secret_read_once, event, response, Deployed, CALLER,
 };
 use mindful_sim::{Route, Sim, SimConfig};
+
+/// The simulator over https, and a CA bundle (the system roots plus its test root) laid out as
+/// on Lambda `provided.al2023`: the stack's https URLs work unchanged.
+fn https_sim() -> (Sim, std::path::PathBuf) {
+    let sim = Sim::start_blocking(SimConfig {
+        tls: true,
+        ..SimConfig::default()
+    })
+    .expect("simulator");
+    let (bundle, _) = sim
+        .write_ca_bundle(&scratch_dir("deployed"))
+        .expect("CA bundle");
+    (sim, bundle)
+}
 use serde_json::json;
 
 const FUNCTION: Deployed = Deployed {
@@ -36,11 +51,16 @@ fn stack_params<'a>(sim: &'a Sim, token_url: &'a str, api_url: &'a str) -> Vec<(
 /// `MINDFUL_CLIENT_SECRET_SECRET_ARN`, so every deployed call answered `missing_config`.
 #[test]
 fn the_deployed_secret_arn_is_read_through_the_extension() {
-    let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
+    let (sim, bundle) = https_sim();
     let ext = SecretsExtension::start(SESSION).expect("extension");
     ext.put_secret(SECRET_ARN, &sim.config().clients[0].client_secret);
     let (token_url, api_url) = (sim.token_url(), sim.base_url());
-    let mut f = FUNCTION.on_sim(&stack_params(&sim, &token_url, &api_url), &ext, &[]);
+    let mut f = FUNCTION.on_sim(
+        &stack_params(&sim, &token_url, &api_url),
+        &ext,
+        &bundle,
+        &[],
+    );
     for contact in ["c-1", "c-2"] {
         sim.register_call(CALLER);
         let (r, _) = response(
@@ -56,7 +76,7 @@ fn the_deployed_secret_arn_is_read_through_the_extension() {
 
 #[test]
 fn a_json_secret_and_an_ssm_parameter_are_read_too() {
-    let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
+    let (sim, bundle) = https_sim();
     let ext = SecretsExtension::start(SESSION).expect("extension");
     let secret = sim.config().clients[0].client_secret.clone();
     ext.put_secret(
@@ -67,7 +87,7 @@ fn a_json_secret_and_an_ssm_parameter_are_read_too() {
     let (token_url, api_url) = (sim.token_url(), sim.base_url());
     let mut params = stack_params(&sim, &token_url, &api_url);
     params.push(("MindfulClientSecretJsonKey", "client_secret"));
-    let mut json_secret = FUNCTION.on_sim(&params, &ext, &[]);
+    let mut json_secret = FUNCTION.on_sim(&params, &ext, &bundle, &[]);
     sim.register_call(CALLER);
     let (r, _) = response(&mut json_secret, event(json!({}), Some(CALLER), "c-json"));
     assert_eq!(r["status"], "accepted", "{r}");
@@ -80,6 +100,7 @@ fn a_json_secret_and_an_ssm_parameter_are_read_too() {
     let mut ssm = FUNCTION.on_sim(
         &ssm_only,
         &ext,
+        &bundle,
         &[("MINDFUL_CLIENT_SECRET_PARAMETER", "/mindful/client-secret")],
     );
     sim.register_call(CALLER);
@@ -96,11 +117,16 @@ fn a_json_secret_and_an_ssm_parameter_are_read_too() {
 
 #[test]
 fn extension_failures_are_clear_answers() {
-    let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
+    let (sim, bundle) = https_sim();
     let ext = SecretsExtension::start(SESSION).expect("extension");
     // No such secret (the extension answers 400 ResourceNotFoundException).
     let (token_url, api_url) = (sim.token_url(), sim.base_url());
-    let mut f = FUNCTION.on_sim(&stack_params(&sim, &token_url, &api_url), &ext, &[]);
+    let mut f = FUNCTION.on_sim(
+        &stack_params(&sim, &token_url, &api_url),
+        &ext,
+        &bundle,
+        &[],
+    );
     let (r, _) = response(&mut f, event(json!({}), Some(CALLER), "c-missing"));
     assert_error_mentions(&r, "invalid_config", "400");
     // A wrong session token (401): the same answer, and nothing reached Mindful.
@@ -108,6 +134,7 @@ fn extension_failures_are_clear_answers() {
     let mut wrong = FUNCTION.on_sim(
         &stack_params(&sim, &token_url, &api_url),
         &ext,
+        &bundle,
         &[("AWS_SESSION_TOKEN", "not-the-session")],
     );
     let (r, _) = response(&mut wrong, event(json!({}), Some(CALLER), "c-wrong"));

@@ -6,10 +6,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use lambda_harness::secrets_extension::SecretsExtension;
+use lambda_harness::testkit::scratch_dir;
 use lambda_harness::testkit::{
     assert_error_mentions, assert_flat, assert_secret_read_once, event, response, Deployed, CALLER,
 };
 use mindful_sim::{Route, Sim, SimConfig};
+
+/// The simulator over https, and a CA bundle (the system roots plus its test root) laid out as
+/// on Lambda `provided.al2023`: the stack's https URLs work unchanged.
+fn https_sim() -> (Sim, std::path::PathBuf) {
+    let sim = Sim::start_blocking(SimConfig {
+        tls: true,
+        ..SimConfig::default()
+    })
+    .expect("simulator");
+    let (bundle, _) = sim
+        .write_ca_bundle(&scratch_dir("deployed"))
+        .expect("CA bundle");
+    (sim, bundle)
+}
 use serde_json::json;
 
 const FUNCTION: Deployed = Deployed {
@@ -30,11 +45,11 @@ fn stack(base: &str) -> [(&str, &str); 2] {
 
 #[test]
 fn the_deployed_configuration_stores_and_restores_the_context() {
-    let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
+    let (sim, bundle) = https_sim();
     let ext = SecretsExtension::start(SESSION).expect("extension");
     ext.put_secret(TOKEN_ARN, &sim.config().templates[0].token);
     let base = sim.base_url();
-    let mut f = FUNCTION.on_sim(&stack(&base), &ext, &[]);
+    let mut f = FUNCTION.on_sim(&stack(&base), &ext, &bundle, &[]);
     let (r, _) = response(
         &mut f,
         event(
@@ -58,7 +73,7 @@ fn the_deployed_configuration_stores_and_restores_the_context() {
 
 #[test]
 fn a_json_secret_and_an_ssm_parameter_are_read_too() {
-    let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
+    let (sim, bundle) = https_sim();
     let ext = SecretsExtension::start(SESSION).expect("extension");
     let token = sim.config().templates[0].token.clone();
     ext.put_secret(TOKEN_ARN, &json!({"api_token": token}).to_string());
@@ -71,6 +86,7 @@ fn a_json_secret_and_an_ssm_parameter_are_read_too() {
             ("DatastoreTokenSecretJsonKey", "api_token"),
         ],
         &ext,
+        &bundle,
         &[],
     );
     let (r, _) = response(
@@ -81,6 +97,7 @@ fn a_json_secret_and_an_ssm_parameter_are_read_too() {
     let mut ssm = FUNCTION.on_sim(
         &[("DatastoreUrl", base.as_str())],
         &ext,
+        &bundle,
         &[("DATASTORE_TOKEN_PARAMETER", "/mindful/datastore-token")],
     );
     let (r, _) = response(
@@ -93,10 +110,10 @@ fn a_json_secret_and_an_ssm_parameter_are_read_too() {
 
 #[test]
 fn an_unreadable_secret_is_a_clear_answer() {
-    let sim = Sim::start_blocking(SimConfig::default()).expect("simulator");
+    let (sim, bundle) = https_sim();
     let ext = SecretsExtension::start(SESSION).expect("extension");
     let base = sim.base_url();
-    let mut f = FUNCTION.on_sim(&stack(&base), &ext, &[]);
+    let mut f = FUNCTION.on_sim(&stack(&base), &ext, &bundle, &[]);
     let (r, _) = response(&mut f, event(json!({"method": "GET"}), Some(CALLER), "c"));
     assert_error_mentions(&r, "no_token", "400");
     assert_eq!(sim.count(Route::Any), 0);

@@ -14,31 +14,9 @@ use crate::flow::{flows_from_template, LoadError};
 /// Our three functions, by package name.
 pub const FUNCTIONS: [&str; 3] = ["ocw-phrase", "datastore-proxy", "agent-answer"];
 
-/// The functions' configuration against the simulator (what a deployment sets, plus
-/// `MINDFUL_ALLOW_HTTP=1` for the plain-HTTP loopback simulator).
+/// The functions' configuration against the simulator ([`Sim::function_env`]).
 pub fn function_env(sim: &Sim, country: &str) -> Vec<(String, String)> {
-    [
-        ("MINDFUL_ALLOW_HTTP", "1".to_string()),
-        ("DATASTORE_URL", sim.base_url()),
-        (
-            "DATASTORE_TOKEN",
-            mindful_sim::DEFAULT_DATASTORE_TOKEN.to_string(),
-        ),
-        ("MINDFUL_TOKEN_URL", sim.token_url()),
-        ("MINDFUL_API_URL", sim.base_url()),
-        (
-            "MINDFUL_CLIENT_ID",
-            mindful_sim::DEFAULT_CLIENT_ID.to_string(),
-        ),
-        (
-            "MINDFUL_CLIENT_SECRET",
-            mindful_sim::DEFAULT_CLIENT_SECRET.to_string(),
-        ),
-        ("DEFAULT_COUNTRY", country.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    sim.function_env(country)
 }
 
 /// The three functions running as Lambda processes.

@@ -868,80 +868,16 @@ impl Journey<'_> {
     }
 }
 
-/// Where a system CA bundle (PEM) is found: the Lambda `provided.al2023` path (Amazon Linux,
-/// Fedora), then Debian/Ubuntu, Alpine/macOS.
-pub const SYSTEM_CA_BUNDLES: [&str; 3] = [
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/ssl/cert.pem",
-];
+pub use mindful_sim::{write_pem, SYSTEM_CA_BUNDLES};
 
-/// A CA bundle for functions talking to an https simulator, laid out as on Lambda
-/// `provided.al2023` (`<dir>/etc/pki/tls/certs/ca-bundle.crt`): this machine's whole system
-/// bundle (the first of [`SYSTEM_CA_BUNDLES`]) followed by the simulator's test root, so the
-/// functions trust the test root the way a deployment trusts a public CA. Returns the path and
-/// the number of certificates in it.
+/// See [`Sim::write_ca_bundle`].
 pub fn write_ca_bundle(sim: &Sim, dir: &std::path::Path) -> io::Result<(PathBuf, usize)> {
-    let root = sim
-        .ca_pem()
-        .ok_or_else(|| io::Error::other("the simulator does not serve https"))?;
-    let system = SYSTEM_CA_BUNDLES
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
-        .ok_or_else(|| {
-            io::Error::other(format!(
-                "no system CA bundle found (looked for {})",
-                SYSTEM_CA_BUNDLES.join(", ")
-            ))
-        })?;
-    let mut bundle = system;
-    if !bundle.ends_with('\n') {
-        bundle.push('\n');
-    }
-    bundle.push_str(root);
-    let path = dir.join("etc/pki/tls/certs/ca-bundle.crt");
-    write_pem(&path, &bundle)?;
-    Ok((path, bundle.matches("-----BEGIN CERTIFICATE-----").count()))
+    sim.write_ca_bundle(dir)
 }
 
-/// Writes `pem` to `path`, creating its directory.
-pub fn write_pem(path: &std::path::Path, pem: &str) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(path, pem)
-}
-
-/// The functions' configuration against the simulator (what a deployment sets, plus
-/// `MINDFUL_ALLOW_HTTP=1` when the simulator is plain http). Over https the functions must also
-/// be given the CA bundle ([`write_ca_bundle`]) as `SSL_CERT_FILE`.
+/// See [`Sim::function_env`].
 pub fn function_env(sim: &Sim, country: &str) -> Vec<(String, String)> {
-    let allow_http = sim.ca_pem().is_none();
-    [
-        (
-            "MINDFUL_ALLOW_HTTP",
-            if allow_http { "1" } else { "0" }.to_string(),
-        ),
-        ("DATASTORE_URL", sim.base_url()),
-        (
-            "DATASTORE_TOKEN",
-            mindful_sim::DEFAULT_DATASTORE_TOKEN.to_string(),
-        ),
-        ("MINDFUL_TOKEN_URL", sim.token_url()),
-        ("MINDFUL_API_URL", sim.base_url()),
-        (
-            "MINDFUL_CLIENT_ID",
-            mindful_sim::DEFAULT_CLIENT_ID.to_string(),
-        ),
-        (
-            "MINDFUL_CLIENT_SECRET",
-            mindful_sim::DEFAULT_CLIENT_SECRET.to_string(),
-        ),
-        ("DEFAULT_COUNTRY", country.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    sim.function_env(country)
 }
 
 /// Build (if asked), start the simulator and the three functions, play the journey, print the

@@ -432,16 +432,18 @@ pub struct Deployed {
 
 impl Deployed {
     /// Spawns it under the stack's environment for `stack_parameters` with `extension`, against
-    /// the in-process simulator: the simulator serves plain http and the stack only takes https
-    /// URLs (its AllowedPattern), so `MINDFUL_ALLOW_HTTP=1` is added beside the stack's
-    /// variables, then `extra`.
+    /// an https simulator whose test root is in `ca_bundle` (the system bundle plus the test
+    /// root, given as `SSL_CERT_FILE` the way a deployment trusts a public CA), then `extra`.
+    /// Nothing else is added: the stack only takes https URLs, and that is what runs here.
     pub fn on_sim(
         &self,
         stack_parameters: &[(&str, &str)],
         extension: &crate::secrets_extension::SecretsExtension,
+        ca_bundle: &std::path::Path,
         extra: &[(&str, &str)],
     ) -> FunctionProcess {
-        let mut all = vec![("MINDFUL_ALLOW_HTTP", "1")];
+        let bundle = ca_bundle.display().to_string();
+        let mut all = vec![("SSL_CERT_FILE", bundle.as_str())];
         all.extend_from_slice(extra);
         crate::testkit::spawn_deployed(
             self.binary,
@@ -451,6 +453,16 @@ impl Deployed {
             &all,
         )
     }
+}
+
+/// A fresh directory for one test's files, under the system temp directory.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
 }
 
 /// Panics unless `extension` was asked once, authenticated, for the Secrets Manager secret

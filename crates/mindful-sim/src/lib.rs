@@ -99,7 +99,77 @@ pub async fn start(config: SimConfig) -> io::Result<Sim> {
     })
 }
 
+/// Where a system CA bundle (PEM) is found: the Lambda `provided.al2023` path (Amazon Linux,
+/// Fedora), then Debian/Ubuntu, Alpine/macOS.
+pub const SYSTEM_CA_BUNDLES: [&str; 3] = [
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// Writes `pem` to `path`, creating its directory.
+pub fn write_pem(path: &std::path::Path, pem: &str) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, pem)
+}
+
 impl Sim {
+    /// A CA bundle for functions talking to this (https) simulator, laid out as on Lambda
+    /// `provided.al2023` (`<dir>/etc/pki/tls/certs/ca-bundle.crt`): this machine's whole system
+    /// bundle (the first of [`SYSTEM_CA_BUNDLES`]) followed by the test root, so the functions
+    /// trust the test root the way a deployment trusts a public CA (given as `SSL_CERT_FILE`).
+    /// Returns the path and the number of certificates in it.
+    pub fn write_ca_bundle(
+        &self,
+        dir: &std::path::Path,
+    ) -> io::Result<(std::path::PathBuf, usize)> {
+        let root = self
+            .ca_pem()
+            .ok_or_else(|| io::Error::other("the simulator does not serve https"))?;
+        let system = SYSTEM_CA_BUNDLES
+            .iter()
+            .find_map(|p| std::fs::read_to_string(p).ok())
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "no system CA bundle found (looked for {})",
+                    SYSTEM_CA_BUNDLES.join(", ")
+                ))
+            })?;
+        let mut bundle = system;
+        if !bundle.ends_with('\n') {
+            bundle.push('\n');
+        }
+        bundle.push_str(root);
+        let path = dir.join("etc/pki/tls/certs/ca-bundle.crt");
+        write_pem(&path, &bundle)?;
+        Ok((path, bundle.matches("-----BEGIN CERTIFICATE-----").count()))
+    }
+
+    /// The functions' configuration against this simulator: its URLs and default credentials,
+    /// plus `MINDFUL_ALLOW_HTTP=1` when it is plain http. Over https the functions must also be
+    /// given the CA bundle ([`Sim::write_ca_bundle`]) as `SSL_CERT_FILE`.
+    pub fn function_env(&self, country: &str) -> Vec<(String, String)> {
+        let allow_http = self.ca_pem().is_none();
+        [
+            (
+                "MINDFUL_ALLOW_HTTP",
+                if allow_http { "1" } else { "0" }.to_string(),
+            ),
+            ("DATASTORE_URL", self.base_url()),
+            ("DATASTORE_TOKEN", DEFAULT_DATASTORE_TOKEN.to_string()),
+            ("MINDFUL_TOKEN_URL", self.token_url()),
+            ("MINDFUL_API_URL", self.base_url()),
+            ("MINDFUL_CLIENT_ID", DEFAULT_CLIENT_ID.to_string()),
+            ("MINDFUL_CLIENT_SECRET", DEFAULT_CLIENT_SECRET.to_string()),
+            ("DEFAULT_COUNTRY", country.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
     /// Start the simulator on a dedicated background thread with its own (2-worker) tokio
     /// runtime; usable from synchronous code. Returns once the socket is listening.
     pub fn start_blocking(config: SimConfig) -> io::Result<Sim> {
