@@ -10,20 +10,12 @@ use lambda_harness::testkit::scratch_dir;
 use lambda_harness::testkit::{
     assert_error_mentions, assert_flat, assert_secret_read_once, event, response, Deployed, CALLER,
 };
-use mindful_sim::{Route, Sim, SimConfig};
+use mindful_sim::{Route, Sim};
 
 /// The simulator over https, and a CA bundle (the system roots plus its test root) laid out as
 /// on Lambda `provided.al2023`: the stack's https URLs work unchanged.
 fn https_sim() -> (Sim, std::path::PathBuf) {
-    let sim = Sim::start_blocking(SimConfig {
-        tls: true,
-        ..SimConfig::default()
-    })
-    .expect("simulator");
-    let (bundle, _) = sim
-        .write_ca_bundle(&scratch_dir("deployed"))
-        .expect("CA bundle");
-    (sim, bundle)
+    Sim::start_https_with_ca_bundle(&scratch_dir("deployed")).expect("https simulator")
 }
 use serde_json::json;
 

@@ -147,6 +147,20 @@ impl Sim {
         Ok((path, bundle.matches("-----BEGIN CERTIFICATE-----").count()))
     }
 
+    /// A simulator with the default configuration over https, and the CA bundle that trusts it
+    /// ([`Sim::write_ca_bundle`]) written under `dir`: what a test needs to run a function the way
+    /// a deployment does (https only, the test root trusted through `SSL_CERT_FILE`).
+    pub fn start_https_with_ca_bundle(
+        dir: &std::path::Path,
+    ) -> io::Result<(Sim, std::path::PathBuf)> {
+        let sim = Sim::start_blocking(SimConfig {
+            tls: true,
+            ..SimConfig::default()
+        })?;
+        let (bundle, _) = sim.write_ca_bundle(dir)?;
+        Ok((sim, bundle))
+    }
+
     /// The functions' configuration against this simulator: its URLs and default credentials,
     /// plus `MINDFUL_ALLOW_HTTP=1` when it is plain http. Over https the functions must also be
     /// given the CA bundle ([`Sim::write_ca_bundle`]) as `SSL_CERT_FILE`.
