@@ -81,6 +81,26 @@ impl DatastoreClient {
         self.sent.load(Ordering::Relaxed)
     }
 
+    /// One Datastore call: both are upserts or reads by key, so retried once per
+    /// [`RetryPolicy::Idempotent`]; every attempt is counted, the body capped.
+    async fn send(
+        &self,
+        budget: &Budget,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<UpstreamResponse, DatastoreError> {
+        http::send(
+            budget,
+            RetryPolicy::Idempotent,
+            limits::DATASTORE_RECORD,
+            || {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+                make()
+            },
+        )
+        .await
+        .map_err(transport)
+    }
+
     fn endpoint(&self, path: &str) -> Url {
         let mut url = self.base.clone();
         let joined = format!("{}{}", url.path().trim_end_matches('/'), path);
@@ -100,20 +120,14 @@ impl DatastoreClient {
         let url = self.endpoint("/api/v1/data_sets");
         let body =
             serde_json::json!({ "customer_contact_number": number, "data_values": data_values });
-        let response = http::send(
-            budget,
-            RetryPolicy::Idempotent,
-            limits::DATASTORE_RECORD,
-            || {
-                self.sent.fetch_add(1, Ordering::Relaxed);
+        let response = self
+            .send(budget, || {
                 self.http
                     .post(url.clone())
                     .bearer_auth(token.expose())
                     .json(&body)
-            },
-        )
-        .await
-        .map_err(transport)?;
+            })
+            .await?;
         match response.status {
             s if s.is_success() => {
                 parse_object(&response).and_then(|o| o.ok_or(DatastoreError::BadResponse))
@@ -133,21 +147,15 @@ impl DatastoreClient {
         budget: &Budget,
     ) -> Result<SearchOutcome, DatastoreError> {
         let url = self.endpoint("/api/v1/data_sets/search");
-        let response = http::send(
-            budget,
-            RetryPolicy::Idempotent,
-            limits::DATASTORE_RECORD,
-            || {
-                self.sent.fetch_add(1, Ordering::Relaxed);
+        let response = self
+            .send(budget, || {
                 self.http
                     .get(url.clone())
                     .bearer_auth(token.expose())
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .query(&[("customer_contact_number", number)])
-            },
-        )
-        .await
-        .map_err(transport)?;
+            })
+            .await?;
         match response.status {
             StatusCode::NOT_FOUND => Ok(SearchOutcome::NotFound),
             s if s.is_success() => match parse_object(&response)? {
