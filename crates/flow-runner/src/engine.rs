@@ -411,15 +411,18 @@ impl Ctx<'_> {
             answered = agent_at.is_some_and(|t| t <= horizon);
         }
         let (queue_arn, queue_name) = self.queue.clone().unwrap_or_default();
-        if !answered {
-            return Ok(End::Queued {
-                queue_arn,
-                queue_name,
-                answered_by: None,
-                waited_seconds: horizon,
-            });
-        }
-        let agent = self.sc.agent.clone().expect("answered implies an agent");
+        // An answer needs a scripted agent; without one the contact is still waiting.
+        let agent = match (answered, self.sc.agent.clone()) {
+            (true, Some(agent)) => agent,
+            _ => {
+                return Ok(End::Queued {
+                    queue_arn,
+                    queue_name,
+                    answered_by: None,
+                    waited_seconds: horizon,
+                })
+            }
+        };
         self.set_elapsed(agent.after_seconds);
         self.agent = Some(agent.user_name.clone());
         if let Some(wf) = self.hooks.get("CustomerWhisper").cloned() {
