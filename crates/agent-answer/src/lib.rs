@@ -18,12 +18,12 @@ use mindful_core::agent_answer::{
 use mindful_core::answer::error_answer;
 use mindful_core::config::{self, vars, CommonConfig, ConfigError};
 use mindful_core::handler::{respond, Invocation, Payload};
+use mindful_core::http::{Client, Url};
 use mindful_core::oauth::{AuthError, ClientCredentials};
 use mindful_core::observe::InvocationRecord;
 use mindful_core::phone;
 use mindful_core::secret::{SecretError, SecretSource, SecretStore};
 use mindful_core::{ContactFlowEvent, Kvp, Secret};
-use reqwest::{Client, Url};
 
 pub const FUNCTION_NAME: &str = "agent-answer";
 pub const DEFAULT_BUDGET_MS: u64 = 2000;

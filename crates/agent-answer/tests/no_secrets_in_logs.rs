@@ -3,7 +3,7 @@
 //! endpoint and Agent Answer faults included), and assert that neither its captured
 //! stdout/stderr nor its responses contain the client secret (configured or passed as
 //! `Secret_Num`), an issued bearer token (`simtok_…`) or a full phone number. Logging runs at
-//! TRACE so dependencies' logs (hyper, reqwest, lambda_runtime) are covered too.
+//! TRACE so dependencies' logs (hyper, rustls, lambda_runtime) are covered too.
 //!
 //! Also contract rule 7: a flow URL pointing the configured secret at another host (127.0.0.2) is
 //! refused and that host sees no request; plain `http` is refused without `MINDFUL_ALLOW_HTTP`.

@@ -17,11 +17,11 @@ use mindful_core::datastore::{
     DatastoreClient, DatastoreError, SearchOutcome, DEFAULT_DATASTORE_URL,
 };
 use mindful_core::handler::{respond, Invocation, Payload};
+use mindful_core::http::Client;
 use mindful_core::observe::InvocationRecord;
 use mindful_core::phone::{self, NumberFormat};
 use mindful_core::secret::{SecretError, SecretSource, SecretStore};
 use mindful_core::{ContactFlowEvent, Kvp, Secret};
-use reqwest::Client;
 use serde_json::Value;
 
 pub const FUNCTION_NAME: &str = "datastore-proxy";
@@ -91,7 +91,7 @@ use contract::{codes, outputs, params, statuses};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: CommonConfig,
-    pub datastore_url: reqwest::Url,
+    pub datastore_url: mindful_core::http::Url,
     pub number_format: NumberFormat,
     /// `DATASTORE_INCLUDE_ATTRIBUTES=true`: POST also stores the contact's attributes.
     pub include_attributes: bool,

@@ -2,7 +2,7 @@
 //! Runtime API, `lambda-harness`) through every success and error path against `mindful-sim`,
 //! and assert that neither its captured stdout/stderr nor its responses contain the Datastore
 //! token (configured or passed as a parameter), an issued bearer token or a full phone number.
-//! Logging runs at TRACE so dependencies' logs (hyper, reqwest) are covered too.
+//! Logging runs at TRACE so dependencies' logs (hyper, rustls) are covered too.
 //!
 //! Also contract rule 7: a plain `http` Datastore URL is refused without `MINDFUL_ALLOW_HTTP`, and
 //! nothing reaches the server.

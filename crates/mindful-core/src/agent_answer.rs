@@ -1,6 +1,6 @@
 //! Mindful Agent Answer API: tell Mindful an agent answered a callback.
 
-use reqwest::{Client, StatusCode, Url};
+use crate::http::{Client, StatusCode, Url};
 use serde::Serialize;
 
 use crate::http::{self, limits, Budget, RetryPolicy, TransportError};

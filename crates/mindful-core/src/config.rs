@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use reqwest::Url;
+use crate::http::Url;
 
 use crate::secret::{Secret, SecretSource};
 

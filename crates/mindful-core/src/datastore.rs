@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use reqwest::{Client, StatusCode, Url};
+use crate::http::{Client, StatusCode, Url};
 use serde_json::{Map, Value};
 
 use crate::http::{self, limits, Budget, RetryPolicy, TransportError, UpstreamResponse};
@@ -86,7 +86,7 @@ impl DatastoreClient {
     async fn send(
         &self,
         budget: &Budget,
-        make: impl Fn() -> reqwest::RequestBuilder,
+        make: impl Fn() -> crate::http::RequestBuilder,
     ) -> Result<UpstreamResponse, DatastoreError> {
         http::send(
             budget,
@@ -152,7 +152,7 @@ impl DatastoreClient {
                 self.http
                     .get(url.clone())
                     .bearer_auth(token.expose())
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(::http::header::CONTENT_TYPE, "application/json")
                     .query(&[("customer_contact_number", number)])
             })
             .await?;

@@ -8,7 +8,11 @@
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reqwest::{Client, RequestBuilder, StatusCode};
+pub use ::http::StatusCode;
+pub use url::Url;
+
+use crate::transport::ClientSettings;
+pub use crate::transport::{Client, RequestBuilder};
 
 /// Time kept back from the Lambda deadline to serialise the answer and return it.
 pub const DEADLINE_SAFETY_MARGIN: Duration = Duration::from_millis(200);
@@ -38,35 +42,44 @@ impl Default for HttpSettings {
     }
 }
 
-/// Builds the one `reqwest::Client` a process uses (rustls, explicit timeouts, pooling).
+impl HttpSettings {
+    pub(crate) fn client_settings(&self) -> ClientSettings {
+        ClientSettings {
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout,
+            pool_idle_timeout: self.pool_idle_timeout,
+            user_agent: ::http::HeaderValue::from_static(concat!(
+                "mindful-connect-bundle/",
+                env!("CARGO_PKG_VERSION")
+            )),
+        }
+    }
+}
+
+/// Builds the one [`Client`] a process uses (rustls, explicit timeouts, pooling; no redirects,
+/// no proxies: [`crate::transport`]).
 ///
-/// TLS is reqwest's own default (rustls, the platform verifier on the system CA store, TLS
-/// 1.2/1.3, ALPN `http/1.1`) with two changes: the crypto provider is *ring* ([`tls_provider`]),
+/// TLS: rustls with the platform verifier on the system CA store, TLS 1.2/1.3, ALPN
+/// `http/1.1`, with two choices of ours: the crypto provider is *ring* ([`tls_provider`]),
 /// and the system CA store is read when the first TLS handshake starts (on a background
 /// thread, overlapping the round trip to the server) instead of here: reading and parsing it
 /// costs 0.6 ms (one bundle file) to 7 ms (a Debian `/etc/ssl/certs` of 292 files) that would
-/// otherwise sit in every cold start's init, also for invocations that never reach Mindful. A store that cannot be loaded then fails
-/// that handshake (an `upstream_error` answer) instead of the process start.
+/// otherwise sit in every cold start's init, also for invocations that never reach Mindful. A
+/// store that cannot be loaded then fails that handshake (an `upstream_error` answer) instead of
+/// the process start.
+///
+/// Redirects are never followed (the client has no code for them): Mindful's APIs and the
+/// secrets extension never redirect, and following one would re-send a POST body (the caller's
+/// number and context) or credentials to wherever the Location points; a 3xx is answered as
+/// `upstream_error` with its status.
 pub fn build_client(settings: &HttpSettings) -> Result<Client, ClientBuildError> {
-    let tls = lazy_tls::client_config().map_err(ClientBuildError::Tls)?;
-    Client::builder()
-        .tls_backend_preconfigured(tls)
-        // Mindful's APIs and the secrets extension never redirect. Following one would re-send
-        // a POST body (the caller's number and context) or credentials to wherever the
-        // Location points, including plain http, or turn a POST into a GET that "succeeds"
-        // without delivering anything; a 3xx is answered as `upstream_error` with its status.
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(settings.connect_timeout)
-        .timeout(settings.request_timeout)
-        .pool_idle_timeout(settings.pool_idle_timeout)
-        .pool_max_idle_per_host(4)
-        .tcp_nodelay(true)
-        .user_agent(concat!(
-            "mindful-connect-bundle/",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .build()
-        .map_err(ClientBuildError::Http)
+    let tls = tls_config().map_err(ClientBuildError::Tls)?;
+    Ok(Client::new(tls, settings.client_settings()))
+}
+
+/// The TLS configuration of [`build_client`].
+pub(crate) fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
+    lazy_tls::client_config()
 }
 
 /// Why the shared client could not be built (a platform problem: `main` fails the init).
@@ -74,8 +87,6 @@ pub fn build_client(settings: &HttpSettings) -> Result<Client, ClientBuildError>
 pub enum ClientBuildError {
     #[error("TLS configuration: {0}")]
     Tls(rustls::Error),
-    #[error("HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
 }
 
 /// The rustls crypto provider: *ring*, whose random numbers come straight from the OS
@@ -99,8 +110,8 @@ mod lazy_tls {
     use rustls::{ClientConfig, DigitallySignedStruct, Error, SignatureScheme};
     use rustls_platform_verifier::Verifier;
 
-    /// reqwest 0.13's default rustls configuration with [`super::tls_provider`] and a
-    /// [`LazyPlatformVerifier`].
+    /// rustls's client configuration with [`super::tls_provider`] and a [`LazyPlatformVerifier`]
+    /// (what reqwest 0.13 set up before [`crate::transport`] replaced it).
     pub(super) fn client_config() -> Result<ClientConfig, Error> {
         let provider = Arc::new(super::tls_provider());
         let mut config = ClientConfig::builder_with_provider(provider.clone())
@@ -266,15 +277,49 @@ impl Budget {
         self.total
     }
 
-    /// Runs `fut` until it completes or the budget runs out.
+    /// The instant the budget runs out.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Runs `fut` until it completes or the budget runs out. The runtime's timer ends it, and so
+    /// does the clock, read at every poll: a timer the runtime processes late (a starved CPU, a
+    /// busy task) cannot stretch the budget past the next wake-up.
     pub async fn run<F: Future>(&self, fut: F) -> Result<F::Output, BudgetExceeded> {
         let remaining = self.remaining();
         if remaining.is_zero() {
             return Err(BudgetExceeded);
         }
-        tokio::time::timeout(remaining, fut)
-            .await
-            .map_err(|_| BudgetExceeded)
+        ClockChecked {
+            deadline: self.deadline,
+            inner: Box::pin(tokio::time::timeout(remaining, fut)),
+        }
+        .await
+    }
+}
+
+/// A future ended by the clock as well as by its timer.
+struct ClockChecked<F> {
+    deadline: Instant,
+    inner: std::pin::Pin<Box<tokio::time::Timeout<F>>>,
+}
+
+impl<F: Future> Future for ClockChecked<F> {
+    type Output = Result<F::Output, BudgetExceeded>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        if Instant::now() >= self.deadline {
+            return Poll::Ready(Err(BudgetExceeded));
+        }
+        match self.inner.as_mut().poll(cx) {
+            Poll::Ready(out) => Poll::Ready(out.map_err(|_| BudgetExceeded)),
+            Poll::Pending if Instant::now() >= self.deadline => Poll::Ready(Err(BudgetExceeded)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -404,62 +449,16 @@ async fn attempt(
     request: RequestBuilder,
     max_body: usize,
 ) -> Result<(StatusCode, Option<String>, Vec<u8>), TransportError> {
-    let remaining = budget.remaining();
-    if remaining.is_zero() {
+    if budget.remaining().is_zero() {
         return Err(TransportError::Timeout);
     }
-    let fut = async {
-        let mut response = request.timeout(remaining).send().await.map_err(classify)?;
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let too_large = TransportError::TooLarge { limit: max_body };
-        if response
-            .content_length()
-            .is_some_and(|len| len > max_body as u64)
-        {
-            return Err(too_large);
-        }
-        // Read chunk by chunk so a body without Content-Length (chunked, or one that never
-        // ends) stops at the limit instead of filling memory.
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if body.len() + chunk.len() > max_body {
-                return Err(too_large);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((status, content_type, body))
-    };
-    budget.run(fut).await.map_err(|_| TransportError::Timeout)?
-}
-
-/// Maps a reqwest error without its URL (which may carry a number in the query string).
-fn classify(err: reqwest::Error) -> TransportError {
-    if err.is_timeout() {
-        TransportError::Timeout
-    } else if err.is_connect() {
-        TransportError::Connect(root_cause(&err))
-    } else {
-        TransportError::Other(root_cause(&err))
-    }
-}
-
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut source = err;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    let msg = source.to_string();
-    // Never echo a URL: reqwest's own Display includes it, a root cause rarely does.
-    if msg.contains("://") {
-        "transport error".to_string()
-    } else {
-        msg
-    }
+    // The deadline also goes to the socket (transport's ReadGuard): the connection stops reading
+    // at the deadline even if this task is not polled in time.
+    let answer = budget
+        .run(request.send_within(budget.deadline(), max_body))
+        .await
+        .map_err(|_| TransportError::Timeout)??;
+    Ok((answer.status, answer.content_type, answer.body))
 }
 
 #[cfg(test)]

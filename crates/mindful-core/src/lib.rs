@@ -14,6 +14,7 @@ pub mod oauth;
 pub mod observe;
 pub mod phone;
 pub mod secret;
+pub mod transport;
 
 pub use event::ContactFlowEvent;
 pub use kvp::Kvp;

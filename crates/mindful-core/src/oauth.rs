@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, StatusCode, Url};
+use crate::http::{Client, StatusCode, Url};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -170,7 +170,7 @@ impl OAuthClient {
                 self.http
                     .post(creds.token_url.clone())
                     .basic_auth(&creds.client_id, Some(creds.client_secret.expose()))
-                    .header(reqwest::header::ACCEPT, "application/json")
+                    .header(::http::header::ACCEPT, "application/json")
                     .form(&[("grant_type", "client_credentials")])
             },
         )

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use reqwest::Client;
+use crate::http::Client;
 use serde_json::Value;
 use tokio::sync::Mutex;
 

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use mindful_core::agent_answer::{agent_answer_endpoint, AgentAnswerClient, AnswerOutcome};
 use mindful_core::datastore::{DatastoreClient, DatastoreError, SearchOutcome};
+use mindful_core::http::Url;
 use mindful_core::http::{build_client, Budget, HttpSettings};
 use mindful_core::oauth::{AuthError, ClientCredentials, OAuthClient};
 use mindful_core::phone::{normalize, NumberFormat};
 use mindful_core::Secret;
 use mindful_sim::{Route, SimConfig};
-use reqwest::Url;
 
 fn budget() -> Budget {
     Budget::new(Duration::from_millis(2000))

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 
 use mindful_core::agent_answer::{AgentAnswerClient, AnswerError, AnswerOutcome};
 use mindful_core::datastore::{DatastoreClient, DatastoreError, SearchOutcome};
+use mindful_core::http::Url;
 use mindful_core::http::{build_client, Budget, HttpSettings};
 use mindful_core::oauth::{AuthError, ClientCredentials, OAuthClient};
 use mindful_core::secret::{SecretError, SecretSource, SecretStore};
 use mindful_core::Secret;
-use reqwest::Url;
 use support::{MockServer, Reply};
 
-fn client() -> reqwest::Client {
+fn client() -> mindful_core::http::Client {
     build_client(&HttpSettings::default()).unwrap()
 }
 
