@@ -163,7 +163,8 @@ impl Client {
             .map_err(|_| TransportError::Timeout)??;
         let _ = tcp.set_nodelay(true);
         let guarded = Guarded { io: tcp, guard };
-        let (sender, driver) = if origin.https {
+        // The connection's error reaches the request through hyper's response channel.
+        if origin.https {
             let name = server_name(url)?;
             let tls = tokio::time::timeout(
                 settings.connect_timeout,
@@ -173,19 +174,13 @@ impl Client {
             .map_err(|_| TransportError::Timeout)?
             .map_err(|e| connect_error(&e))?;
             let (sender, conn) = handshake(tls).await?;
-            (sender, Driver::Tls(conn))
+            tokio::spawn(async move { conn.await.ok() });
+            Ok(sender)
         } else {
             let (sender, conn) = handshake(guarded).await?;
-            (sender, Driver::Plain(conn))
-        };
-        tokio::spawn(async move {
-            // Its error reaches the request through hyper's response channel.
-            let _ = match driver {
-                Driver::Tls(c) => c.await,
-                Driver::Plain(c) => c.await,
-            };
-        });
-        Ok(sender)
+            tokio::spawn(async move { conn.await.ok() });
+            Ok(sender)
+        }
     }
 }
 
@@ -207,15 +202,6 @@ where
         .handshake::<_, Full<Bytes>>(TokioIo::new(io))
         .await
         .map_err(|_| TransportError::Connect("the HTTP connection could not start".into()))
-}
-
-type PlainConn = http1::Connection<TokioIo<Guarded<TcpStream>>, Full<Bytes>>;
-type TlsConn =
-    http1::Connection<TokioIo<tokio_rustls::client::TlsStream<Guarded<TcpStream>>>, Full<Bytes>>;
-
-enum Driver {
-    Plain(PlainConn),
-    Tls(TlsConn),
 }
 
 async fn tcp_connect(url: &Url, port: u16) -> Result<TcpStream, TransportError> {
