@@ -352,26 +352,29 @@ impl AgentAnswer {
                 .await
                 .map_err(Failure::Secret)?,
         };
-        let creds = ClientCredentials {
+        let mut creds = ClientCredentials {
             token_url: plan.token_url.clone(),
             client_id: plan.client_id.clone(),
             client_secret,
         };
 
         let started = Instant::now();
-        let report = self
-            .client
-            .answer(
-                &plan.endpoint,
-                &creds,
-                &plan.ani,
-                plan.agent_id.as_deref(),
-                plan.queue_id.as_deref(),
-                &inv.budget,
-            )
-            .await;
+        let mut report = self.send(&plan, &creds, &inv.budget).await;
+        let mut requests = report.requests;
+        // A rotated client secret: the token endpoint refuses the cached one. Read it again
+        // (past the cache, at most once per TTL window) and try once more if it changed.
+        if let (Err(AnswerError::Auth(AuthError::Rejected(_))), SecretFrom::Configured(source)) =
+            (&report.outcome, &plan.secret)
+        {
+            if let Ok(Some(rotated)) = self.secrets.refresh(source, &inv.budget).await {
+                tracing::info!("the token endpoint refused the client secret; retrying once with the rotated one");
+                creds.client_secret = rotated;
+                report = self.send(&plan, &creds, &inv.budget).await;
+                requests += report.requests;
+            }
+        }
         inv.record.upstream_latency = Some(started.elapsed());
-        inv.record.upstream_requests = report.requests;
+        inv.record.upstream_requests = requests;
         match report.outcome {
             Ok(AnswerOutcome::Accepted { http_status }) => {
                 inv.record.upstream_status = Some(http_status);
@@ -400,6 +403,24 @@ impl AgentAnswer {
                 })
             }
         }
+    }
+
+    async fn send(
+        &self,
+        plan: &Plan,
+        creds: &ClientCredentials,
+        budget: &mindful_core::http::Budget,
+    ) -> mindful_core::agent_answer::AnswerReport {
+        self.client
+            .answer(
+                &plan.endpoint,
+                creds,
+                &plan.ani,
+                plan.agent_id.as_deref(),
+                plan.queue_id.as_deref(),
+                budget,
+            )
+            .await
     }
 
     fn recently_answered(&self, contact_id: &str, window: Duration) -> bool {

@@ -157,6 +157,7 @@ impl mindful_core::answer::Failure for Failure {
             Self::InvalidNumber(_) => codes::INVALID_NUMBER,
             Self::NoToken => codes::NO_TOKEN,
             Self::Secret(SecretError::Timeout) | Self::Timeout { .. } => codes::TIMEOUT,
+            Self::Secret(e) if e.is_config() => codes::INVALID_CONFIG,
             Self::Secret(_) => codes::NO_TOKEN,
             Self::Datastore(e) => match e {
                 DatastoreError::Unauthorized => codes::UNAUTHORIZED,
@@ -332,33 +333,17 @@ impl DatastoreProxy {
 
         let started = Instant::now();
         let sent_before = client.requests_sent();
-        let key = plan.key;
-        let result = match plan.method {
-            Method::Post => client
-                .submit(&token, &key, &plan.values, &inv.budget)
-                .await
-                .map(|saved| {
-                    let mut kvp = Kvp::with_status(statuses::OK);
-                    kvp.set(outputs::CUSTOMER_CONTACT_NUMBER, key.clone());
-                    let expires = saved
-                        .get(outputs::TIME_TO_EXPIRE)
-                        .map(mindful_core::event::value_to_string)
-                        .unwrap_or_default();
-                    kvp.set(outputs::TIME_TO_EXPIRE, expires);
-                    kvp
-                }),
-            Method::Get => client
-                .search(&token, &key, &inv.budget)
-                .await
-                .map(|outcome| match outcome {
-                    SearchOutcome::Found(record) => record_response(&record),
-                    SearchOutcome::NotFound => {
-                        let mut kvp = Kvp::with_status(statuses::NOT_FOUND);
-                        kvp.set(outputs::CUSTOMER_CONTACT_NUMBER, key.clone());
-                        kvp
-                    }
-                }),
-        };
+        let mut result = self.call(client, &plan, &token, &inv.budget).await;
+        // A rotated token: Datastore refuses the cached one. Read it again (past the cache, at
+        // most once per TTL window) and try once more if it changed.
+        if let (Err(DatastoreError::Unauthorized), TokenFrom::Configured(source)) =
+            (&result, &plan.token)
+        {
+            if let Ok(Some(rotated)) = self.secrets.refresh(source, &inv.budget).await {
+                tracing::info!("Datastore refused the token; retrying once with the rotated one");
+                result = self.call(client, &plan, &rotated, &inv.budget).await;
+            }
+        }
         inv.record.upstream_latency = Some(started.elapsed());
         inv.record.upstream_requests =
             u32::try_from(client.requests_sent() - sent_before).unwrap_or(u32::MAX);
@@ -373,6 +358,46 @@ impl DatastoreProxy {
             },
             other => Failure::Datastore(other),
         })
+    }
+
+    /// The plan's one Datastore call with `token`.
+    async fn call(
+        &self,
+        client: &DatastoreClient,
+        plan: &Plan,
+        token: &Secret,
+        budget: &mindful_core::http::Budget,
+    ) -> Result<Kvp, DatastoreError> {
+        let key = plan.key.clone();
+        let (token, inv_budget) = (token.clone(), budget);
+        match plan.method {
+            Method::Post => client
+                .submit(&token, &key, &plan.values, inv_budget)
+                .await
+                .map(|saved| {
+                    let mut kvp = Kvp::with_status(statuses::OK);
+                    kvp.set(outputs::CUSTOMER_CONTACT_NUMBER, key.clone());
+                    let expires = saved
+                        .get(outputs::TIME_TO_EXPIRE)
+                        .map(mindful_core::event::value_to_string)
+                        .unwrap_or_default();
+                    kvp.set(outputs::TIME_TO_EXPIRE, expires);
+                    kvp
+                }),
+            Method::Get => {
+                client
+                    .search(&token, &key, inv_budget)
+                    .await
+                    .map(|outcome| match outcome {
+                        SearchOutcome::Found(record) => record_response(&record),
+                        SearchOutcome::NotFound => {
+                            let mut kvp = Kvp::with_status(statuses::NOT_FOUND);
+                            kvp.set(outputs::CUSTOMER_CONTACT_NUMBER, key.clone());
+                            kvp
+                        }
+                    })
+            }
+        }
     }
 }
 

@@ -41,6 +41,11 @@ pub enum Answer {
     Endless,
     /// A `200` whose `Content-Length` announces `declared` bytes; sends that many (lazily).
     Declared(u64),
+    /// `100 Continue` interim responses, over and over at full speed, never a final answer
+    /// (until the client goes away).
+    InterimFlood,
+    /// These bytes exactly, then the connection closes (framing and header attacks).
+    Raw(Vec<u8>),
 }
 
 type Script = dyn Fn(&Received, usize) -> Answer + Send + Sync;
@@ -57,8 +62,28 @@ pub struct HostileUpstream {
 impl HostileUpstream {
     /// `script(request, index)` decides each answer.
     pub fn start(script: impl Fn(&Received, usize) -> Answer + Send + Sync + 'static) -> Self {
+        Self::start_with(None, script)
+    }
+
+    /// Over https, presenting `tls`'s certificate (for `localhost`: `mindful_sim::test_tls`);
+    /// `base` is `https://localhost:PORT`.
+    pub fn start_tls(
+        tls: Arc<rustls::ServerConfig>,
+        script: impl Fn(&Received, usize) -> Answer + Send + Sync + 'static,
+    ) -> Self {
+        Self::start_with(Some(tls), script)
+    }
+
+    fn start_with(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        script: impl Fn(&Received, usize) -> Answer + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let base = format!("http://{}", listener.local_addr().expect("local address"));
+        let port = listener.local_addr().expect("local address").port();
+        let base = match tls {
+            Some(_) => format!("https://localhost:{port}"),
+            None => format!("http://127.0.0.1:{port}"),
+        };
         let received = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(Mutex::new(0u64));
@@ -71,7 +96,19 @@ impl HostileUpstream {
                 }
                 let Ok(stream) = stream else { continue };
                 let (r, s, b, script) = (r.clone(), s.clone(), b.clone(), script.clone());
-                std::thread::spawn(move || serve(stream, &r, &s, &b, &*script));
+                let tls = tls.clone();
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                    match tls {
+                        None => serve(stream, &r, &s, &b, &*script),
+                        Some(config) => {
+                            let Ok(conn) = rustls::ServerConnection::new(config) else {
+                                return;
+                            };
+                            serve(rustls::StreamOwned::new(conn, stream), &r, &s, &b, &*script)
+                        }
+                    }
+                });
             }
         });
         Self {
@@ -100,21 +137,19 @@ impl Drop for HostileUpstream {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         // Wake the accept loop.
-        let _ = TcpStream::connect(self.base.trim_start_matches("http://"));
+        if let Some(port) = self.base.rsplit(':').next() {
+            let _ = TcpStream::connect(format!("127.0.0.1:{port}"));
+        }
     }
 }
 
-fn serve(
-    stream: TcpStream,
+fn serve<S: Read + Write>(
+    stream: S,
     received: &Mutex<Vec<Received>>,
     stop: &AtomicBool,
     sent: &Mutex<u64>,
     script: &Script,
 ) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
     let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
@@ -165,6 +200,7 @@ fn serve(
                 *s += n as u64;
             }
         };
+        let writer = reader.get_mut();
         match script(&request, index) {
             Answer::Json(status, body) => {
                 let head = format!(
@@ -226,7 +262,63 @@ fn serve(
                 }
                 return;
             }
+            Answer::InterimFlood => {
+                let block = "HTTP/1.1 100 Continue\r\n\r\n".repeat(2048);
+                while !stop.load(Ordering::Relaxed) {
+                    if writer.write_all(block.as_bytes()).is_err() {
+                        return;
+                    }
+                    count(block.len());
+                }
+                return;
+            }
+            Answer::Raw(bytes) => {
+                let _ = writer.write_all(&bytes);
+                let _ = writer.flush();
+                count(bytes.len());
+                return;
+            }
         }
         let _ = writer.flush();
+    }
+}
+
+/// A CPU share like a small Lambda function's: the process (every thread) pinned to CPU 0 beside
+/// `hogs` busy loops pinned there too, so it gets about `1 / (hogs + 1)` of a core (a 256 MB
+/// function gets ~0.15 vCPU: 5 hogs). The loops end when this is dropped. Uses `taskset`
+/// (util-linux, on every Debian and Amazon Linux).
+pub struct CpuStarver {
+    hogs: Vec<std::process::Child>,
+}
+
+impl CpuStarver {
+    pub fn pin(pid: u32, hogs: usize) -> std::io::Result<Self> {
+        let pinned = std::process::Command::new("taskset")
+            .args(["-a", "-c", "-p", "0", &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        if !pinned.success() {
+            return Err(std::io::Error::other(format!(
+                "taskset -p failed: {pinned}"
+            )));
+        }
+        let mut starver = Self { hogs: Vec::new() };
+        for _ in 0..hogs {
+            starver.hogs.push(
+                std::process::Command::new("taskset")
+                    .args(["-c", "0", "sh", "-c", "while :; do :; done"])
+                    .spawn()?,
+            );
+        }
+        Ok(starver)
+    }
+}
+
+impl Drop for CpuStarver {
+    fn drop(&mut self) {
+        for hog in &mut self.hogs {
+            let _ = hog.kill();
+            let _ = hog.wait();
+        }
     }
 }

@@ -54,10 +54,10 @@ impl CommonConfig {
                 reason: format!("{default_country} is not a supported ISO 3166 alpha-2 country"),
             });
         }
-        let allow_http = env("MINDFUL_ALLOW_HTTP")
+        let allow_http = env(vars::MINDFUL_ALLOW_HTTP)
             .map(|v| is_truthy(&v))
             .unwrap_or(false);
-        let allowed_hosts = env("MINDFUL_ALLOWED_HOSTS")
+        let allowed_hosts: Vec<String> = env("MINDFUL_ALLOWED_HOSTS")
             .map(|v| {
                 v.split(',')
                     .map(|h| h.trim().to_ascii_lowercase())
@@ -65,6 +65,15 @@ impl CommonConfig {
                     .collect()
             })
             .unwrap_or_default();
+        for entry in &allowed_hosts {
+            check_allow_entry(entry).map_err(|reason| ConfigError::InvalidValue {
+                name: vars::MINDFUL_ALLOWED_HOSTS.into(),
+                reason: format!("entry \"{entry}\": {reason}"),
+            })?;
+        }
+        // Checked here so a bad value is reported at start and answered as invalid_config; the
+        // secret store reads the same variables with the same rule.
+        extension_settings(env)?;
         let request_budget = Duration::from_millis(parse_u64(
             env,
             "REQUEST_BUDGET_MS",
@@ -79,6 +88,76 @@ impl CommonConfig {
             request_budget,
         })
     }
+}
+
+/// The Parameters and Secrets extension's port and our secret cache TTL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtensionSettings {
+    pub port: u16,
+    pub ttl: Duration,
+}
+
+impl Default for ExtensionSettings {
+    /// The extension's documented default port, and its own default TTL.
+    fn default() -> Self {
+        Self {
+            port: 2773,
+            ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` (1–65535, default 2773) and
+/// `SECRETS_CACHE_TTL_SECONDS` (0–86400, default 300): a value that is set but invalid is an
+/// error naming the variable, never a silent default.
+pub fn extension_settings(
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ExtensionSettings, ConfigError> {
+    let defaults = ExtensionSettings::default();
+    let port = parse_u64(
+        env,
+        vars::PARAMETERS_SECRETS_EXTENSION_HTTP_PORT,
+        u64::from(defaults.port),
+        1,
+        65_535,
+    )?;
+    let ttl = parse_u64(
+        env,
+        vars::SECRETS_CACHE_TTL_SECONDS,
+        defaults.ttl.as_secs(),
+        0,
+        86_400,
+    )?;
+    Ok(ExtensionSettings {
+        port: u16::try_from(port).unwrap_or(defaults.port),
+        ttl: Duration::from_secs(ttl),
+    })
+}
+
+/// An allow-list entry is `host`, `.suffix` or `*.suffix`, optionally `:port` (1–65535): no
+/// scheme, path, query or credentials (`https://host` or `host:443/` once silently never
+/// matched).
+fn check_allow_entry(entry: &str) -> Result<(), &'static str> {
+    if entry.contains("://") {
+        return Err(
+            "write the host without a scheme (host, .suffix or *.suffix, optionally :port)",
+        );
+    }
+    if entry.contains(['/', '?', '#', '@', ' ']) {
+        return Err("write only a host, optionally :port (no path, query or credentials)");
+    }
+    let host = match entry.rsplit_once(':') {
+        Some((h, p)) => match p.parse::<u16>() {
+            Ok(port) if port != 0 => h,
+            _ => return Err("the port must be a number from 1 to 65535"),
+        },
+        None => entry,
+    };
+    let name = host.trim_start_matches('*').trim_start_matches('.');
+    if name.is_empty() || name.contains(['*', ':']) {
+        return Err("the host is empty or not a host name");
+    }
+    Ok(())
 }
 
 pub fn is_truthy(v: &str) -> bool {
@@ -119,6 +198,20 @@ pub fn check_url(raw: &str, name: &str, allow_http: bool) -> Result<Url, ConfigE
     }
     if url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
         return Err(ConfigError::InvalidUrl { name: name.into() });
+    }
+    // A query or fragment would be silently dropped or merged into every request; port 0 can
+    // never connect.
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::InvalidValue {
+            name: name.into(),
+            reason: "a URL here takes no query string or fragment".into(),
+        });
+    }
+    if url.port() == Some(0) {
+        return Err(ConfigError::InvalidValue {
+            name: name.into(),
+            reason: "port 0 is not a port".into(),
+        });
     }
     Ok(url)
 }
@@ -176,7 +269,9 @@ fn origin_matches(host: &str, port: u16, entry: &str) -> bool {
     }
     let pattern = pattern.trim_start_matches('*');
     if let Some(suffix) = pattern.strip_prefix('.') {
-        host.ends_with(&format!(".{suffix}"))
+        // An IP literal has no subdomains: `.0.1` must not admit `127.0.0.1`.
+        let ip_literal = host.parse::<std::net::Ipv4Addr>().is_ok() || host.starts_with('[');
+        !ip_literal && host.ends_with(&format!(".{suffix}"))
     } else {
         host == pattern
     }
@@ -313,6 +408,7 @@ pub fn secret_source(
         return Some(SecretSource::SecretsManager {
             id: id.trim().to_string(),
             key: env(setting.secret_key).map(|k| k.trim().to_string()),
+            key_var: setting.secret_key,
         });
     }
     env(setting.parameter).map(|n| SecretSource::Ssm {
@@ -455,7 +551,8 @@ mod tests {
             secret_source(&env_of(&[("T_ARN", "arn:x"), ("T_KEY", "k")]), &t),
             Some(SecretSource::SecretsManager {
                 id: "arn:x".into(),
-                key: Some("k".into())
+                key: Some("k".into()),
+                key_var: "T_KEY",
             })
         );
         assert_eq!(
@@ -487,7 +584,8 @@ mod tests {
                 secret_source(&env_of(&[(arn, "arn:s"), (key, "k")]), &setting),
                 Some(SecretSource::SecretsManager {
                     id: "arn:s".into(),
-                    key: Some("k".into())
+                    key: Some("k".into()),
+                    key_var: key,
                 }),
                 "{arn}"
             );

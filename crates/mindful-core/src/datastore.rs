@@ -128,10 +128,17 @@ impl DatastoreClient {
                     .json(&body)
             })
             .await?;
+        // One rule for both calls' answers: a record for another number is refused; an empty
+        // answer (`{}`, `null`, no body) is a stored record Mindful chose not to echo.
         match response.status {
-            s if s.is_success() => {
-                parse_object(&response).and_then(|o| o.ok_or(DatastoreError::BadResponse))
-            }
+            s if s.is_success() => match parse_object(&response)? {
+                Some(obj) => match obj.get("customer_contact_number") {
+                    None | Some(Value::Null) => Ok(obj),
+                    Some(found) if same_number(found, number) => Ok(obj),
+                    Some(_) => Err(DatastoreError::ForeignRecord),
+                },
+                None => Ok(Map::new()),
+            },
             s => Err(status_error(s)),
         }
     }
@@ -202,10 +209,13 @@ fn status_error(s: StatusCode) -> DatastoreError {
 
 /// An object body → `Some`, an empty body or `null`/`{}` → `None`, anything else → BadResponse.
 fn parse_object(response: &UpstreamResponse) -> Result<Option<Map<String, Value>>, DatastoreError> {
-    if response.body.iter().all(u8::is_ascii_whitespace) {
+    if http::without_bom(&response.body)
+        .iter()
+        .all(u8::is_ascii_whitespace)
+    {
         return Ok(None);
     }
-    match serde_json::from_slice::<Value>(&response.body) {
+    match serde_json::from_slice::<Value>(http::without_bom(&response.body)) {
         Ok(Value::Object(map)) if map.is_empty() => Ok(None),
         Ok(Value::Object(map)) => Ok(Some(map)),
         Ok(Value::Null) => Ok(None),

@@ -116,8 +116,15 @@ impl ContactFlowEvent {
             .filter(|a| !a.is_empty())
     }
 
+    /// The contact id; blank (`""`, `" "`) means absent (a blank id once made two callers'
+    /// Agent Answers duplicates of each other).
     pub fn contact_id(&self) -> Option<&str> {
-        self.details.contact_data.contact_id.as_deref()
+        self.details
+            .contact_data
+            .contact_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
     }
 
     pub fn language_code(&self) -> Option<&str> {

@@ -357,6 +357,12 @@ pub mod limits {
     pub const SECRETS_EXTENSION: usize = 512 * 1024;
 }
 
+/// A body without its leading UTF-8 byte order mark, which RFC 8259 (section 8.1) lets a parser
+/// ignore: some servers put one before a JSON document.
+pub fn without_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body)
+}
+
 /// A response read completely (status and body) inside the budget.
 #[derive(Debug, Clone)]
 pub struct UpstreamResponse {

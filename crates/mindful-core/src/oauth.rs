@@ -211,8 +211,8 @@ pub struct IssuedToken {
 ///   ([`DEFAULT_LIFETIME`]). 0 or negative: valid for this call only, not cached. Above a day:
 ///   a day ([`MAX_LIFETIME`]).
 pub fn parse_token_response(body: &[u8]) -> Result<IssuedToken, AuthError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|_| AuthError::BadResponse("the body is not JSON"))?;
+    let value: Value = serde_json::from_slice(crate::http::without_bom(body))
+        .map_err(|_| AuthError::BadResponse("the body is not JSON"))?;
     let token = value
         .get("access_token")
         .and_then(Value::as_str)
@@ -228,11 +228,13 @@ pub fn parse_token_response(body: &[u8]) -> Result<IssuedToken, AuthError> {
         Some(_) => return Err(AuthError::BadResponse("token_type is not Bearer")),
     }
     let expires_in = match value.get("expires_in") {
-        Some(Value::Number(n)) => n.as_f64(),
+        // From the number's text: `as_f64` refuses what overflows a float.
+        Some(Value::Number(n)) => n.to_string().parse::<f64>().ok(),
         Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
         _ => None,
     }
-    .filter(|s| s.is_finite());
+    // `1e999` is +inf: clamped below like any long lifetime; NaN cannot come from JSON.
+    .filter(|s| !s.is_nan());
     let lifetime = match expires_in {
         None => Some(DEFAULT_LIFETIME),
         Some(s) if s < 1.0 => None,

@@ -50,9 +50,15 @@ impl fmt::Display for Secret {
 pub enum SecretSource {
     /// Given directly (environment variable or flow parameter).
     Value(Secret),
-    /// A Secrets Manager secret id or ARN. `SecretString` is used as is, or, when it is a JSON
-    /// object (the console's "key/value" secrets), the value under `key`, or its only value.
-    SecretsManager { id: String, key: Option<String> },
+    /// A Secrets Manager secret id or ARN. Without `key`, `SecretString` is used as is, or, when
+    /// it is a JSON object (the console's "key/value" secrets) of one value, that value. With
+    /// `key` (named by the variable `key_var`), it must be a JSON object holding `key` as a
+    /// non-empty string: anything else is [`SecretError::Shape`], and nothing is sent.
+    SecretsManager {
+        id: String,
+        key: Option<String>,
+        key_var: &'static str,
+    },
     /// An SSM Parameter Store name or ARN (SecureString decrypted).
     Ssm { name: String },
 }
@@ -69,6 +75,18 @@ pub enum SecretError {
     Empty,
     #[error("the secrets extension answered with an unexpected body")]
     BadResponse,
+    /// The secret is not what the configuration says: a key is named, but the SecretString is
+    /// not a JSON object holding it as a non-empty string. A configuration error: the string is
+    /// never sent whole (it may be another system's credentials).
+    #[error("{key_var} names the key \"{key}\", but the secret is not a JSON object holding it as a non-empty string")]
+    Shape { key_var: &'static str, key: String },
+}
+
+impl SecretError {
+    /// Whether the configuration is at fault (the answer is `invalid_config`).
+    pub fn is_config(&self) -> bool {
+        matches!(self, Self::Shape { .. })
+    }
 }
 
 /// Reads secrets through the Parameters and Secrets Lambda Extension, with a per-process cache.
@@ -78,6 +96,8 @@ pub struct SecretStore {
     session_token: Option<String>,
     ttl: Duration,
     cache: Mutex<HashMap<String, (Secret, Instant)>>,
+    /// When each secret was last re-read after an authentication failure ([`Self::refresh`]).
+    refreshed: Mutex<HashMap<String, Instant>>,
 }
 
 impl SecretStore {
@@ -95,6 +115,7 @@ impl SecretStore {
             session_token,
             ttl,
             cache: Mutex::new(HashMap::new()),
+            refreshed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -105,20 +126,64 @@ impl SecretStore {
     /// and our cache TTL from `SECRETS_CACHE_TTL_SECONDS` (default 300, the extension's own).
     /// Always plain http to loopback: the extension serves nothing else, and no setting can
     /// point the secret requests anywhere else.
+    ///
+    /// An invalid port or TTL is a configuration error the function reports at start and answers
+    /// with ([`crate::config::CommonConfig::from_env`] checks the same variables with the same
+    /// [`crate::config::extension_settings`]); the store itself then keeps the defaults, unused.
     pub fn from_env(http: Client, env: &dyn Fn(&str) -> Option<String>) -> Self {
-        let port = env(vars::PARAMETERS_SECRETS_EXTENSION_HTTP_PORT)
-            .and_then(|p| p.trim().parse::<u16>().ok())
-            .filter(|p| *p != 0)
-            .unwrap_or(2773);
-        let ttl = env(vars::SECRETS_CACHE_TTL_SECONDS)
-            .and_then(|t| t.trim().parse::<u64>().ok())
-            .unwrap_or(300);
+        let settings = crate::config::extension_settings(env).unwrap_or_default();
         Self::new(
             http,
-            format!("http://localhost:{port}"),
+            format!("http://localhost:{}", settings.port),
             env(vars::AWS_SESSION_TOKEN),
-            Duration::from_secs(ttl),
+            settings.ttl,
         )
+    }
+
+    /// After Mindful refused the secret (401/403): reads it again, past the cache, and returns
+    /// the new value if it changed (a rotation), else `None`. At most once per TTL window per
+    /// secret, so a wrong secret cannot turn every call into an extension read; a value given
+    /// directly is never re-read.
+    pub async fn refresh(
+        &self,
+        source: &SecretSource,
+        budget: &Budget,
+    ) -> Result<Option<Secret>, SecretError> {
+        let Some(cache_key) = Self::cache_key(source) else {
+            return Ok(None);
+        };
+        {
+            let mut refreshed = self.refreshed.lock().await;
+            if refreshed
+                .get(&cache_key)
+                .is_some_and(|at| at.elapsed() < self.ttl)
+            {
+                return Ok(None);
+            }
+            refreshed.insert(cache_key.clone(), Instant::now());
+        }
+        let before = self
+            .cache
+            .lock()
+            .await
+            .get(&cache_key)
+            .map(|(v, _)| v.clone());
+        let fresh = self.fetch(source, budget).await?;
+        self.cache
+            .lock()
+            .await
+            .insert(cache_key, (fresh.clone(), Instant::now()));
+        Ok((before.as_ref() != Some(&fresh)).then_some(fresh))
+    }
+
+    fn cache_key(source: &SecretSource) -> Option<String> {
+        match source {
+            SecretSource::Value(_) => None,
+            SecretSource::SecretsManager { id, key, .. } => {
+                Some(format!("sm:{id}#{}", key.as_deref().unwrap_or("")))
+            }
+            SecretSource::Ssm { name } => Some(format!("ssm:{name}")),
+        }
     }
 
     /// Resolves `source` to its value, from the cache when fresh.
@@ -127,27 +192,11 @@ impl SecretStore {
         source: &SecretSource,
         budget: &Budget,
     ) -> Result<Secret, SecretError> {
-        let (cache_key, path, query) = match source {
-            SecretSource::Value(v) => {
-                return if v.is_empty() {
-                    Err(SecretError::Empty)
-                } else {
-                    Ok(v.clone())
-                };
-            }
-            SecretSource::SecretsManager { id, key } => (
-                format!("sm:{id}#{}", key.as_deref().unwrap_or("")),
-                "/secretsmanager/get",
-                vec![("secretId", id.clone())],
-            ),
-            SecretSource::Ssm { name } => (
-                format!("ssm:{name}"),
-                "/systemsmanager/parameters/get",
-                vec![
-                    ("name", name.clone()),
-                    ("withDecryption", "true".to_string()),
-                ],
-            ),
+        let Some(cache_key) = Self::cache_key(source) else {
+            return match source {
+                SecretSource::Value(v) if !v.is_empty() => Ok(v.clone()),
+                _ => Err(SecretError::Empty),
+            };
         };
         let mut cache = self.cache.lock().await;
         if let Some((value, at)) = cache.get(&cache_key) {
@@ -155,6 +204,32 @@ impl SecretStore {
                 return Ok(value.clone());
             }
         }
+        let secret = self.fetch(source, budget).await?;
+        cache.insert(cache_key, (secret.clone(), Instant::now()));
+        Ok(secret)
+    }
+
+    /// One read through the extension (no cache).
+    async fn fetch(&self, source: &SecretSource, budget: &Budget) -> Result<Secret, SecretError> {
+        let (path, query) = match source {
+            SecretSource::Value(v) => {
+                return if v.is_empty() {
+                    Err(SecretError::Empty)
+                } else {
+                    Ok(v.clone())
+                };
+            }
+            SecretSource::SecretsManager { id, .. } => {
+                ("/secretsmanager/get", vec![("secretId", id.clone())])
+            }
+            SecretSource::Ssm { name } => (
+                "/systemsmanager/parameters/get",
+                vec![
+                    ("name", name.clone()),
+                    ("withDecryption", "true".to_string()),
+                ],
+            ),
+        };
         let url = format!("{}{}", self.base_url, path);
         let response = http::send(
             budget,
@@ -177,15 +252,21 @@ impl SecretStore {
         if !response.status.is_success() {
             return Err(SecretError::Status(response.status.as_u16()));
         }
-        let body: Value =
-            serde_json::from_slice(&response.body).map_err(|_| SecretError::BadResponse)?;
+        let body: Value = serde_json::from_slice(http::without_bom(&response.body))
+            .map_err(|_| SecretError::BadResponse)?;
         let value = match source {
-            SecretSource::SecretsManager { key, .. } => {
+            SecretSource::SecretsManager { key, key_var, .. } => {
                 let s = body
                     .get("SecretString")
                     .and_then(Value::as_str)
                     .ok_or(SecretError::BadResponse)?;
-                pick_secret_string(s, key.as_deref())?
+                match key {
+                    Some(k) => pick_keyed(s, k).ok_or_else(|| SecretError::Shape {
+                        key_var,
+                        key: k.clone(),
+                    })?,
+                    None => pick_secret_string(s)?,
+                }
             }
             _ => body
                 .pointer("/Parameter/Value")
@@ -197,20 +278,31 @@ impl SecretStore {
         if value.is_empty() {
             return Err(SecretError::Empty);
         }
-        let secret = Secret::new(value);
-        cache.insert(cache_key, (secret.clone(), Instant::now()));
-        Ok(secret)
+        Ok(Secret::new(value))
     }
 }
 
-fn pick_secret_string(s: &str, key: Option<&str>) -> Result<String, SecretError> {
+/// With a key named: the SecretString must be a JSON object holding it as a non-empty string.
+fn pick_keyed(s: &str, key: &str) -> Option<String> {
+    match serde_json::from_str::<Value>(s.trim().trim_start_matches('\u{feff}')) {
+        Ok(Value::Object(map)) => map
+            .get(key)
+            .and_then(Value::as_str)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty()),
+        _ => None,
+    }
+}
+
+/// Without a key: a JSON object of one string value is that value; any other object has no
+/// usable value; anything else (plain text) is the secret.
+fn pick_secret_string(s: &str) -> Result<String, SecretError> {
     let trimmed = s.trim();
     if trimmed.starts_with('{') {
         if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(trimmed) {
-            let picked = match key {
-                Some(k) => map.get(k).and_then(Value::as_str),
-                None if map.len() == 1 => map.values().next().and_then(Value::as_str),
-                None => None,
+            let picked = match map.len() {
+                1 => map.values().next().and_then(Value::as_str),
+                _ => None,
             };
             return picked
                 .map(|v| v.trim().to_string())
@@ -238,22 +330,34 @@ mod tests {
 
     #[test]
     fn secret_string_shapes() {
-        assert_eq!(pick_secret_string(" abc ", None), Ok("abc".into()));
+        assert_eq!(pick_secret_string(" abc "), Ok("abc".into()));
         assert_eq!(
-            pick_secret_string(r#"{"client_secret":"x"}"#, None),
+            pick_secret_string(r#"{"client_secret":"x"}"#),
             Ok("x".into())
         );
         assert_eq!(
-            pick_secret_string(r#"{"a":"1","b":"2"}"#, Some("b")),
-            Ok("2".into())
-        );
-        assert_eq!(
-            pick_secret_string(r#"{"a":"1","b":"2"}"#, None),
+            pick_secret_string(r#"{"a":"1","b":"2"}"#),
             Err(SecretError::Empty)
         );
-        assert_eq!(
-            pick_secret_string(r#"{"a":"1"}"#, Some("zz")),
-            Err(SecretError::Empty)
-        );
+        // A key named: a JSON object holding it as a non-empty string, nothing else.
+        let table: [(&str, &str, Option<&str>); 9] = [
+            (r#"{"a":"1","b":"2"}"#, "b", Some("2")),
+            ("\u{feff}{\"b\":\" 2 \"}", "b", Some("2")),
+            (r#"{"a":"1"}"#, "zz", None),
+            (r#"{"b":""}"#, "b", None),
+            (r#"{"b":7}"#, "b", None),
+            // Regression: not JSON (a trailing comma) or plain text was sent whole.
+            (r#"{"b":"2","other_system_password":"p",}"#, "b", None),
+            ("plain-text-password", "b", None),
+            (r#"["b"]"#, "b", None),
+            ("", "b", None),
+        ];
+        for (secret_string, key, want) in table {
+            assert_eq!(
+                pick_keyed(secret_string, key).as_deref(),
+                want,
+                "{secret_string}"
+            );
+        }
     }
 }

@@ -510,6 +510,7 @@ async fn secrets_come_from_the_extension_with_its_token_and_are_cached() {
     let sm = SecretSource::SecretsManager {
         id: "arn:aws:secretsmanager:us-east-1:1:secret:x".into(),
         key: None,
+        key_var: "T_KEY",
     };
     for _ in 0..3 {
         assert_eq!(

@@ -41,7 +41,7 @@ pub use config::{
     DEFAULT_TOKEN_LIFETIME_SECS,
 };
 pub use state::{CallRecord, CallState, Fault, FaultRule, LoggedRequest, Route, Stats};
-pub use tls::TLS_HOST;
+pub use tls::{test_tls, TestTls, TLS_HOST};
 
 use state::Shared;
 
@@ -115,6 +115,33 @@ pub fn write_pem(path: &std::path::Path, pem: &str) -> io::Result<()> {
     std::fs::write(path, pem)
 }
 
+/// A CA bundle trusting `root_pem` the way a deployment trusts a public CA: this machine's
+/// whole system bundle (the first of [`SYSTEM_CA_BUNDLES`]) followed by `root_pem`, written as on
+/// Lambda `provided.al2023` (`<dir>/etc/pki/tls/certs/ca-bundle.crt`, given as `SSL_CERT_FILE`).
+/// Returns the path and the number of certificates in it.
+pub fn write_ca_bundle_with(
+    root_pem: &str,
+    dir: &std::path::Path,
+) -> io::Result<(std::path::PathBuf, usize)> {
+    let system = SYSTEM_CA_BUNDLES
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "no system CA bundle found (looked for {})",
+                SYSTEM_CA_BUNDLES.join(", ")
+            ))
+        })?;
+    let mut bundle = system;
+    if !bundle.ends_with('\n') {
+        bundle.push('\n');
+    }
+    bundle.push_str(root_pem);
+    let path = dir.join("etc/pki/tls/certs/ca-bundle.crt");
+    write_pem(&path, &bundle)?;
+    Ok((path, bundle.matches("-----BEGIN CERTIFICATE-----").count()))
+}
+
 impl Sim {
     /// A CA bundle for functions talking to this (https) simulator, laid out as on Lambda
     /// `provided.al2023` (`<dir>/etc/pki/tls/certs/ca-bundle.crt`): this machine's whole system
@@ -128,23 +155,7 @@ impl Sim {
         let root = self
             .ca_pem()
             .ok_or_else(|| io::Error::other("the simulator does not serve https"))?;
-        let system = SYSTEM_CA_BUNDLES
-            .iter()
-            .find_map(|p| std::fs::read_to_string(p).ok())
-            .ok_or_else(|| {
-                io::Error::other(format!(
-                    "no system CA bundle found (looked for {})",
-                    SYSTEM_CA_BUNDLES.join(", ")
-                ))
-            })?;
-        let mut bundle = system;
-        if !bundle.ends_with('\n') {
-            bundle.push('\n');
-        }
-        bundle.push_str(root);
-        let path = dir.join("etc/pki/tls/certs/ca-bundle.crt");
-        write_pem(&path, &bundle)?;
-        Ok((path, bundle.matches("-----BEGIN CERTIFICATE-----").count()))
+        write_ca_bundle_with(root, dir)
     }
 
     /// A simulator with the default configuration over https, and the CA bundle that trusts it

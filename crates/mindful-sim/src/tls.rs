@@ -24,6 +24,22 @@ pub(crate) struct TlsSetup {
     pub(crate) acceptor: tokio_rustls::TlsAcceptor,
 }
 
+/// A generated test chain for other loopback servers (the test kit's hostile upstream): the
+/// root's PEM, to trust, and a server configuration presenting the leaf for [`TLS_HOST`].
+pub struct TestTls {
+    pub ca_pem: String,
+    pub server_config: Arc<rustls::ServerConfig>,
+}
+
+/// Generates a [`TestTls`] (the same chain shape as the https simulator's).
+pub fn test_tls() -> Result<TestTls, String> {
+    let (ca_pem, config) = generate_config()?;
+    Ok(TestTls {
+        ca_pem,
+        server_config: Arc::new(config),
+    })
+}
+
 fn rsa_key() -> Result<KeyPair, rcgen::Error> {
     KeyPair::generate_for(&PKCS_RSA_SHA256)
 }
@@ -44,6 +60,14 @@ fn ca_params(common_name: &str, path_len: Option<u8>) -> Result<CertificateParam
 /// Generates root → intermediate → leaf and a TLS 1.2/1.3 server configuration (ring provider,
 /// ALPN `http/1.1`).
 pub(crate) fn generate() -> Result<TlsSetup, String> {
+    let (ca_pem, config) = generate_config()?;
+    Ok(TlsSetup {
+        ca_pem,
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    })
+}
+
+fn generate_config() -> Result<(String, rustls::ServerConfig), String> {
     let err = |e: rcgen::Error| format!("generating the test CA: {e}");
     // Every generated root has its own name, as distinct CAs do: a client that trusts another
     // simulator's root then fails with "unknown issuer", not a confusing bad signature.
@@ -93,8 +117,5 @@ pub(crate) fn generate() -> Result<TlsSetup, String> {
     .with_single_cert(chain, key)
     .map_err(|e| format!("TLS server configuration: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsSetup {
-        ca_pem: root.pem(),
-        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-    })
+    Ok((root.pem(), config))
 }
