@@ -40,8 +40,13 @@ use crate::http::TransportError;
 pub const HEAD_ALLOWANCE: usize = 64 * 1024;
 /// What a new connection's TLS handshake may read (a certificate chain is 3–20 KB).
 pub const HANDSHAKE_ALLOWANCE: usize = 64 * 1024;
-/// hyper's read buffer cap: also bounds how much one read, and so one parse pass, can take.
-const MAX_READ_BUFFER: usize = 64 * 1024;
+/// hyper's read buffer cap: also bounds how much one read, and so one parse pass, can take
+/// (hyper's minimum is 8 KiB; a TLS record is at most 16 KiB).
+const MAX_READ_BUFFER: usize = 16 * 1024;
+/// Interim (`1xx`) responses one request may receive: RFC 9110 §15.2 allows several (`100
+/// Continue`, `103 Early Hints`); a peer that sends more is flooding, and the connection ends at
+/// its next read instead of parsing on.
+pub const MAX_INTERIM_RESPONSES: usize = 8;
 /// Idle connections kept per origin (a function talks to one or two origins, one call at a time).
 const MAX_IDLE_PER_ORIGIN: usize = 4;
 
@@ -405,8 +410,22 @@ impl RequestBuilder {
                 false,
             ),
         };
+        let interim_guard = Arc::new(Mutex::new(None::<Arc<ReadGuard>>));
+        let seen = interim_guard.clone();
+        let interim = std::sync::atomic::AtomicUsize::new(0);
+        hyper::ext::on_informational(&mut request, move |_| {
+            let n = interim.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n > MAX_INTERIM_RESPONSES {
+                if let Some(guard) = seen.lock().ok().and_then(|g| g.clone()) {
+                    guard.trip_with(Tripped::TooManyInterim);
+                }
+            }
+        });
         loop {
             conn.guard.arm(deadline, allowance);
+            if let Ok(mut g) = interim_guard.lock() {
+                *g = Some(conn.guard.clone());
+            }
             match conn.sender.try_send_request(request).await {
                 Ok(response) => {
                     let answer = read_answer(response, max_body).await;
@@ -588,6 +607,8 @@ pub enum Tripped {
     TooMuch(usize),
     #[error("the connection was closed by its request")]
     Closed,
+    #[error("more than {MAX_INTERIM_RESPONSES} interim responses")]
+    TooManyInterim,
 }
 
 impl From<Tripped> for TransportError {
@@ -596,6 +617,9 @@ impl From<Tripped> for TransportError {
             Tripped::Deadline => TransportError::Timeout,
             Tripped::TooMuch(limit) => TransportError::TooLarge { limit },
             Tripped::Closed => TransportError::Other("the connection was closed".into()),
+            Tripped::TooManyInterim => TransportError::Other(format!(
+                "the server sent more than {MAX_INTERIM_RESPONSES} interim (1xx) responses"
+            )),
         }
     }
 }
@@ -636,8 +660,12 @@ impl ReadGuard {
 
     /// Ends the connection at its next read (a request that failed leaves nothing reusable).
     fn trip(&self) {
+        self.trip_with(Tripped::Closed);
+    }
+
+    fn trip_with(&self, why: Tripped) {
         if let Ok(mut s) = self.state.lock() {
-            s.tripped.get_or_insert(Tripped::Closed);
+            s.tripped.get_or_insert(why);
         }
     }
 
@@ -678,6 +706,7 @@ fn tripped_io(t: Tripped) -> io::Error {
         Tripped::Deadline => io::ErrorKind::TimedOut,
         Tripped::TooMuch(_) => io::ErrorKind::InvalidData,
         Tripped::Closed => io::ErrorKind::ConnectionAborted,
+        Tripped::TooManyInterim => io::ErrorKind::InvalidData,
     };
     io::Error::new(kind, t)
 }

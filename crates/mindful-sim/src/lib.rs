@@ -41,7 +41,7 @@ pub use config::{
     DEFAULT_TOKEN_LIFETIME_SECS,
 };
 pub use state::{CallRecord, CallState, Fault, FaultRule, LoggedRequest, Route, Stats};
-pub use tls::{test_tls, TestTls, TLS_HOST};
+pub use tls::{test_tls, test_tls_for, TestTls, TLS_HOST};
 
 use state::Shared;
 

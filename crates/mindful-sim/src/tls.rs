@@ -33,7 +33,12 @@ pub struct TestTls {
 
 /// Generates a [`TestTls`] (the same chain shape as the https simulator's).
 pub fn test_tls() -> Result<TestTls, String> {
-    let (ca_pem, config) = generate_config()?;
+    test_tls_for(&[TLS_HOST, "127.0.0.1"])
+}
+
+/// A [`TestTls`] whose leaf names `names` (a test of a certificate for the wrong host).
+pub fn test_tls_for(names: &[&str]) -> Result<TestTls, String> {
+    let (ca_pem, config) = generate_config_for(names)?;
     Ok(TestTls {
         ca_pem,
         server_config: Arc::new(config),
@@ -60,14 +65,14 @@ fn ca_params(common_name: &str, path_len: Option<u8>) -> Result<CertificateParam
 /// Generates root → intermediate → leaf and a TLS 1.2/1.3 server configuration (ring provider,
 /// ALPN `http/1.1`).
 pub(crate) fn generate() -> Result<TlsSetup, String> {
-    let (ca_pem, config) = generate_config()?;
+    let (ca_pem, config) = generate_config_for(&[TLS_HOST, "127.0.0.1"])?;
     Ok(TlsSetup {
         ca_pem,
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
     })
 }
 
-fn generate_config() -> Result<(String, rustls::ServerConfig), String> {
+fn generate_config_for(names: &[&str]) -> Result<(String, rustls::ServerConfig), String> {
     let err = |e: rcgen::Error| format!("generating the test CA: {e}");
     // Every generated root has its own name, as distinct CAs do: a client that trusts another
     // simulator's root then fails with "unknown issuer", not a confusing bad signature.
@@ -93,9 +98,12 @@ fn generate_config() -> Result<(String, rustls::ServerConfig), String> {
         &root,
     )
     .map_err(err)?;
-    let mut leaf =
-        CertificateParams::new(vec![TLS_HOST.to_string(), "127.0.0.1".to_string()]).map_err(err)?;
-    leaf.distinguished_name.push(DnType::CommonName, TLS_HOST);
+    let mut leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        .map_err(err)?;
+    leaf.distinguished_name.push(
+        DnType::CommonName,
+        names.first().copied().unwrap_or(TLS_HOST),
+    );
     leaf.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
