@@ -46,6 +46,7 @@ fn an_interim_response_flood_cannot_stretch_the_budget() {
     let (bundle, _) =
         mindful_sim::write_ca_bundle_with(&tls.ca_pem, &scratch_dir("hostile-aa")).unwrap();
     let bundle = bundle.display().to_string();
+    let mut rows = Vec::new();
     for flood_on_token in [true, false] {
         let hostile = HostileUpstream::start_tls(tls.server_config.clone(), move |req, _| {
             if is_token(req) != flood_on_token {
@@ -95,8 +96,30 @@ fn an_interim_response_flood_cannot_stretch_the_budget() {
                 "token={flood_on_token} starved={starved}: {:?}",
                 inv.own_time
             );
+            rows.push(format!(
+                "| {} | {} | {} |",
+                if flood_on_token {
+                    "`POST /oauth2/token`"
+                } else {
+                    "`POST /v2/callback/agentAnswer`"
+                },
+                if starved {
+                    "pinned to one core beside 5 busy loops (~0.17 vCPU)"
+                } else {
+                    "full CPU"
+                },
+                lambda_harness::testkit::cell(&r, inv.own_time)
+            ));
         }
     }
+    lambda_harness::testkit::write_matrix_section(
+        "hostile-agent-answer",
+        &format!(
+            "## agent-answer: interim-response flood (https, Lambda deadline 1000 ms, budget 800 ms)\n\n\
+             | Flooded route | CPU | Answer |\n|---|---|---|\n{}\n",
+            rows.join("\n")
+        ),
+    );
 }
 
 /// Issue 22, risk 3: a rotated client secret failed every call for the cache TTL. Now the token

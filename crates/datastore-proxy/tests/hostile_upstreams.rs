@@ -50,7 +50,9 @@ fn https_hostile(
 fn an_interim_response_flood_cannot_stretch_the_budget() {
     let (hostile, bundle) = https_hostile(|_, _| Answer::InterimFlood);
     let deadline = Duration::from_millis(1000);
+    let mut rows = Vec::new();
     for starved in [false, true] {
+        let mut cells = Vec::new();
         let mut f = spawn(
             BIN,
             &[
@@ -88,8 +90,31 @@ fn an_interim_response_flood_cannot_stretch_the_budget() {
                 "{method} starved={starved}: answered after {:?}",
                 inv.own_time
             );
+            cells.push(lambda_harness::testkit::cell(&r, inv.own_time));
         }
+        rows.push(format!(
+            "| {} | {} | {} |",
+            if starved {
+                "pinned to one core beside 5 busy loops (~0.17 vCPU)"
+            } else {
+                "full CPU"
+            },
+            cells[0],
+            cells[1]
+        ));
     }
+    lambda_harness::testkit::write_matrix_section(
+        "hostile-datastore-proxy",
+        &format!(
+            "## datastore-proxy: interim-response flood (https, Lambda deadline 1000 ms, budget 800 ms)\n\n\
+             `100 Continue` over and over at full speed, never a final answer \
+             (`tests/hostile_upstreams.rs`, debug build). The connection ends after \
+             {} interim responses or the request's byte allowance, whichever comes first.\n\n\
+             | CPU | POST | GET |\n|---|---|---|\n{}\n",
+            mindful_core::transport::MAX_INTERIM_RESPONSES,
+            rows.join("\n")
+        ),
+    );
 }
 
 /// Issue 22, risk 2: with `DATASTORE_TOKEN_SECRET_KEY` named, a SecretString that is not a JSON
