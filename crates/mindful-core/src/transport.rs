@@ -47,6 +47,10 @@ const MAX_READ_BUFFER: usize = 16 * 1024;
 /// Continue`, `103 Early Hints`); a peer that sends more is flooding, and the connection ends at
 /// its next read instead of parsing on.
 pub const MAX_INTERIM_RESPONSES: usize = 8;
+/// What an idle pooled connection may read: TLS 1.3 servers send session tickets (a few hundred
+/// bytes each) after the handshake, often after the client's first request went out or while a
+/// pre-opened connection waits; rustls consumes them. Any more, and the connection is closed.
+const IDLE_ALLOWANCE: usize = 16 * 1024;
 /// Idle connections kept per origin (a function talks to one or two origins, one call at a time).
 const MAX_IDLE_PER_ORIGIN: usize = 4;
 
@@ -76,6 +80,21 @@ struct Origin {
     https: bool,
     host: String,
     port: u16,
+}
+
+impl Origin {
+    fn of(url: &Url) -> Option<Self> {
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            _ => return None,
+        };
+        Some(Self {
+            https,
+            host: url.host_str()?.to_ascii_lowercase(),
+            port: url.port_or_known_default()?,
+        })
+    }
 }
 
 struct Pooled {
@@ -140,6 +159,30 @@ impl Client {
             }
         }
         None
+    }
+
+    /// Opens a connection to `url`'s origin (TCP and TLS) and leaves it in the pool, unless one
+    /// is idle there already: a caller that will need the origin after another call (agent-answer:
+    /// the API after the token) overlaps the set-up with that call. Failures are left for the
+    /// request that follows to meet and report.
+    pub async fn preconnect(&self, url: &Url, deadline: Instant) {
+        let Some(origin) = Origin::of(url) else {
+            return;
+        };
+        let idle = self.inner.pool.lock().ok().is_some_and(|pool| {
+            pool.get(&origin).is_some_and(|conns| {
+                conns.iter().any(|c| {
+                    c.idle_since.elapsed() < self.inner.settings.pool_idle_timeout
+                        && c.sender.is_ready()
+                })
+            })
+        });
+        if idle {
+            return;
+        }
+        if let Ok(conn) = self.fresh(&origin, url, deadline, 0).await {
+            self.checkin(origin, conn);
+        }
     }
 
     fn checkin(&self, origin: Origin, conn: Pooled) {
@@ -360,22 +403,8 @@ impl RequestBuilder {
         max_body: usize,
     ) -> Result<Answer, TransportError> {
         let url = self.url.map_err(|m| TransportError::Other(m.into()))?;
-        let https = match url.scheme() {
-            "https" => true,
-            "http" => false,
-            _ => {
-                return Err(TransportError::Other(
-                    "the URL scheme is not http(s)".into(),
-                ))
-            }
-        };
-        let origin = Origin {
-            https,
-            host: url.host_str().unwrap_or_default().to_ascii_lowercase(),
-            port: url
-                .port_or_known_default()
-                .unwrap_or(if https { 443 } else { 80 }),
-        };
+        let origin = Origin::of(&url)
+            .ok_or_else(|| TransportError::Other("the URL is not http(s) with a host".into()))?;
         let deadline = deadline.min(Instant::now() + self.client.inner.settings.request_timeout);
         // Framing (chunk sizes, TLS records) costs a little more than the body itself.
         let allowance = HEAD_ALLOWANCE + max_body + max_body / 8;
@@ -625,8 +654,8 @@ impl From<Tripped> for TransportError {
 }
 
 /// The bound on one connection's reads, armed by each request that uses it: a deadline and a
-/// byte allowance. Idle (disarmed), a connection may read nothing but its end: bytes nobody
-/// asked for close it. Checked on every read, in the connection's own task, so it holds even
+/// byte allowance. Idle (disarmed), a connection may read [`IDLE_ALLOWANCE`] bytes (TLS session
+/// tickets); a new guard, before its connection is up, nothing. Checked on every read, in the connection's own task, so it holds even
 /// when the socket never pends and the runtime's timers are late.
 #[derive(Debug, Default)]
 pub struct ReadGuard {
@@ -653,7 +682,7 @@ impl ReadGuard {
     fn disarm(&self) {
         if let Ok(mut s) = self.state.lock() {
             s.deadline = None;
-            s.allowance = 0;
+            s.allowance = IDLE_ALLOWANCE;
             s.read = 0;
         }
     }
@@ -764,11 +793,19 @@ mod tests {
     #[test]
     fn a_guard_counts_trips_and_resets() {
         let g = ReadGuard::default();
-        // Idle: reading nothing (the end) is fine, reading bytes is not.
+        // Unarmed: reading nothing (the end) is fine, reading bytes is not.
         assert_eq!(g.check(), Ok(()));
         assert_eq!(g.record(0), Ok(()));
         assert_eq!(g.record(1), Err(Tripped::TooMuch(0)));
         assert_eq!(g.check(), Err(Tripped::TooMuch(0)));
+        // Idle in the pool: session tickets pass, a flood does not.
+        let g = ReadGuard::default();
+        g.disarm();
+        assert_eq!(g.record(600), Ok(()));
+        assert_eq!(
+            g.record(IDLE_ALLOWANCE),
+            Err(Tripped::TooMuch(IDLE_ALLOWANCE))
+        );
 
         let g = ReadGuard::default();
         g.arm(Instant::now() + Duration::from_secs(5), 10);

@@ -83,6 +83,9 @@ pub struct SimConfig {
     /// a separate connection (and TLS handshake) for the token, as with Mindful's separate token
     /// host. Both ports serve every route on the same state. Default off.
     pub separate_token_host: bool,
+    /// Round-trip time between the functions and this simulator, applied to every connection's
+    /// set-up (TCP, each TLS flight) and every request (`crate::distance`). Default zero.
+    pub rtt: std::time::Duration,
 }
 
 impl Default for SimConfig {
@@ -101,6 +104,7 @@ impl Default for SimConfig {
             agent_answer_rate_limit: None,
             tls: false,
             separate_token_host: false,
+            rtt: std::time::Duration::ZERO,
         }
     }
 }

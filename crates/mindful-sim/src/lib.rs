@@ -23,6 +23,7 @@
 
 mod config;
 mod control;
+mod distance;
 mod server;
 mod state;
 mod tls;

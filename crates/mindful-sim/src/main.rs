@@ -32,6 +32,8 @@ OPTIONS:
                                --ca-file for clients to trust (e.g. via SSL_CERT_FILE)
         --ca-file <PATH>       where --tls writes the test root (PEM)
                                [default: <temp dir>/mindful-sim-ca.pem]
+        --rtt <DURATION>       round-trip time to the clients (e.g. 40ms): one RTT per TCP
+                               handshake, TLS flight and request [default: 0]
     -q, --quiet                do not log requests to stderr
     -h, --help                 print this help
 
@@ -164,6 +166,7 @@ fn parse(args: Vec<String>) -> Result<Option<(SimConfig, Option<String>)>, Strin
             "-q" | "--quiet" => config.log_requests = false,
             "--allow-non-loopback" => allow_non_loopback = true,
             "--tls" => config.tls = true,
+            "--rtt" => config.rtt = parse_rtt(&value(&flag)?)?,
             "--ca-file" => ca_file = Some(value(&flag)?),
             "-c" | "--config" => {
                 let path = value(&flag)?;
@@ -261,6 +264,26 @@ fn parse(args: Vec<String>) -> Result<Option<(SimConfig, Option<String>)>, Strin
     Ok(Some((config, ca_file)))
 }
 
+/// `40ms`, `0.04s` or a bare number of milliseconds.
+fn parse_rtt(raw: &str) -> Result<std::time::Duration, String> {
+    let raw = raw.trim();
+    let (number, scale) = if let Some(ms) = raw.strip_suffix("ms") {
+        (ms, 1.0)
+    } else if let Some(s) = raw.strip_suffix('s') {
+        (s, 1000.0)
+    } else {
+        (raw, 1.0)
+    };
+    match number.trim().parse::<f64>() {
+        Ok(v) if v >= 0.0 && (v * scale) <= 10_000.0 => Ok(std::time::Duration::from_micros(
+            (v * scale * 1000.0) as u64,
+        )),
+        _ => Err(format!(
+            "--rtt: {raw} is not a duration from 0 to 10s (e.g. 40ms)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,5 +329,17 @@ mod tests {
         assert!(p(&["--ca-file", "x.pem"]).is_err());
         let with_file = parse(vec!["--tls".into(), "--ca-file=x.pem".into()]);
         assert_eq!(with_file.unwrap().unwrap().1.as_deref(), Some("x.pem"));
+    }
+
+    #[test]
+    fn rtt_spellings() {
+        use std::time::Duration;
+        assert_eq!(super::parse_rtt("40ms"), Ok(Duration::from_millis(40)));
+        assert_eq!(super::parse_rtt("0.04s"), Ok(Duration::from_millis(40)));
+        assert_eq!(super::parse_rtt("40"), Ok(Duration::from_millis(40)));
+        assert_eq!(super::parse_rtt("0"), Ok(Duration::ZERO));
+        assert!(super::parse_rtt("-1ms").is_err());
+        assert!(super::parse_rtt("forty").is_err());
+        assert!(super::parse_rtt("11s").is_err());
     }
 }

@@ -149,10 +149,13 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let reset = Arc::new(AtomicBool::new(false));
-        let stream = SimStream {
-            inner: stream,
-            reset: reset.clone(),
-        };
+        let stream = crate::distance::Distant::accepted(
+            SimStream {
+                inner: stream,
+                reset: reset.clone(),
+            },
+            shared.config.rtt,
+        );
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         let tls = tls.clone();
