@@ -56,7 +56,7 @@ step "template.yaml is rendered from template.src.yaml + flows/"
 "$PY" infra/render.py --check
 
 step "cfn-lint"
-cfn-lint infra/base.yaml infra/template.yaml infra/operations.yaml
+cfn-lint infra/base.yaml infra/template.yaml infra/operations.yaml infra/deploy-role.yaml
 
 step "actionlint"
 if command -v actionlint >/dev/null; then
