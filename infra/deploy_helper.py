@@ -16,24 +16,37 @@
   deploy_helper.py envfiles OUTPUTS.json DIR
       write DIR/<function>.env from the base stack's *Environment outputs (describe-stacks
       Outputs as JSON); empty values are left out (= not configured).
+  deploy_helper.py names PARAMS.json
+      shell assignments of the stage's names (STAGE, INSTANCE_ID, BASE_STACK, OPERATIONS_STACK,
+      CONNECT_STACK, RECORDS, FUNCTION_PREFIX), all derived from the params' Stage.
   deploy_helper.py check-artifact ZIP ARCH [DEST_DIR]
       refuse a bootstrap.zip whose `bootstrap` is not a 64-bit little-endian ELF executable of
       ARCH (arm64 | x86_64), read from the ELF header's e_machine, never from file names; with
       DEST_DIR, copy the zip to DEST_DIR/bootstrap.zip and extract DEST_DIR/bootstrap (the exact
-      bytes that were checked, for `cargo lambda deploy --binary-path`). Prints the SHA-256s.
-  deploy_helper.py publish FUNCTION ALIAS ARCH
-      after `cargo lambda deploy`: check the function's Architectures and Handler, publish a
-      version of exactly the uploaded code (--code-sha256), point ALIAS at it (created on the
-      first deploy). Prints "FUNCTION ALIAS OLD NEW" (OLD "-" on the first deploy).
-  deploy_helper.py rollback ALIAS FUNCTION... [--to-version N]
-      move ALIAS of every FUNCTION back to the newest published version older than the one it
-      points at (or to N); checks all functions before moving any.
-  deploy_helper.py number-associate INSTANCE_ID PHONE_NUMBER_ID FLOW_ID
-      record the flow the number is associated with now (a tag on the phone number), then
-      associate it with FLOW_ID. The record is kept across deploys (only the pre-bundle flow).
-  deploy_helper.py number-restore INSTANCE_ID PHONE_NUMBER_ID
-      give the number back the flow recorded by number-associate (or no flow, when it had none)
-      and drop the record.
+      bytes that were checked). Prints the SHA-256s.
+  deploy_helper.py preflight PARAMS.json [--architecture=ARCH] [--skip-connect]
+      read-only calls before any change: same account, secrets / SSM parameters / layer exist,
+      Connect instance, queues and phone numbers, nothing of another stage or instance (tags).
+  deploy_helper.py check-owner PARAMS.json
+      only the last of those (teardown).
+  deploy_helper.py stack-deploy STACK TEMPLATE PARAMS_JSON STAGE INSTANCE_ID
+      create or update STACK and wait; on failure print the failed resources' reasons; replace
+      a ROLLBACK_COMPLETE stack.
+  deploy_helper.py function-deploy NAME ZIP ENV_FILE ROLE ARCH LAYER DEPLOY_ID COMMIT STAGE INSTANCE_ID
+      upload ZIP verbatim (CodeSha256 verified) with its configuration, publish a version only
+      when something changed; prints a JSON line (function, version, previous, hashes).
+  deploy_helper.py aliases-move ALIAS RESULTS.jsonl
+      point ALIAS of every function of RESULTS at its version, in one pass.
+  deploy_helper.py record-start PARAMS.json RECORD.json COMMIT ARCH | record-stack RECORD.json KIND
+          STACK TEMPLATE PARAMS_JSON | record-finish PARAMS.json RECORD.json RESULTS.jsonl
+      the deploy record in SSM (/mindful-connect/<stage>/deploys/<id>, and .../live).
+  deploy_helper.py history PARAMS.json
+      list the stage's records.
+  deploy_helper.py rollback PARAMS.json [--to DEPLOY_ID]
+      back to the record before the live one (or DEPLOY_ID): stacks and aliases, all checked
+      before any change.
+  deploy_helper.py teardown-records PARAMS.json
+      delete the stage's records.
   The AWS commands call the `aws` CLI (credentials, region and AWS_ENDPOINT_URL from the usual
   environment).
 """

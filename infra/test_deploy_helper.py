@@ -218,7 +218,7 @@ FAKE_AWS = textwrap.dedent('''\
     if (service, op) == ("connect", "describe-phone-number"):
         n = state["numbers"][opts["--phone-number-id"]]
         out = {"ClaimedPhoneNumberSummary": {"PhoneNumberId": opts["--phone-number-id"],
-               "PhoneNumberArn": n["arn"], "Tags": n["tags"]}}
+               "PhoneNumberArn": n["arn"], "Tags": n["tags"], "TargetArn": n.get("target", "")}}
     elif (service, op) == ("connect", "list-flow-associations"):
         out = {"FlowAssociationSummaryList": [
             {"ResourceId": n["arn"], "FlowId": n["flow"], "ResourceType": "VOICE_PHONE_NUMBER"}
@@ -243,6 +243,35 @@ FAKE_AWS = textwrap.dedent('''\
         out = {"Versions": [{"Version": "$LATEST"}] + [{"Version": str(v)} for v in state["functions"][opts["--function-name"]]["versions"]]}
     elif (service, op) == ("lambda", "update-alias"):
         state["functions"][opts["--function-name"]]["alias"] = opts["--function-version"]
+    elif (service, op) == ("cloudformation", "describe-stacks") and "--stack-name" not in opts:
+        out = {"Stacks": [{"StackName": k, "StackStatus": v["status"], "Tags": v.get("tags", [])}
+                          for k, v in state["stacks"].items()]}
+    elif (service, op) == ("sts", "get-caller-identity"):
+        out = {"Account": state["account"]}
+    elif (service, op) == ("secretsmanager", "describe-secret"):
+        arn = next((a for a in state["secrets"] if a.startswith(opts["--secret-id"])), None)
+        if arn is None:
+            sys.stderr.write("An error occurred (ResourceNotFoundException) when calling the DescribeSecret operation\\n")
+            sys.exit(254)
+        out = {"ARN": arn}
+    elif (service, op) == ("ssm", "describe-parameters"):
+        name = opts["--parameter-filters"].rpartition("Values=")[2]
+        out = {"Parameters": [{"Name": name, "Type": state["parameters"][name]}] if name in state["parameters"] else []}
+    elif (service, op) == ("lambda", "get-layer-version"):
+        out = {"LayerVersionArn": opts["--layer-name"] + ":" + opts["--version-number"]}
+    elif (service, op) == ("lambda", "get-function"):
+        sys.stderr.write("An error occurred (ResourceNotFoundException) when calling the GetFunction operation\\n")
+        sys.exit(254)
+    elif (service, op) == ("connect", "describe-instance"):
+        if opts["--instance-id"] not in state["instances"]:
+            sys.stderr.write("An error occurred (ResourceNotFoundException) when calling the DescribeInstance operation\\n")
+            sys.exit(254)
+        out = {"Instance": {"Id": opts["--instance-id"]}}
+    elif (service, op) == ("connect", "describe-queue"):
+        if opts["--queue-id"] not in state["instances"].get(opts["--instance-id"], []):
+            sys.stderr.write("An error occurred (ResourceNotFoundException) when calling the DescribeQueue operation\\n")
+            sys.exit(254)
+        out = {"Queue": {"QueueId": opts["--queue-id"]}}
     elif (service, op) == ("cloudformation", "describe-stacks"):
         st = state["stacks"].get(opts["--stack-name"])
         if st is None:
@@ -397,6 +426,40 @@ class FakeAws(unittest.TestCase):
         r = self.stack_deploy()
         self.assertEqual(r.returncode, 1)
         self.assertIn("UPDATE_FAILED: bad policy", r.stderr)
+
+    def test_preflight_asks_connect_what_moto_cannot_answer(self):
+        """The pre-flight's Connect calls (the rehearsal runs with --skip-connect: moto has no
+        Connect): a queue of another instance and a phone number claimed for another instance
+        are refused, with the secret and parameter found and nothing changed."""
+        params = json.loads((INFRA / "params" / "rehearsal.json").read_text())
+        instance = params["ConnectInstanceArn"]
+        iid = instance.rpartition("/")[2]
+        params["MainPhoneNumberId"] = "1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d"
+        params["CallbackReturnPhoneNumberId"] = "2c3d4e5f-6071-4b8c-9d0e-1f2a3b4c5d6e"
+        params_path = self.tmp / "params.json"
+        params_path.write_text(json.dumps(params))
+        state = self.state()
+        state.update(account="123456789012", secrets=[params["MindfulClientSecretArn"]],
+                     parameters={"/mindful/datastore-token": "SecureString"},
+                     instances={iid: [params["InboundQueueArn"].rpartition("/")[2]]})
+        arn = "arn:aws:connect:us-east-1:123456789012:phone-number/{}"
+        state["numbers"] = {
+            params["MainPhoneNumberId"]: {"arn": arn.format(1), "flow": None, "tags": {}, "target": instance},
+            params["CallbackReturnPhoneNumberId"]: {"arn": arn.format(2), "flow": None, "tags": {},
+                                                    "target": instance.replace("4c0f6a2e", "9a9a9a9a")},
+        }
+        self.write_state(state)
+        r = self.helper("preflight", str(params_path), "--architecture=arm64")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("CallbackDefaultQueueArn: queue 0f9e8d7c-6b5a-4493-8271-605f4e3d2c1b is not a queue of "
+                      f"instance {iid}", r.stderr)
+        self.assertIn("CallbackReturnPhoneNumberId: phone number 2c3d4e5f-6071-4b8c-9d0e-1f2a3b4c5d6e is claimed "
+                      "for arn:aws:connect:us-east-1:123456789012:instance/9a9a9a9a", r.stderr)
+        self.assertNotIn("MainPhoneNumberId", r.stderr)
+        self.assertIn(f"pre-flight: ok secret {params['MindfulClientSecretArn']}", r.stdout)
+        self.assertIn("pre-flight: ok parameter /mindful/datastore-token (SecureString)", r.stdout)
+        changing = [c for c in self.calls() if not c[1].startswith(("describe", "get", "list"))]
+        self.assertEqual(changing, [], "the pre-flight only reads")
 
     def test_record_start_previous_skips_an_incomplete_deploy(self):
         params = json.loads((INFRA / "params" / "rehearsal.json").read_text())
