@@ -84,7 +84,7 @@ step "operations stack (infra/check_operations.py, static)"
 step "shell scripts parse"
 bash -n infra/deploy.sh .ci/infra-checks.sh
 
-step "deploy_helper unit tests (ELF architecture refusal, dry-run checks, rollback and phone-number restore on a fake aws CLI)"
+step "deploy_helper unit tests (ELF architecture refusal, dry-run checks; pre-flight, stack failures, records and phone numbers on a fake aws CLI)"
 "$PY" infra/test_deploy_helper.py 2>&1 | tail -3
 
 if [[ "${INFRA_CHECKS_SKIP_REHEARSAL:-0}" == "1" ]]; then
@@ -321,6 +321,7 @@ params_with "$PB" "$P1" Stage=rehearsalb "ConnectInstanceArn=$OTHER_INSTANCE" \
 infra/deploy.sh --params "$PB" --artifacts "$REHEARSAL_DIR/arm64" --architecture arm64 --skip-connect
 check "$PB" arm64 1 "$REHEARSAL_DIR/arm64"
 check "$P3" x86_64 ocw-phrase=4,datastore-proxy=2,agent-answer=2 "$ZIPS"
+D5="$(live_record rehearsal)"
 # The same stage name with another instance (a params file copied without changing Stage) is refused.
 params_with "$REHEARSAL_DIR/collide.json" "$PB" Stage=rehearsal
 expect_refused "belongs to mindful:stage=rehearsal, mindful:instance=4c0f6a2e" \
@@ -330,6 +331,8 @@ expect_refused "belongs to mindful:stage=rehearsal, mindful:instance=4c0f6a2e" \
 infra/deploy.sh teardown --params "$PB" --yes
 check --gone "$PB"
 check "$P3" x86_64 ocw-phrase=4,datastore-proxy=2,agent-answer=2 "$ZIPS"
+[[ "$(live_record rehearsal)" == "$D5" ]] || fail "the second stage changed the first stage's deploy records"
+echo "stage rehearsal untouched by stage rehearsalb (versions, stacks, tags, live record $D5): ok"
 
 step "operations: alarms, dashboard and queries tie to what the binaries emit"
 EMF_DUMP="$PWD/$REHEARSAL_DIR/emitted.jsonl" cargo test -p journey --test emitted_metrics --locked --quiet
