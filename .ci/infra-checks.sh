@@ -298,6 +298,7 @@ step "rehearsal: the failed deploy, run again, converges (reuses the versions it
 "${DEPLOY[@]}" --params "$P3"
 check "$P3" x86_64 ocw-phrase=4,datastore-proxy=2,agent-answer=2 "$ZIPS"
 infra/deploy.sh history --params "$P3"
+D5="$(live_record rehearsal)"
 
 step "rehearsal: a second stage (another instance, arm64) deploys and tears down beside the first"
 # What deploy.yml relies on, too: arm64 zips deployed from this x86_64 host become arm64
@@ -321,7 +322,6 @@ params_with "$PB" "$P1" Stage=rehearsalb "ConnectInstanceArn=$OTHER_INSTANCE" \
 infra/deploy.sh --params "$PB" --artifacts "$REHEARSAL_DIR/arm64" --architecture arm64 --skip-connect
 check "$PB" arm64 1 "$REHEARSAL_DIR/arm64"
 check "$P3" x86_64 ocw-phrase=4,datastore-proxy=2,agent-answer=2 "$ZIPS"
-D5="$(live_record rehearsal)"
 # The same stage name with another instance (a params file copied without changing Stage) is refused.
 params_with "$REHEARSAL_DIR/collide.json" "$PB" Stage=rehearsal
 expect_refused "belongs to mindful:stage=rehearsal, mindful:instance=4c0f6a2e" \
