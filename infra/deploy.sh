@@ -80,7 +80,8 @@ REGION="${AWS_DEFAULT_REGION:-${AWS_REGION:-}}"
 [[ -n "$REGION" ]] || { echo "deploy.sh: set AWS_DEFAULT_REGION (the Region of the Connect instance; every ARN is checked against it)" >&2; exit 2; }
 export AWS_REGION="$REGION" AWS_DEFAULT_REGION="$REGION"
 # STAGE INSTANCE_ID BASE_STACK OPERATIONS_STACK CONNECT_STACK RECORDS FUNCTION_PREFIX
-eval "$($HELPER names "$PARAMS")"
+STAGE_NAMES="$($HELPER names "$PARAMS")" || exit 2   # the helper says what is wrong with Stage
+eval "$STAGE_NAMES"
 
 log() { printf '\n==> %s\n' "$*"; }
 TMP="$(mktemp -d)"
