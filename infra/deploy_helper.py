@@ -496,7 +496,9 @@ def owner_problems(params: dict, arch: str = "") -> list:
                             f"{n['INSTANCE_ID']}: refused (another stage's or instance's resource, or one "
                             "made outside deploy.sh; fix the params' Stage/ConnectInstanceArn, or delete it)")
 
-    stacks = {st["StackName"]: st for st in aws("cloudformation", "describe-stacks").get("Stacks", [])}
+    # A deleted stack (DescribeStacks may list one, with its old tags) owns nothing any more.
+    stacks = {st["StackName"]: st for st in aws("cloudformation", "describe-stacks").get("Stacks", [])
+              if st.get("StackStatus") != "DELETE_COMPLETE"}
     for kind in STACK_KINDS:
         st = stacks.get(n[f"{kind.upper()}_STACK"])
         if st is not None:

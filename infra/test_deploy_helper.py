@@ -448,6 +448,10 @@ class FakeAws(unittest.TestCase):
             params["CallbackReturnPhoneNumberId"]: {"arn": arn.format(2), "flow": None, "tags": {},
                                                     "target": instance.replace("4c0f6a2e", "9a9a9a9a")},
         }
+        # A deleted stack of another instance, with this stage's name, owns nothing any more.
+        state["stacks"]["mindful-connect-rehearsal-base"] = {
+            "status": "DELETE_COMPLETE", "events": [],
+            "tags": [{"Key": "mindful:stage", "Value": "rehearsal"}, {"Key": "mindful:instance", "Value": "old"}]}
         self.write_state(state)
         r = self.helper("preflight", str(params_path), "--architecture=arm64")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
@@ -456,6 +460,7 @@ class FakeAws(unittest.TestCase):
         self.assertIn("CallbackReturnPhoneNumberId: phone number 2c3d4e5f-6071-4b8c-9d0e-1f2a3b4c5d6e is claimed "
                       "for arn:aws:connect:us-east-1:123456789012:instance/9a9a9a9a", r.stderr)
         self.assertNotIn("MainPhoneNumberId", r.stderr)
+        self.assertNotIn("belongs to", r.stderr)
         self.assertIn(f"pre-flight: ok secret {params['MindfulClientSecretArn']}", r.stdout)
         self.assertIn("pre-flight: ok parameter /mindful/datastore-token (SecureString)", r.stdout)
         changing = [c for c in self.calls() if not c[1].startswith(("describe", "get", "list"))]
