@@ -466,6 +466,35 @@ class FakeAws(unittest.TestCase):
         changing = [c for c in self.calls() if not c[1].startswith(("describe", "get", "list"))]
         self.assertEqual(changing, [], "the pre-flight only reads")
 
+    def test_rollback_refuses_and_says_why_when_the_recorded_template_is_not_at_hand(self):
+        """Item 2: a rollback restores each stack's recorded template and parameters, or refuses
+        before any change, naming the stack, the template's hash and the commit to fetch."""
+        params = json.loads((INFRA / "params" / "rehearsal.json").read_text())
+        params_path = self.tmp / "params.json"
+        params_path.write_text(json.dumps(params))
+        root = "/mindful-connect/rehearsal"
+        iid = params["ConnectInstanceArn"].rpartition("/")[2]
+        older = {"id": "d1", "status": "complete", "previous": "", "stage": "rehearsal", "instance": iid,
+                 "commit": "0123456789abcdef0123456789abcdef01234567", "functions": {},
+                 "stacks": {"base": {"name": "mindful-connect-rehearsal-base", "template": "infra/base.yaml",
+                                     "template_sha256": "f" * 64, "parameters": {"LogLevel": "debug"}}}}
+        state = self.state()
+        state["ssm"] = {
+            f"{root}/deploys/d1": json.dumps(older),
+            f"{root}/deploys/d2": json.dumps({**older, "id": "d2", "previous": "d1"}),
+            f"{root}/live": "d2",
+        }
+        self.write_state(state)
+        r = self.helper("rollback", str(params_path))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("rollback: REFUSED: stack mindful-connect-rehearsal-base: the template of deploy d1 "
+                      "(infra/base.yaml sha256 ffffffffffff…, commit 0123456789ab) is neither in this clone "
+                      "nor at that commit: `git fetch origin 0123456789abcdef0123456789abcdef01234567`",
+                      r.stderr)
+        changing = [c for c in self.calls() if not c[1].startswith(("describe", "get", "list"))]
+        self.assertEqual(changing, [], "nothing changes before every check passed")
+        self.assertEqual(self.state()["ssm"][f"{root}/live"], "d2")
+
     def test_record_start_previous_skips_an_incomplete_deploy(self):
         params = json.loads((INFRA / "params" / "rehearsal.json").read_text())
         params_path = self.tmp / "params.json"
