@@ -56,7 +56,7 @@ step "template.yaml is rendered from template.src.yaml + flows/"
 "$PY" infra/render.py --check
 
 step "cfn-lint"
-cfn-lint infra/base.yaml infra/template.yaml infra/operations.yaml
+cfn-lint infra/base.yaml infra/template.yaml infra/operations.yaml infra/deploy-role.yaml
 
 step "actionlint"
 if command -v actionlint >/dev/null; then
@@ -84,7 +84,7 @@ step "operations stack (infra/check_operations.py, static)"
 step "shell scripts parse"
 bash -n infra/deploy.sh .ci/infra-checks.sh
 
-step "deploy_helper unit tests (ELF architecture refusal, dry-run checks, rollback and phone-number restore on a fake aws CLI)"
+step "deploy_helper unit tests (ELF architecture refusal, dry-run checks; pre-flight, stack failures, records and phone numbers on a fake aws CLI)"
 "$PY" infra/test_deploy_helper.py 2>&1 | tail -3
 
 if [[ "${INFRA_CHECKS_SKIP_REHEARSAL:-0}" == "1" ]]; then
@@ -163,77 +163,176 @@ aws lambda publish-layer-version --layer-name AWS-Parameters-and-Secrets-Lambda-
   --zip-file "fileb://$REHEARSAL_DIR/extension-layer.zip" --compatible-runtimes provided.al2023 \
   --query LayerVersionArn --output text
 
-step "rehearsal: deploy.sh refuses x86_64 bootstraps for arm64 functions (before touching AWS)"
-if out="$(infra/deploy.sh --params infra/params/rehearsal.json --stack-prefix rehearsal \
-    --artifacts "$REHEARSAL_DIR" --architecture arm64 --skip-connect 2>&1)"; then
-  echo "infra-checks: deploy.sh uploaded x86_64 bootstraps to arm64 functions" >&2; exit 1
-fi
-grep -q "REFUSED: .*built for x86_64, the function runs on arm64" <<<"$out" \
-  || { echo "$out" >&2; echo "infra-checks: deploy.sh failed, but not with the architecture refusal" >&2; exit 1; }
-[[ "$(aws cloudformation describe-stacks --query 'length(Stacks)' --output text 2>/dev/null || echo 0)" == 0 ]] \
-  || { echo "infra-checks: the refused deploy created a stack" >&2; exit 1; }
-echo "refused: $(grep -m1 REFUSED <<<"$out")"
+# --- helpers of the rehearsal ----------------------------------------------------------------------
+DEPLOY=(infra/deploy.sh --artifacts "$REHEARSAL_DIR" --architecture x86_64 --skip-connect)
+params_with() {  # OUT BASE [KEY=VALUE ...]: BASE with the given keys changed
+  "$PY" - "$@" <<'PY'
+import json, sys
+out, base, *pairs = sys.argv[1:]
+params = json.load(open(base))
+for pair in pairs:
+    key, _, value = pair.partition("=")
+    params[key] = value
+json.dump(params, open(out, "w"), indent=1)
+PY
+}
+check() { "$PY" infra/rehearsal_check.py "$@"; }
+live() { aws lambda get-alias --function-name "mindful-$1-$2" --name live --query FunctionVersion --output text; }
+live_record() { aws ssm get-parameter --name "/mindful-connect/$1/live" --query Parameter.Value --output text; }
+fail() { echo "infra-checks: $*" >&2; exit 1; }
+expect_refused() {  # PATTERN COMMAND...: the command fails and says PATTERN
+  local pattern="$1" out; shift
+  if out="$("$@" 2>&1)"; then echo "$out" >&2; fail "expected a refusal ($pattern): $*"; fi
+  grep -qE "$pattern" <<<"$out" || { echo "$out" >&2; fail "failed, but without '$pattern': $*"; }
+  echo "refused as expected: $(grep -m1 -E "$pattern" <<<"$out")"
+}
+nothing_changed() {  # no stack, no function, no deploy record
+  local stacks functions records
+  stacks="$(aws cloudformation describe-stacks --query 'length(Stacks)' --output text)"
+  functions="$(aws lambda list-functions --query "length(Functions[?starts_with(FunctionName, 'mindful-')])" --output text)"
+  records="$(aws ssm get-parameters-by-path --path /mindful-connect --recursive --query 'length(Parameters)' --output text)"
+  [[ "$stacks $functions $records" == "0 0 0" ]] || fail "a refused deploy changed the account: $stacks stacks, $functions functions, $records records"
+  echo "nothing changed: 0 stacks, 0 functions, 0 deploy records"
+}
+ZIPS="$REHEARSAL_DIR"
 
-step "rehearsal: infra/deploy.sh (create) from another directory"
-(cd /tmp && "$OLDPWD/infra/deploy.sh" --params "$OLDPWD/infra/params/rehearsal.json" --stack-prefix rehearsal \
-  --artifacts "$OLDPWD/$REHEARSAL_DIR" --architecture x86_64 --skip-connect)
-"$PY" infra/rehearsal_check.py infra/params/rehearsal.json rehearsal x86_64 1
+step "rehearsal: deploy.sh refuses x86_64 bootstraps for arm64 functions (before touching AWS)"
+expect_refused "REFUSED: .*built for x86_64, the function runs on arm64" \
+  infra/deploy.sh --params infra/params/rehearsal.json --artifacts "$REHEARSAL_DIR" --architecture arm64 --skip-connect
+nothing_changed
+
+step "rehearsal: pre-flight refuses a missing secret, a secret ARN without suffix, another account, the example's values (before any change)"
+if out="$("${DEPLOY[@]}" --params infra/params/rehearsal.json 2>&1)"; then fail "deployed with missing secrets"; fi
+for pattern in "MindfulClientSecretArn: secret .* does not exist" "SSM parameter /mindful/datastore-token does not exist"; do
+  grep -qE "$pattern" <<<"$out" || { echo "$out" >&2; fail "the missing-secret refusal does not say '$pattern'"; }
+  echo "refused as expected: $(grep -m1 -E "$pattern" <<<"$out")"
+done
+nothing_changed
+# The secrets as docs/deploy.md creates them (Secrets Manager, and a SecureString parameter).
+SECRET_ARN="$(aws secretsmanager create-secret --name mindful/client-secret --secret-string rehearsal \
+  --query ARN --output text)"
+aws ssm put-parameter --name /mindful/datastore-token --type SecureString --value rehearsal >/dev/null
+P1="$REHEARSAL_DIR/params-1.json"   # the rehearsal's params with the secret moto created
+params_with "$P1" infra/params/rehearsal.json "MindfulClientSecretArn=$SECRET_ARN"
+# Offline, check-params refuses an ARN that does not end in -XXXXXX; this name ends in "-secret",
+# so only the account can tell: DescribeSecret answers with the full ARN. One run, two refusals.
+params_with "$REHEARSAL_DIR/bad-secret-account.json" "$P1" "MindfulClientSecretArn=${SECRET_ARN%-*}" \
+  "SecretsKmsKeyArn=arn:aws:kms:us-east-1:210987654321:key/6f1f3c52-1f0a-4a8e-9d3b-2f7c1e5a9b40"
+if out="$("${DEPLOY[@]}" --params "$REHEARSAL_DIR/bad-secret-account.json" 2>&1)"; then fail "deployed a partial secret ARN"; fi
+for pattern in "names secret ${SECRET_ARN}: use that full ARN" \
+    "SecretsKmsKeyArn: the ARN is in account 210987654321, the credentials are of account 123456789012"; do
+  grep -qF "$pattern" <<<"$out" || { echo "$out" >&2; fail "the pre-flight does not say '$pattern'"; }
+  echo "refused as expected: ... $pattern"
+done
+params_with "$REHEARSAL_DIR/fictional.json" "$P1" CallTargetPhoneNumber=+13205550100 AlarmEmail=ops@example.com
+expect_refused "CallTargetPhoneNumber=.*fictional 555-01xx number" "${DEPLOY[@]}" --params "$REHEARSAL_DIR/fictional.json"
+grep -q "AlarmEmail=.*example.com is an example domain" <<<"$("${DEPLOY[@]}" --params "$REHEARSAL_DIR/fictional.json" 2>&1)" \
+  || fail "ops@example.com was not refused"
+nothing_changed
+
+step "rehearsal: deploy 1 (create) from another directory: version 1 of each, CodeSha256 = the checked zips"
+(cd /tmp && "$OLDPWD/infra/deploy.sh" --params "$OLDPWD/$P1" --artifacts "$OLDPWD/$REHEARSAL_DIR" --architecture x86_64 --skip-connect)
+check "$P1" x86_64 1 "$ZIPS"
+D1="$(live_record rehearsal)"
 
 step "rehearsal: the assertions catch a wrong deployment"
-WRONG_PARAMS="$REHEARSAL_DIR/wrong-params.json"
-"$PY" - infra/params/rehearsal.json "$WRONG_PARAMS" <<'PY'
-import json, sys
-params = json.load(open(sys.argv[1]))
-params["OcwCapSeconds"] = "601"          # not what was deployed
-json.dump(params, open(sys.argv[2], "w"))
-PY
-if "$PY" infra/rehearsal_check.py "$WRONG_PARAMS" rehearsal x86_64 1 >/dev/null 2>&1; then
-  echo "infra-checks: rehearsal_check.py accepted a deployment that differs from its params" >&2
-  exit 1
+params_with "$REHEARSAL_DIR/wrong-params.json" "$P1" OcwCapSeconds=601   # not what was deployed
+if check "$REHEARSAL_DIR/wrong-params.json" x86_64 >/dev/null 2>&1; then
+  fail "rehearsal_check.py accepted a deployment that differs from its params"
 fi
 echo "rehearsal_check.py rejects a deployment that differs from the params: ok"
 
 step "rehearsal: infra/deploy.sh --dry-run"
-infra/deploy.sh --params infra/params/rehearsal.json --stack-prefix rehearsal --dry-run >/dev/null
+infra/deploy.sh --params "$P1" --dry-run --skip-connect --architecture x86_64 >/dev/null
 
-step "rehearsal: second deploy (new configuration -> version 2 behind live)"
-SECOND_PARAMS="$REHEARSAL_DIR/second-params.json"
-"$PY" - infra/params/rehearsal.json "$SECOND_PARAMS" <<'PY'
-import json, sys
-params = json.load(open(sys.argv[1]))
-params["OcwCapSeconds"] = "1200"
-params["LogLevel"] = "info"
-json.dump(params, open(sys.argv[2], "w"))
-PY
-infra/deploy.sh --params "$SECOND_PARAMS" --stack-prefix rehearsal \
-  --artifacts "$REHEARSAL_DIR" --architecture x86_64 --skip-connect
-"$PY" infra/rehearsal_check.py "$SECOND_PARAMS" rehearsal x86_64 2
+step "rehearsal: deploy 2 changes only ocw-phrase: it gets version 2, the two others keep version 1"
+P2="$REHEARSAL_DIR/params-2.json"
+params_with "$P2" "$P1" OcwCapSeconds=1200
+"${DEPLOY[@]}" --params "$P2"
+check "$P2" x86_64 ocw-phrase=2,datastore-proxy=1,agent-answer=1 "$ZIPS"
+D2="$(live_record rehearsal)"
 
-step "rehearsal: rollback (live back to version 1, the first deploy's configuration)"
-infra/deploy.sh rollback --params infra/params/rehearsal.json --stack-prefix rehearsal
-"$PY" infra/rehearsal_check.py infra/params/rehearsal.json rehearsal x86_64 1
+step "rehearsal: a stray upload outside deploy.sh (ocw-phrase version 3) is never a rollback target"
+aws lambda update-function-code --function-name mindful-rehearsal-ocw-phrase --publish \
+  --zip-file "fileb://$REHEARSAL_DIR/agent-answer/bootstrap.zip" --query Version --output text
+infra/deploy.sh rollback --params "$P1"
+check "$P1" x86_64 1 "$ZIPS"
+[[ "$(live_record rehearsal)" == "$D1" ]] || fail "rollback did not land on deploy $D1"
 
-step "rehearsal: an arm64 zip deploys as arm64 from this host (what deploy.yml relies on)"
-# deploy.yml builds on an arm64 runner and deploys from an x86_64 one: cargo lambda deploy must
-# take the architecture from the zipped binary. A minimal AArch64 ELF header stands in for it.
-"$PY" - "$REHEARSAL_DIR/arm64-probe/bootstrap.zip" <<'PY'
+step "rehearsal: deploy -> rollback -> deploy -> rollback returns to the first set"
+"${DEPLOY[@]}" --params "$P2"   # deploy 2's content again: ocw-phrase keeps version 2, no new one
+check "$P2" x86_64 ocw-phrase=2,datastore-proxy=1,agent-answer=1 "$ZIPS"
+infra/deploy.sh rollback --params "$P1"
+check "$P1" x86_64 1 "$ZIPS"
+[[ "$(live_record rehearsal)" == "$D1" ]] || fail "the second rollback did not land on deploy $D1"
+
+step "rehearsal: a deploy that fails half-way rolls back to one consistent set"
+# The AWS CLI refuses UpdateAlias of datastore-proxy (as an AccessDenied or a throttle would) after
+# ocw-phrase's alias moved: a mixed set, and a base stack with the new parameters.
+P3="$REHEARSAL_DIR/params-3.json"
+params_with "$P3" "$P1" OcwCapSeconds=1500 LogLevel=info
+mkdir -p "$REHEARSAL_DIR/fault-bin"
+cat > "$REHEARSAL_DIR/fault-bin/aws" <<SH
+#!/usr/bin/env bash
+if [[ "\$*" == *update-alias*mindful-rehearsal-datastore-proxy* ]]; then
+  echo "An error occurred (AccessDeniedException) when calling the UpdateAlias operation: refused by the rehearsal" >&2
+  exit 254
+fi
+exec "$VENV/bin/aws" "\$@"
+SH
+chmod +x "$REHEARSAL_DIR/fault-bin/aws"
+expect_refused "AccessDeniedException" env PATH="$PWD/$REHEARSAL_DIR/fault-bin:$PATH" "${DEPLOY[@]}" --params "$P3"
+D4="$(live_record rehearsal)"
+[[ "$(live rehearsal ocw-phrase) $(live rehearsal datastore-proxy)" == "4 1" ]] \
+  || fail "the failed deploy should have left a mixed set (ocw-phrase 4, datastore-proxy 1)"
+echo "failed deploy $D4 left a mixed set: ocw-phrase 4, datastore-proxy 1"
+expect_refused "deploy $D4 is started, not complete" infra/deploy.sh rollback --params "$P1" --to "$D4"
+infra/deploy.sh rollback --params "$P1"
+check "$P1" x86_64 1 "$ZIPS"
+
+step "rehearsal: rollback --to names a set"
+infra/deploy.sh rollback --params "$P2" --to "$D2"
+check "$P2" x86_64 ocw-phrase=2,datastore-proxy=1,agent-answer=1 "$ZIPS"
+
+step "rehearsal: the failed deploy, run again, converges (reuses the versions it had published)"
+"${DEPLOY[@]}" --params "$P3"
+check "$P3" x86_64 ocw-phrase=4,datastore-proxy=2,agent-answer=2 "$ZIPS"
+infra/deploy.sh history --params "$P3"
+D5="$(live_record rehearsal)"
+
+step "rehearsal: a second stage (another instance, arm64) deploys and tears down beside the first"
+# What deploy.yml relies on, too: arm64 zips deployed from this x86_64 host become arm64
+# functions. A minimal AArch64 ELF header stands in for each bootstrap.
+"$PY" - "$REHEARSAL_DIR/arm64" $("$PY" infra/deploy_helper.py functions) <<'PY'
 import os, struct, sys, zipfile
-os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)
-elf = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)  # ELF64, little endian
-elf += struct.pack("<HHIQQQIHHHHHH", 2, 183, 1, 0, 0, 0, 0, 64, 56, 0, 64, 0, 0)  # EM_AARCH64
-with zipfile.ZipFile(sys.argv[1], "w") as z:
-    info = zipfile.ZipInfo("bootstrap")
-    info.external_attr = 0o755 << 16
-    z.writestr(info, elf)
+for fn in sys.argv[2:]:
+    os.makedirs(f"{sys.argv[1]}/{fn}", exist_ok=True)
+    elf = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)  # ELF64, little endian
+    elf += struct.pack("<HHIQQQIHHHHHH", 2, 183, 1, 0, 0, 0, 0, 64, 56, 0, 64, 0, 0)  # EM_AARCH64
+    with zipfile.ZipFile(f"{sys.argv[1]}/{fn}/bootstrap.zip", "w") as z:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o755 << 16
+        z.writestr(info, elf + fn.encode())
 PY
-role="$(aws cloudformation describe-stacks --stack-name rehearsal-base \
-  --query "Stacks[0].Outputs[?OutputKey=='LambdaRoleArn'].OutputValue" --output text)"
-cargo lambda deploy rehearsal-arm64-probe --binary-name arm64-probe --lambda-dir "$REHEARSAL_DIR" \
-  --iam-role "$role" --endpoint-url "$AWS_ENDPOINT_URL" --region us-east-1 >/dev/null
-arch="$(aws lambda get-function-configuration --function-name rehearsal-arm64-probe --query 'Architectures[0]' --output text)"
-[[ "$arch" == "arm64" ]] || { echo "infra-checks: an arm64 zip was deployed as $arch" >&2; exit 1; }
-echo "arm64 zip -> Architectures [$arch]: ok"
-aws lambda delete-function --function-name rehearsal-arm64-probe
+OTHER_INSTANCE="arn:aws:connect:us-east-1:123456789012:instance/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+PB="$REHEARSAL_DIR/params-b.json"
+params_with "$PB" "$P1" Stage=rehearsalb "ConnectInstanceArn=$OTHER_INSTANCE" \
+  "InboundQueueArn=$OTHER_INSTANCE/queue/7e1d2c3b-4a59-4687-b7c6-d5e4f3a2b1c0" \
+  "CallbackDefaultQueueArn=$OTHER_INSTANCE/queue/0f9e8d7c-6b5a-4493-8271-605f4e3d2c1b"
+infra/deploy.sh --params "$PB" --artifacts "$REHEARSAL_DIR/arm64" --architecture arm64 --skip-connect
+check "$PB" arm64 1 "$REHEARSAL_DIR/arm64"
+check "$P3" x86_64 ocw-phrase=4,datastore-proxy=2,agent-answer=2 "$ZIPS"
+# The same stage name with another instance (a params file copied without changing Stage) is refused.
+params_with "$REHEARSAL_DIR/collide.json" "$PB" Stage=rehearsal
+expect_refused "belongs to mindful:stage=rehearsal, mindful:instance=4c0f6a2e" \
+  infra/deploy.sh --params "$REHEARSAL_DIR/collide.json" --artifacts "$REHEARSAL_DIR/arm64" --architecture arm64 --skip-connect
+expect_refused "belongs to mindful:stage=rehearsal, mindful:instance=4c0f6a2e" \
+  infra/deploy.sh teardown --params "$REHEARSAL_DIR/collide.json" --yes
+infra/deploy.sh teardown --params "$PB" --yes
+check --gone "$PB"
+check "$P3" x86_64 ocw-phrase=4,datastore-proxy=2,agent-answer=2 "$ZIPS"
+[[ "$(live_record rehearsal)" == "$D5" ]] || fail "the second stage changed the first stage's deploy records"
+echo "stage rehearsal untouched by stage rehearsalb (versions, stacks, tags, live record $D5): ok"
 
 step "operations: alarms, dashboard and queries tie to what the binaries emit"
 EMF_DUMP="$PWD/$REHEARSAL_DIR/emitted.jsonl" cargo test -p journey --test emitted_metrics --locked --quiet
@@ -241,15 +340,10 @@ EMF_DUMP="$PWD/$REHEARSAL_DIR/emitted.jsonl" cargo test -p journey --test emitte
 "$PY" infra/check_operations.py --emitted "$REHEARSAL_DIR/emitted.jsonl" --self-test | tail -1
 
 step "rehearsal: the operations stack as deployed (topic, subscription, dashboard, alarms, queries)"
-"$PY" infra/check_operations.py --deployed infra/params/rehearsal.json rehearsal
+"$PY" infra/check_operations.py --deployed "$P3"
 WRONG_OPS_PARAMS="$REHEARSAL_DIR/wrong-ops-params.json"
-"$PY" - infra/params/rehearsal.json "$WRONG_OPS_PARAMS" <<'PY'
-import json, sys
-params = json.load(open(sys.argv[1]))
-params["MindfulSlowP99Ms"] = "1234"          # not what was deployed
-json.dump(params, open(sys.argv[2], "w"))
-PY
-if "$PY" infra/check_operations.py --deployed "$WRONG_OPS_PARAMS" rehearsal >/dev/null 2>&1; then
+params_with "$WRONG_OPS_PARAMS" "$P3" MindfulSlowP99Ms=1234   # not what was deployed
+if "$PY" infra/check_operations.py --deployed "$WRONG_OPS_PARAMS" >/dev/null 2>&1; then
   echo "infra-checks: check_operations.py --deployed accepted a stack that differs from its params" >&2
   exit 1
 fi
@@ -257,11 +351,14 @@ echo "check_operations.py --deployed rejects a stack that differs from the param
 # --- end operations stack -------------------------------------------------------------------
 
 step "rehearsal: teardown (last: the checks above read the deployed stacks)"
-if infra/deploy.sh teardown --params infra/params/rehearsal.json --stack-prefix rehearsal >/dev/null 2>&1; then
-  echo "infra-checks: teardown ran without --yes" >&2; exit 1
-fi
-infra/deploy.sh teardown --params infra/params/rehearsal.json --stack-prefix rehearsal --yes
-"$PY" infra/rehearsal_check.py --gone infra/params/rehearsal.json rehearsal
+if out="$(infra/deploy.sh teardown --params "$P3" 2>&1)"; then fail "teardown ran without --yes"; fi
+for name in mindful-connect-rehearsal-connect mindful-connect-rehearsal-operations mindful-connect-rehearsal-base \
+    mindful-rehearsal-ocw-phrase /mindful-connect/rehearsal; do  # the prompt names everything it deletes
+  grep -q -- "$name" <<<"$out" || { echo "$out" >&2; fail "the teardown prompt does not name $name"; }
+done
+echo "teardown without --yes refused, naming every stack: ok"
+infra/deploy.sh teardown --params "$P3" --yes
+check --gone "$P3"
 
 # --- operations stack (issue 18), after the rehearsal steps above -------------------------
 # The tie between infra/operations.yaml and what the function binaries really print: the

@@ -23,8 +23,8 @@ every field the queries read is a field of the real log line (or of Lambda's REP
 Connect's flow log). --self-test proves that broken definitions are caught (an alarm on a
 metric nobody emits, among others).
 
-With --deployed PARAMS PREFIX (the moto rehearsal, .ci/infra-checks.sh): the stack PREFIX-operations
-exists with the parameters of PARAMS, its topic (and email subscription) and its dashboard are
+With --deployed PARAMS (the moto rehearsal, .ci/infra-checks.sh): the stage's operations stack
+(named from the params' Stage, as infra/deploy.sh names it) exists with the parameters of PARAMS, its topic (and email subscription) and its dashboard are
 the ones the template resolves to. moto 5.2.5's CloudFormation has no AWS::CloudWatch::Alarm
 and no AWS::Logs::QueryDefinition (it skips them with a warning), so the alarms, resolved with
 the deployed parameters, are put through the CloudWatch API (PutMetricAlarm) and read back, and
@@ -32,7 +32,7 @@ the query definitions are validated against the CloudWatch Logs PutQueryDefiniti
 shape (botocore's model; moto has no Logs Insights).
 
 Usage: infra/check_operations.py [--emitted FILE] [--self-test]
-       infra/check_operations.py --deployed infra/params/rehearsal.json rehearsal
+       infra/check_operations.py --deployed infra/params/rehearsal.json
 Needs PyYAML (installed with cfn-lint by .ci/infra-checks.sh); --deployed needs boto3 (moto's).
 """
 from __future__ import annotations
@@ -676,15 +676,18 @@ def self_test(ops, base, template, runbook, emitted) -> int:
 
 
 # --- the rehearsal: what moto deployed -----------------------------------------------------
-def check_deployed(ops: dict, params_path: str, prefix: str) -> list[str]:
+def check_deployed(ops: dict, params_path: str) -> list[str]:
     import boto3
     import botocore.session
     from botocore.validate import ParamValidator
 
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    import deploy_helper  # the names and derived values deploy.sh gives the stack
+
     problems: list[str] = []
-    stack = f"{prefix}-operations"
-    given = {k: str(v) for k, v in json.loads(pathlib.Path(params_path).read_text(encoding="utf-8")).items()
-             if not k.startswith("_") and k in ops["Parameters"]}
+    effective = deploy_helper.effective_params(params_path)
+    stack = deploy_helper.names(effective)["OPERATIONS_STACK"]
+    given = {k: v for k, v in effective.items() if k in ops["Parameters"]}
     values = {**defaults(ops), **given}
     cfn, cw, sns = boto3.client("cloudformation"), boto3.client("cloudwatch"), boto3.client("sns")
     lam = boto3.client("lambda")
@@ -791,11 +794,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--emitted", type=pathlib.Path, help="EMF + log lines dumped by the journey test")
     ap.add_argument("--self-test", action="store_true")
-    ap.add_argument("--deployed", nargs=2, metavar=("PARAMS", "PREFIX"))
+    ap.add_argument("--deployed", metavar="PARAMS")
     args = ap.parse_args()
     ops = load(OPERATIONS)
     if args.deployed:
-        problems = check_deployed(ops, *args.deployed)
+        problems = check_deployed(ops, args.deployed)
         for p in problems:
             print(f"check_operations: {p}", file=sys.stderr)
         return 1 if problems else 0

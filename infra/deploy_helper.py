@@ -16,27 +16,41 @@
   deploy_helper.py envfiles OUTPUTS.json DIR
       write DIR/<function>.env from the base stack's *Environment outputs (describe-stacks
       Outputs as JSON); empty values are left out (= not configured).
+  deploy_helper.py names PARAMS.json
+      shell assignments of the stage's names (STAGE, INSTANCE_ID, BASE_STACK, OPERATIONS_STACK,
+      CONNECT_STACK, RECORDS, FUNCTION_PREFIX), all derived from the params' Stage.
   deploy_helper.py check-artifact ZIP ARCH [DEST_DIR]
       refuse a bootstrap.zip whose `bootstrap` is not a 64-bit little-endian ELF executable of
       ARCH (arm64 | x86_64), read from the ELF header's e_machine, never from file names; with
       DEST_DIR, copy the zip to DEST_DIR/bootstrap.zip and extract DEST_DIR/bootstrap (the exact
-      bytes that were checked, for `cargo lambda deploy --binary-path`). Prints the SHA-256s.
-  deploy_helper.py publish FUNCTION ALIAS ARCH
-      after `cargo lambda deploy`: check the function's Architectures and Handler, publish a
-      version of exactly the uploaded code (--code-sha256), point ALIAS at it (created on the
-      first deploy). Prints "FUNCTION ALIAS OLD NEW" (OLD "-" on the first deploy).
-  deploy_helper.py rollback ALIAS FUNCTION... [--to-version N]
-      move ALIAS of every FUNCTION back to the newest published version older than the one it
-      points at (or to N); checks all functions before moving any.
-  deploy_helper.py number-associate INSTANCE_ID PHONE_NUMBER_ID FLOW_ID
-      record the flow the number is associated with now (a tag on the phone number), then
-      associate it with FLOW_ID. The record is kept across deploys (only the pre-bundle flow).
-  deploy_helper.py number-restore INSTANCE_ID PHONE_NUMBER_ID
-      give the number back the flow recorded by number-associate (or no flow, when it had none)
-      and drop the record.
+      bytes that were checked). Prints the SHA-256s.
+  deploy_helper.py preflight PARAMS.json [--architecture=ARCH] [--skip-connect]
+      read-only calls before any change: same account, secrets / SSM parameters / layer exist,
+      Connect instance, queues and phone numbers, nothing of another stage or instance (tags).
+  deploy_helper.py check-owner PARAMS.json
+      only the last of those (teardown).
+  deploy_helper.py stack-deploy STACK TEMPLATE PARAMS_JSON STAGE INSTANCE_ID
+      create or update STACK and wait; on failure print the failed resources' reasons; replace
+      a ROLLBACK_COMPLETE stack.
+  deploy_helper.py function-deploy NAME ZIP ENV_FILE ROLE ARCH LAYER DEPLOY_ID COMMIT STAGE INSTANCE_ID
+      upload ZIP verbatim (CodeSha256 verified) with its configuration, publish a version only
+      when something changed; prints a JSON line (function, version, previous, hashes).
+  deploy_helper.py aliases-move ALIAS RESULTS.jsonl
+      point ALIAS of every function of RESULTS at its version, in one pass.
+  deploy_helper.py record-start PARAMS.json RECORD.json COMMIT ARCH | record-stack RECORD.json KIND
+          STACK TEMPLATE PARAMS_JSON | record-finish PARAMS.json RECORD.json RESULTS.jsonl
+      the deploy record in SSM (/mindful-connect/<stage>/deploys/<id>, and .../live).
+  deploy_helper.py history PARAMS.json
+      list the stage's records.
+  deploy_helper.py rollback PARAMS.json [--to DEPLOY_ID]
+      back to the record before the live one (or DEPLOY_ID): stacks and aliases, all checked
+      before any change.
+  deploy_helper.py teardown-records PARAMS.json
+      delete the stage's records.
   The AWS commands call the `aws` CLI (credentials, region and AWS_ENDPOINT_URL from the usual
   environment).
 """
+import base64
 import hashlib
 import io
 import json
@@ -46,9 +60,24 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 
-DEPLOY_KEYS = {"MainPhoneNumberId", "CallbackReturnPhoneNumberId"}
+# Keys of the params file that deploy.sh reads itself (no template declares them).
+DEPLOY_KEYS = {"Stage", "MainPhoneNumberId", "CallbackReturnPhoneNumberId"}
+
+# --- names (issue 23, item 3): the stage is part of every name -------------------------------------
+# Stacks <APP>-<stage>-{base,operations,connect}; functions mindful-<stage>-<function> (base.yaml's
+# FunctionNamePrefix, derived here, never set by hand); the role is named by CloudFormation after
+# its stack; deploy records live under /<APP>/<stage>/ in SSM Parameter Store. Lower-case letters
+# and digits only: with a hyphen, stage "prod" would be a prefix of stage "prod-eu"'s names.
+APP = "mindful-connect"
+STAGE = re.compile(r"^[a-z][a-z0-9]{1,11}$")
+TAG_APP = ("app", "mindful-connect-callbacks")
+TAG_STAGE = "mindful:stage"
+TAG_INSTANCE = "mindful:instance"
+STACK_KINDS = ("base", "operations", "connect")
+STACK_TEMPLATES = {"base": "infra/base.yaml", "operations": "infra/operations.yaml", "connect": "infra/template.yaml"}
 
 # Values of infra/params/example.json that must not reach a deploy (check_values).
 PLACEHOLDERS = {
@@ -136,8 +165,47 @@ def load_params(path: str) -> dict:
     return {k: ("" if v is None else str(v)) for k, v in data.items() if not k.startswith("_")}
 
 
+def effective_params(path: str) -> dict:
+    """The params file as the stacks get it: the names derived from Stage filled in."""
+    params = load_params(path)
+    stage = params.get("Stage", "")
+    if not STAGE.fullmatch(stage):
+        sys.exit(f"{path}: Stage={stage!r}: set \"Stage\" (2-12 lower-case letters or digits, starting "
+                 "with a letter, e.g. \"staging\"): it is part of every stack, function, role and "
+                 "deploy-record name, so two stages never touch each other")
+    if "FunctionNamePrefix" in params:
+        sys.exit(f"{path}: FunctionNamePrefix is derived from Stage (mindful-{stage}-): remove the key")
+    params["FunctionNamePrefix"] = f"mindful-{stage}-"
+    # Flow names are unique per Connect instance: two stages on one instance need their own.
+    flows = params.setdefault("FlowNamePrefix", f"Mindful {stage} - ")
+    if stage not in flows:
+        sys.exit(f"{path}: FlowNamePrefix={flows!r} must contain the stage {stage!r} (or leave it out: "
+                 f"'Mindful {stage} - ')")
+    return params
+
+
+def instance_id_of(params: dict) -> str:
+    return params.get("ConnectInstanceArn", "").rpartition("instance/")[2].split("/")[0]
+
+
+def names(params: dict) -> dict:
+    stage = params["Stage"]
+    out = {f"{kind.upper()}_STACK": f"{APP}-{stage}-{kind}" for kind in STACK_KINDS}
+    out.update(STAGE=stage, INSTANCE_ID=instance_id_of(params), RECORDS=f"/{APP}/{stage}",
+               FUNCTION_PREFIX=params["FunctionNamePrefix"])
+    return out
+
+
+def names_command(params_path: str) -> int:
+    """Shell assignments for deploy.sh (eval)."""
+    import shlex
+    for key, value in names(effective_params(params_path)).items():
+        print(f"{key}={shlex.quote(value)}")
+    return 0
+
+
 def check_params(params_path: str, *templates: str) -> int:
-    params = load_params(params_path)
+    params = effective_params(params_path)
     declared = {}
     for t in templates:
         declared.update(template_parameters(t))
@@ -180,6 +248,8 @@ def check_values(params: dict, region: str) -> list:
                             f"AWS_REGION={region} (Lambda, Connect and the extension layer must share it)")
     if not region:
         problems.append("AWS_REGION is not set: every ARN is checked against the Region of the deploy")
+    problems += check_fictional(params)
+    problems += check_shapes(params)
     for secret, (arn_key, param_key) in SECRET_SOURCES.items():
         arn, name = params.get(arn_key, ""), params.get(param_key, "")
         if arn and name:
@@ -190,9 +260,58 @@ def check_values(params: dict, region: str) -> list:
     return problems
 
 
+# Values that look real but reach nobody: the 555-0100..555-0199 numbers reserved for fiction in
+# the North American Numbering Plan, and the example domains of RFC 2606 (example.com/.net/.org
+# and the .example TLD). params/example.json uses them; a deploy with them would send callers
+# to a number that does not exist and alarms to nobody.
+FICTIONAL_NUMBER = re.compile(r"\+1[0-9]{3}55501[0-9]{2}\b")
+FICTIONAL_DOMAIN = re.compile(r"(?:^|[@/.])(example\.(?:com|net|org)|[a-z0-9-]+\.example)(?:$|[/:?#,\s])",
+                              re.IGNORECASE)
+# Amazon Connect ids (instance, queue, phone number) are UUIDs.
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+SECRET_SUFFIX = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$")
+
+
+def check_fictional(params: dict) -> list:
+    problems = []
+    for k, v in params.items():
+        m = FICTIONAL_NUMBER.search(v)
+        if m:
+            problems.append(f"{k}={v!r}: {m.group(0)} is a fictional 555-01xx number (the example's): "
+                            "put the real number")
+        m = FICTIONAL_DOMAIN.search(v)
+        if m:
+            problems.append(f"{k}={v!r}: {m.group(1)} is an example domain (RFC 2606) that reaches nobody: "
+                            "put a real address")
+    return problems
+
+
+def check_shapes(params: dict) -> list:
+    """Offline shape checks that need no AWS call: phone number ids, queues of the instance,
+    secret ARNs with their 6-character suffix."""
+    problems = []
+    for key in DEPLOY_KEYS - {"Stage"}:
+        v = params.get(key, "")
+        if v and not UUID.fullmatch(v):
+            problems.append(f"{key}={v!r} is not a phone number id (a UUID, from `aws connect "
+                            "list-phone-numbers-v2 --target-arn <instance ARN>`; not the number itself)")
+    instance = params.get("ConnectInstanceArn", "")
+    for key in ("InboundQueueArn", "CallbackDefaultQueueArn"):
+        v = params.get(key, "")
+        if v and instance and not v.startswith(instance + "/queue/"):
+            problems.append(f"{key}={v!r} is not a queue of ConnectInstanceArn {instance!r}")
+    for key in ("MindfulClientSecretArn", "DatastoreTokenSecretArn"):
+        v = params.get(key, "")
+        if v and not SECRET_SUFFIX.fullmatch(v):
+            problems.append(f"{key}={v!r} has no 6-character suffix (…-AbCdEf): the role's policy names "
+                            "the exact ARN and would not match it; use the full ARN (aws secretsmanager "
+                            "describe-secret --secret-id NAME --query ARN)")
+    return problems
+
+
 def cfn_params(template: str, params_path: str, *overrides: str) -> int:
     declared = template_parameters(template)
-    values = {k: v for k, v in load_params(params_path).items() if k in declared}
+    values = {k: v for k, v in effective_params(params_path).items() if k in declared}
     for o in overrides:
         key, sep, value = o.partition("=")
         if not sep or key not in declared:
@@ -203,7 +322,7 @@ def cfn_params(template: str, params_path: str, *overrides: str) -> int:
 
 
 def get(params_path: str, key: str, default: str = "") -> int:
-    print(load_params(params_path).get(key, default))
+    print(effective_params(params_path).get(key, default))
     return 0
 
 
@@ -307,94 +426,672 @@ def check_artifact(zip_path: str, arch: str, dest: str = "") -> int:
     return 0
 
 
+def _cli_in_process():
+    """awscli's driver when the `aws` on PATH is the AWS CLI v1 of this very Python (its script
+    sits beside sys.executable): the same program run without a new interpreter, which saves
+    about a second per call. Any other `aws` (CLI v2, a wrapper) runs as a process."""
+    if os.environ.get("DEPLOY_AWS_SUBPROCESS") == "1":
+        return None
+    found = shutil.which("aws")
+    if not found or os.path.dirname(os.path.abspath(found)) != os.path.dirname(os.path.abspath(sys.executable)):
+        return None
+    try:
+        from awscli.clidriver import create_clidriver
+    except ImportError:
+        return None
+    return create_clidriver
+
+
+def _run_aws(args: list) -> tuple:
+    driver = _cli_in_process()
+    if driver is None:
+        proc = subprocess.run(["aws", *args], capture_output=True, text=True)
+        return proc.returncode, proc.stdout, proc.stderr
+    import contextlib
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = driver().main(list(args))
+    return rc, out.getvalue(), err.getvalue()
+
+
 def aws(*args: str, ok_errors: tuple = ()) -> dict:
     """Run `aws ARGS --output json`; {} for no output. An error whose text contains one of
     ok_errors returns None instead of failing."""
-    proc = subprocess.run(["aws", *args, "--output", "json"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        if any(e in proc.stderr for e in ok_errors):
+    rc, stdout, stderr = _run_aws([*args, "--output", "json"])
+    if rc != 0:
+        if any(e in stderr for e in ok_errors):
             return None
-        sys.exit(f"aws {' '.join(args)} failed:\n{proc.stderr.strip()}")
-    return json.loads(proc.stdout) if proc.stdout.strip() else {}
+        sys.exit(f"aws {' '.join(args)} failed:\n{stderr.strip()}")
+    return json.loads(stdout) if stdout.strip() else {}
 
 
-def publish(function: str, alias: str, arch: str) -> int:
-    # PublishVersion fails while an update is in progress (LastUpdateStatus InProgress):
-    # https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html
-    aws("lambda", "wait", "function-updated", "--function-name", function)
-    cfg = aws("lambda", "get-function-configuration", "--function-name", function)
-    if cfg.get("Architectures") != [arch]:
-        sys.exit(f"{function}: Architectures {cfg.get('Architectures')}, expected [{arch!r}]: "
-                 f"alias {alias} not moved")
-    if cfg.get("Handler") != "bootstrap" or not str(cfg.get("Runtime", "")).startswith("provided."):
-        sys.exit(f"{function}: Runtime {cfg.get('Runtime')} / Handler {cfg.get('Handler')}: alias {alias} not moved")
-    # https://docs.aws.amazon.com/lambda/latest/api/API_PublishVersion.html: CodeSha256 makes the
-    # publish fail if $LATEST changed since we read it; an unchanged function returns its version.
-    version = aws("lambda", "publish-version", "--function-name", function,
-                  "--code-sha256", cfg["CodeSha256"], "--description",
-                  os.environ.get("DEPLOY_DESCRIPTION", "infra/deploy.sh"))["Version"]
-    current = aws("lambda", "get-alias", "--function-name", function, "--name", alias,
+# --- ownership (issue 23, item 3): a deploy touches only what its stage and instance own -----------
+def tags_of_stack(stack: str):
+    """None when the stack does not exist (or is deleted), else its tags."""
+    got = aws("cloudformation", "describe-stacks", "--stack-name", stack, ok_errors=("does not exist",))
+    if not got or not got.get("Stacks"):
+        return None
+    st = got["Stacks"][0]
+    return {t["Key"]: t["Value"] for t in st.get("Tags", [])}, st["StackStatus"]
+
+
+def function_info(name: str):
+    """(tags, architectures) of a function, None when it does not exist."""
+    got = aws("lambda", "get-function", "--function-name", name, ok_errors=("ResourceNotFoundException",))
+    return None if got is None else (got.get("Tags") or {}, got["Configuration"].get("Architectures"))
+
+
+def owner_problems(params: dict, arch: str = "") -> list:
+    """Stacks, functions and the live record with our names that another stage or instance owns;
+    with ARCH, functions of another architecture (Lambda cannot change it in place)."""
+    n = names(params)
+    want = {TAG_STAGE: n["STAGE"], TAG_INSTANCE: n["INSTANCE_ID"]}
+    problems = []
+
+    def compare(what, tags):
+        got = {k: tags.get(k) for k in want}
+        if got != want:
+            owner = ", ".join(f"{k}={v}" for k, v in got.items()) if any(got.values()) else "no mindful:* tags"
+            problems.append(f"{what} belongs to {owner}, this deploy is stage {n['STAGE']} on instance "
+                            f"{n['INSTANCE_ID']}: refused (another stage's or instance's resource, or one "
+                            "made outside deploy.sh; fix the params' Stage/ConnectInstanceArn, or delete it)")
+
+    # A deleted stack (DescribeStacks may list one, with its old tags) owns nothing any more.
+    stacks = {st["StackName"]: st for st in aws("cloudformation", "describe-stacks").get("Stacks", [])
+              if st.get("StackStatus") != "DELETE_COMPLETE"}
+    for kind in STACK_KINDS:
+        st = stacks.get(n[f"{kind.upper()}_STACK"])
+        if st is not None:
+            compare(f"stack {st['StackName']}", {t["Key"]: t["Value"] for t in st.get("Tags", [])})
+    for fn in lambda_functions():
+        info = function_info(n["FUNCTION_PREFIX"] + fn)
+        if info is not None:
+            compare(f"function {n['FUNCTION_PREFIX'] + fn}", info[0])
+            if arch and info[1] != [arch]:
+                problems.append(f"function {n['FUNCTION_PREFIX'] + fn} runs on {info[1]}, the artifacts are "
+                                f"{arch}: refused (Lambda cannot change it; teardown first)")
+    live = record_get(n["RECORDS"], live_id(n["RECORDS"]))
+    if live and live.get("instance") != n["INSTANCE_ID"]:
+        problems.append(f"the deploy records under {n['RECORDS']} are of instance {live.get('instance')}, "
+                        f"this deploy is of {n['INSTANCE_ID']}: refused")
+    return problems
+
+
+def check_owner(params_path: str) -> int:
+    problems = owner_problems(effective_params(params_path))
+    for p in problems:
+        print(f"REFUSED: {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+# --- pre-flight (issue 23, item 5): what only the account can answer, read-only ------------------
+def preflight(params_path: str, *flags: str) -> int:
+    """Read-only calls before any change: same account, the secrets and the layer exist, and with
+    Connect, the queues and phone numbers belong to the instance. Prints what it checked."""
+    params = effective_params(params_path)
+    skip_connect = "--skip-connect" in flags
+    arch = next((f.split("=", 1)[1] for f in flags if f.startswith("--architecture=")), "")
+    problems, checked = [], []
+    account = aws("sts", "get-caller-identity")["Account"]
+    checked.append(f"account {account}")
+    for k, v in params.items():
+        m = ARN.match(v)
+        # The extension layer is published by AWS from its own account; everything else is ours.
+        if m and m.group(3) and m.group(3) != account and k != LAYER_KEY:
+            problems.append(f"{k}: the ARN is in account {m.group(3)}, the credentials are of account {account}")
+    for key in ("MindfulClientSecretArn", "DatastoreTokenSecretArn"):
+        arn = params.get(key, "")
+        if not arn:
+            continue
+        got = aws("secretsmanager", "describe-secret", "--secret-id", arn,
                   ok_errors=("ResourceNotFoundException",))
-    if current is None:
-        aws("lambda", "create-alias", "--function-name", function, "--name", alias,
-            "--function-version", version, "--description", "Amazon Connect invokes this alias")
-        old = "-"
+        if got is None:
+            problems.append(f"{key}: secret {arn} does not exist (create it first: docs/deploy.md, step 3)")
+        elif got.get("ARN") != arn:
+            problems.append(f"{key}: {arn} names secret {got.get('ARN')}: use that full ARN "
+                            "(the role may read exactly the ARN given)")
+        else:
+            checked.append(f"secret {arn}")
+    for key in ("MindfulClientSecretParameter", "DatastoreTokenParameter"):
+        name = params.get(key, "")
+        if not name:
+            continue
+        got = aws("ssm", "describe-parameters", "--parameter-filters",
+                  f"Key=Name,Option=Equals,Values={name}").get("Parameters", [])
+        if not got:
+            problems.append(f"{key}: SSM parameter {name} does not exist (create it: docs/deploy.md, step 3)")
+        elif got[0].get("Type") != "SecureString":
+            problems.append(f"{key}: SSM parameter {name} is a {got[0].get('Type')}, not a SecureString "
+                            "(the secret would be stored unencrypted)")
+        else:
+            checked.append(f"parameter {name} (SecureString)")
+    layer = params.get(LAYER_KEY, "")
+    if layer:
+        # GetLayerVersion with the layer's ARN (moto 5.2.5 has no GetLayerVersionByArn).
+        layer_arn, _, number = layer.rpartition(":")
+        if aws("lambda", "get-layer-version", "--layer-name", layer_arn, "--version-number", number,
+               ok_errors=("ResourceNotFoundException", "AccessDenied")) is None:
+            problems.append(f"{LAYER_KEY}: layer version {layer} not found (or not readable)")
+        else:
+            checked.append(f"layer {layer}")
+    if skip_connect:
+        checked.append("Connect (instance, queues, phone numbers): skipped with --skip-connect")
     else:
-        old = current["FunctionVersion"]
-        if old != version:
-            aws("lambda", "update-alias", "--function-name", function, "--name", alias,
-                "--function-version", version)
-    print(f"{function} {alias} {old} {version}")
+        instance = params.get("ConnectInstanceArn", "")
+        iid = instance_id_of(params)
+        if aws("connect", "describe-instance", "--instance-id", iid, ok_errors=("ResourceNotFoundException",)) is None:
+            problems.append(f"ConnectInstanceArn: instance {instance} not found")
+        for key in ("InboundQueueArn", "CallbackDefaultQueueArn"):
+            queue_id = params.get(key, "").rpartition("/queue/")[2]
+            if queue_id and aws("connect", "describe-queue", "--instance-id", iid, "--queue-id", queue_id,
+                                ok_errors=("ResourceNotFoundException",)) is None:
+                problems.append(f"{key}: queue {queue_id} is not a queue of instance {iid}")
+        for key in ("MainPhoneNumberId", "CallbackReturnPhoneNumberId"):
+            number_id = params.get(key, "")
+            if not number_id:
+                continue
+            got = aws("connect", "describe-phone-number", "--phone-number-id", number_id,
+                      ok_errors=("ResourceNotFoundException",))
+            target = (got or {}).get("ClaimedPhoneNumberSummary", {}).get("TargetArn")
+            if target != instance:
+                problems.append(f"{key}: phone number {number_id} is "
+                                f"{'not claimed' if got is None else 'claimed for ' + str(target)}, "
+                                f"not for {instance}")
+        checked.append("Connect instance, queues and phone numbers")
+    problems += owner_problems(params, arch)
+    for c in checked:
+        print(f"pre-flight: ok {c}")
+    for p in problems:
+        print(f"REFUSED (pre-flight): {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+# --- stacks (issue 23, item 7): failures you can act on, ROLLBACK_COMPLETE handled ---------------
+STACK_DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
+STACK_FAILED = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED",
+                "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED", "IMPORT_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_FAILED"}
+
+
+def stack_failures(stack: str, since: str = "") -> list:
+    """The failed resources of a stack's latest operation, with CloudFormation's reasons."""
+    events = aws("cloudformation", "describe-stack-events", "--stack-name", stack,
+                 ok_errors=("does not exist",)) or {}
+    out = []
+    for e in events.get("StackEvents", []):
+        if since and str(e.get("Timestamp", "")) < since:
+            break  # newest first
+        if str(e.get("ResourceStatus", "")).endswith("FAILED"):
+            out.append(f"{e.get('LogicalResourceId')} ({e.get('ResourceType')}) {e.get('ResourceStatus')}: "
+                       f"{e.get('ResourceStatusReason') or 'no reason given'}")
+    return out
+
+
+def stack_wait(stack: str, since: str, poll: float) -> str:
+    import time
+    while True:
+        got = aws("cloudformation", "describe-stacks", "--stack-name", stack, ok_errors=("does not exist",))
+        status = got["Stacks"][0]["StackStatus"] if got and got.get("Stacks") else "DELETE_COMPLETE"
+        if not status.endswith("_IN_PROGRESS"):
+            return status
+        time.sleep(poll)
+
+
+def stack_fail(stack: str, status: str, since: str) -> int:
+    print(f"deploy: stack {stack} is {status}; failed resources:", file=sys.stderr)
+    for line in stack_failures(stack, since) or ["(no failed resource events: aws cloudformation "
+                                                 f"describe-stack-events --stack-name {stack})"]:
+        print(f"  {line}", file=sys.stderr)
+    return 1
+
+
+def stack_deploy(stack: str, template: str, params_json: str, stage: str, instance: str) -> int:
+    """Create or update STACK and wait; a stack left in ROLLBACK_COMPLETE by a failed first
+    create (CloudFormation allows only deleting it) is deleted and created again."""
+    import datetime
+    poll = float(os.environ.get("DEPLOY_POLL_SECONDS", "5"))
+    since = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    tags = [f"Key={TAG_APP[0]},Value={TAG_APP[1]}", f"Key={TAG_STAGE},Value={stage}",
+            f"Key={TAG_INSTANCE},Value={instance}"]
+    body = ["--template-body", f"file://{template}", "--parameters", f"file://{params_json}",
+            "--capabilities", "CAPABILITY_IAM", "--tags", *tags]
+    found = tags_of_stack(stack)
+    status = found[1] if found else "NONE"
+    if status.endswith("_IN_PROGRESS"):
+        print(f"{stack}: {status}, waiting for it to settle")
+        status = stack_wait(stack, since, poll)
+    if status in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
+        print(f"{stack}: {status} (a create that failed; CloudFormation only allows deleting it): "
+              "the failed resources were:")
+        for line in stack_failures(stack):
+            print(f"  {line}")
+        print(f"{stack}: deleting it, then creating it again")
+        aws("cloudformation", "delete-stack", "--stack-name", stack)
+        if stack_wait(stack, since, poll) != "DELETE_COMPLETE":
+            return stack_fail(stack, "not deleted", since)
+        status = "DELETE_COMPLETE"
+    if status in ("NONE", "DELETE_COMPLETE"):
+        aws("cloudformation", "create-stack", "--stack-name", stack, *body)
+    elif status in STACK_DONE:
+        out = aws("cloudformation", "update-stack", "--stack-name", stack, *body,
+                  ok_errors=("No updates are to be performed",))
+        if out is None:
+            print(f"{stack}: no changes")
+            return 0
+    else:  # UPDATE_ROLLBACK_FAILED and the like need a person
+        return stack_fail(stack, status + " (fix it, e.g. aws cloudformation continue-update-rollback, "
+                          "then rerun)", "")
+    status = stack_wait(stack, since, poll)
+    if status not in STACK_DONE or status == "UPDATE_ROLLBACK_COMPLETE":
+        return stack_fail(stack, status, since)
+    print(f"{stack}: {status}")
     return 0
 
 
-def versions_of(function: str) -> list:
+# --- functions (issue 23, item 4): exactly the checked zip, a version only when something changed --
+VERSION_MARK = "mindful-connect deploy"
+
+
+def cargo_lambda_deploy_settings() -> dict:
+    """[deploy] timeout, memory, runtime of CargoLambda.toml (the one place they are set)."""
+    path = pathlib.Path(__file__).resolve().parent.parent / "CargoLambda.toml"
+    section, out = None, {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("["):
+            section = line
+        elif section == "[deploy]" and "=" in line:
+            k, _, v = line.partition("=")
+            out[k.strip()] = v.strip().strip('"')
+    missing = {"timeout", "memory", "runtime"} - out.keys()
+    if missing:
+        sys.exit(f"{path}: [deploy] lacks {sorted(missing)}")
+    return {"Runtime": out["runtime"], "MemorySize": int(out["memory"]), "Timeout": int(out["timeout"])}
+
+
+def env_file(path: str) -> dict:
+    out = {}
+    for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            k, _, v = line.partition("=")
+            out[k] = v
+    return out
+
+
+def zip_sha256(raw: bytes) -> tuple:
+    """(base64, hex) SHA-256 of the zip: Lambda's CodeSha256 is the base64 one of the zip uploaded."""
+    digest = hashlib.sha256(raw)
+    return base64.b64encode(digest.digest()).decode(), digest.hexdigest()
+
+
+def config_differences(cfg: dict, want: dict) -> list:
+    got = {
+        "Runtime": cfg.get("Runtime"), "Handler": cfg.get("Handler"), "MemorySize": cfg.get("MemorySize"),
+        "Timeout": cfg.get("Timeout"), "Role": cfg.get("Role"), "Architectures": cfg.get("Architectures"),
+        "Environment": (cfg.get("Environment") or {}).get("Variables", {}) or {},
+        "Layers": [entry["Arn"] for entry in cfg.get("Layers", []) or []], "CodeSha256": cfg.get("CodeSha256"),
+    }
+    return [f"{k}: {got[k]!r} -> {want[k]!r}" for k in want if got[k] != want[k]]
+
+
+def all_versions(function: str):
+    """Every version of FUNCTION with its configuration ($LATEST included); None when the
+    function does not exist."""
     out, marker = [], None
     while True:
         args = ["lambda", "list-versions-by-function", "--function-name", function]
         if marker:
             args += ["--marker", marker]
-        page = aws(*args)
-        out += [int(v["Version"]) for v in page.get("Versions", []) if v["Version"].isdigit()]
+        page = aws(*args, ok_errors=("ResourceNotFoundException",))
+        if page is None:
+            return None
+        out += page.get("Versions", [])
         marker = page.get("NextMarker")
         if not marker:
-            return sorted(out)
+            return out
 
 
-def rollback(alias: str, *rest: str) -> int:
-    functions, target = [], None
-    it = iter(rest)
-    for a in it:
-        if a == "--to-version":
-            target = next(it, "")
-            if not target.isdigit():
-                sys.exit("rollback: --to-version needs a version number")
-        else:
-            functions.append(a)
-    if not functions:
-        sys.exit("rollback: no functions given")
-    plan = []
-    for function in functions:
-        current = aws("lambda", "get-alias", "--function-name", function, "--name", alias,
+def function_deploy(name: str, zip_path: str, env_path: str, role: str, arch: str, layer: str,
+                    deploy_id: str, commit: str, stage: str, instance: str) -> int:
+    """Upload exactly ZIP (update-function-code --zip-file: the bytes are the checked artifact's,
+    Lambda's CodeSha256 is verified against them), with the configuration of CargoLambda.toml,
+    the env file and the layer; publish a version only when code or configuration differ from
+    every version a deploy published (an unchanged function keeps its version). Prints one JSON
+    line: {function, version, published, code_sha256, zip_sha256}."""
+    raw = pathlib.Path(zip_path).read_bytes()
+    b64, hexsha = zip_sha256(raw)
+    want = {**cargo_lambda_deploy_settings(), "Handler": "bootstrap", "Role": role, "Architectures": [arch],
+            "Environment": env_file(env_path), "Layers": [layer] if layer else [], "CodeSha256": b64}
+    config = {"FunctionName": name, "Role": role, "Handler": "bootstrap", "Runtime": want["Runtime"],
+              "MemorySize": want["MemorySize"], "Timeout": want["Timeout"],
+              "Environment": {"Variables": want["Environment"]}, "Layers": want["Layers"],
+              "Description": f"Mindful callbacks ({stage})"}
+    tmp = pathlib.Path(tempfile.mkdtemp())
+    try:
+        result = _function_deploy(name, zip_path, want, config, tmp, b64, hexsha, arch, deploy_id, commit,
+                                  stage, instance)
+    finally:
+        shutil.rmtree(tmp)
+    print(json.dumps(result))
+    return 0
+
+
+def _function_deploy(name, zip_path, want, config, tmp, b64, hexsha, arch, deploy_id, commit, stage, instance):
+    # Every `aws` call costs a CLI start (about a second on a busy machine): each answer is used
+    # as far as it goes (ListVersionsByFunction carries $LATEST; the update calls return the
+    # configuration; Lambda reports LastUpdateStatus, polled only while InProgress).
+    def cli_json(doc):
+        path = tmp / f"{len(list(tmp.iterdir()))}.json"
+        path.write_text(json.dumps(doc))
+        return f"file://{path}"
+
+    def settled(cfg):
+        import time
+        while cfg.get("State") == "Pending" or cfg.get("LastUpdateStatus") == "InProgress":
+            time.sleep(float(os.environ.get("DEPLOY_POLL_SECONDS", "5")) / 5)
+            cfg = aws("lambda", "get-function-configuration", "--function-name", name)
+        if cfg.get("LastUpdateStatus") == "Failed" or cfg.get("State") == "Failed":
+            sys.exit(f"{name}: update failed: {cfg.get('LastUpdateStatusReason') or cfg.get('StateReason')}")
+        return cfg
+
+    result = {"function": name, "code_sha256": b64, "zip_sha256": hexsha}
+    versions = all_versions(name)
+    latest = next((v for v in versions or [] if v["Version"] == "$LATEST"), None)
+    if latest is None:
+        latest = settled(aws("lambda", "create-function", "--cli-input-json", cli_json(
+            {**config, "Architectures": [arch], "PackageType": "Zip",
+             "Tags": {TAG_APP[0]: TAG_APP[1], TAG_STAGE: stage, TAG_INSTANCE: instance}}),
+            "--zip-file", f"fileb://{zip_path}"))
+        result["previous"] = ""
+    else:
+        live = aws("lambda", "get-alias", "--function-name", name, "--name", "live",
+                   ok_errors=("ResourceNotFoundException",))
+        result["previous"] = live["FunctionVersion"] if live else ""
+        # Reuse: the version `live` points at, else the newest one a deploy published, when it is
+        # exactly this code and configuration. Versions published outside deploy.sh (no mark in
+        # their description) are never reused, so they never enter a record.
+        ours = [v for v in versions if v["Version"].isdigit()
+                and str(v.get("Description", "")).startswith(VERSION_MARK)]
+        ours.sort(key=lambda v: (v["Version"] == result["previous"], int(v["Version"])), reverse=True)
+        for v in ours:
+            if not config_differences(v, want):
+                print(f"{name}: unchanged, keeps version {v['Version']}", file=sys.stderr)
+                return {**result, "version": v["Version"], "published": False}
+        if latest.get("Architectures") != [arch]:
+            sys.exit(f"REFUSED: {name} runs on {latest.get('Architectures')}, the artifacts are {arch} "
+                     "(a function's architecture is changed by teardown and a new deploy)")
+        if latest.get("CodeSha256") != b64:
+            latest = settled(aws("lambda", "update-function-code", "--function-name", name,
+                                 "--zip-file", f"fileb://{zip_path}"))
+        if [d for d in config_differences(latest, want) if not d.startswith("CodeSha256")]:
+            latest = settled(aws("lambda", "update-function-configuration", "--cli-input-json", cli_json(config)))
+    if latest.get("CodeSha256") != b64:
+        sys.exit(f"{name}: Lambda holds code {latest.get('CodeSha256')}, the checked zip is {b64}: not published")
+    diff = config_differences(latest, want)
+    if diff:
+        sys.exit(f"{name}: $LATEST differs from what was asked ({'; '.join(diff)}): not published")
+    # PublishVersion's CodeSha256 makes it fail if $LATEST changed since we read it.
+    version = aws("lambda", "publish-version", "--function-name", name, "--code-sha256", b64, "--description",
+                  f"{VERSION_MARK} {deploy_id} commit {commit} zip sha256 {hexsha}")
+    diff = config_differences(version, want)
+    if diff:
+        sys.exit(f"{name}: published version {version['Version']} differs from what was asked "
+                 f"({'; '.join(diff)})")
+    print(f"{name}: published version {version['Version']} (CodeSha256 {b64} = the checked zip)", file=sys.stderr)
+    return {**result, "version": version["Version"], "published": True}
+
+
+def aliases_move(alias: str, results_path: str) -> int:
+    """Point ALIAS of every function at its version of RESULTS (JSON lines of function-deploy,
+    which verified each version's code and configuration): one pass, after all were published,
+    so a set moves as a whole."""
+    results = [json.loads(line) for line in pathlib.Path(results_path).read_text().splitlines() if line.strip()]
+    for r in results:
+        set_alias(r["function"], alias, r["previous"], r["version"])
+    return 0
+
+
+def set_alias(name: str, alias: str, old: str, version: str) -> None:
+    if not old:
+        aws("lambda", "create-alias", "--function-name", name, "--name", alias,
+            "--function-version", version, "--description", "Amazon Connect invokes this alias")
+    elif old != version:
+        aws("lambda", "update-alias", "--function-name", name, "--name", alias, "--function-version", version)
+    print(f"{name}:{alias} {old or '-'} -> {version}")
+
+
+def move_aliases(alias: str, plan: dict) -> int:
+    """Rollback: PLAN {function: (version, code_sha256)}, each version checked beforehand."""
+    for name, (version, _) in plan.items():
+        current = aws("lambda", "get-alias", "--function-name", name, "--name", alias,
                       ok_errors=("ResourceNotFoundException",))
-        if current is None:
-            sys.exit(f"rollback: {function} has no alias {alias} (never deployed by infra/deploy.sh)")
-        now = int(current["FunctionVersion"])
-        versions = versions_of(function)
-        if target is not None:
-            if int(target) not in versions:
-                sys.exit(f"rollback: {function} has no version {target} (versions {versions})")
-            to = int(target)
-        else:
-            older = [v for v in versions if v < now]
-            if not older:
-                sys.exit(f"rollback: {function}:{alias} is at version {now}, there is no older version")
-            to = older[-1]
-        plan.append((function, now, to))
-    for function, now, to in plan:
-        aws("lambda", "update-alias", "--function-name", function, "--name", alias,
-            "--function-version", str(to))
-        print(f"{function}:{alias} {now} -> {to}")
+        set_alias(name, alias, current["FunctionVersion"] if current else "", version)
+    return 0
+
+
+# --- deploy records (issue 23, item 1) -----------------------------------------------------------
+# One SSM parameter per deploy, /mindful-connect/<stage>/deploys/<id> (JSON), and
+# /mindful-connect/<stage>/live naming the deploy the stage runs. Why SSM Parameter Store: it
+# exists before the first stack (no bucket to create first or to empty at teardown), moto
+# supports it, the deploy role's access is one path, every change is versioned and in CloudTrail.
+# A record is at most 8 KB (advanced tier; Intelligent-Tiering picks it only when needed).
+RECORD_LIMIT = 8192
+
+
+def live_id(root: str) -> str:
+    got = aws("ssm", "get-parameter", "--name", f"{root}/live", ok_errors=("ParameterNotFound",))
+    return got["Parameter"]["Value"] if got else ""
+
+
+def record_get(root: str, deploy_id: str):
+    if not deploy_id:
+        return None
+    got = aws("ssm", "get-parameter", "--name", f"{root}/deploys/{deploy_id}", ok_errors=("ParameterNotFound",))
+    return json.loads(got["Parameter"]["Value"]) if got else None
+
+
+def record_put(root: str, record: dict, overwrite: bool) -> None:
+    value = json.dumps(record, separators=(",", ":"), sort_keys=True)
+    if len(value.encode()) > RECORD_LIMIT:
+        sys.exit(f"deploy record {record['id']} is {len(value.encode())} bytes, more than SSM's {RECORD_LIMIT}")
+    aws("ssm", "put-parameter", "--name", f"{root}/deploys/{record['id']}", "--type", "String",
+        "--tier", "Intelligent-Tiering", "--value", value, *(["--overwrite"] if overwrite else []),
+        "--description", f"infra/deploy.sh record of deploy {record['id']} ({record['status']})")
+
+
+def set_live(root: str, deploy_id: str) -> None:
+    aws("ssm", "put-parameter", "--name", f"{root}/live", "--type", "String", "--value", deploy_id,
+        "--overwrite", "--description", "the deploy record this stage runs (infra/deploy.sh)")
+
+
+def record_start(params_path: str, record_path: str, commit: str, arch: str) -> int:
+    """Before the first change: a record `started`, and live -> it. Its `previous` is the last
+    complete record live before it (a failed deploy is skipped), which is where rollback goes."""
+    import datetime
+    import secrets
+    params = effective_params(params_path)
+    n = names(params)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    current = record_get(n["RECORDS"], live_id(n["RECORDS"]))
+    previous = ""
+    if current:
+        previous = current["id"] if current["status"] == "complete" else current.get("previous", "")
+    record = {"id": f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}", "stage": n["STAGE"],
+              "instance": n["INSTANCE_ID"], "status": "started", "previous": previous, "commit": commit,
+              "architecture": arch, "started": now.isoformat(timespec="seconds"), "stacks": {}, "functions": {},
+              "deploy_keys": {k: params[k] for k in sorted(DEPLOY_KEYS) if params.get(k)}}
+    record_put(n["RECORDS"], record, overwrite=False)
+    set_live(n["RECORDS"], record["id"])
+    pathlib.Path(record_path).write_text(json.dumps(record))
+    print(record["id"])
+    return 0
+
+
+def record_stack(record_path: str, kind: str, stack: str, template: str, params_json: str) -> int:
+    record = json.loads(pathlib.Path(record_path).read_text())
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in json.loads(pathlib.Path(params_json).read_text())}
+    record["stacks"][kind] = {"name": stack, "template": template,
+                              "template_sha256": hashlib.sha256(pathlib.Path(template).read_bytes()).hexdigest(),
+                              "parameters": parameters}
+    pathlib.Path(record_path).write_text(json.dumps(record))
+    return 0
+
+
+def record_finish(params_path: str, record_path: str, results_path: str) -> int:
+    import datetime
+    n = names(effective_params(params_path))
+    record = json.loads(pathlib.Path(record_path).read_text())
+    for line in pathlib.Path(results_path).read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            fn = r["function"][len(n["FUNCTION_PREFIX"]):]
+            record["functions"][fn] = {"name": r["function"], "version": r["version"],
+                                       "code_sha256": r["code_sha256"], "zip_sha256": r["zip_sha256"]}
+    record["status"] = "complete"
+    record["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    record_put(n["RECORDS"], record, overwrite=True)
+    set_live(n["RECORDS"], record["id"])
+    print(f"deploy {record['id']} recorded at {n['RECORDS']}/deploys/{record['id']}: "
+          + ", ".join(f"{fn} v{f['version']}" for fn, f in record["functions"].items()))
+    return 0
+
+
+def all_records(root: str) -> list:
+    out, token = [], None
+    while True:
+        args = ["ssm", "get-parameters-by-path", "--path", f"{root}/deploys"]
+        if token:
+            args += ["--next-token", token]
+        page = aws(*args)
+        out += [json.loads(p["Value"]) for p in page.get("Parameters", [])]
+        token = page.get("NextToken")
+        if not token:
+            return sorted(out, key=lambda r: r["id"])
+
+
+def history(params_path: str) -> int:
+    n = names(effective_params(params_path))
+    live = live_id(n["RECORDS"])
+    for r in all_records(n["RECORDS"]):
+        versions = " ".join(f"{fn}=v{f['version']}" for fn, f in r.get("functions", {}).items())
+        print(f"{'*' if r['id'] == live else ' '} {r['id']} {r['status']:8} commit {r['commit'][:12]} "
+              f"previous {r.get('previous') or '-'} {versions}")
+    print(f"(* = live; roll back to one with: infra/deploy.sh rollback --params {params_path} --to ID)")
+    return 0
+
+
+# --- rollback (issue 23, items 1 and 2): to a recorded set, stacks and functions together --------
+def template_at(record_stack_entry: dict, commit: str, tmp: pathlib.Path):
+    """The template a record's stack was deployed with: the file in this clone when its SHA-256 is
+    the recorded one, else the file at the record's commit (git show). None when neither is."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    want = record_stack_entry["template_sha256"]
+    path = root / record_stack_entry["template"]
+    if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == want:
+        return str(path)
+    proc = subprocess.run(["git", "-C", str(root), "show", f"{commit}:{record_stack_entry['template']}"],
+                          capture_output=True)
+    if proc.returncode == 0 and hashlib.sha256(proc.stdout).hexdigest() == want:
+        out = tmp / f"{record_stack_entry['name']}.template"
+        out.write_bytes(proc.stdout)
+        return str(out)
+    return None
+
+
+def rollback(params_path: str, *rest: str) -> int:
+    """Move the stage back to a recorded deploy: the previous complete one of the live record
+    (or --to ID): each stack's recorded template and parameters, and alias live of each function
+    to its recorded version. Everything is checked before anything changes."""
+    if "--to-version" in rest:
+        sys.exit("rollback: --to-version is gone (one number cannot name three functions' versions): "
+                 "use --to DEPLOY_ID (infra/deploy.sh history lists them)")
+    target_id = rest[rest.index("--to") + 1] if "--to" in rest and rest.index("--to") + 1 < len(rest) else ""
+    params = effective_params(params_path)
+    n = names(params)
+    root = n["RECORDS"]
+    current = record_get(root, live_id(root))
+    if current is None:
+        sys.exit(f"rollback: no deploy record under {root} (nothing deployed by this deploy.sh for stage {n['STAGE']})")
+    if not target_id:
+        target_id = current.get("previous", "")
+        if not target_id:
+            sys.exit(f"rollback: live deploy {current['id']} has no earlier complete deploy to go back to "
+                     "(infra/deploy.sh history)")
+    target = record_get(root, target_id)
+    problems = []
+    if target is None:
+        sys.exit(f"rollback: no deploy {target_id} under {root}/deploys (infra/deploy.sh history)")
+    if target["status"] != "complete":
+        problems.append(f"deploy {target_id} is {target['status']}, not complete: it is not a consistent set")
+    if target.get("instance") != n["INSTANCE_ID"] or target.get("stage") != n["STAGE"]:
+        problems.append(f"deploy {target_id} is of stage {target.get('stage')} on instance "
+                        f"{target.get('instance')}, the params are {n['STAGE']} on {n['INSTANCE_ID']}")
+    problems += owner_problems(params)
+    tmp = pathlib.Path(tempfile.mkdtemp())
+    try:
+        templates = {}
+        for kind, entry in target.get("stacks", {}).items():
+            path = template_at(entry, target["commit"], tmp)
+            if path is None:
+                problems.append(f"stack {entry['name']}: the template of deploy {target_id} "
+                                f"({entry['template']} sha256 {entry['template_sha256'][:12]}…, commit "
+                                f"{target['commit'][:12]}) is neither in this clone nor at that commit: "
+                                f"`git fetch origin {target['commit']}` and rerun, or deploy that commit")
+            templates[kind] = path
+        plan = {}
+        for fn, f in target.get("functions", {}).items():
+            got = aws("lambda", "get-function-configuration", "--function-name", f["name"], "--qualifier",
+                      f["version"], ok_errors=("ResourceNotFoundException",))
+            if got is None or got.get("CodeSha256") != f["code_sha256"]:
+                problems.append(f"{f['name']} version {f['version']} of deploy {target_id} "
+                                f"{'is gone' if got is None else 'holds other code'}")
+            plan[f["name"]] = (f["version"], f["code_sha256"])
+        for kind in current.get("stacks", {}):
+            if kind not in target.get("stacks", {}):
+                print(f"rollback: note: deploy {target_id} has no {kind} stack (deployed with --skip-connect?): "
+                      f"{current['stacks'][kind]['name']} is left as it is")
+        if problems:
+            for p in problems:
+                print(f"rollback: REFUSED: {p}", file=sys.stderr)
+            return 1
+        print(f"rollback: stage {n['STAGE']} from deploy {current['id']} ({current['status']}) to {target_id} "
+              f"(commit {target['commit'][:12]})")
+        # Order: the base stack first (role and environment outputs), then the functions' aliases,
+        # then operations and connect. Between the base stack and the aliases (seconds) the old
+        # role serves the new versions: docs/deploy.md, "Rollback".
+        order = [k for k in ("base",) if k in target["stacks"]]
+        for kind in order:
+            rc = restore_stack(target["stacks"][kind], templates[kind], n, tmp)
+            if rc:
+                return rc
+        move_aliases("live", plan)
+        for kind in ("operations", "connect"):
+            if kind in target["stacks"]:
+                rc = restore_stack(target["stacks"][kind], templates[kind], n, tmp)
+                if rc:
+                    return rc
+        set_live(root, target_id)
+        print(f"rollback: stage {n['STAGE']} is at deploy {target_id}")
+        return 0
+    finally:
+        shutil.rmtree(tmp)
+
+
+def restore_stack(entry: dict, template: str, n: dict, tmp: pathlib.Path) -> int:
+    params_json = tmp / f"{entry['name']}.params.json"
+    params_json.write_text(json.dumps([{"ParameterKey": k, "ParameterValue": v}
+                                       for k, v in entry["parameters"].items()]))
+    print(f"rollback: {entry['name']} to its recorded template and parameters")
+    return stack_deploy(entry["name"], template, str(params_json), n["STAGE"], n["INSTANCE_ID"])
+
+
+def teardown_records(params_path: str) -> int:
+    n = names(effective_params(params_path))
+    names_ = [f"{n['RECORDS']}/deploys/{r['id']}" for r in all_records(n["RECORDS"])]
+    if live_id(n["RECORDS"]):
+        names_.append(f"{n['RECORDS']}/live")
+    for i in range(0, len(names_), 10):  # DeleteParameters takes at most 10 names
+        aws("ssm", "delete-parameters", "--names", *names_[i:i + 10])
+    print(f"deleted {len(names_)} deploy record parameters under {n['RECORDS']}")
     return 0
 
 
@@ -450,8 +1147,12 @@ def number_restore(instance_id: str, phone_number_id: str) -> int:
 
 
 COMMANDS = {
-    "check-params": check_params, "cfn-params": cfn_params, "get": get, "envfiles": envfiles,
-    "check-artifact": check_artifact, "functions": functions, "publish": publish, "rollback": rollback,
+    "check-params": check_params, "cfn-params": cfn_params, "get": get, "names": names_command,
+    "envfiles": envfiles, "check-artifact": check_artifact, "functions": functions,
+    "preflight": preflight, "check-owner": check_owner, "stack-deploy": stack_deploy,
+    "function-deploy": function_deploy, "aliases-move": aliases_move,
+    "record-start": record_start, "record-stack": record_stack, "record-finish": record_finish,
+    "history": history, "rollback": rollback, "teardown-records": teardown_records,
     "number-associate": number_associate, "number-restore": number_restore,
 }
 

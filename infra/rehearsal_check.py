@@ -6,12 +6,20 @@ expected environment is computed here from the params file and base.yaml's defau
 own table of the functions' variable names (mindful_core::config::vars), independently of the stack's *Environment outputs, so a
 typo in the template's mapping fails the rehearsal.
 
-Usage: infra/rehearsal_check.py PARAMS.json STACK_PREFIX ARCH [ALIAS_VERSION]
-         (ALIAS_VERSION: the version the `live` alias of every function must point at)
-       infra/rehearsal_check.py --gone PARAMS.json STACK_PREFIX
-         (after teardown: no functions, no base stack, no log groups, no role left)
+Usage: infra/rehearsal_check.py PARAMS.json ARCH [VERSIONS [ZIPS_DIR]]
+         VERSIONS: the version `live` of each function must point at, e.g.
+         ocw-phrase=2,datastore-proxy=1,agent-answer=1 (or one number for all three);
+         ZIPS_DIR: each live version's CodeSha256 must be the base64 SHA-256 of
+         ZIPS_DIR/<function>/bootstrap.zip, and its description must name that zip's hex SHA-256.
+         The base and operations stacks must hold exactly the params' values (a rollback restores
+         them with the functions).
+       infra/rehearsal_check.py --gone PARAMS.json
+         (after teardown: no functions, no stacks, no log groups, no deploy records left)
+The names (stacks, functions) come from the params' Stage, as deploy.sh derives them.
 """
 import ast
+import base64
+import hashlib
 import json
 import os
 import pathlib
@@ -22,6 +30,7 @@ import boto3
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from check_flows import load_template  # noqa: E402
+import deploy_helper  # noqa: E402
 
 INFRA = pathlib.Path(__file__).resolve().parent
 EXPECTED_MEMORY = 256
@@ -45,6 +54,7 @@ ENV_MAP = {
         "MINDFUL_ALLOWED_HOSTS": "MindfulAllowedHosts",
         "SECRETS_CACHE_TTL_SECONDS": "SecretsCacheTtlSeconds",
         "SECRETS_MANAGER_TTL": "SecretsCacheTtlSeconds",
+        "SSM_PARAMETER_STORE_TTL": "SecretsCacheTtlSeconds",
     },
     "agent-answer": {
         "DEFAULT_COUNTRY": "DefaultCountry",
@@ -58,6 +68,7 @@ ENV_MAP = {
         "MINDFUL_ALLOWED_HOSTS": "MindfulAllowedHosts",
         "SECRETS_CACHE_TTL_SECONDS": "SecretsCacheTtlSeconds",
         "SECRETS_MANAGER_TTL": "SecretsCacheTtlSeconds",
+        "SSM_PARAMETER_STORE_TTL": "SecretsCacheTtlSeconds",
     },
 }
 
@@ -67,13 +78,20 @@ SECRET_ARNS = ("MindfulClientSecretArn", "DatastoreTokenSecretArn")
 SECRET_PARAMETERS = ("MindfulClientSecretParameter", "DatastoreTokenParameter")
 
 
-def main(params_path: str, stack_prefix: str, arch: str, alias_version: str = "") -> int:
+def main(params_path: str, arch: str, versions: str = "", zips: str = "") -> int:
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
     host = urlparse(endpoint).hostname
     if host not in ("127.0.0.1", "localhost"):
         sys.exit(f"refusing to run against {endpoint!r}: the rehearsal talks to a local moto server only")
-    params = {k: str(v) for k, v in json.loads(pathlib.Path(params_path).read_text()).items() if not k.startswith("_")}
+    params = deploy_helper.effective_params(params_path)
+    names = deploy_helper.names(params)
     defaults = {k: str(v.get("Default", "")) for k, v in load_template(INFRA / "base.yaml")["Parameters"].items()}
+    want_versions = {}
+    if versions:
+        if "=" in versions:
+            want_versions = dict(item.split("=", 1) for item in versions.split(","))
+        else:
+            want_versions = {fn: versions for fn in ENV_MAP}
 
     def p(name):
         return params.get(name, defaults[name])
@@ -84,14 +102,26 @@ def main(params_path: str, stack_prefix: str, arch: str, alias_version: str = ""
     iam = session.client("iam", endpoint_url=endpoint)
     logs = session.client("logs", endpoint_url=endpoint)
 
-    outputs = {o["OutputKey"]: o["OutputValue"]
-               for o in cfn.describe_stacks(StackName=f"{stack_prefix}-base")["Stacks"][0].get("Outputs", [])}
+    base = cfn.describe_stacks(StackName=names["BASE_STACK"])["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in base.get("Outputs", [])}
     role_arn = outputs["LambdaRoleArn"]
     problems = []
 
     def expect(what, got, want):
         if got != want:
             problems.append(f"{what}: got {got!r}, expected {want!r}")
+
+    # The stacks hold the params' values (after a rollback: the recorded ones), and say whose they are.
+    for kind, template in (("BASE", "base.yaml"), ("OPERATIONS", "operations.yaml")):
+        desc = cfn.describe_stacks(StackName=names[f"{kind}_STACK"])["Stacks"][0]
+        declared = deploy_helper.template_parameters(str(INFRA / template))
+        deployed = {q["ParameterKey"]: q["ParameterValue"] for q in desc.get("Parameters", [])}
+        for key, value in params.items():
+            if key in declared:
+                expect(f"{names[kind + '_STACK']} parameter {key}", deployed.get(key), value)
+        tags = {t["Key"]: t["Value"] for t in desc.get("Tags", [])}
+        expect(f"{names[kind + '_STACK']} tags", {k: tags.get(k) for k in (deploy_helper.TAG_STAGE, deploy_helper.TAG_INSTANCE)},
+               {deploy_helper.TAG_STAGE: names["STAGE"], deploy_helper.TAG_INSTANCE: names["INSTANCE_ID"]})
 
     any_secret = any(p(k) for k in SECRET_ARNS + SECRET_PARAMETERS)
     layer = p("ParametersSecretsExtensionLayerArn") if any_secret else ""
@@ -132,11 +162,22 @@ def main(params_path: str, stack_prefix: str, arch: str, alias_version: str = ""
             version = live["FunctionVersion"]
             if not version.isdigit():
                 problems.append(f"{name}:{ALIAS} points at {version}, not a published version")
-            elif alias_version:
-                expect(f"{name}:{ALIAS} version", version, alias_version)
+            elif function in want_versions:
+                expect(f"{name}:{ALIAS} version", version, want_versions[function])
             if version.isdigit():
                 vcfg = lam.get_function_configuration(FunctionName=name, Qualifier=version)
                 expect(f"{name}:{version} Architectures", vcfg.get("Architectures"), [arch])
+                if zips:
+                    raw = (pathlib.Path(zips) / function / "bootstrap.zip").read_bytes()
+                    b64 = base64.b64encode(hashlib.sha256(raw).digest()).decode()
+                    expect(f"{name}:{version} CodeSha256 (= the checked zip's)", vcfg.get("CodeSha256"), b64)
+                    desc = vcfg.get("Description", "")
+                    if hashlib.sha256(raw).hexdigest() not in desc or " commit " not in desc:
+                        problems.append(f"{name}:{version} description {desc!r} names neither the zip's "
+                                        "SHA-256 nor the commit")
+        tags = lam.get_function(FunctionName=name).get("Tags", {})
+        expect(f"{name} tags", {k: tags.get(k) for k in (deploy_helper.TAG_STAGE, deploy_helper.TAG_INSTANCE)},
+               {deploy_helper.TAG_STAGE: names["STAGE"], deploy_helper.TAG_INSTANCE: names["INSTANCE_ID"]})
         print(f"rehearsal: {name}:{ALIAS} -> {live and live['FunctionVersion']}")
         print(f"rehearsal: {name}: {cfg['Runtime']} {cfg['Handler']} {cfg['MemorySize']} MB {cfg['Timeout']} s "
               f"{cfg['Architectures'][0]}, {len(got_env)} env vars, layers {len(cfg.get('Layers', []))}")
@@ -187,13 +228,14 @@ def main(params_path: str, stack_prefix: str, arch: str, alias_version: str = ""
     return 0
 
 
-def gone(params_path: str, stack_prefix: str) -> int:
-    """After `deploy.sh teardown`: nothing of the deployment is left."""
+def gone(params_path: str) -> int:
+    """After `deploy.sh teardown`: nothing of the stage is left."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
     if urlparse(endpoint).hostname not in ("127.0.0.1", "localhost"):
         sys.exit(f"refusing to run against {endpoint!r}")
-    params = {k: str(v) for k, v in json.loads(pathlib.Path(params_path).read_text()).items() if not k.startswith("_")}
-    prefix = params.get("FunctionNamePrefix", "mindful-")
+    names = deploy_helper.names(deploy_helper.effective_params(params_path))
+    prefix = names["FUNCTION_PREFIX"]
+    stack_prefix = names["BASE_STACK"][: -len("base")]
     session = boto3.session.Session(region_name=os.environ.get("AWS_REGION", "us-east-1"))
     lam = session.client("lambda", endpoint_url=endpoint)
     cfn = session.client("cloudformation", endpoint_url=endpoint)
@@ -209,6 +251,10 @@ def gone(params_path: str, stack_prefix: str) -> int:
     groups = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{prefix}")["logGroups"]]
     if groups:
         problems.append(f"log groups left: {groups}")
+    ssm = session.client("ssm", endpoint_url=endpoint)
+    records = [q["Name"] for q in ssm.get_parameters_by_path(Path=names["RECORDS"], Recursive=True)["Parameters"]]
+    if records:
+        problems.append(f"deploy records left: {records}")
     for problem in problems:
         print(f"rehearsal: FAIL {problem}", file=sys.stderr)
     if problems:
@@ -218,8 +264,8 @@ def gone(params_path: str, stack_prefix: str) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--gone":
-        sys.exit(gone(*sys.argv[2:]))
-    if len(sys.argv) not in (4, 5):
+    if len(sys.argv) == 3 and sys.argv[1] == "--gone":
+        sys.exit(gone(sys.argv[2]))
+    if len(sys.argv) not in (3, 4, 5):
         sys.exit(__doc__)
     sys.exit(main(*sys.argv[1:]))

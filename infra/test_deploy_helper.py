@@ -3,10 +3,16 @@
 
 * check-artifact refuses a bootstrap whose ELF e_machine is not the function's architecture,
   whatever the file is called, and accepts the right one;
-* check-params refuses the example placeholders, ARNs of another Region, secret sources
-  without the extension layer, and two sources for one secret;
-* rollback, number-associate and number-restore against a fake `aws` CLI (moto has no Amazon
-  Connect phone numbers): the deploy records the flow a number had, the undo restores it.
+* check-params refuses the example placeholders, the example's fictional values (555-01xx
+  numbers, example.com addresses), ARNs of another Region, secret sources without the extension
+  layer, two sources for one secret, malformed phone number ids, a queue of another instance, a
+  params file without Stage or with a hand-set FunctionNamePrefix;
+* against a fake `aws` CLI: number-associate and number-restore (moto has no Amazon Connect
+  phone numbers): the deploy records the flow a number had, the undo restores it; stack-deploy
+  prints the failed resources' reasons and replaces a ROLLBACK_COMPLETE stack (moto's
+  CloudFormation creates or fails synchronously, so the rehearsal cannot reach that state);
+  record-start's `previous` skips an incomplete deploy. The rollback itself, the deploy records
+  and the stages are rehearsed on moto (.ci/infra-checks.sh).
 
 Usage: python3 infra/test_deploy_helper.py [-v]
 """
@@ -135,6 +141,57 @@ class CheckParams(unittest.TestCase):
                 self.assertEqual(r.returncode, 1)
                 self.assertIn(f"{key} is set but ParametersSecretsExtensionLayerArn is empty", r.stderr)
 
+    def test_fictional_values_are_refused(self):
+        params = self.rehearsal()
+        params.update(CallTargetPhoneNumber="+13205550142", AlarmEmail="oncall@example.com",
+                      MindfulApiUrl="https://api.example.com")
+        r = self.check(params)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("+13205550142 is a fictional 555-01xx number", r.stderr)
+        self.assertIn("AlarmEmail='oncall@example.com': example.com is an example domain", r.stderr)
+        self.assertIn("MindfulApiUrl='https://api.example.com': example.com is an example domain", r.stderr)
+        params.update(CallTargetPhoneNumber="+13205551234", AlarmEmail="oncall@myexample.com",
+                      MindfulApiUrl="https://api.getmindful.com")
+        self.assertEqual(self.check(params).returncode, 0, "555-1234 and myexample.com are not the example's")
+
+    def test_shapes_only_the_account_would_reject_later(self):
+        params = self.rehearsal()
+        params["MainPhoneNumberId"] = "+13205551234"      # the number, not its id
+        params["CallbackDefaultQueueArn"] = params["InboundQueueArn"].replace("4c0f6a2e", "5d1e7b3f")
+        params["MindfulClientSecretArn"] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:mindful"
+        r = self.check(params)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("MainPhoneNumberId='+13205551234' is not a phone number id", r.stderr)
+        self.assertIn("CallbackDefaultQueueArn=", r.stderr)
+        self.assertIn("is not a queue of ConnectInstanceArn", r.stderr)
+        self.assertIn("has no 6-character suffix", r.stderr)
+
+    def test_stage_is_required_and_names_derive_from_it(self):
+        params = self.rehearsal()
+        del params["Stage"]
+        r = self.check(params)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('set "Stage"', r.stderr)
+        for bad in ("Prod", "prod-eu", "p", "averyverylongstage"):
+            params["Stage"] = bad
+            self.assertEqual(self.check(params).returncode, 1, bad)
+        params["Stage"] = "prod"
+        params["FunctionNamePrefix"] = "mindful-"
+        r = self.check(params)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("FunctionNamePrefix is derived from Stage (mindful-prod-)", r.stderr)
+        del params["FunctionNamePrefix"]
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(params, f)
+        try:
+            out = run("names", f.name).stdout
+        finally:
+            os.unlink(f.name)
+        for line in ("STAGE=prod", "BASE_STACK=mindful-connect-prod-base", "OPERATIONS_STACK=mindful-connect-prod-operations",
+                     "CONNECT_STACK=mindful-connect-prod-connect", "FUNCTION_PREFIX=mindful-prod-",
+                     "RECORDS=/mindful-connect/prod", "INSTANCE_ID=4c0f6a2e-8d1b-4f3a-9e7c-5b2d1a0f9e8d"):
+            self.assertIn(line, out.splitlines())
+
     def test_two_sources_for_one_secret_are_refused(self):
         params = self.rehearsal()
         params["DatastoreTokenSecretArn"] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:t-AbCdEf"
@@ -155,12 +212,13 @@ FAKE_AWS = textwrap.dedent('''\
     with open(os.environ["FAKE_AWS_LOG"], "a") as log:
         log.write(json.dumps(args) + "\\n")
     service, op, rest = args[0], args[1], args[2:]
-    opts = {rest[i]: rest[i + 1] for i in range(0, len(rest) - 1, 2) if rest[i].startswith("--")}
+    opts = {a: (rest[i + 1] if i + 1 < len(rest) and not rest[i + 1].startswith("--") else "")
+            for i, a in enumerate(rest) if a.startswith("--")}
     out = None
     if (service, op) == ("connect", "describe-phone-number"):
         n = state["numbers"][opts["--phone-number-id"]]
         out = {"ClaimedPhoneNumberSummary": {"PhoneNumberId": opts["--phone-number-id"],
-               "PhoneNumberArn": n["arn"], "Tags": n["tags"]}}
+               "PhoneNumberArn": n["arn"], "Tags": n["tags"], "TargetArn": n.get("target", "")}}
     elif (service, op) == ("connect", "list-flow-associations"):
         out = {"FlowAssociationSummaryList": [
             {"ResourceId": n["arn"], "FlowId": n["flow"], "ResourceType": "VOICE_PHONE_NUMBER"}
@@ -185,6 +243,61 @@ FAKE_AWS = textwrap.dedent('''\
         out = {"Versions": [{"Version": "$LATEST"}] + [{"Version": str(v)} for v in state["functions"][opts["--function-name"]]["versions"]]}
     elif (service, op) == ("lambda", "update-alias"):
         state["functions"][opts["--function-name"]]["alias"] = opts["--function-version"]
+    elif (service, op) == ("cloudformation", "describe-stacks") and "--stack-name" not in opts:
+        out = {"Stacks": [{"StackName": k, "StackStatus": v["status"], "Tags": v.get("tags", [])}
+                          for k, v in state["stacks"].items()]}
+    elif (service, op) == ("sts", "get-caller-identity"):
+        out = {"Account": state["account"]}
+    elif (service, op) == ("secretsmanager", "describe-secret"):
+        arn = next((a for a in state["secrets"] if a.startswith(opts["--secret-id"])), None)
+        if arn is None:
+            sys.stderr.write("An error occurred (ResourceNotFoundException) when calling the DescribeSecret operation\\n")
+            sys.exit(254)
+        out = {"ARN": arn}
+    elif (service, op) == ("ssm", "describe-parameters"):
+        name = opts["--parameter-filters"].rpartition("Values=")[2]
+        out = {"Parameters": [{"Name": name, "Type": state["parameters"][name]}] if name in state["parameters"] else []}
+    elif (service, op) == ("lambda", "get-layer-version"):
+        out = {"LayerVersionArn": opts["--layer-name"] + ":" + opts["--version-number"]}
+    elif (service, op) == ("lambda", "get-function"):
+        sys.stderr.write("An error occurred (ResourceNotFoundException) when calling the GetFunction operation\\n")
+        sys.exit(254)
+    elif (service, op) == ("connect", "describe-instance"):
+        if opts["--instance-id"] not in state["instances"]:
+            sys.stderr.write("An error occurred (ResourceNotFoundException) when calling the DescribeInstance operation\\n")
+            sys.exit(254)
+        out = {"Instance": {"Id": opts["--instance-id"]}}
+    elif (service, op) == ("connect", "describe-queue"):
+        if opts["--queue-id"] not in state["instances"].get(opts["--instance-id"], []):
+            sys.stderr.write("An error occurred (ResourceNotFoundException) when calling the DescribeQueue operation\\n")
+            sys.exit(254)
+        out = {"Queue": {"QueueId": opts["--queue-id"]}}
+    elif (service, op) == ("cloudformation", "describe-stacks"):
+        st = state["stacks"].get(opts["--stack-name"])
+        if st is None:
+            sys.stderr.write(f"An error occurred (ValidationError): Stack with id {opts['--stack-name']} does not exist\\n")
+            sys.exit(254)
+        if st["status"].endswith("_IN_PROGRESS"):   # settles on the next read
+            out = {"Stacks": [{"StackName": opts["--stack-name"], "StackStatus": st["status"], "Tags": []}]}
+            st["status"] = st.pop("then")
+        else:
+            out = {"Stacks": [{"StackName": opts["--stack-name"], "StackStatus": st["status"], "Tags": []}]}
+    elif (service, op) == ("cloudformation", "describe-stack-events"):
+        out = {"StackEvents": state["stacks"][opts["--stack-name"]]["events"]}
+    elif (service, op) == ("cloudformation", "delete-stack"):
+        state["stacks"][opts["--stack-name"]] = {"status": "DELETE_IN_PROGRESS", "then": "DELETE_COMPLETE", "events": []}
+    elif (service, op) in (("cloudformation", "create-stack"), ("cloudformation", "update-stack")):
+        st = state["stacks"].setdefault(opts["--stack-name"], {"events": []})
+        outcome = state["outcomes"].pop(0)
+        st.update(status=op.split("-")[0].upper() + "_IN_PROGRESS", then=outcome["status"])
+        st["events"] = outcome.get("events", []) + st["events"]
+    elif (service, op) == ("ssm", "get-parameter"):
+        if opts["--name"] not in state["ssm"]:
+            sys.stderr.write("An error occurred (ParameterNotFound) when calling the GetParameter operation\\n")
+            sys.exit(254)
+        out = {"Parameter": {"Name": opts["--name"], "Value": state["ssm"][opts["--name"]]}}
+    elif (service, op) == ("ssm", "put-parameter"):
+        state["ssm"][opts["--name"]] = opts["--value"]
     else:
         sys.stderr.write(f"fake aws: unexpected call {args}\\n"); sys.exit(2)
     json.dump(state, open(state_path, "w"))
@@ -206,18 +319,18 @@ class FakeAws(unittest.TestCase):
         self.log_path = self.tmp / "calls.log"
         self.log_path.write_text("")
         self.env = {**os.environ, "PATH": f"{self.tmp / 'bin'}{os.pathsep}{os.environ['PATH']}",
-                    "FAKE_AWS_STATE": str(self.state_path), "FAKE_AWS_LOG": str(self.log_path)}
+                    "FAKE_AWS_STATE": str(self.state_path), "FAKE_AWS_LOG": str(self.log_path),
+                    "DEPLOY_POLL_SECONDS": "0"}
         arn = f"arn:aws:connect:us-east-1:123456789012:phone-number/{{}}"
         self.write_state({
             "numbers": {
                 "main": {"arn": arn.format("main"), "flow": "old-inbound-flow", "tags": {}},
                 "spare": {"arn": arn.format("spare"), "flow": None, "tags": {}},
             },
-            "functions": {
-                "f-ocw": {"versions": [1, 2, 3], "alias": "3"},
-                "f-ds": {"versions": [1, 2, 3], "alias": "3"},
-                "f-new": {"versions": [1], "alias": "1"},
-            },
+            "functions": {},
+            "stacks": {},
+            "outcomes": [],
+            "ssm": {},
         })
 
     def tearDown(self):
@@ -268,20 +381,139 @@ class FakeAws(unittest.TestCase):
         self.assertEqual(self.state()["numbers"]["main"]["flow"], "old-inbound-flow")
         self.assertFalse([c for c in self.calls() if "associate" in c[1]])
 
-    def test_rollback_moves_every_alias_one_version_back(self):
-        r = self.helper("rollback", "live", "f-ocw", "f-ds")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        fns = self.state()["functions"]
-        self.assertEqual((fns["f-ocw"]["alias"], fns["f-ds"]["alias"]), ("2", "2"))
-        r = self.helper("rollback", "live", "f-ocw", "f-ds", "--to-version", "1")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(self.state()["functions"]["f-ocw"]["alias"], "1")
+    FAILED_EVENT = {"Timestamp": "2099-01-01T00:00:00+00:00", "LogicalResourceId": "LambdaExecutionRole",
+                    "ResourceType": "AWS::IAM::Role", "ResourceStatus": "CREATE_FAILED",
+                    "ResourceStatusReason": "Resource handler returned message: \"User is not authorized to "
+                                            "perform: iam:CreateRole\""}
 
-    def test_rollback_moves_nothing_when_one_function_cannot_go_back(self):
-        r = self.helper("rollback", "live", "f-ocw", "f-new")
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("no older version", r.stderr)
-        self.assertEqual(self.state()["functions"]["f-ocw"]["alias"], "3", "all checked before any move")
+    def stack_deploy(self, stack="s-base"):
+        params = self.tmp / "p.json"
+        params.write_text("[]")
+        return self.helper("stack-deploy", stack, str(INFRA / "base.yaml"), str(params), "prod", "inst-1")
+
+    def test_a_failed_stack_prints_the_failed_resources_reasons(self):
+        state = self.state()
+        state["outcomes"] = [{"status": "ROLLBACK_COMPLETE", "events": [self.FAILED_EVENT]}]
+        self.write_state(state)
+        r = self.stack_deploy()
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("stack s-base is ROLLBACK_COMPLETE; failed resources:", r.stderr)
+        self.assertIn("LambdaExecutionRole (AWS::IAM::Role) CREATE_FAILED: Resource handler returned message: "
+                      "\"User is not authorized to perform: iam:CreateRole\"", r.stderr)
+        self.assertNotIn("Waiter", r.stdout + r.stderr)
+
+    def test_a_rollback_complete_stack_is_deleted_and_created_again(self):
+        state = self.state()
+        state["stacks"]["s-base"] = {"status": "ROLLBACK_COMPLETE", "events": [self.FAILED_EVENT]}
+        state["outcomes"] = [{"status": "CREATE_COMPLETE"}]
+        self.write_state(state)
+        r = self.stack_deploy()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("iam:CreateRole", r.stdout, "the old failure is shown before the stack goes")
+        ops = [c[1] for c in self.calls() if c[0] == "cloudformation" and c[1] != "describe-stacks"]
+        self.assertEqual(ops, ["describe-stack-events", "delete-stack", "create-stack"])
+        self.assertEqual(self.state()["stacks"]["s-base"]["status"], "CREATE_COMPLETE")
+        create = next(c for c in self.calls() if c[1] == "create-stack")
+        for tag in ("Key=mindful:stage,Value=prod", "Key=mindful:instance,Value=inst-1"):
+            self.assertIn(tag, create, "the stack says which stage and instance own it")
+
+    def test_an_update_that_rolls_back_fails_with_reasons_and_no_changes_is_success(self):
+        state = self.state()
+        state["stacks"]["s-base"] = {"status": "UPDATE_COMPLETE", "events": []}
+        state["outcomes"] = [{"status": "UPDATE_ROLLBACK_COMPLETE", "events": [
+            {**self.FAILED_EVENT, "ResourceStatus": "UPDATE_FAILED", "ResourceStatusReason": "bad policy"}]}]
+        self.write_state(state)
+        r = self.stack_deploy()
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("UPDATE_FAILED: bad policy", r.stderr)
+
+    def test_preflight_asks_connect_what_moto_cannot_answer(self):
+        """The pre-flight's Connect calls (the rehearsal runs with --skip-connect: moto has no
+        Connect): a queue of another instance and a phone number claimed for another instance
+        are refused, with the secret and parameter found and nothing changed."""
+        params = json.loads((INFRA / "params" / "rehearsal.json").read_text())
+        instance = params["ConnectInstanceArn"]
+        iid = instance.rpartition("/")[2]
+        params["MainPhoneNumberId"] = "1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d"
+        params["CallbackReturnPhoneNumberId"] = "2c3d4e5f-6071-4b8c-9d0e-1f2a3b4c5d6e"
+        params_path = self.tmp / "params.json"
+        params_path.write_text(json.dumps(params))
+        state = self.state()
+        state.update(account="123456789012", secrets=[params["MindfulClientSecretArn"]],
+                     parameters={"/mindful/datastore-token": "SecureString"},
+                     instances={iid: [params["InboundQueueArn"].rpartition("/")[2]]})
+        arn = "arn:aws:connect:us-east-1:123456789012:phone-number/{}"
+        state["numbers"] = {
+            params["MainPhoneNumberId"]: {"arn": arn.format(1), "flow": None, "tags": {}, "target": instance},
+            params["CallbackReturnPhoneNumberId"]: {"arn": arn.format(2), "flow": None, "tags": {},
+                                                    "target": instance.replace("4c0f6a2e", "9a9a9a9a")},
+        }
+        # A deleted stack of another instance, with this stage's name, owns nothing any more.
+        state["stacks"]["mindful-connect-rehearsal-base"] = {
+            "status": "DELETE_COMPLETE", "events": [],
+            "tags": [{"Key": "mindful:stage", "Value": "rehearsal"}, {"Key": "mindful:instance", "Value": "old"}]}
+        self.write_state(state)
+        r = self.helper("preflight", str(params_path), "--architecture=arm64")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("CallbackDefaultQueueArn: queue 0f9e8d7c-6b5a-4493-8271-605f4e3d2c1b is not a queue of "
+                      f"instance {iid}", r.stderr)
+        self.assertIn("CallbackReturnPhoneNumberId: phone number 2c3d4e5f-6071-4b8c-9d0e-1f2a3b4c5d6e is claimed "
+                      "for arn:aws:connect:us-east-1:123456789012:instance/9a9a9a9a", r.stderr)
+        self.assertNotIn("MainPhoneNumberId", r.stderr)
+        self.assertNotIn("belongs to", r.stderr)
+        self.assertIn(f"pre-flight: ok secret {params['MindfulClientSecretArn']}", r.stdout)
+        self.assertIn("pre-flight: ok parameter /mindful/datastore-token (SecureString)", r.stdout)
+        changing = [c for c in self.calls() if not c[1].startswith(("describe", "get", "list"))]
+        self.assertEqual(changing, [], "the pre-flight only reads")
+
+    def test_rollback_refuses_and_says_why_when_the_recorded_template_is_not_at_hand(self):
+        """Item 2: a rollback restores each stack's recorded template and parameters, or refuses
+        before any change, naming the stack, the template's hash and the commit to fetch."""
+        params = json.loads((INFRA / "params" / "rehearsal.json").read_text())
+        params_path = self.tmp / "params.json"
+        params_path.write_text(json.dumps(params))
+        root = "/mindful-connect/rehearsal"
+        iid = params["ConnectInstanceArn"].rpartition("/")[2]
+        older = {"id": "d1", "status": "complete", "previous": "", "stage": "rehearsal", "instance": iid,
+                 "commit": "0123456789abcdef0123456789abcdef01234567", "functions": {},
+                 "stacks": {"base": {"name": "mindful-connect-rehearsal-base", "template": "infra/base.yaml",
+                                     "template_sha256": "f" * 64, "parameters": {"LogLevel": "debug"}}}}
+        state = self.state()
+        state["ssm"] = {
+            f"{root}/deploys/d1": json.dumps(older),
+            f"{root}/deploys/d2": json.dumps({**older, "id": "d2", "previous": "d1"}),
+            f"{root}/live": "d2",
+        }
+        self.write_state(state)
+        r = self.helper("rollback", str(params_path))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("rollback: REFUSED: stack mindful-connect-rehearsal-base: the template of deploy d1 "
+                      "(infra/base.yaml sha256 ffffffffffff…, commit 0123456789ab) is neither in this clone "
+                      "nor at that commit: `git fetch origin 0123456789abcdef0123456789abcdef01234567`",
+                      r.stderr)
+        changing = [c for c in self.calls() if not c[1].startswith(("describe", "get", "list"))]
+        self.assertEqual(changing, [], "nothing changes before every check passed")
+        self.assertEqual(self.state()["ssm"][f"{root}/live"], "d2")
+
+    def test_record_start_previous_skips_an_incomplete_deploy(self):
+        params = json.loads((INFRA / "params" / "rehearsal.json").read_text())
+        params_path = self.tmp / "params.json"
+        params_path.write_text(json.dumps(params))
+        root = "/mindful-connect/rehearsal"
+        state = self.state()
+        state["ssm"] = {
+            f"{root}/deploys/d1": json.dumps({"id": "d1", "status": "complete", "previous": ""}),
+            f"{root}/deploys/d2": json.dumps({"id": "d2", "status": "started", "previous": "d1"}),
+            f"{root}/live": "d2",
+        }
+        self.write_state(state)
+        r = self.helper("record-start", str(params_path), str(self.tmp / "record.json"), "abc123", "arm64")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        new_id = r.stdout.strip()
+        record = json.loads(self.state()["ssm"][f"{root}/deploys/{new_id}"])
+        self.assertEqual((record["previous"], record["status"], record["stage"], record["commit"]),
+                         ("d1", "started", "rehearsal", "abc123"))
+        self.assertEqual(self.state()["ssm"][f"{root}/live"], new_id, "live names the deploy under way")
 
 
 if __name__ == "__main__":
