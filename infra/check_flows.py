@@ -662,7 +662,9 @@ class Checker:
         target_ref = f"${{{CALL_TARGET_PARAM}}}"
 
         def saved(action, kind, state, target):
-            if action.get("Type") == "InvokeLambdaFunction":
+            # ocw-phrase only phrases (the confirmation said between the POST and the transfer):
+            # it leaves the stored context as it was.
+            if action.get("Type") == "InvokeLambdaFunction" and self.lambda_call(action)[0] != "ocw-phrase":
                 return frozenset({"unsaved"})
             p = action.get("Parameters") or {}
             if action.get("Type") == "Compare" and p.get("ComparisonValue") == "$.External.status":
@@ -896,7 +898,9 @@ class Checker:
             if not isinstance(v, str):
                 self.err(here, f"parameter {k} must be a string (Connect passes strings)")
         # parameter names per function
-        if fn == "ocw-phrase":
+        if fn == "ocw-phrase" and str(attrs.get("phrase", "")).strip().lower() == "accepted":
+            pass  # the confirmation after an accepted offer: no wait, no offer decision to count
+        elif fn == "ocw-phrase":
             if "OCW" not in attrs:
                 self.err(here, "ocw-phrase needs the OCW parameter")
             counting = set(attrs) & OCW_COUNTING_INPUTS
