@@ -28,6 +28,10 @@ pub struct Instance {
     pub mindful_call_target: Option<String>,
     /// The claimed number Mindful's callback dials (the Call Target's "Callback Number").
     pub mindful_return_number: Option<String>,
+    /// Mindful makes the callback offer itself (stack `CallbackOfferedBy=Mindful`): a caller
+    /// transferred to the Call Target hears Mindful's IVR, which may register a callback or hold
+    /// the caller.
+    pub mindful_makes_offer: bool,
     pub instance_arn: String,
 }
 
