@@ -26,6 +26,9 @@ AWS::Connect::ContactFlow of the template:
   is an output of the synchronous Lambda call made last on every path to the read (an
   ASYNCHRONOUS call, allowed for agent-answer only, fills no `$.External`);
 * placeholders `${...}` resolve to template parameters or to other flows of the template;
+* one home for the words: a flow that invokes ocw-phrase has no prompt text of its own (only
+  `$.` references and SSML tags): it plays ocw-phrase's `prompt_*` answers, in the caller's
+  language;
 * the optional enhancements (README "Optional enhancements"):
   - second-chance offers: a CUSTOMER_QUEUE flow interrupts its Loop prompts at a set interval,
     passes ocw-phrase both `offers_made` (a contact attribute) and `max_offers`, and stores
@@ -684,6 +687,23 @@ class Checker:
                 self.err(f"{where} {ident}", "transfers to the Call Target on a path where the caller's context "
                                              "was not stored (datastore-proxy POST answered status=ok)")
 
+        # Policy (one home for the words, crates/ocw-phrase/README.md "The caller's language"): a
+        # flow that asks ocw-phrase speaks only what it answers, so every prompt is in the caller's
+        # language. Prompt texts hold `$.` references and SSML tags, never words of their own.
+        if ocw_calls:
+            for ident in seen:
+                a = actions[ident]
+                if a.get("Type") not in ("MessageParticipant", "GetParticipantInput", "MessageParticipantIteratively"):
+                    continue
+                p = a.get("Parameters") or {}
+                texts = [p.get(k) for k in ("Text", "SSML")] + [m.get(k) for m in p.get("Messages") or []
+                                                               if isinstance(m, dict) for k in ("Text", "SSML")]
+                for text in (t for t in texts if isinstance(t, str)):
+                    words = re.sub(r"<[^>]*>|\$\.[A-Za-z0-9_.]*[A-Za-z0-9_]", "", text)
+                    if re.search(r"[^\W\d_]", words):
+                        self.err(f"{where} {ident}", f"policy: the prompt says {words.strip()!r} in one language; "
+                                                     "play ocw-phrase's prompt_* answer instead (crates/ocw-phrase/README.md)")
+
         if flow_type == "CUSTOMER_QUEUE" and not any(actions[i].get("Type") == "MessageParticipantIteratively" for i in seen):
             self.err(where, "a customer queue flow needs a Loop prompts block (MessageParticipantIteratively) "
                             "to hold the caller between checks")
@@ -1043,6 +1063,8 @@ def self_test(template_path: pathlib.Path, base_path: pathlib.Path) -> int:
         "queue hook to a contact flow": ("expected ['CUSTOMER_QUEUE']", mutate("InboundToMindfulFlow", lambda f: action(f, "set-second-chance-queue-flow")["Parameters"].update(EventHooks={"CustomerQueue": "${NormalInboundFlow.ContactFlowArn}"}))),
         "second chance cannot be switched off": ("never reads ${SecondChanceOffers}", mutate("InboundToMindfulFlow", lambda f: action(f, "mark-second-chance")["Parameters"].update(Attributes={"mindful_second_chance": "true"}))),
         "first offer not counted": ("never counts it in the callback_offers", mutate("InboundToMindfulFlow", lambda f: action(f, "count-first-offer")["Parameters"].update(Attributes={"offers": "1"}))),
+        "a sentence written in the offer flow": ("policy: the prompt says", mutate("InboundToMindfulFlow", lambda f: action(f, "offer-callback")["Parameters"].update(Text="The current hold time is $.External.OCW. Press 1."))),
+        "an English hold message in the queue flow": ("policy: the prompt says", mutate("SecondChanceQueueFlow", lambda f: action(f, "hold-loop")["Parameters"]["Messages"][0].update(SSML="<speak>Thank you for holding.<break time=\"10s\"/></speak>"))),
         "offers_made without max_offers": ("together", mutate("InboundToMindfulFlow", lambda f: action(f, "get-wait-phrase")["Parameters"]["LambdaInvocationAttributes"].update(offers_made="$.Attributes.callback_offers"))),
         "offers_made read from a call that does not count": ("does not return", mutate("InboundToMindfulFlow", lambda f: action(f, "count-first-offer")["Parameters"].update(Attributes={"callback_offers": "$.External.offers_made"}))),
         # consolidated return-call destinations
