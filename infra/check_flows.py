@@ -918,8 +918,8 @@ class Checker:
             if not isinstance(v, str):
                 self.err(here, f"parameter {k} must be a string (Connect passes strings)")
         # parameter names per function
-        if fn == "ocw-phrase" and str(attrs.get("phrase", "")).strip().lower() == "accepted":
-            pass  # the confirmation after an accepted offer: no wait, no offer decision to count
+        if fn == "ocw-phrase" and str(attrs.get("phrase", "")).strip().lower() in ("accepted", "words"):
+            pass  # the confirmation, or the words alone: no wait, no offer decision to count
         elif fn == "ocw-phrase":
             if "OCW" not in attrs:
                 self.err(here, "ocw-phrase needs the OCW parameter")
@@ -956,25 +956,34 @@ class Checker:
         for secret in SECRET_INPUTS.get(fn, set()) & set(attrs):
             if not str(attrs[secret]).startswith("$."):
                 self.err(here, f"{fn} parameter {secret} is a literal secret in the flow: configure it as a secret ARN instead")
-        # a failed call must not drop the contact
+        # a failed call must not drop the contact -- unless the call is on the way out already
+        # (its success path ends without a queue or transfer too: the sorry message's words)
+        if not self.keeps_contact(action.get("Transitions", {}).get("NextAction"), actions)[0]:
+            return
         for target, kind in edges(action):
             if kind in ("next", "condition"):
                 continue
             self.check_keeps_contact(here, kind, target, actions, flow_type)
 
-    def check_keeps_contact(self, here, kind, target, actions, flow_type):
-        keeps = KEEPS_CONTACT
+    @staticmethod
+    def keeps_contact(target, actions):
+        """Whether the default path from target reaches a queue/transfer/end, and that path."""
         path, ident = [], target
         while ident in actions and ident not in path and len(path) < 50:
             path.append(ident)
             a = actions[ident]
-            if a.get("Type") in keeps:
-                return
+            if a.get("Type") in KEEPS_CONTACT:
+                return True, path
             if is_terminal(a):
                 break
             ident = default_next(a)
-        self.err(here, f"{kind} branch does not reach a queue/transfer{' /end' if flow_type in WHISPER_TYPES else ''} "
-                       f"before ending: {' -> '.join(path) or target}")
+        return False, path
+
+    def check_keeps_contact(self, here, kind, target, actions, flow_type):
+        keeps, path = self.keeps_contact(target, actions)
+        if not keeps:
+            self.err(here, f"{kind} branch does not reach a queue/transfer{' /end' if flow_type in WHISPER_TYPES else ''} "
+                           f"before ending: {' -> '.join(path) or target}")
 
 
 def check(template_path: pathlib.Path, base_path: pathlib.Path | None):

@@ -313,6 +313,8 @@ fn cases() -> Vec<Case> {
         ("transfer-to-queue", "QueueAtCapacity"),
         ("transfer-to-queue", "NoMatchingError"),
         ("sorry-message", "NoMatchingError"),
+        ("get-sorry-phrase", "NoMatchingError"),
+        ("set-caller-voice", "NoMatchingError"),
         ("report-agent-answer", "NoMatchingError"),
     ] {
         let name: &'static str = Box::leak(format!("return: {block} {error}").into_boxed_str());
@@ -329,7 +331,10 @@ fn cases() -> Vec<Case> {
         if block == "set-default-queue" {
             c.return_fault = Some((Route::DatastoreGet, Fault::Status { code: 404 }));
         }
-        if block == "sorry-message" {
+        if matches!(
+            block,
+            "sorry-message" | "get-sorry-phrase" | "set-caller-voice"
+        ) {
             c.return_inject
                 .insert(0, inject_in(f3, "transfer-to-queue", "NoMatchingError"));
         }

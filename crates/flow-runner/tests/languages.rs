@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use flow_runner::host::{self, Processes, Stack};
+use flow_runner::host::{self, mindful_calls_back, Processes, Stack};
 use flow_runner::{run_contact, Call, Injection, Input, Instance, Scenario};
 use mindful_sim::{Sim, SimConfig};
 use ocw_phrase::phrase::{Language, LANGUAGES};
@@ -48,7 +48,17 @@ fn instance() -> Instance {
     .unwrap()
 }
 
-/// Every prompt note of a run (`prompt (Voice): "…"`), in order.
+/// The prompt notes of a run (`prompt (Voice): "…"`), in order.
+fn prompts(run: &flow_runner::ContactRun) -> Vec<String> {
+    run.steps
+        .iter()
+        .flat_map(|s| s.notes.iter())
+        .filter(|n| n.starts_with("prompt"))
+        .cloned()
+        .collect()
+}
+
+/// Every prompt note of a run, in order.
 fn heard(
     inst: &Instance,
     procs: &mut Processes,
@@ -69,13 +79,7 @@ fn heard(
         dialled: MAIN.into(),
         contact_id: format!("lang-{}", lang.tag),
     };
-    let run = run_contact(inst, procs, call, &mut sc).unwrap();
-    run.steps
-        .iter()
-        .flat_map(|s| s.notes.iter())
-        .filter(|n| n.starts_with("prompt"))
-        .cloned()
-        .collect()
+    prompts(&run_contact(inst, procs, call, &mut sc).unwrap())
 }
 
 #[test]
@@ -120,6 +124,43 @@ fn every_language_of_the_table_reaches_the_caller() {
         assert_eq!(
             got,
             vec![say(&(lang.offer)(&wait(WAIT))), say(lang.sorry)],
+            "{}",
+            lang.tag
+        );
+    }
+    // The callback return: Mindful dials back into Connect, whose contact has no language of
+    // its own (en-US); the caller's language comes back with the Datastore record, and the
+    // return flow's sorry message is in it.
+    for lang in LANGUAGES {
+        let mut sc = Scenario {
+            inputs: [Input::Digits("1".into())].into(),
+            oldest_contact_age: WAIT.to_string(),
+            language: lang.tag.to_string(),
+            ..Scenario::default()
+        };
+        let call = Call {
+            customer: "+13209071234".into(),
+            dialled: MAIN.into(),
+            contact_id: format!("lang-return-{}", lang.tag),
+        };
+        let run = run_contact(&inst, &mut procs, call, &mut sc).unwrap();
+        let mut back = Scenario {
+            inject: vec![Injection {
+                flow: Some("CallbackReturnFlow".into()),
+                block: "transfer-to-queue".into(),
+                error: "QueueAtCapacity".into(),
+                times: 1,
+            }],
+            ..Scenario::default()
+        };
+        let (_, ret) = mindful_calls_back(&inst, &mut procs, &sim, &run, &mut back, "r".into())
+            .expect("transferred to the Call Target");
+        assert_eq!(
+            prompts(&ret.unwrap()),
+            vec![format!(
+                "prompt ({}): {:?}",
+                lang.voice, lang.sorry_callback
+            )],
             "{}",
             lang.tag
         );

@@ -55,7 +55,8 @@ pub mod params {
     /// The stack's voice overrides (`PollyVoices`): `es-US=Mia,fr-CA=Gabrielle`.
     pub const VOICES: &str = "voices";
     /// Which sentence the flow needs: `offer` (default: the wait, the offer decision and every
-    /// sentence) or `accepted` (the confirmation with Mindful's `ecbt`; `OCW` is not read).
+    /// sentence), `accepted` (the confirmation with Mindful's `ecbt`; `OCW` is not read) or
+    /// `words` (only the voice and the sentences that need no wait: the callback-return flow).
     pub const PHRASE: &str = "phrase";
     /// With `phrase=accepted`: Mindful's estimated callback time in seconds (the Datastore
     /// POST answer's `ecbt`; empty or `null` when Mindful gave none).
@@ -79,7 +80,8 @@ pub mod params {
 pub mod phrases {
     pub const OFFER: &str = "offer";
     pub const ACCEPTED: &str = "accepted";
-    pub const ALL: [&str; 2] = [OFFER, ACCEPTED];
+    pub const WORDS: &str = "words";
+    pub const ALL: [&str; 3] = [OFFER, ACCEPTED, WORDS];
 }
 
 /// Output keys this function owns. An input parameter with one of these names is not echoed:
@@ -107,9 +109,11 @@ pub mod keys {
     pub const PROMPT_HOLD: &str = "prompt_hold";
     /// The sorry message before the flow hangs up, on every answer.
     pub const PROMPT_SORRY: &str = "prompt_sorry";
+    /// The callback-return flow's sorry message, on every answer.
+    pub const PROMPT_CALLBACK_SORRY: &str = "prompt_callback_sorry";
     pub use mindful_core::answer::outputs::{ERROR, ERROR_MESSAGE, STATUS};
     /// What every successful answer carries besides the echoed parameters.
-    pub const ANSWERED: [&str; 10] = [
+    pub const ANSWERED: [&str; 11] = [
         OCW,
         OCW_SECONDS,
         OFFER_CALLBACK,
@@ -120,17 +124,19 @@ pub mod keys {
         PROMPT_ACCEPTED,
         PROMPT_HOLD,
         PROMPT_SORRY,
+        PROMPT_CALLBACK_SORRY,
     ];
     /// The sentences and the voice, answered whatever the status (they depend on the language
     /// alone), so the flow can speak to the caller on its error paths too.
-    pub const WORDS: [&str; 5] = [
+    pub const WORDS: [&str; 6] = [
         VOICE,
         PROMPT_ACCEPTED,
         PROMPT_HOLD,
         PROMPT_SORRY,
+        PROMPT_CALLBACK_SORRY,
         CALLER_LANGUAGE,
     ];
-    pub const RESERVED: [&str; 12] = [
+    pub const RESERVED: [&str; 13] = [
         OCW_SECONDS,
         OFFER_CALLBACK,
         OCW_LANGUAGE,
@@ -140,6 +146,7 @@ pub mod keys {
         PROMPT_ACCEPTED,
         PROMPT_HOLD,
         PROMPT_SORRY,
+        PROMPT_CALLBACK_SORRY,
         STATUS,
         ERROR,
         ERROR_MESSAGE,
@@ -251,7 +258,7 @@ pub enum Failure {
     },
     #[error("{0} is not a count; expected a whole number from 0 to 1000")]
     InvalidCount(&'static str),
-    #[error("phrase is not one of offer, accepted")]
+    #[error("phrase is not one of offer, accepted, words")]
     InvalidPhrase,
     #[error("ecbt {0}; expected Mindful's estimated callback time in seconds, or empty")]
     InvalidEcbt(InvalidSeconds),
@@ -298,12 +305,14 @@ pub fn answer(settings: &Settings, event: &ContactFlowEvent) -> Kvp {
     out.set(keys::PROMPT_ACCEPTED, language.accepted);
     out.set(keys::PROMPT_HOLD, language.hold);
     out.set(keys::PROMPT_SORRY, language.sorry);
+    out.set(keys::PROMPT_CALLBACK_SORRY, language.sorry_callback);
     let outcome = settings
         .as_ref()
         .map_err(|e| Failure::Config(e.clone()))
         .and_then(|config| match phrase_param(event)? {
             Phrase::Offer => speak(config, event, language).map(Outcome::Offer),
             Phrase::Accepted => accepted(config, event, language).map(Outcome::Accepted),
+            Phrase::Words => Ok(Outcome::Words),
         })
         .and_then(|outcome| voice.map(|_| outcome));
     match outcome {
@@ -319,6 +328,10 @@ pub fn answer(settings: &Settings, event: &ContactFlowEvent) -> Kvp {
         }
         Ok(Outcome::Accepted(sentence)) => {
             out.set(keys::PROMPT_ACCEPTED, sentence);
+            out.set(keys::OFFER_CALLBACK, bool_str(false));
+            out.set(keys::STATUS, statuses::OK);
+        }
+        Ok(Outcome::Words) => {
             out.set(keys::OFFER_CALLBACK, bool_str(false));
             out.set(keys::STATUS, statuses::OK);
         }
@@ -339,12 +352,15 @@ enum Outcome {
     Offer(Spoken),
     /// The confirmation sentence.
     Accepted(String),
+    /// The words alone (set on every answer).
+    Words,
 }
 
 /// The `phrase` parameter.
 enum Phrase {
     Offer,
     Accepted,
+    Words,
 }
 
 fn phrase_param(event: &ContactFlowEvent) -> Result<Phrase, Failure> {
@@ -352,6 +368,7 @@ fn phrase_param(event: &ContactFlowEvent) -> Result<Phrase, Failure> {
         None | Some("") => Ok(Phrase::Offer),
         Some(p) if p.eq_ignore_ascii_case(phrases::OFFER) => Ok(Phrase::Offer),
         Some(p) if p.eq_ignore_ascii_case(phrases::ACCEPTED) => Ok(Phrase::Accepted),
+        Some(p) if p.eq_ignore_ascii_case(phrases::WORDS) => Ok(Phrase::Words),
         Some(_) => Err(Failure::InvalidPhrase),
     }
 }
@@ -687,6 +704,7 @@ mod tests {
             ("prompt_accepted", "Thank you. We will call you back as soon as an agent is available."),
             ("prompt_hold", "Thank you for holding. The next available agent will be with you shortly."),
             ("prompt_sorry", "We are sorry, we cannot take your call right now. Please call again later. Goodbye."),
+            ("prompt_callback_sorry", "We are sorry, we cannot connect your callback right now. Goodbye."),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -986,6 +1004,7 @@ mod language_tests {
             let lang = phrase::language_for(tag);
             assert_eq!(get(&a, "prompt_offer"), (lang.offer)(get(&a, "OCW")));
             assert_eq!(get(&a, "prompt_sorry"), lang.sorry);
+            assert_eq!(get(&a, "prompt_callback_sorry"), lang.sorry_callback);
             assert_eq!(get(&a, "prompt_hold"), lang.hold);
             assert_eq!(get(&a, "prompt_accepted"), lang.accepted);
         }
@@ -1084,6 +1103,23 @@ mod language_tests {
         }
         let a = answer_for(json!({"phrase": "Offer", "OCW": "185"}), None);
         assert_eq!(get(&a, "status"), "ok");
+    }
+
+    #[test]
+    fn words_need_no_wait() {
+        // The callback-return flow: only the voice and the sentences, no OCW.
+        let a = answer_for(
+            json!({"phrase": "words", "language": "fr-CA"}),
+            Some("en-US"),
+        );
+        assert_eq!(get(&a, "status"), "ok");
+        assert_eq!(get(&a, "voice"), "Chantal");
+        assert_eq!(
+            get(&a, "prompt_callback_sorry"),
+            phrase::FRENCH.sorry_callback
+        );
+        assert_eq!(get(&a, "offer_callback"), "false");
+        assert!(a.get("prompt_offer").is_none() && a.get("OCW_seconds").is_none());
     }
 }
 

@@ -83,6 +83,8 @@ pub struct Language {
     pub hold: &'static str,
     /// Before the flow hangs up because the caller cannot be queued.
     pub sorry: &'static str,
+    /// Before the callback-return flow hangs up because the returning customer cannot be queued.
+    pub sorry_callback: &'static str,
 }
 
 impl fmt::Debug for Language {
@@ -173,6 +175,7 @@ pub static ENGLISH: Language = Language {
     accepted_in: |w| format!("Thank you. We will call you back in {w}."),
     hold: "Thank you for holding. The next available agent will be with you shortly.",
     sorry: "We are sorry, we cannot take your call right now. Please call again later. Goodbye.",
+    sorry_callback: "We are sorry, we cannot connect your callback right now. Goodbye.",
 };
 
 // ---- Spanish ------------------------------------------------------------------------------
@@ -205,6 +208,7 @@ pub static SPANISH: Language = Language {
     accepted_in: |w| format!("Gracias. Le devolveremos la llamada en {w}."),
     hold: "Gracias por esperar. El próximo agente disponible le atenderá en breve.",
     sorry: "Lo sentimos, no podemos atender su llamada en este momento. Por favor, llame más tarde. Adiós.",
+    sorry_callback: "Lo sentimos, no podemos conectar su llamada de vuelta en este momento. Adiós.",
 };
 
 // ---- French -------------------------------------------------------------------------------
@@ -260,6 +264,7 @@ pub static FRENCH: Language = Language {
     accepted_in: |w| format!("Merci. Nous vous rappellerons dans {w}."),
     hold: "Merci de patienter. Le prochain agent disponible vous répondra sous peu.",
     sorry: "Nous sommes désolés, nous ne pouvons pas prendre votre appel pour le moment. Veuillez rappeler plus tard. Au revoir.",
+    sorry_callback: "Nous sommes désolés, nous ne pouvons pas vous mettre en relation pour votre rappel pour le moment. Au revoir.",
 };
 
 /// Every shipped language. The first is the fallback.
@@ -535,6 +540,7 @@ mod tests {
                     lang.accepted.to_string(),
                     lang.hold.to_string(),
                     lang.sorry.to_string(),
+                    lang.sorry_callback.to_string(),
                 ] {
                     assert!(
                         !sentence.is_empty() && !sentence.contains(['&', '<', '>', '"', '$']),
