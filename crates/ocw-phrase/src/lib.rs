@@ -1024,6 +1024,9 @@ mod language_tests {
             assert_eq!(get(&a, "offer_callback"), "false", "{params}");
             assert_eq!(get(&a, "voice"), "Lupe", "{params}");
             assert_eq!(get(&a, "prompt_sorry"), phrase::SPANISH.sorry, "{params}");
+            for key in keys::WORDS {
+                assert!(a.get(key).is_some_and(|v| !v.is_empty()), "{params}: {key}");
+            }
             assert!(a.get("prompt_offer").is_none(), "{params}");
         }
         let broken = answer(
