@@ -26,6 +26,9 @@ AWS::Connect::ContactFlow of the template:
   is an output of the synchronous Lambda call made last on every path to the read (an
   ASYNCHRONOUS call, allowed for agent-answer only, fills no `$.External`);
 * placeholders `${...}` resolve to template parameters or to other flows of the template;
+* one home for the words: a flow that invokes ocw-phrase has no prompt text of its own (only
+  `$.` references and SSML tags): it plays ocw-phrase's `prompt_*` answers, in the caller's
+  language;
 * the optional enhancements (README "Optional enhancements"):
   - second-chance offers: a CUSTOMER_QUEUE flow interrupts its Loop prompts at a set interval,
     passes ocw-phrase both `offers_made` (a contact attribute) and `max_offers`, and stores
@@ -662,7 +665,9 @@ class Checker:
         target_ref = f"${{{CALL_TARGET_PARAM}}}"
 
         def saved(action, kind, state, target):
-            if action.get("Type") == "InvokeLambdaFunction":
+            # ocw-phrase only phrases (the confirmation said between the POST and the transfer):
+            # it leaves the stored context as it was.
+            if action.get("Type") == "InvokeLambdaFunction" and self.lambda_call(action)[0] != "ocw-phrase":
                 return frozenset({"unsaved"})
             p = action.get("Parameters") or {}
             if action.get("Type") == "Compare" and p.get("ComparisonValue") == "$.External.status":
@@ -681,6 +686,23 @@ class Checker:
                     and (a.get("Parameters") or {}).get("ThirdPartyPhoneNumber") == target_ref and "unsaved" in saves[ident]:
                 self.err(f"{where} {ident}", "transfers to the Call Target on a path where the caller's context "
                                              "was not stored (datastore-proxy POST answered status=ok)")
+
+        # Policy (one home for the words, crates/ocw-phrase/README.md "The caller's language"): a
+        # flow that asks ocw-phrase speaks only what it answers, so every prompt is in the caller's
+        # language. Prompt texts hold `$.` references and SSML tags, never words of their own.
+        if ocw_calls:
+            for ident in seen:
+                a = actions[ident]
+                if a.get("Type") not in ("MessageParticipant", "GetParticipantInput", "MessageParticipantIteratively"):
+                    continue
+                p = a.get("Parameters") or {}
+                texts = [p.get(k) for k in ("Text", "SSML")] + [m.get(k) for m in p.get("Messages") or []
+                                                               if isinstance(m, dict) for k in ("Text", "SSML")]
+                for text in (t for t in texts if isinstance(t, str)):
+                    words = re.sub(r"<[^>]*>|\$\.[A-Za-z0-9_.]*[A-Za-z0-9_]", "", text)
+                    if re.search(r"[^\W\d_]", words):
+                        self.err(f"{where} {ident}", f"policy: the prompt says {words.strip()!r} in one language; "
+                                                     "play ocw-phrase's prompt_* answer instead (crates/ocw-phrase/README.md)")
 
         if flow_type == "CUSTOMER_QUEUE" and not any(actions[i].get("Type") == "MessageParticipantIteratively" for i in seen):
             self.err(where, "a customer queue flow needs a Loop prompts block (MessageParticipantIteratively) "
@@ -896,7 +918,9 @@ class Checker:
             if not isinstance(v, str):
                 self.err(here, f"parameter {k} must be a string (Connect passes strings)")
         # parameter names per function
-        if fn == "ocw-phrase":
+        if fn == "ocw-phrase" and str(attrs.get("phrase", "")).strip().lower() in ("accepted", "words"):
+            pass  # the confirmation, or the words alone: no wait, no offer decision to count
+        elif fn == "ocw-phrase":
             if "OCW" not in attrs:
                 self.err(here, "ocw-phrase needs the OCW parameter")
             counting = set(attrs) & OCW_COUNTING_INPUTS
@@ -932,25 +956,34 @@ class Checker:
         for secret in SECRET_INPUTS.get(fn, set()) & set(attrs):
             if not str(attrs[secret]).startswith("$."):
                 self.err(here, f"{fn} parameter {secret} is a literal secret in the flow: configure it as a secret ARN instead")
-        # a failed call must not drop the contact
+        # a failed call must not drop the contact -- unless the call is on the way out already
+        # (its success path ends without a queue or transfer too: the sorry message's words)
+        if not self.keeps_contact(action.get("Transitions", {}).get("NextAction"), actions)[0]:
+            return
         for target, kind in edges(action):
             if kind in ("next", "condition"):
                 continue
             self.check_keeps_contact(here, kind, target, actions, flow_type)
 
-    def check_keeps_contact(self, here, kind, target, actions, flow_type):
-        keeps = KEEPS_CONTACT
+    @staticmethod
+    def keeps_contact(target, actions):
+        """Whether the default path from target reaches a queue/transfer/end, and that path."""
         path, ident = [], target
         while ident in actions and ident not in path and len(path) < 50:
             path.append(ident)
             a = actions[ident]
-            if a.get("Type") in keeps:
-                return
+            if a.get("Type") in KEEPS_CONTACT:
+                return True, path
             if is_terminal(a):
                 break
             ident = default_next(a)
-        self.err(here, f"{kind} branch does not reach a queue/transfer{' /end' if flow_type in WHISPER_TYPES else ''} "
-                       f"before ending: {' -> '.join(path) or target}")
+        return False, path
+
+    def check_keeps_contact(self, here, kind, target, actions, flow_type):
+        keeps, path = self.keeps_contact(target, actions)
+        if not keeps:
+            self.err(here, f"{kind} branch does not reach a queue/transfer{' /end' if flow_type in WHISPER_TYPES else ''} "
+                           f"before ending: {' -> '.join(path) or target}")
 
 
 def check(template_path: pathlib.Path, base_path: pathlib.Path | None):
@@ -1039,6 +1072,8 @@ def self_test(template_path: pathlib.Path, base_path: pathlib.Path) -> int:
         "queue hook to a contact flow": ("expected ['CUSTOMER_QUEUE']", mutate("InboundToMindfulFlow", lambda f: action(f, "set-second-chance-queue-flow")["Parameters"].update(EventHooks={"CustomerQueue": "${NormalInboundFlow.ContactFlowArn}"}))),
         "second chance cannot be switched off": ("never reads ${SecondChanceOffers}", mutate("InboundToMindfulFlow", lambda f: action(f, "mark-second-chance")["Parameters"].update(Attributes={"mindful_second_chance": "true"}))),
         "first offer not counted": ("never counts it in the callback_offers", mutate("InboundToMindfulFlow", lambda f: action(f, "count-first-offer")["Parameters"].update(Attributes={"offers": "1"}))),
+        "a sentence written in the offer flow": ("policy: the prompt says", mutate("InboundToMindfulFlow", lambda f: action(f, "offer-callback")["Parameters"].update(Text="The current hold time is $.External.OCW. Press 1."))),
+        "an English hold message in the queue flow": ("policy: the prompt says", mutate("SecondChanceQueueFlow", lambda f: action(f, "hold-loop")["Parameters"]["Messages"][0].update(SSML="<speak>Thank you for holding.<break time=\"10s\"/></speak>"))),
         "offers_made without max_offers": ("together", mutate("InboundToMindfulFlow", lambda f: action(f, "get-wait-phrase")["Parameters"]["LambdaInvocationAttributes"].update(offers_made="$.Attributes.callback_offers"))),
         "offers_made read from a call that does not count": ("does not return", mutate("InboundToMindfulFlow", lambda f: action(f, "count-first-offer")["Parameters"].update(Attributes={"callback_offers": "$.External.offers_made"}))),
         # consolidated return-call destinations

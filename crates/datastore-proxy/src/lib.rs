@@ -46,8 +46,12 @@ pub mod contract {
         /// When Mindful will drop the record (POST).
         pub const TIME_TO_EXPIRE: &str = "time_to_expire";
         pub const RESERVED: [&str; 3] = [STATUS, ERROR, ERROR_MESSAGE];
+        /// Mindful's estimated callback time in seconds, as its POST answer gives it (empty when
+        /// `null`: Mindful sets it once a callback is registered). The flow hands it to
+        /// ocw-phrase (`phrase=accepted`), which validates it and says it.
+        pub const ECBT: &str = "ecbt";
         /// What a POST answers besides `status` (and `http_status` on errors).
-        pub const POSTED: [&str; 2] = [CUSTOMER_CONTACT_NUMBER, TIME_TO_EXPIRE];
+        pub const POSTED: [&str; 3] = [CUSTOMER_CONTACT_NUMBER, TIME_TO_EXPIRE, ECBT];
     }
     pub mod statuses {
         pub const OK: &str = "ok";
@@ -382,6 +386,11 @@ impl DatastoreProxy {
                         .map(mindful_core::event::value_to_string)
                         .unwrap_or_default();
                     kvp.set(outputs::TIME_TO_EXPIRE, expires);
+                    let ecbt = saved
+                        .get(outputs::ECBT)
+                        .map(mindful_core::event::value_to_string)
+                        .unwrap_or_default();
+                    kvp.set(outputs::ECBT, ecbt);
                     kvp
                 }),
             Method::Get => {

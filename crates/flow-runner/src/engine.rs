@@ -28,6 +28,10 @@ pub struct Instance {
     pub mindful_call_target: Option<String>,
     /// The claimed number Mindful's callback dials (the Call Target's "Callback Number").
     pub mindful_return_number: Option<String>,
+    /// Mindful makes the callback offer itself (stack `CallbackOfferedBy=Mindful`): a caller
+    /// transferred to the Call Target hears Mindful's IVR, which may register a callback or hold
+    /// the caller.
+    pub mindful_makes_offer: bool,
     pub instance_arn: String,
 }
 
@@ -285,6 +289,8 @@ struct Ctx<'a> {
     agent: Option<String>,
     flow_attributes: BTreeMap<String, String>,
     invocation_id: Option<String>,
+    /// The Polly voice set by *Set voice* (`None`: Connect's default, Joanna).
+    voice: Option<String>,
     wait: Option<Wait>,
     steps: Vec<Step>,
     lambda: Vec<LambdaRecord>,
@@ -331,6 +337,7 @@ pub fn run_contact(
         agent: None,
         flow_attributes: BTreeMap::new(),
         invocation_id: None,
+        voice: None,
         wait: None,
         steps: Vec::new(),
         lambda: Vec::new(),
@@ -633,12 +640,32 @@ impl Ctx<'_> {
                 }
             }
             "InvokeLambdaFunction" => self.invoke(flow, a, step)?,
+            "UpdateContactTextToSpeechVoice" => {
+                let voice = self.text(&p("TextToSpeechVoice").unwrap_or_default(), &mut step.notes);
+                // "Results in error if voice or engine are invalid" (the action's page); a Polly
+                // voice name is one word of letters.
+                if (2..=20).contains(&voice.chars().count()) && voice.chars().all(char::is_alphabetic) {
+                    step.notes.push(format!("text-to-speech voice: {voice}"));
+                    self.voice = Some(voice);
+                    Go::Branch(Branch::Next)
+                } else {
+                    step.notes.push(format!("{voice:?} is not an Amazon Polly voice: the voice stays {}", self.voice.as_deref().unwrap_or("Joanna")));
+                    Go::Branch(Branch::Error("NoMatchingError".into()))
+                }
+            }
             "MessageParticipant" => {
                 let text = self.prompt(a, &mut step.notes);
-                step.notes.push(format!("prompt: {text:?}"));
+                self.heard(&text, &mut step.notes);
                 Go::Branch(Branch::Next)
             }
             "MessageParticipantIteratively" => {
+                let messages: Vec<String> = a.params.get("Messages").and_then(Value::as_array).into_iter().flatten()
+                    .filter_map(|m| m.get("SSML").or_else(|| m.get("Text")).and_then(Value::as_str).map(str::to_string))
+                    .collect();
+                for m in messages {
+                    let t = self.text(&m, &mut step.notes);
+                    self.heard(&without_markup(&t), &mut step.notes);
+                }
                 let freq = p("InterruptFrequencySeconds").and_then(|s| s.trim().parse::<u64>().ok());
                 let Some(wait) = self.wait.as_ref() else {
                     step.notes.push("Loop prompts outside a queue: the caller hears them until they hang up".into());
@@ -673,7 +700,7 @@ impl Ctx<'_> {
             }
             "GetParticipantInput" => {
                 let text = self.prompt(a, &mut step.notes);
-                step.notes.push(format!("prompt: {text:?}"));
+                self.heard(&text, &mut step.notes);
                 let input = self.sc.inputs.pop_front().unwrap_or(Input::Timeout);
                 let store = p("StoreInput").as_deref() == Some("True");
                 match input {
@@ -871,6 +898,19 @@ impl Ctx<'_> {
         })
     }
 
+    /// What the caller hears: the prompt, with the voice when a *Set voice* block chose one. An
+    /// empty text (its `$.` references unset) says nothing.
+    fn heard(&self, text: &str, notes: &mut Vec<String>) {
+        let spoken = text.trim();
+        if spoken.is_empty() || spoken == "<speak></speak>" {
+            notes.push("prompt: (empty: the caller hears nothing)".into());
+        } else if let Some(voice) = &self.voice {
+            notes.push(format!("prompt ({voice}): {text:?}"));
+        } else {
+            notes.push(format!("prompt: {text:?}"));
+        }
+    }
+
     fn prompt(&mut self, a: &Action, notes: &mut Vec<String>) -> String {
         for key in ["Text", "SSML"] {
             if let Some(t) = a.param_str(key) {
@@ -986,6 +1026,21 @@ enum Go {
 }
 
 /// The transition a branch takes: (coverage label, target).
+/// An SSML prompt's words, for the transcript: the tags dropped.
+fn without_markup(ssml: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in ssml.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 fn resolve_branch(flow: &Flow, a: &Action, b: &Branch) -> Result<(String, String), RunError> {
     match b {
         Branch::Next => a

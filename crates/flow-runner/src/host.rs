@@ -127,7 +127,47 @@ pub fn shipped_instance(template: &str, stack: &Stack) -> Result<Instance, LoadE
         lambdas,
         mindful_call_target: Some(stack.call_target.clone()),
         mindful_return_number: Some(stack.return_number.clone()),
+        mindful_makes_offer: params.get(OFFERED_BY_PARAM).map(String::as_str) == Some("Mindful"),
         instance_arn: INSTANCE_ARN.into(),
+    })
+}
+
+/// The connect stack's parameter choosing who makes the callback offer (`Connect`, the
+/// template's default, or `Mindful`).
+pub const OFFERED_BY_PARAM: &str = "CallbackOfferedBy";
+
+/// What Mindful's IVR did with a caller the flows transferred to the Call Target when Mindful
+/// makes the offer (`CallbackOfferedBy=Mindful`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MindfulIvr {
+    /// The caller accepted: the callback is registered (the simulator's call id).
+    Accepted(u64),
+    /// The caller declined: Mindful holds them (its hold treatment); no callback.
+    Declined(u64),
+}
+
+/// Mindful makes the offer: `None` when the run did not end at the Call Target or the stack
+/// has Connect make the offers (Connect's own prompt already asked, and Mindful only registers).
+pub fn mindful_ivr_offer(
+    inst: &Instance,
+    sim: &Sim,
+    run: &crate::engine::ContactRun,
+    accepts: bool,
+) -> Option<MindfulIvr> {
+    let crate::engine::End::TransferredOut {
+        to_mindful: true, ..
+    } = &run.end
+    else {
+        return None;
+    };
+    if !inst.mindful_makes_offer {
+        return None;
+    }
+    let id = sim.offer_at_call_target(&run.customer, accepts);
+    Some(if accepts {
+        MindfulIvr::Accepted(id)
+    } else {
+        MindfulIvr::Declined(id)
     })
 }
 
@@ -138,7 +178,9 @@ pub fn template_path() -> std::path::PathBuf {
 
 /// Mindful's part after a transfer to the Call Target: it registers the callback, dials the
 /// customer and bridges them into the return number, which starts the flow that number is
-/// claimed by (a new contact). `None` when the run did not end at the Call Target.
+/// claimed by (a new contact). `None` when the run did not end at the Call Target, or when
+/// Mindful makes the offer and no callback was accepted at its IVR ([`mindful_ivr_offer`]
+/// first: it registers the callback the caller accepted).
 pub fn mindful_calls_back(
     inst: &Instance,
     host: &mut dyn Host,
@@ -157,7 +199,15 @@ pub fn mindful_calls_back(
         return None;
     };
     let number = inst.mindful_return_number.clone()?;
-    let call_id = sim.register_call(&run.customer);
+    let call_id = if inst.mindful_makes_offer {
+        sim.calls()
+            .iter()
+            .rev()
+            .find(|c| c.ani == run.customer && c.state == mindful_sim::CallState::Connecting)?
+            .id
+    } else {
+        sim.register_call(&run.customer)
+    };
     let call = crate::engine::Call {
         customer: run.customer.clone(),
         dialled: number,

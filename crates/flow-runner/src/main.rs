@@ -263,6 +263,7 @@ fn main() -> ExitCode {
         lambdas: args.lambdas.clone(),
         mindful_call_target: args.call_target.clone(),
         mindful_return_number: None,
+        mindful_makes_offer: false,
         instance_arn: host::INSTANCE_ARN.into(),
     };
     let sim = match mindful_sim::Sim::start_blocking(mindful_sim::SimConfig::default()) {

@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use flow_runner::host::{self, mindful_calls_back, Processes, Stack};
+use flow_runner::host::{
+    self, mindful_calls_back, mindful_ivr_offer, MindfulIvr, Processes, Stack,
+};
 use flow_runner::{run_contact, AgentAnswer, Call, End, Injection, Input, Instance, Scenario};
 use mindful_sim::{CallState, Fault, Route, Sim, SimConfig};
 
@@ -51,6 +53,10 @@ struct Case {
     /// Injections for the return call (after Mindful calls back).
     return_inject: Vec<Injection>,
     return_fault: Option<(Route, Fault)>,
+    /// Stack `CallbackOfferedBy=Mindful`; the caller's answer to Mindful's own offer.
+    mindful_offers: Option<bool>,
+    /// `ecbt` in the simulator's Datastore answers.
+    ecbt: Option<u64>,
 }
 
 fn sc(inputs: &[&str]) -> Scenario {
@@ -100,6 +106,8 @@ fn case(name: &'static str, scenario: Scenario) -> Case {
         fault: None,
         return_inject: vec![],
         return_fault: None,
+        mindful_offers: None,
+        ecbt: None,
     }
 }
 
@@ -172,6 +180,78 @@ fn cases() -> Vec<Case> {
             )
         },
     ];
+    // The caller's language (each language of ocw-phrase's table at least once; every prompt in
+    // it is checked by tests/languages.rs) and Mindful's estimated callback time.
+    v.extend([
+        Case {
+            ecbt: Some(540),
+            ..case(
+                "es-US: accept, confirmation with ecbt",
+                with(sc(&["1"]), |s| s.language = "es-US".into()),
+            )
+        },
+        case(
+            "fr-CA: decline",
+            with(sc(&[""]), |s| s.language = "fr-CA".into()),
+        ),
+        Case {
+            second_chance: true,
+            ecbt: Some(540),
+            ..case(
+                "second chance, fr-CA: accept the second offer, ecbt",
+                with(sc(&["", "1"]), |s| s.language = "fr-CA".into()),
+            )
+        },
+        // CallbackOfferedBy=Mindful: no Connect prompt; Mindful's IVR offers.
+        Case {
+            mindful_offers: Some(true),
+            ..case("Mindful offers: accepted at Mindful", sc(&[]))
+        },
+        Case {
+            mindful_offers: Some(false),
+            ..case("Mindful offers: declined at Mindful (held)", sc(&[]))
+        },
+        Case {
+            mindful_offers: Some(true),
+            ..case(
+                "Mindful offers: short wait, queued",
+                with(sc(&[]), |s| s.oldest_contact_age = "30".into()),
+            )
+        },
+        Case {
+            mindful_offers: Some(true),
+            second_chance: true,
+            ..case(
+                "Mindful offers, second chance: the queue flow transfers",
+                with(sc(&[]), |s| s.oldest_contact_age = "30".into()),
+            )
+        },
+    ]);
+    // Voice and confirmation blocks: their error branches, with an ecbt so the confirmation
+    // phrase is asked for.
+    for (flow, block, second) in [
+        (f2, "keep-caller-language", false),
+        (f2, "set-caller-voice", false),
+        (f2, "get-accepted-phrase", false),
+        (f2, "keep-accepted-phrase", false),
+        (f2, "say-accepted", false),
+        (f5, "set-caller-voice", true),
+        (f5, "get-accepted-phrase", true),
+        (f5, "keep-accepted-phrase", true),
+        (f5, "say-accepted", true),
+    ] {
+        let name: &'static str =
+            Box::leak(format!("{} {block} NoMatchingError", flow.unwrap_or("-")).into_boxed_str());
+        let inputs: &[&str] = if second { &["", "1"] } else { &["1"] };
+        let s = with(sc(inputs), |s| {
+            s.inject.push(inject_in(flow, block, "NoMatchingError"))
+        });
+        v.push(Case {
+            second_chance: second,
+            ecbt: Some(540),
+            ..case(name, s)
+        });
+    }
     // Failures that come from Connect itself: each error branch forced once.
     let injected: &[(Option<&str>, &str, &str, bool)] = &[
         (f1, "set-working-queue", "NoMatchingError", false),
@@ -233,6 +313,8 @@ fn cases() -> Vec<Case> {
         ("transfer-to-queue", "QueueAtCapacity"),
         ("transfer-to-queue", "NoMatchingError"),
         ("sorry-message", "NoMatchingError"),
+        ("get-sorry-phrase", "NoMatchingError"),
+        ("set-caller-voice", "NoMatchingError"),
         ("report-agent-answer", "NoMatchingError"),
     ] {
         let name: &'static str = Box::leak(format!("return: {block} {error}").into_boxed_str());
@@ -249,7 +331,10 @@ fn cases() -> Vec<Case> {
         if block == "set-default-queue" {
             c.return_fault = Some((Route::DatastoreGet, Fault::Status { code: 404 }));
         }
-        if block == "sorry-message" {
+        if matches!(
+            block,
+            "sorry-message" | "get-sorry-phrase" | "set-caller-voice"
+        ) {
             c.return_inject
                 .insert(0, inject_in(f3, "transfer-to-queue", "NoMatchingError"));
         }
@@ -297,8 +382,17 @@ fn shipped_flows_every_transition_covered_or_explained() {
                 "EnableMindfulCallbacks",
                 if c.callbacks { "true" } else { "false" },
             ),
+            (
+                host::OFFERED_BY_PARAM,
+                if c.mindful_offers.is_some() {
+                    "Mindful"
+                } else {
+                    "Connect"
+                },
+            ),
         ]);
         sim.reset();
+        sim.set_ecbt(c.ecbt);
         if let Some((r, f)) = &c.fault {
             sim.set_fault(*r, f.clone(), None);
         }
@@ -325,6 +419,31 @@ fn shipped_flows_every_transition_covered_or_explained() {
             user_name: "jdoe".into(),
         });
         back.inject = c.return_inject.clone();
+        if let Some(accepts) = c.mindful_offers {
+            let at_mindful = mindful_ivr_offer(&inst, &sim, &run, accepts);
+            match (accepts, at_mindful) {
+                (_, None) => assert!(
+                    !matches!(run.end, End::TransferredOut { .. }),
+                    "{}: transferred, but Mindful made no offer",
+                    c.name
+                ),
+                (true, Some(MindfulIvr::Accepted(_))) => {}
+                (false, Some(MindfulIvr::Declined(id))) => assert!(
+                    sim.calls()
+                        .iter()
+                        .any(|r| r.id == id && r.state == CallState::Held),
+                    "{}: a caller who declines at Mindful is held by Mindful",
+                    c.name
+                ),
+                (_, other) => panic!("{}: Mindful's IVR answered {other:?}", c.name),
+            }
+            // Connect never asks when Mindful makes the offer.
+            assert!(
+                !run.steps.iter().any(|s| s.typ == "GetParticipantInput"),
+                "{}: Connect offered although Mindful makes the offers",
+                c.name
+            );
+        }
         if let Some((call_id, ret)) = mindful_calls_back(
             &inst,
             &mut procs,

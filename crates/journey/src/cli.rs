@@ -23,7 +23,13 @@ OPTIONS:
                              [default: 185]; under 60 s no callback is offered
     --agents-available <N>   $.Metrics.Agents.Available.Count [default: 0]; > 0: no offer
     --decline                the caller does not press 1 (stays in queue); with
-                             --second-chance: to any offer, until MaxCallbackOffers is reached
+                             --second-chance: to any offer, until MaxCallbackOffers is reached;
+                             with --offered-by mindful: declines Mindful's offer (held by Mindful)
+    --offered-by <WHO>       CallbackOfferedBy: connect (Connect says the wait and asks \"press 1\")
+                             or mindful (the flows transfer to the Call Target without a prompt;
+                             Mindful's IVR offers) [default: connect]
+    --ecbt <SECONDS>         Mindful's Datastore answers carry ecbt (estimated callback time):
+                             the caller hears it after accepting [default: null]
 
 OPTIONAL ENHANCEMENTS (README \"Optional enhancements\"):
     --second-chance          stack with SecondChanceOffers=true: the caller declines the first
@@ -103,6 +109,24 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String
                     .map_err(|_| format!("--agents-available {v:?}: expected a count"))?;
             }
             "--decline" => o.decline = true,
+            "--offered-by" => {
+                let v = value(&flag)?;
+                o.mindful_offers = match v.trim().to_ascii_lowercase().as_str() {
+                    "connect" => false,
+                    "mindful" => true,
+                    _ => return Err(format!("--offered-by {v:?}: expected connect or mindful")),
+                };
+            }
+            "--ecbt" => {
+                let v = value(&flag)?;
+                o.ecbt = Some(
+                    v.trim()
+                        .parse()
+                        .ok()
+                        .filter(|n| *n <= 86_400)
+                        .ok_or_else(|| format!("--ecbt {v:?}: expected seconds from 0 to 86400"))?,
+                );
+            }
             "--second-chance" => o.second_chance = true,
             "--two-queues" => o.two_queues = true,
             "--max-offers" => {

@@ -20,7 +20,7 @@ use lambda_harness::{FunctionProcess, HarnessError, Outcome};
 use mindful_sim::{CallRecord, CallState, Fault, Route, Sim, SimConfig, Stats};
 use std::collections::{BTreeMap, VecDeque};
 
-use flow_runner::host::Stack;
+use flow_runner::host::{MindfulIvr, Stack};
 use flow_runner::{
     run_contact, AgentAnswer, Call, ContactRun, End, Host, Input, Instance, LambdaCall,
     LambdaReply, RunError, Scenario, Step,
@@ -186,6 +186,13 @@ pub struct Options {
     /// trust through a CA bundle (the system bundle + the test root, `SSL_CERT_FILE`); the token
     /// endpoint is on its own port (host). Without it, plain http on loopback.
     pub tls: bool,
+    /// Stack with `CallbackOfferedBy=Mindful`: above the threshold the flows transfer the caller
+    /// to the Call Target without a Connect prompt, and Mindful's IVR makes the offer (accepted
+    /// unless `decline`; a declined caller is held by Mindful).
+    pub mindful_offers: bool,
+    /// `ecbt` (seconds) Mindful's Datastore answers carry; `None`: `null`, as before a callback
+    /// is registered.
+    pub ecbt: Option<u64>,
 }
 
 impl Default for Options {
@@ -205,6 +212,8 @@ impl Default for Options {
             binaries: Binaries::Build { release: false },
             show_logs: false,
             tls: false,
+            mindful_offers: false,
+            ecbt: None,
         }
     }
 }
@@ -297,6 +306,8 @@ pub enum Ending {
     },
     /// Second-chance offers: `MaxCallbackOffers` reached, no more offers; the caller waits.
     OfferCapReached { offers: u32 },
+    /// `CallbackOfferedBy=Mindful`: the caller declined Mindful's offer and is held by Mindful.
+    HeldByMindful,
     /// `--two-queues`: how each caller's journey ended, by the queue they called.
     PerCaller(Vec<(String, Ending)>),
 }
@@ -321,6 +332,10 @@ impl std::fmt::Display for Ending {
                 } else {
                     "default queue"
                 }
+            ),
+            Ending::HeldByMindful => write!(
+                f,
+                "caller declined Mindful's offer and holds with Mindful (the Call Target's hold treatment), no callback"
             ),
             Ending::OfferCapReached { offers } => write!(
                 f,
@@ -916,6 +931,19 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<JourneyReport, Journey
             }
         )?;
     }
+    if opts.mindful_offers || opts.ecbt.is_some() {
+        let mut parts = Vec::new();
+        if opts.mindful_offers {
+            parts.push(format!(
+                "CallbackOfferedBy=Mindful · Mindful's IVR makes the offer; the caller {} it",
+                if opts.decline { "declines" } else { "accepts" }
+            ));
+        }
+        if let Some(e) = opts.ecbt {
+            parts.push(format!("Mindful's Datastore answers carry ecbt={e}"));
+        }
+        writeln!(out, "stack:   {}", parts.join(" · "))?;
+    }
     if opts.two_queues {
         writeln!(
             out,
@@ -956,6 +984,9 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<JourneyReport, Journey
     .map_err(JourneyError::Sim)?;
     if let Some(f) = &opts.fault {
         sim.set_fault(f.route, f.fault.clone(), None);
+    }
+    if opts.ecbt.is_some() {
+        sim.set_ecbt(opts.ecbt);
     }
     let mut env = function_env(&sim, &opts.country);
     // Kept until the functions have ended: they read the bundle on their first handshake.
@@ -1117,6 +1148,15 @@ fn instance(opts: &Options, inbound_queue: &str) -> Result<Instance, String> {
     set("SecondChanceOffers", opts.second_chance.to_string());
     set("SecondChanceIntervalSeconds", opts.interval.to_string());
     set("MaxCallbackOffers", opts.max_offers.to_string());
+    set(
+        flow_runner::host::OFFERED_BY_PARAM,
+        if opts.mindful_offers {
+            "Mindful"
+        } else {
+            "Connect"
+        }
+        .into(),
+    );
     if opts.two_queues {
         set("ReturnRoutingAttribute", ROUTING_ATTRIBUTE.into());
     }
@@ -1176,7 +1216,10 @@ impl Host for Player<'_, '_> {
             .find(|(k, _)| k == "method")
             .map(|(_, v)| v.to_ascii_uppercase());
         let (leg, key_outputs): (Leg, &[&str]) = match (function.as_str(), method.as_deref()) {
-            ("ocw-phrase", _) => (Leg::Phrase, &["OCW", "offer_callback", "offers_made"]),
+            ("ocw-phrase", _) => (
+                Leg::Phrase,
+                &["OCW", "offer_callback", "offers_made", "voice"],
+            ),
             ("datastore-proxy", Some("GET")) => (
                 Leg::DatastoreGet,
                 &[
@@ -1189,7 +1232,7 @@ impl Host for Player<'_, '_> {
             ),
             ("datastore-proxy", _) => (
                 Leg::DatastorePost,
-                &["customer_contact_number", "time_to_expire"],
+                &["customer_contact_number", "time_to_expire", "ecbt"],
             ),
             ("agent-answer", _) => (Leg::AgentAnswer, &["http_status", "deduplicated"]),
             _ => {
@@ -1333,7 +1376,11 @@ fn play(j: &mut Journey<'_>, customer: &str) -> Result<Ending, JourneyError> {
     )? {
         Inbound::Ended(e) => Ok(e),
         Inbound::Accepted(run) => {
-            j.section("Mindful calls the customer back")?;
+            j.section(if j.opts.mindful_offers {
+                "The caller is with Mindful: its IVR offers, then Mindful calls back"
+            } else {
+                "Mindful calls the customer back"
+            })?;
             callback(j, &caller, &run)
         }
     }
@@ -1452,6 +1499,11 @@ fn inbound(j: &mut Journey<'_>, c: &Caller, title: &str) -> Result<Inbound, Jour
                 && s.get("offer_callback") == Some("false")
                 && offers >= opts.max_offers
         });
+    if opts.mindful_offers && offered {
+        checks.push(
+            "Connect played a callback offer although the stack has Mindful make the offers".into(),
+        );
+    }
     for p in checks {
         problem(j, p)?;
     }
@@ -1520,7 +1572,41 @@ fn callback(j: &mut Journey<'_>, c: &Caller, first: &ContactRun) -> Result<Endin
             return Ok(Ending::NoCallback);
         }
     };
-    let call_id = j.sim.register_call(&first.customer);
+    let call_id = if opts.mindful_offers {
+        // CallbackOfferedBy=Mindful: the flows sent the caller without a prompt; Mindful's IVR
+        // says the wait and offers, in prompts Mindful configures (not the bundle's).
+        match flow_runner::host::mindful_ivr_offer(&inst, &j.sim, first, !opts.decline) {
+            Some(MindfulIvr::Accepted(id)) => {
+                j.say(format!(
+                    "Mindful's IVR (the Call Target) says the wait and offers a callback; the caller presses 1: Mindful registers the callback (sim call #{id}: connecting)"
+                ))?;
+                id
+            }
+            Some(MindfulIvr::Declined(id)) => {
+                j.say(format!(
+                    "Mindful's IVR (the Call Target) says the wait and offers a callback; the caller declines: Mindful holds the call with the Call Target's hold treatment (sim call #{id}: held), no callback"
+                ))?;
+                let held = j
+                    .sim
+                    .calls()
+                    .iter()
+                    .any(|r| r.id == id && r.state == CallState::Held);
+                if !held {
+                    problem(j, format!("Mindful's call #{id} is not held"))?;
+                }
+                return Ok(Ending::HeldByMindful);
+            }
+            None => {
+                problem(
+                    j,
+                    "the stack has Mindful make the offer, but the caller did not reach the Call Target".into(),
+                )?;
+                return Ok(Ending::NoCallback);
+            }
+        }
+    } else {
+        j.sim.register_call(&first.customer)
+    };
     j.say(format!(
         "Mindful: dials {}, the customer answers, Mindful bridges into the callback-return DID {RETURN_DID} (sim call #{call_id}: connecting)",
         masked(&first.customer)

@@ -308,6 +308,25 @@ impl Sim {
         self.shared.lock().register_call(ani)
     }
 
+    /// Mindful makes the offer itself (`CallbackOfferedBy=Mindful`): the caller transferred to
+    /// the Call Target hears Mindful's IVR say the wait and offer a callback. Accepted, the
+    /// callback is registered (a connecting call, as [`Sim::register_call`]); declined, the
+    /// caller is held by Mindful ([`CallState::Held`], no callback). Returns the call's id.
+    pub fn offer_at_call_target(&self, ani: &str, accepts: bool) -> u64 {
+        let state = if accepts {
+            CallState::Connecting
+        } else {
+            CallState::Held
+        };
+        self.shared.lock().add_call(ani, state)
+    }
+
+    /// The `ecbt` (estimated callback time, seconds) the Datastore answers carry from now on;
+    /// `None` (the default, and after [`Sim::reset`]) answers `null`.
+    pub fn set_ecbt(&self, seconds: Option<u64>) {
+        self.shared.lock().ecbt = seconds;
+    }
+
     /// Registered calls, oldest first.
     pub fn calls(&self) -> Vec<CallRecord> {
         self.shared.lock().calls.clone()

@@ -625,6 +625,7 @@ fn record_body(
     rec_tte: &str,
     data: &[(String, Value)],
     with_org: bool,
+    ecbt: Option<u64>,
 ) -> String {
     let Some(t) = shared.config.templates.get(tpl) else {
         return "{}".to_string();
@@ -635,7 +636,7 @@ fn record_body(
     }
     fields.push(("customer_contact_number", json!(key)));
     fields.push(("ani", json!(key)));
-    fields.push(("ecbt", Value::Null));
+    fields.push(("ecbt", ecbt.map_or(Value::Null, Value::from)));
     fields.push(("data_set_template_id", json!(t.id)));
     fields.push(("data_set_template_name", json!(t.name)));
     fields.push(("time_to_expire", json!(rec_tte)));
@@ -686,7 +687,8 @@ fn datastore_post(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Resp {
         .collect();
     let retention = Duration::from_secs(t.retention_secs);
     let tte = util::iso8601(SystemTime::now() + retention);
-    let resp = record_body(shared, tpl, &key, &tte, &data, true);
+    let ecbt = shared.lock().ecbt;
+    let resp = record_body(shared, tpl, &key, &tte, &data, true, ecbt);
     {
         let mut g = shared.lock();
         g.prune_records();
@@ -726,7 +728,7 @@ fn datastore_get(shared: &Shared, headers: &HeaderMap, query: Option<&str>) -> R
     let entry = (tpl, key.clone());
     match g.records.get(&entry) {
         Some(r) if r.expires > now => {
-            let body = record_body(shared, tpl, &key, &r.time_to_expire, &r.data, false);
+            let body = record_body(shared, tpl, &key, &r.time_to_expire, &r.data, false, g.ecbt);
             raw_resp(StatusCode::OK, "application/json", body)
         }
         Some(_) => {

@@ -97,6 +97,10 @@ pub enum CallState {
     Connecting,
     /// An agent-answer event was accepted for it.
     Answered,
+    /// Mindful made the offer itself (`CallbackOfferedBy=Mindful`) and the caller declined it:
+    /// no callback is registered; the caller stays on the line with the Call Target's hold
+    /// treatment, as Mindful configures it.
+    Held,
 }
 
 /// A call registered through [`crate::Sim::register_call`] or `POST /_sim/calls`.
@@ -155,6 +159,9 @@ pub(crate) struct Inner {
     pub stats: Stats,
     /// Arrival times of recent Agent Answer requests (rate limit window).
     pub agent_answer_window: VecDeque<Instant>,
+    /// `ecbt` (seconds) in Datastore answers, as Mindful sets it once a callback is registered;
+    /// `None` (default) answers `null`.
+    pub ecbt: Option<u64>,
 }
 
 pub(crate) struct Shared {
@@ -188,12 +195,16 @@ impl Shared {
 
 impl Inner {
     pub fn register_call(&mut self, ani: &str) -> u64 {
+        self.add_call(ani, CallState::Connecting)
+    }
+
+    pub fn add_call(&mut self, ani: &str, state: CallState) -> u64 {
         self.next_call_id += 1;
         let id = self.next_call_id;
         self.calls.push(CallRecord {
             id,
             ani: ani.to_string(),
-            state: CallState::Connecting,
+            state,
             metadata: None,
         });
         id

@@ -19,7 +19,9 @@ use mindful_core::config::{parse_u64, ConfigError};
 use mindful_core::handler::Payload;
 use mindful_core::{ContactFlowEvent, Kvp};
 
-use crate::phrase::{language_for, parse_seconds, InvalidSeconds, Language, ONE_MINUTE};
+use crate::phrase::{
+    find_language, parse_seconds, InvalidSeconds, Language, LANGUAGES, ONE_MINUTE,
+};
 
 /// The function name in logs and metrics.
 pub const FUNCTION_NAME: &str = "ocw-phrase";
@@ -47,7 +49,19 @@ pub mod params {
     pub const OFFERS_MADE: &str = "offers_made";
     /// Second-chance offers: the most offers one contact may hear (absent = no limit).
     pub const MAX_OFFERS: &str = "max_offers";
-    pub const ALL: [&str; 7] = [
+    /// The stack's default language (`DefaultLanguage`), used when neither `language` nor the
+    /// contact's `LanguageCode` names a language of the table.
+    pub const DEFAULT_LANGUAGE: &str = "default_language";
+    /// The stack's voice overrides (`PollyVoices`): `es-US=Mia,fr-CA=Gabrielle`.
+    pub const VOICES: &str = "voices";
+    /// Which sentence the flow needs: `offer` (default: the wait, the offer decision and every
+    /// sentence), `accepted` (the confirmation with Mindful's `ecbt`; `OCW` is not read) or
+    /// `words` (only the voice and the sentences that need no wait: the callback-return flow).
+    pub const PHRASE: &str = "phrase";
+    /// With `phrase=accepted`: Mindful's estimated callback time in seconds (the Datastore
+    /// POST answer's `ecbt`; empty or `null` when Mindful gave none).
+    pub const ECBT: &str = "ecbt";
+    pub const ALL: [&str; 11] = [
         OCW,
         AGENTS_AVAILABLE,
         LANGUAGE,
@@ -55,7 +69,19 @@ pub mod params {
         OFFER_THRESHOLD_SECONDS,
         OFFERS_MADE,
         MAX_OFFERS,
+        DEFAULT_LANGUAGE,
+        VOICES,
+        PHRASE,
+        ECBT,
     ];
+}
+
+/// Values of the `phrase` parameter.
+pub mod phrases {
+    pub const OFFER: &str = "offer";
+    pub const ACCEPTED: &str = "accepted";
+    pub const WORDS: &str = "words";
+    pub const ALL: [&str; 3] = [OFFER, ACCEPTED, WORDS];
 }
 
 /// Output keys this function owns. An input parameter with one of these names is not echoed:
@@ -68,13 +94,59 @@ pub mod keys {
     /// With `offers_made` given: the count after this decision (incremented when offering), for
     /// the flow to store back into `$.Attributes.callback_offers`.
     pub const OFFERS_MADE: &str = "offers_made";
+    /// The caller's language as a tag of the table (`es-US`), on every answer: the flow keeps it
+    /// in `$.Attributes.mindful_language` for the next invocations.
+    pub const CALLER_LANGUAGE: &str = "caller_language";
+    /// The Polly voice for that language (the stack's override, else the table's), on every
+    /// answer: the flows' Set voice block.
+    pub const VOICE: &str = "voice";
+    /// The offer sentence with the wait phrase (`phrase=offer`, `status=ok`).
+    pub const PROMPT_OFFER: &str = "prompt_offer";
+    /// The confirmation after the caller accepts (with the estimated callback time when
+    /// `phrase=accepted` and Mindful gave one), on every answer.
+    pub const PROMPT_ACCEPTED: &str = "prompt_accepted";
+    /// The second-chance queue flow's hold message, on every answer.
+    pub const PROMPT_HOLD: &str = "prompt_hold";
+    /// The sorry message before the flow hangs up, on every answer.
+    pub const PROMPT_SORRY: &str = "prompt_sorry";
+    /// The callback-return flow's sorry message, on every answer.
+    pub const PROMPT_CALLBACK_SORRY: &str = "prompt_callback_sorry";
     pub use mindful_core::answer::outputs::{ERROR, ERROR_MESSAGE, STATUS};
     /// What every successful answer carries besides the echoed parameters.
-    pub const ANSWERED: [&str; 4] = [OCW, OCW_SECONDS, OFFER_CALLBACK, OCW_LANGUAGE];
-    pub const RESERVED: [&str; 6] = [
+    pub const ANSWERED: [&str; 11] = [
+        OCW,
         OCW_SECONDS,
         OFFER_CALLBACK,
         OCW_LANGUAGE,
+        CALLER_LANGUAGE,
+        VOICE,
+        PROMPT_OFFER,
+        PROMPT_ACCEPTED,
+        PROMPT_HOLD,
+        PROMPT_SORRY,
+        PROMPT_CALLBACK_SORRY,
+    ];
+    /// The sentences and the voice, answered whatever the status (they depend on the language
+    /// alone), so the flow can speak to the caller on its error paths too.
+    pub const WORDS: [&str; 6] = [
+        VOICE,
+        PROMPT_ACCEPTED,
+        PROMPT_HOLD,
+        PROMPT_SORRY,
+        PROMPT_CALLBACK_SORRY,
+        CALLER_LANGUAGE,
+    ];
+    pub const RESERVED: [&str; 13] = [
+        OCW_SECONDS,
+        OFFER_CALLBACK,
+        OCW_LANGUAGE,
+        CALLER_LANGUAGE,
+        VOICE,
+        PROMPT_OFFER,
+        PROMPT_ACCEPTED,
+        PROMPT_HOLD,
+        PROMPT_SORRY,
+        PROMPT_CALLBACK_SORRY,
         STATUS,
         ERROR,
         ERROR_MESSAGE,
@@ -95,7 +167,8 @@ pub mod codes {
     pub use mindful_core::answer::codes::{INVALID_EVENT, RESPONSE_TOO_LARGE};
     /// `OCW` missing, empty, not a number, negative, NaN or infinite.
     pub const INVALID_OCW: &str = "invalid_ocw";
-    /// A per-call override (`cap_seconds`, `offer_threshold_seconds`) is not a valid value.
+    /// A per-call parameter (`cap_seconds`, `offer_threshold_seconds`, `offers_made`,
+    /// `max_offers`, `phrase`, `ecbt`, `voices`) is not a valid value.
     pub const INVALID_PARAMETER: &str = "invalid_parameter";
     pub const ALL: [&str; 5] = [
         INVALID_OCW,
@@ -185,6 +258,14 @@ pub enum Failure {
     },
     #[error("{0} is not a count; expected a whole number from 0 to 1000")]
     InvalidCount(&'static str),
+    #[error("phrase is not one of offer, accepted, words")]
+    InvalidPhrase,
+    #[error("ecbt {0}; expected Mindful's estimated callback time in seconds, or empty")]
+    InvalidEcbt(InvalidSeconds),
+    #[error(
+        "voices {0}; expected TAG=Voice pairs separated by commas, e.g. es-US=Mia,fr-CA=Gabrielle"
+    )]
+    InvalidVoices(String),
 }
 
 impl mindful_core::answer::Failure for Failure {
@@ -192,13 +273,18 @@ impl mindful_core::answer::Failure for Failure {
         match self {
             Self::Config(_) => codes::INVALID_CONFIG,
             Self::InvalidOcw(_) => codes::INVALID_OCW,
-            Self::InvalidOverride { .. } | Self::InvalidCount(_) => codes::INVALID_PARAMETER,
+            Self::InvalidOverride { .. }
+            | Self::InvalidCount(_)
+            | Self::InvalidPhrase
+            | Self::InvalidEcbt(_)
+            | Self::InvalidVoices(_) => codes::INVALID_PARAMETER,
         }
     }
 }
 
 /// Builds the response for one event: every input parameter echoed, `OCW` replaced by the
-/// phrase, plus `OCW_seconds`, `offer_callback`, `OCW_language` and `status`.
+/// phrase, plus `OCW_seconds`, `offer_callback`, `OCW_language`, the caller's language, voice
+/// and sentences, and `status`.
 pub fn answer(settings: &Settings, event: &ContactFlowEvent) -> Kvp {
     let mut out = Kvp::new();
     for (key, value) in event.parameters() {
@@ -208,15 +294,46 @@ pub fn answer(settings: &Settings, event: &ContactFlowEvent) -> Kvp {
     }
     let language = choose_language(event);
     out.set(keys::OCW_LANGUAGE, language.code);
-    match speak(settings, event, language) {
-        Ok(spoken) => {
+    out.set(keys::CALLER_LANGUAGE, language.tag);
+    // The words depend on the language alone, so they are answered whatever the status: the
+    // flow speaks its sorry message and hold message in the caller's language on every path.
+    let voice = voice_for(event, language);
+    out.set(
+        keys::VOICE,
+        voice.as_deref().unwrap_or(language.voice).to_string(),
+    );
+    out.set(keys::PROMPT_ACCEPTED, language.accepted);
+    out.set(keys::PROMPT_HOLD, language.hold);
+    out.set(keys::PROMPT_SORRY, language.sorry);
+    out.set(keys::PROMPT_CALLBACK_SORRY, language.sorry_callback);
+    let outcome = settings
+        .as_ref()
+        .map_err(|e| Failure::Config(e.clone()))
+        .and_then(|config| match phrase_param(event)? {
+            Phrase::Offer => speak(config, event, language).map(Outcome::Offer),
+            Phrase::Accepted => accepted(config, event, language).map(Outcome::Accepted),
+            Phrase::Words => Ok(Outcome::Words),
+        })
+        .and_then(|outcome| voice.map(|_| outcome));
+    match outcome {
+        Ok(Outcome::Offer(spoken)) => {
+            out.set(keys::PROMPT_OFFER, (language.offer)(&spoken.phrase));
             out.set(keys::OCW, spoken.phrase);
             out.set(keys::OCW_SECONDS, spoken.seconds.to_string());
             out.set(keys::OFFER_CALLBACK, bool_str(spoken.offer_callback));
             if let Some(count) = spoken.offers_made {
                 out.set(keys::OFFERS_MADE, count.to_string());
             }
-            out.set(keys::STATUS, "ok");
+            out.set(keys::STATUS, statuses::OK);
+        }
+        Ok(Outcome::Accepted(sentence)) => {
+            out.set(keys::PROMPT_ACCEPTED, sentence);
+            out.set(keys::OFFER_CALLBACK, bool_str(false));
+            out.set(keys::STATUS, statuses::OK);
+        }
+        Ok(Outcome::Words) => {
+            out.set(keys::OFFER_CALLBACK, bool_str(false));
+            out.set(keys::STATUS, statuses::OK);
         }
         Err(failure) => {
             // `OCW` keeps the value as given (already echoed), so a prompt that plays it
@@ -230,21 +347,104 @@ pub fn answer(settings: &Settings, event: &ContactFlowEvent) -> Kvp {
     out
 }
 
-/// `language` parameter, else the contact's `LanguageCode`, else `en-US`; unknown → English.
+/// What the invocation asked for, computed.
+enum Outcome {
+    Offer(Spoken),
+    /// The confirmation sentence.
+    Accepted(String),
+    /// The words alone (set on every answer).
+    Words,
+}
+
+/// The `phrase` parameter.
+enum Phrase {
+    Offer,
+    Accepted,
+    Words,
+}
+
+fn phrase_param(event: &ContactFlowEvent) -> Result<Phrase, Failure> {
+    match event.param(params::PHRASE).map(str::trim) {
+        None | Some("") => Ok(Phrase::Offer),
+        Some(p) if p.eq_ignore_ascii_case(phrases::OFFER) => Ok(Phrase::Offer),
+        Some(p) if p.eq_ignore_ascii_case(phrases::ACCEPTED) => Ok(Phrase::Accepted),
+        Some(p) if p.eq_ignore_ascii_case(phrases::WORDS) => Ok(Phrase::Words),
+        Some(_) => Err(Failure::InvalidPhrase),
+    }
+}
+
+/// The caller's language: the `language` parameter (a flow attribute), else the contact's
+/// `LanguageCode`, else the stack's `default_language`, each taken only when the table has that
+/// language; else English.
 fn choose_language(event: &ContactFlowEvent) -> &'static Language {
-    let tag = event
-        .param(params::LANGUAGE)
-        .or_else(|| event.language_code())
-        .unwrap_or("en-US");
-    language_for(tag)
+    [
+        event.param(params::LANGUAGE),
+        event.language_code(),
+        event.param(params::DEFAULT_LANGUAGE),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(find_language)
+    .unwrap_or(&phrase::ENGLISH)
+}
+
+/// The voice for `language`: the stack's override from `voices` (`TAG=Voice,…`, tags of the
+/// table, case-insensitive), else the table's. A malformed `voices` is `invalid_parameter`.
+fn voice_for(event: &ContactFlowEvent, language: &Language) -> Result<String, Failure> {
+    let Some(raw) = event.param(params::VOICES) else {
+        return Ok(language.voice.to_string());
+    };
+    let mut chosen = None;
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((tag, voice)) = pair.split_once('=') else {
+            return Err(Failure::InvalidVoices(format!("has {pair:?} without '='")));
+        };
+        let (tag, voice) = (tag.trim(), voice.trim());
+        let Some(entry) = LANGUAGES.iter().find(|l| l.tag.eq_ignore_ascii_case(tag)) else {
+            return Err(Failure::InvalidVoices(format!(
+                "names {tag:?}, which is not a language of the table ({})",
+                LANGUAGES.map(|l| l.tag).join(", ")
+            )));
+        };
+        // Polly voice names are one word of letters ("Joanna", "Léa", "Vitória").
+        if !(2..=20).contains(&voice.chars().count()) || !voice.chars().all(char::is_alphabetic) {
+            return Err(Failure::InvalidVoices(format!(
+                "gives {tag} the voice {voice:?}, which is not a Polly voice name"
+            )));
+        }
+        if std::ptr::eq(*entry, language) {
+            chosen = Some(voice.to_string());
+        }
+    }
+    Ok(chosen.unwrap_or_else(|| language.voice.to_string()))
+}
+
+/// The confirmation after the caller accepted: with Mindful's estimated callback time (`ecbt`,
+/// whole seconds) said by the wait's own phrase rules and cap, or the sentence without a time
+/// when Mindful gave none (`ecbt` absent, empty or `null`).
+fn accepted(
+    config: &Config,
+    event: &ContactFlowEvent,
+    language: &Language,
+) -> Result<String, Failure> {
+    let cap_seconds = override_or(event, params::CAP_SECONDS, config.cap_seconds, ONE_MINUTE)?;
+    match event.param(params::ECBT).map(str::trim) {
+        None | Some("") => Ok(language.accepted.to_string()),
+        Some(v) if v.eq_ignore_ascii_case("null") => Ok(language.accepted.to_string()),
+        Some(v) => {
+            let seconds = parse_seconds(Some(v)).map_err(Failure::InvalidEcbt)?;
+            Ok((language.accepted_in)(
+                &language.phrase(seconds, cap_seconds),
+            ))
+        }
+    }
 }
 
 fn speak(
-    settings: &Settings,
+    config: &Config,
     event: &ContactFlowEvent,
     language: &Language,
 ) -> Result<Spoken, Failure> {
-    let config = settings.as_ref().map_err(|e| Failure::Config(e.clone()))?;
     let seconds = parse_seconds(event.param(params::OCW)).map_err(Failure::InvalidOcw)?;
     let cap_seconds = override_or(event, params::CAP_SECONDS, config.cap_seconds, ONE_MINUTE)?;
     let offer_threshold_seconds = override_or(
@@ -499,6 +699,12 @@ mod tests {
             ("OCW", "about 3 minutes"), ("OCW_seconds", "125"), ("OCW_language", "en"),
             ("agents_available", "0"), ("empty", ""), ("note", "a b c"),
             ("offer_callback", "true"), ("queue_name", "Billing"), ("status", "ok"),
+            ("caller_language", "en-US"), ("voice", "Joanna"),
+            ("prompt_offer", "The current hold time is about 3 minutes. To receive a callback, press 1, or stay on the line."),
+            ("prompt_accepted", "Thank you. We will call you back as soon as an agent is available."),
+            ("prompt_hold", "Thank you for holding. The next available agent will be with you shortly."),
+            ("prompt_sorry", "We are sorry, we cannot take your call right now. Please call again later. Goodbye."),
+            ("prompt_callback_sorry", "We are sorry, we cannot connect your callback right now. Goodbye."),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -747,6 +953,176 @@ mod tests {
         let r = invoke(connect_event(json!({"OCW": "61", "blob": big}), "en-US")).await;
         assert_eq!(get(&r, "status"), Some("error"));
         assert_eq!(get(&r, "error"), Some("response_too_large"));
+    }
+}
+
+#[cfg(test)]
+mod language_tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn answer_for(params: Value, language_code: Option<&str>) -> Kvp {
+        let mut data = json!({"Channel": "VOICE"});
+        if let Some(code) = language_code {
+            data["LanguageCode"] = json!(code);
+        }
+        let event: ContactFlowEvent =
+            serde_json::from_value(json!({"Details": {"ContactData": data, "Parameters": params}}))
+                .unwrap_or_default();
+        answer(&Ok(Config::default()), &event)
+    }
+
+    fn get<'a>(kvp: &'a Kvp, key: &str) -> &'a str {
+        kvp.get(key).unwrap_or("<absent>")
+    }
+
+    #[test]
+    fn language_from_attribute_then_contact_then_stack_default() {
+        #[rustfmt::skip]
+        let cases: &[(Value, Option<&str>, &str, &str)] = &[
+            // (parameters, LanguageCode, caller_language, voice)
+            (json!({"OCW": "185"}), None, "en-US", "Joanna"),
+            (json!({"OCW": "185"}), Some("es-US"), "es-US", "Lupe"),
+            (json!({"OCW": "185"}), Some("fr-CA"), "fr-CA", "Chantal"),
+            (json!({"OCW": "185", "language": "fr-CA"}), Some("es-US"), "fr-CA", "Chantal"),
+            (json!({"OCW": "185", "language": ""}), Some("es-MX"), "es-US", "Lupe"),
+            (json!({"OCW": "185", "language": "de-DE"}), Some("fr-FR"), "fr-CA", "Chantal"),
+            (json!({"OCW": "185", "default_language": "es-US"}), None, "es-US", "Lupe"),
+            (json!({"OCW": "185", "default_language": "es-US"}), Some("de-DE"), "es-US", "Lupe"),
+            (json!({"OCW": "185", "default_language": "es-US"}), Some("fr-CA"), "fr-CA", "Chantal"),
+            (json!({"OCW": "185", "default_language": "xx"}), Some("de-DE"), "en-US", "Joanna"),
+            (json!({"OCW": "185", "voices": "es-US=Mia, fr-CA=Gabrielle"}), Some("es-US"), "es-US", "Mia"),
+            (json!({"OCW": "185", "voices": "ES-us=Mia"}), Some("fr-CA"), "fr-CA", "Chantal"),
+            (json!({"OCW": "185", "voices": "fr-CA=Léa"}), Some("fr-CA"), "fr-CA", "Léa"),
+            (json!({"OCW": "185", "voices": ""}), Some("fr-CA"), "fr-CA", "Chantal"),
+        ];
+        for (params, code, tag, voice) in cases {
+            let a = answer_for(params.clone(), *code);
+            assert_eq!(get(&a, "status"), "ok", "{params} {code:?}");
+            assert_eq!(get(&a, "caller_language"), *tag, "{params} {code:?}");
+            assert_eq!(get(&a, "voice"), *voice, "{params} {code:?}");
+            let lang = phrase::language_for(tag);
+            assert_eq!(get(&a, "prompt_offer"), (lang.offer)(get(&a, "OCW")));
+            assert_eq!(get(&a, "prompt_sorry"), lang.sorry);
+            assert_eq!(get(&a, "prompt_callback_sorry"), lang.sorry_callback);
+            assert_eq!(get(&a, "prompt_hold"), lang.hold);
+            assert_eq!(get(&a, "prompt_accepted"), lang.accepted);
+        }
+    }
+
+    #[test]
+    fn words_come_with_every_error() {
+        // The flow's error paths still speak the caller's language.
+        for params in [
+            json!({"OCW": "abc"}),
+            json!({}),
+            json!({"OCW": "185", "cap_seconds": "5"}),
+            json!({"OCW": "185", "phrase": "sing"}),
+        ] {
+            let a = answer_for(params.clone(), Some("es-US"));
+            assert_eq!(get(&a, "status"), "error", "{params}");
+            assert_eq!(get(&a, "offer_callback"), "false", "{params}");
+            assert_eq!(get(&a, "voice"), "Lupe", "{params}");
+            assert_eq!(get(&a, "prompt_sorry"), phrase::SPANISH.sorry, "{params}");
+            for key in keys::WORDS {
+                assert!(a.get(key).is_some_and(|v| !v.is_empty()), "{params}: {key}");
+            }
+            assert!(a.get("prompt_offer").is_none(), "{params}");
+        }
+        let broken = answer(
+            &Err(ConfigError::InvalidValue {
+                name: "OCW_CAP_SECONDS".into(),
+                reason: "x".into(),
+            }),
+            &serde_json::from_value(json!({"Details": {"ContactData": {"LanguageCode": "fr-CA"}, "Parameters": {"OCW": "185"}}}))
+                .unwrap_or_default(),
+        );
+        assert_eq!(get(&broken, "error"), "invalid_config");
+        assert_eq!(get(&broken, "prompt_sorry"), phrase::FRENCH.sorry);
+    }
+
+    #[test]
+    fn invalid_voices_are_invalid_parameters_with_the_table_voice() {
+        for voices in [
+            "es-US",
+            "xx-YY=Mia",
+            "es-US=M1a",
+            "es-US=",
+            "es-US=Mia Two",
+            "=Mia",
+        ] {
+            let a = answer_for(json!({"OCW": "185", "voices": voices}), Some("es-US"));
+            assert_eq!(get(&a, "error"), "invalid_parameter", "{voices}");
+            assert!(get(&a, "error_message").starts_with("voices "), "{voices}");
+            assert_eq!(get(&a, "offer_callback"), "false", "{voices}");
+            assert_eq!(get(&a, "voice"), "Lupe", "{voices}");
+        }
+    }
+
+    #[test]
+    fn accepted_says_the_estimated_callback_time() {
+        #[rustfmt::skip]
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            ("en-US", Some("540"), "Thank you. We will call you back in about 9 minutes."),
+            ("en-US", Some("539.5"), "Thank you. We will call you back in about 9 minutes."),
+            ("en-US", Some("30"), "Thank you. We will call you back in less than one minute."),
+            ("en-US", Some("5000"), "Thank you. We will call you back in more than 10 minutes."),
+            ("es-US", Some("540"), "Gracias. Le devolveremos la llamada en aproximadamente 9 minutos."),
+            ("fr-CA", Some("540"), "Merci. Nous vous rappellerons dans environ 9 minutes."),
+            ("en-US", Some(""), "Thank you. We will call you back as soon as an agent is available."),
+            ("en-US", Some("null"), "Thank you. We will call you back as soon as an agent is available."),
+            ("es-US", None, "Gracias. Le devolveremos la llamada en cuanto un agente esté disponible."),
+        ];
+        for (tag, ecbt, want) in cases {
+            let mut params = json!({"phrase": "accepted", "language": tag});
+            if let Some(e) = ecbt {
+                params["ecbt"] = json!(e);
+            }
+            let a = answer_for(params, None);
+            assert_eq!(get(&a, "status"), "ok", "{tag} {ecbt:?}");
+            assert_eq!(get(&a, "prompt_accepted"), *want, "{tag} {ecbt:?}");
+            assert_eq!(get(&a, "offer_callback"), "false");
+            assert!(a.get("OCW_seconds").is_none() && a.get("prompt_offer").is_none());
+        }
+        // The cap of the wait applies to the estimate too.
+        let a = answer_for(
+            json!({"phrase": "accepted", "ecbt": "1200", "cap_seconds": "1800"}),
+            None,
+        );
+        assert_eq!(
+            get(&a, "prompt_accepted"),
+            "Thank you. We will call you back in about 20 minutes."
+        );
+        // A bad estimate: a clear error, and the sentence without a time for the flow to say.
+        for bad in ["abc", "-5", "NaN"] {
+            let a = answer_for(json!({"phrase": "accepted", "ecbt": bad}), None);
+            assert_eq!(get(&a, "error"), "invalid_parameter", "{bad}");
+            assert!(get(&a, "error_message").starts_with("ecbt "), "{bad}");
+            assert_eq!(
+                get(&a, "prompt_accepted"),
+                phrase::ENGLISH.accepted,
+                "{bad}"
+            );
+        }
+        let a = answer_for(json!({"phrase": "Offer", "OCW": "185"}), None);
+        assert_eq!(get(&a, "status"), "ok");
+    }
+
+    #[test]
+    fn words_need_no_wait() {
+        // The callback-return flow: only the voice and the sentences, no OCW.
+        let a = answer_for(
+            json!({"phrase": "words", "language": "fr-CA"}),
+            Some("en-US"),
+        );
+        assert_eq!(get(&a, "status"), "ok");
+        assert_eq!(get(&a, "voice"), "Chantal");
+        assert_eq!(
+            get(&a, "prompt_callback_sorry"),
+            phrase::FRENCH.sorry_callback
+        );
+        assert_eq!(get(&a, "offer_callback"), "false");
+        assert!(a.get("prompt_offer").is_none() && a.get("OCW_seconds").is_none());
     }
 }
 

@@ -55,21 +55,42 @@ pub fn classify(seconds: u64, cap_seconds: u64) -> Wait {
     }
 }
 
-/// One language's phrases. Adding a language is adding one of these to [`LANGUAGES`].
+/// One language: its wait phrases and every sentence the caller hears on the callback path.
+/// Adding a language is adding one of these to [`LANGUAGES`]: the flows play what
+/// ocw-phrase answers (`prompt_*`, `voice`), so nothing else changes.
 pub struct Language {
-    /// Primary language subtag matched against `language` / `LanguageCode` (`en`, `es`, `fr`).
+    /// The table's tag (`en-US`, `es-US`, `fr-CA`): answered as `caller_language`, the key of a
+    /// voice override, and matched first (exactly) against the caller's language.
+    pub tag: &'static str,
+    /// Primary language subtag, the fallback match (`es-MX` → `es`) and `OCW_language`.
     pub code: &'static str,
+    /// The Amazon Polly voice the flows' Set voice block uses (standard engine), unless the
+    /// stack overrides it (`PollyVoices` → the `voices` parameter).
+    pub voice: &'static str,
     /// Below one minute.
     pub under_a_minute: &'static str,
     /// From one minute up to the cap.
     pub about: fn(Span) -> String,
     /// Above the cap.
     pub more_than: fn(Span) -> String,
+    /// The offer, around the wait phrase ("The current hold time is about 4 minutes. …").
+    pub offer: fn(&str) -> String,
+    /// After the caller accepts, when Mindful gave no estimated callback time.
+    pub accepted: &'static str,
+    /// After the caller accepts, around the estimated callback time said as a wait phrase.
+    pub accepted_in: fn(&str) -> String,
+    /// The hold message of the second-chance queue flow.
+    pub hold: &'static str,
+    /// Before the flow hangs up because the caller cannot be queued.
+    pub sorry: &'static str,
+    /// Before the callback-return flow hangs up because the returning customer cannot be queued.
+    pub sorry_callback: &'static str,
 }
 
 impl fmt::Debug for Language {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Language")
+            .field("tag", &self.tag)
             .field("code", &self.code)
             .finish()
     }
@@ -139,10 +160,22 @@ fn en_span(span: Span) -> String {
 }
 
 pub static ENGLISH: Language = Language {
+    tag: "en-US",
     code: "en",
+    voice: "Joanna",
     under_a_minute: "less than one minute",
     about: |s| format!("about {}", en_span(s)),
     more_than: |s| format!("more than {}", en_span(s)),
+    offer: |w| {
+        format!(
+            "The current hold time is {w}. To receive a callback, press 1, or stay on the line."
+        )
+    },
+    accepted: "Thank you. We will call you back as soon as an agent is available.",
+    accepted_in: |w| format!("Thank you. We will call you back in {w}."),
+    hold: "Thank you for holding. The next available agent will be with you shortly.",
+    sorry: "We are sorry, we cannot take your call right now. Please call again later. Goodbye.",
+    sorry_callback: "We are sorry, we cannot connect your callback right now. Goodbye.",
 };
 
 // ---- Spanish ------------------------------------------------------------------------------
@@ -162,10 +195,20 @@ fn es_span(span: Span, article_for_one: bool) -> String {
 }
 
 pub static SPANISH: Language = Language {
+    tag: "es-US",
     code: "es",
+    voice: "Lupe",
     under_a_minute: "menos de un minuto",
     about: |s| format!("aproximadamente {}", es_span(s, false)),
     more_than: |s| format!("más de {}", es_span(s, true)),
+    offer: |w| {
+        format!("El tiempo de espera actual es de {w}. Para recibir una llamada de vuelta, oprima 1, o permanezca en la línea.")
+    },
+    accepted: "Gracias. Le devolveremos la llamada en cuanto un agente esté disponible.",
+    accepted_in: |w| format!("Gracias. Le devolveremos la llamada en {w}."),
+    hold: "Gracias por esperar. El próximo agente disponible le atenderá en breve.",
+    sorry: "Lo sentimos, no podemos atender su llamada en este momento. Por favor, llame más tarde. Adiós.",
+    sorry_callback: "Lo sentimos, no podemos conectar su llamada de vuelta en este momento. Adiós.",
 };
 
 // ---- French -------------------------------------------------------------------------------
@@ -196,30 +239,56 @@ fn fr_more_than(span: Span) -> String {
     }
 }
 
+/// "de" before a phrase, elided before a vowel ("d'environ 4 minutes", "de moins d'une minute").
+fn fr_de(phrase: &str) -> String {
+    match phrase.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u' | 'é') => format!("d'{phrase}"),
+        _ => format!("de {phrase}"),
+    }
+}
+
 pub static FRENCH: Language = Language {
+    tag: "fr-CA",
     code: "fr",
+    voice: "Chantal",
     under_a_minute: "moins d'une minute",
     about: |s| format!("environ {}", fr_span(s, false)),
     more_than: fr_more_than,
+    offer: |w| {
+        format!(
+            "Le temps d'attente actuel est {}. Pour recevoir un rappel, appuyez sur 1, ou restez en ligne.",
+            fr_de(w)
+        )
+    },
+    accepted: "Merci. Nous vous rappellerons dès qu'un agent sera disponible.",
+    accepted_in: |w| format!("Merci. Nous vous rappellerons dans {w}."),
+    hold: "Merci de patienter. Le prochain agent disponible vous répondra sous peu.",
+    sorry: "Nous sommes désolés, nous ne pouvons pas prendre votre appel pour le moment. Veuillez rappeler plus tard. Au revoir.",
+    sorry_callback: "Nous sommes désolés, nous ne pouvons pas vous mettre en relation pour votre rappel pour le moment. Au revoir.",
 };
 
 /// Every shipped language. The first is the fallback.
 pub static LANGUAGES: [&Language; 3] = [&ENGLISH, &SPANISH, &FRENCH];
 
-/// The language for a BCP 47-ish tag (`es-MX`, `fr_CA`, `EN`): matched on the primary subtag,
-/// case-insensitively; anything unknown or blank falls back to English.
+/// The table entry for a BCP 47-ish tag (`es-MX`, `fr_CA`, `EN`), case-insensitively: the
+/// entry with exactly that tag, else the first entry with its primary subtag; `None` when the
+/// table has no such language (or the tag is blank).
+pub fn find_language(tag: &str) -> Option<&'static Language> {
+    let tag = tag.trim().replace('_', "-").to_ascii_lowercase();
+    let primary = tag.split('-').next().unwrap_or_default();
+    if primary.is_empty() {
+        return None;
+    }
+    let table = LANGUAGES.iter().copied();
+    table
+        .clone()
+        .find(|l| l.tag.eq_ignore_ascii_case(&tag))
+        .or_else(|| table.clone().find(|l| l.code == primary))
+}
+
+/// The language for a tag; anything unknown or blank falls back to English.
 pub fn language_for(tag: &str) -> &'static Language {
-    let primary = tag
-        .trim()
-        .split(['-', '_'])
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    LANGUAGES
-        .iter()
-        .copied()
-        .find(|l| l.code == primary)
-        .unwrap_or(&ENGLISH)
+    find_language(tag).unwrap_or(&ENGLISH)
 }
 
 /// Why a seconds value was rejected.
@@ -410,6 +479,92 @@ mod tests {
         for (tag, code) in cases {
             assert_eq!(language_for(tag).code, code, "{tag:?}");
         }
+    }
+
+    /// Every sentence of every language, around the wait of 185 s (cap 600).
+    #[test]
+    fn sentences_every_language() {
+        #[rustfmt::skip]
+        let cases: [(&Language, &str, &str); 3] = [
+            (&ENGLISH,
+             "The current hold time is about 4 minutes. To receive a callback, press 1, or stay on the line.",
+             "Thank you. We will call you back in about 4 minutes."),
+            (&SPANISH,
+             "El tiempo de espera actual es de aproximadamente 4 minutos. Para recibir una llamada de vuelta, oprima 1, o permanezca en la línea.",
+             "Gracias. Le devolveremos la llamada en aproximadamente 4 minutos."),
+            (&FRENCH,
+             "Le temps d'attente actuel est d'environ 4 minutes. Pour recevoir un rappel, appuyez sur 1, ou restez en ligne.",
+             "Merci. Nous vous rappellerons dans environ 4 minutes."),
+        ];
+        for (lang, offer, accepted_in) in cases {
+            let wait = lang.phrase(185, CAP);
+            assert_eq!((lang.offer)(&wait), offer);
+            assert_eq!((lang.accepted_in)(&wait), accepted_in);
+        }
+        // French elides "de" before a vowel only.
+        assert!((FRENCH.offer)(&FRENCH.phrase(30, CAP)).contains("est de moins d'une minute."));
+        assert!((FRENCH.offer)(&FRENCH.phrase(900, CAP)).contains("est de plus de 10 minutes."));
+        assert!((SPANISH.offer)(&SPANISH.phrase(900, CAP)).contains("es de más de 10 minutos."));
+    }
+
+    /// What every entry of the table must hold, so that adding one is all a new language takes:
+    /// a distinct tag whose primary subtag is `code`, a Polly voice name, and sentences that can
+    /// be placed in a prompt (text or SSML) as they are.
+    #[test]
+    fn every_table_entry_is_complete() {
+        let mut tags = std::collections::BTreeSet::new();
+        for lang in LANGUAGES {
+            assert!(
+                tags.insert(lang.tag.to_ascii_lowercase()),
+                "{} twice",
+                lang.tag
+            );
+            assert_eq!(lang.tag.split('-').next(), Some(lang.code), "{}", lang.tag);
+            assert!(
+                std::ptr::eq(language_for(lang.tag), lang),
+                "{} finds itself",
+                lang.tag
+            );
+            assert!(
+                (2..=20).contains(&lang.voice.chars().count())
+                    && lang.voice.chars().all(char::is_alphabetic),
+                "{}: voice {:?}",
+                lang.tag,
+                lang.voice
+            );
+            for seconds in [0, 185, 5000] {
+                let wait = lang.phrase(seconds, CAP);
+                for sentence in [
+                    (lang.offer)(&wait),
+                    (lang.accepted_in)(&wait),
+                    lang.accepted.to_string(),
+                    lang.hold.to_string(),
+                    lang.sorry.to_string(),
+                    lang.sorry_callback.to_string(),
+                ] {
+                    assert!(
+                        !sentence.is_empty() && !sentence.contains(['&', '<', '>', '"', '$']),
+                        "{sentence}"
+                    );
+                }
+                assert!((lang.offer)(&wait).contains(&wait), "{}", lang.tag);
+                assert!(
+                    (lang.offer)(&wait).contains('1'),
+                    "{}: the offer names the key",
+                    lang.tag
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn find_language_prefers_the_exact_tag() {
+        assert_eq!(find_language("es-MX").map(|l| l.tag), Some("es-US"));
+        assert_eq!(find_language("FR_ca").map(|l| l.tag), Some("fr-CA"));
+        assert_eq!(find_language("fr-FR").map(|l| l.tag), Some("fr-CA"));
+        assert_eq!(find_language("de-DE").map(|l| l.tag), None);
+        assert_eq!(find_language(" ").map(|l| l.tag), None);
+        assert_eq!(find_language("-US").map(|l| l.tag), None);
     }
 
     #[test]
