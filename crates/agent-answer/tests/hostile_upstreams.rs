@@ -11,7 +11,7 @@ use std::time::Duration;
 use lambda_harness::hostile::{Answer, CpuStarver, HostileUpstream, Received};
 use lambda_harness::secrets_extension::SecretsExtension;
 use lambda_harness::testkit::{assert_flat, event, response, scratch_dir, spawn, CALLER};
-use lambda_harness::InvokeOptions;
+use lambda_harness::{FunctionProcess, InvokeOptions};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agent-answer");
@@ -35,6 +35,30 @@ fn good_token() -> Answer {
 
 fn is_token(r: &Received) -> bool {
     r.path() == "/oauth2/token"
+}
+
+/// A well-behaved Mindful on both routes.
+fn mindful(req: &Received, _: usize) -> Answer {
+    if is_token(req) {
+        good_token()
+    } else {
+        Answer::Json(202, "{}".into())
+    }
+}
+
+/// agent-answer with `upstream` as both hosts (plain http), a configured secret, then `extra`.
+fn answerer(upstream: &HostileUpstream, extra: &[(&str, &str)]) -> FunctionProcess {
+    let token_url = format!("{}/oauth2/token", upstream.base);
+    let mut env = vec![
+        ("MINDFUL_TOKEN_URL", token_url.as_str()),
+        ("MINDFUL_API_URL", upstream.base.as_str()),
+        ("MINDFUL_ALLOW_HTTP", "1"),
+        ("MINDFUL_CLIENT_ID", "client"),
+        ("MINDFUL_CLIENT_SECRET", "secret"),
+    ];
+    env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+    env.extend_from_slice(extra);
+    spawn(BIN, &env)
 }
 
 /// Issue 22, defect 1, on both of agent-answer's hosts over https: an interim-response flood on
@@ -181,24 +205,8 @@ fn a_rotated_client_secret_is_read_again_once_per_ttl() {
 /// another's. Blank means absent: both are sent.
 #[test]
 fn a_blank_contact_id_is_absent_not_a_duplicate() {
-    let hostile = HostileUpstream::start(|req, _| {
-        if is_token(req) {
-            good_token()
-        } else {
-            Answer::Json(202, "{}".into())
-        }
-    });
-    let token_url = format!("{}/oauth2/token", hostile.base);
-    let mut f = spawn(
-        BIN,
-        &[
-            ("MINDFUL_TOKEN_URL", token_url.as_str()),
-            ("MINDFUL_API_URL", hostile.base.as_str()),
-            ("MINDFUL_ALLOW_HTTP", "1"),
-            ("MINDFUL_CLIENT_ID", "client"),
-            ("MINDFUL_CLIENT_SECRET", "secret"),
-        ],
-    );
+    let hostile = HostileUpstream::start(mindful);
+    let mut f = answerer(&hostile, &[]);
     for (contact, number) in [("", CALLER), (" ", "+13209071299"), ("", "+13209071288")] {
         let (r, _) = response(&mut f, event(json!({}), Some(number), contact));
         assert_eq!(outcome(&r).0, "accepted", "{r}");
@@ -224,18 +232,7 @@ fn odd_but_valid_token_json_is_accepted() {
                 Answer::Json(202, "{}".into())
             }
         });
-        let token_url = format!("{}/oauth2/token", hostile.base);
-        let mut f = spawn(
-            BIN,
-            &[
-                ("MINDFUL_TOKEN_URL", token_url.as_str()),
-                ("MINDFUL_API_URL", hostile.base.as_str()),
-                ("MINDFUL_ALLOW_HTTP", "1"),
-                ("MINDFUL_CLIENT_ID", "client"),
-                ("MINDFUL_CLIENT_SECRET", "secret"),
-                ("AGENT_ANSWER_DEDUP_SECONDS", "0"),
-            ],
-        );
+        let mut f = answerer(&hostile, &[("AGENT_ANSWER_DEDUP_SECONDS", "0")]);
         for c in ["c1", "c2"] {
             let (r, _) = response(&mut f, event(json!({}), Some(CALLER), c));
             assert_eq!(outcome(&r).0, "accepted", "{body}: {r}");
@@ -249,28 +246,19 @@ fn odd_but_valid_token_json_is_accepted() {
 /// `127.0.0.1`). A flow-supplied URL to an IP is refused unless the IP itself is listed.
 #[test]
 fn a_suffix_entry_never_admits_an_ip_literal() {
-    let hostile = HostileUpstream::start(|req, _| {
-        if is_token(req) {
-            good_token()
-        } else {
-            Answer::Json(202, "{}".into())
-        }
-    });
+    let hostile = HostileUpstream::start(mindful);
     let port = hostile.base.rsplit(':').next().unwrap().to_string();
     let token_url = format!("{}/oauth2/token", hostile.base);
     let allowed = format!(".0.1:{port}");
-    let mut f = spawn(
-        BIN,
+    let mut f = answerer(
+        &hostile,
         &[
             (
                 "MINDFUL_TOKEN_URL",
                 "https://auth.getmindful.com/oauth2/token",
             ),
             ("MINDFUL_API_URL", "https://api.getmindful.com"),
-            ("MINDFUL_ALLOW_HTTP", "1"),
             ("MINDFUL_ALLOWED_HOSTS", allowed.as_str()),
-            ("MINDFUL_CLIENT_ID", "client"),
-            ("MINDFUL_CLIENT_SECRET", "secret"),
         ],
     );
     let (r, _) = response(
