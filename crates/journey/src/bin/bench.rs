@@ -701,7 +701,9 @@ fn report_cpu(subjects: &[Subject], cold_n: usize) {
     }
     println!();
     println!(
-        "CPU from `/proc/<pid>/stat` (utime + stime, every thread, 10 ms ticks: the mean over the cold starts resolves below a tick);          wall time at a memory size = CPU ÷ its vCPU share (1,769 MB = 1 vCPU), the least a cold start costs there."
+        "CPU from the process's CPU-time clock (`clock_getcpuclockid`: user + system, every thread, exited ones included, in ns), \
+         read when the process first polls `/next` (init) and after its first answer; wall time at a memory size = CPU ÷ its vCPU \
+         share (1,769 MB = 1 vCPU), the least a cold start costs there."
     );
 }
 
@@ -836,7 +838,9 @@ fn round_trips(bins: &Binaries, work: &Path, rounds: usize) -> Result<(), String
     }
     println!();
     println!(
-        "Own time (event handed out → answer posted) of {rounds} cold starts per function (one discarded nothing: every start counts),          5 warm calls after each, and one call after {} s idle. The simulator (`SimConfig::rtt`) delays the TCP handshake and every          delivery by one RTT, so the floors are: a new https connection's request 3 RTT (TCP, TLS 1.3, the request), a pooled          connection's 1 RTT.",
+        "Own time (event handed out → answer posted), p50: {rounds} cold starts per function, 5 warm calls after each, and one call \
+         in each of 5 processes after {} s idle. The simulator (`SimConfig::rtt`) delays the TCP handshake and every delivery by one \
+         RTT, so the floors are: a new https connection's request 3 RTT (TCP, TLS 1.3, the request), a pooled connection's 1 RTT.",
         IDLE_GAP.as_secs()
     );
     if !all_ok {
