@@ -221,6 +221,8 @@ pub fn flow_from_value(
 /// Text of a file: an exported flow, or a `describe-contact-flow` answer (its `Content` is the
 /// flow as a JSON string), or `{"ContactFlows": [...]}`/a list of such answers.
 pub fn flows_from_json(text: &str, name: &str) -> Result<Vec<Flow>, LoadError> {
+    // A UTF-8 byte order mark (Windows editors write one) is not part of the JSON (RFC 8259 §8.1).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let v: Value =
         serde_json::from_str(text).map_err(|e| LoadError(format!("{name}: not JSON: {e}")))?;
     let mut out = Vec::new();
@@ -233,19 +235,44 @@ pub fn flows_from_json(text: &str, name: &str) -> Result<Vec<Flow>, LoadError> {
     Ok(out)
 }
 
+/// The flow type a console export names in `Metadata.type` (the designer's spelling), as the
+/// API spells it (<https://docs.aws.amazon.com/connect/latest/APIReference/API_ContactFlow.html>).
+pub fn type_from_metadata(v: &Value) -> Option<&'static str> {
+    let t = v.get("Metadata")?.get("type")?.as_str()?;
+    Some(match t {
+        "contactFlow" => "CONTACT_FLOW",
+        "customerQueue" => "CUSTOMER_QUEUE",
+        "customerHold" => "CUSTOMER_HOLD",
+        "customerWhisper" => "CUSTOMER_WHISPER",
+        "agentHold" => "AGENT_HOLD",
+        "agentWhisper" => "AGENT_WHISPER",
+        "outboundWhisper" => "OUTBOUND_WHISPER",
+        "agentTransfer" => "AGENT_TRANSFER",
+        "queueTransfer" => "QUEUE_TRANSFER",
+        "campaign" => "CAMPAIGN",
+        _ => return None,
+    })
+}
+
 fn collect(v: &Value, name: &str, out: &mut Vec<Flow>) -> Result<(), LoadError> {
     if v.get("Actions").is_some() && v.get("StartAction").is_some() {
         let n = out.len();
         let arn = format!("arn:local:flow/{name}#{n}");
-        out.push(flow_from_value(v, name, None, &arn)?);
+        out.push(flow_from_value(v, name, type_from_metadata(v), &arn)?);
         return Ok(());
     }
-    if let Some(cf) = v.get("ContactFlow") {
+    // `describe-contact-flow(-module)` answers, and their inner objects as most export scripts
+    // save them (`{Arn, Id, Name, Type, Content}`; a module has no Type).
+    let inner = v
+        .get("ContactFlow")
+        .or_else(|| v.get("ContactFlowModule"))
+        .or_else(|| v.get("Content").is_some().then_some(v));
+    if let Some(cf) = inner {
         let content = match cf.get("Content") {
             Some(Value::String(s)) => serde_json::from_str::<Value>(s)
                 .map_err(|e| LoadError(format!("{name}: ContactFlow.Content is not JSON: {e}")))?,
             Some(obj @ Value::Object(_)) => obj.clone(),
-            _ => return err(format!("{name}: ContactFlow has no Content")),
+            _ => return err(format!("{name}: the flow object has no Content")),
         };
         let fname = cf.get("Name").and_then(Value::as_str).unwrap_or(name);
         let arn = cf
@@ -253,12 +280,11 @@ fn collect(v: &Value, name: &str, out: &mut Vec<Flow>) -> Result<(), LoadError> 
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| format!("arn:local:flow/{fname}"));
-        out.push(flow_from_value(
-            &content,
-            fname,
-            cf.get("Type").and_then(Value::as_str),
-            &arn,
-        )?);
+        let flow_type = cf
+            .get("Type")
+            .and_then(Value::as_str)
+            .or_else(|| type_from_metadata(&content));
+        out.push(flow_from_value(&content, fname, flow_type, &arn)?);
         return Ok(());
     }
     if let Some(list) = v.get("ContactFlows").and_then(Value::as_array) {

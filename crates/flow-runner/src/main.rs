@@ -11,6 +11,38 @@ use flow_runner::{
     Step,
 };
 
+/// Prints a line to stdout; a reader that went away (`| head`) ends the program quietly instead
+/// of the panic `println!` gives on a closed pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+/// A file's text: UTF-8 (a BOM is dropped by the loader), or UTF-16 with its byte order mark
+/// (what some Windows tools save).
+fn decode_text(bytes: Vec<u8>) -> Option<String> {
+    let utf16 = |le: bool| -> Option<String> {
+        let units: Vec<u16> = bytes[2..]
+            .chunks(2)
+            .map(|c| match c {
+                [a, b] if le => Some(u16::from_le_bytes([*a, *b])),
+                [a, b] => Some(u16::from_be_bytes([*a, *b])),
+                _ => None,
+            })
+            .collect::<Option<_>>()?;
+        String::from_utf16(&units).ok()
+    };
+    match bytes.get(..2) {
+        Some([0xff, 0xfe]) => utf16(true),
+        Some([0xfe, 0xff]) => utf16(false),
+        _ => String::from_utf8(bytes).ok(),
+    }
+}
+
 const HELP: &str = "\
 flow-runner: check and run Amazon Connect flow-language files locally
 
@@ -166,21 +198,21 @@ impl Host for Printer<'_> {
             .iter()
             .map(|(k, v)| format!("{k}={v:?}"))
             .collect();
-        println!(
+        out!(
             "    → {} ({})  {}",
             call.function.as_deref().unwrap_or("?"),
             call.arn,
             params.join(" ")
         );
         match &reply {
-            LambdaReply::Answer(v) => println!("    ⇐ {v}"),
-            other => println!("    ⇐ {other:?}"),
+            LambdaReply::Answer(v) => out!("    ⇐ {v}"),
+            other => out!("    ⇐ {other:?}"),
         }
         reply
     }
 
     fn on_step(&mut self, s: &Step) {
-        println!(
+        out!(
             "[{}] {} ({}) → {}{}",
             s.flow,
             s.block,
@@ -192,7 +224,7 @@ impl Host for Printer<'_> {
                 .unwrap_or_default()
         );
         for n in &s.notes {
-            println!("    {n}");
+            out!("    {n}");
         }
     }
 }
@@ -200,7 +232,7 @@ impl Host for Printer<'_> {
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     if raw.is_empty() || raw.iter().any(|a| a == "-h" || a == "--help") {
-        print!("{HELP}");
+        out!("{}", HELP.trim_end());
         return ExitCode::from(if raw.is_empty() { 2 } else { 0 });
     }
     let args = match parse(raw) {
@@ -212,8 +244,12 @@ fn main() -> ExitCode {
     };
     let mut flows = Vec::new();
     for file in &args.files {
-        let text = match std::fs::read_to_string(file) {
-            Ok(t) => t,
+        let text = match std::fs::read(file).map(decode_text) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                eprintln!("flow-runner: {file}: not UTF-8 or UTF-16 text");
+                return ExitCode::from(2);
+            }
             Err(e) => {
                 eprintln!("flow-runner: {file}: {e}");
                 return ExitCode::from(2);
@@ -231,11 +267,11 @@ fn main() -> ExitCode {
     for f in &flows {
         let found = check_flow(f, &|arn| args.lambdas.contains_key(arn));
         for x in &found {
-            println!("finding: {x}");
+            out!("finding: {x}");
         }
         findings += found.len();
     }
-    println!("checked {} flow(s): {findings} finding(s)", flows.len());
+    out!("checked {} flow(s): {findings} finding(s)", flows.len());
     if args.command == "check" {
         return ExitCode::from(u8::from(findings > 0));
     }
@@ -311,11 +347,11 @@ fn main() -> ExitCode {
     sim.shutdown();
     match result {
         Ok(run) => {
-            println!("end: {:?}", run.end);
+            out!("end: {:?}", run.end);
             ExitCode::from(u8::from(findings > 0))
         }
         Err(e) => {
-            println!("stopped: {e}");
+            out!("stopped: {e}");
             ExitCode::from(1)
         }
     }

@@ -63,3 +63,31 @@ fn exit_status_follows_the_findings() {
     assert_eq!(run(&["frobnicate", &clean]).0, 2);
     assert_eq!(run(&["check", &clean, "--lambda", "arn=not-ours"]).0, 2);
 }
+
+/// Issue 26: a closed stdout (`flow-runner run … | head -0`) panicked; a UTF-16 file (with its
+/// byte order mark, as some Windows tools save) was not read.
+#[test]
+fn a_closed_pipe_ends_quietly_and_utf16_is_read() {
+    use std::process::Stdio;
+    let clean = file("pipe.json", CLEAN);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flow-runner"))
+        .args(["run", &clean, "--customer", "+15550100"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+
+    let mut utf16 = vec![0xff, 0xfe];
+    for unit in CLEAN.encode_utf16() {
+        utf16.extend_from_slice(&unit.to_le_bytes());
+    }
+    let path = file("utf16.json", "");
+    std::fs::write(&path, utf16).unwrap();
+    let (code, text) = run(&["check", &path]);
+    assert_eq!(code, 0, "{text}");
+}
