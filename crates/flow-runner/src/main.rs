@@ -47,11 +47,12 @@ const HELP: &str = "\
 flow-runner: check and run Amazon Connect flow-language files locally
 
 USAGE:
-    flow-runner check FILE... [--lambda ARN=FUNCTION]...
-    flow-runner run FILE... [--lambda ARN=FUNCTION]... [OPTIONS]
+    flow-runner check FILE... [--lambda ARN=FUNCTION]... [--type TYPE]
+    flow-runner run FILE... [--lambda ARN=FUNCTION]... [--type TYPE] [OPTIONS]
 
-FILE is a flow exported from the Connect console, a describe-contact-flow answer, or a list of
-them. FUNCTION is ocw-phrase, datastore-proxy or agent-answer: the flow's Lambda ARN is played by
+FILE is a flow exported from the Connect console, a describe-contact-flow(-module) answer or its
+inner object, or a list of them (UTF-8 or UTF-16). --type (CONTACT_FLOW, CUSTOMER_QUEUE,
+CUSTOMER_WHISPER, ...) gives every file's flows that type, over what the file says. FUNCTION is ocw-phrase, datastore-proxy or agent-answer: the flow's Lambda ARN is played by
 that function, run as a real Lambda process against the Mindful simulator.
 
 RUN OPTIONS:
@@ -70,6 +71,21 @@ EXIT STATUS: 0 clean, 1 findings (a check failed or the run stopped), 2 unreadab
 arguments.
 ";
 
+/// The flow types of the Connect API
+/// (<https://docs.aws.amazon.com/connect/latest/APIReference/API_ContactFlow.html>).
+const FLOW_TYPES: [&str; 10] = [
+    "CONTACT_FLOW",
+    "CUSTOMER_QUEUE",
+    "CUSTOMER_HOLD",
+    "CUSTOMER_WHISPER",
+    "AGENT_HOLD",
+    "AGENT_WHISPER",
+    "OUTBOUND_WHISPER",
+    "AGENT_TRANSFER",
+    "QUEUE_TRANSFER",
+    "CAMPAIGN",
+];
+
 struct Args {
     command: String,
     files: Vec<String>,
@@ -83,6 +99,7 @@ struct Args {
     agents: u32,
     agent_after: u64,
     attributes: BTreeMap<String, String>,
+    flow_type: Option<String>,
 }
 
 fn parse(args: Vec<String>) -> Result<Args, String> {
@@ -106,6 +123,7 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         agents: 0,
         agent_after: 300,
         attributes: BTreeMap::new(),
+        flow_type: None,
     };
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -122,6 +140,13 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
                 a.lambdas.insert(arn.to_string(), f.to_string());
             }
             "--start" => a.start = Some(value("--start")?),
+            "--type" => {
+                let t = value("--type")?.to_ascii_uppercase();
+                if !FLOW_TYPES.contains(&t.as_str()) {
+                    return Err(format!("--type: {t:?} is not one of {FLOW_TYPES:?}"));
+                }
+                a.flow_type = Some(t);
+            }
             "--input" => {
                 let v = value("--input")?;
                 a.inputs.push_back(if v == "-" {
@@ -256,7 +281,13 @@ fn main() -> ExitCode {
             }
         };
         match flow_runner::flows_from_json(&text, file) {
-            Ok(f) => flows.extend(f),
+            Ok(mut f) => {
+                if let Some(t) = &args.flow_type {
+                    f.iter_mut()
+                        .for_each(|flow| flow.flow_type = Some(t.clone()));
+                }
+                flows.extend(f)
+            }
             Err(e) => {
                 eprintln!("flow-runner: {e}");
                 return ExitCode::from(2);

@@ -91,3 +91,17 @@ fn a_closed_pipe_ends_quietly_and_utf16_is_read() {
     let (code, text) = run(&["check", &path]);
     assert_eq!(code, 0, "{text}");
 }
+
+/// Issue 26: flow-type rules were skipped for files that do not say their type; `--type` says it.
+/// Disconnect is not a whisper flow's block.
+#[test]
+fn type_flag_applies_the_flow_type_rules() {
+    let clean = file("typed.json", CLEAN);
+    let (code, text) = run(&["check", &clean]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = run(&["check", &clean, "--type", "CUSTOMER_WHISPER"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("DisconnectParticipant"), "{text}");
+    let (code, text) = run(&["check", &clean, "--type", "NOT_A_TYPE"]);
+    assert_eq!(code, 2, "{text}");
+}
