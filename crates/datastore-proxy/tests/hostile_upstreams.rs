@@ -28,6 +28,18 @@ fn outcome(r: &Value) -> (String, String) {
     )
 }
 
+/// datastore-proxy with `upstream` as Datastore over plain http and a configured token.
+fn plain(upstream: &HostileUpstream) -> FunctionProcess {
+    spawn(
+        BIN,
+        &[
+            ("DATASTORE_URL", upstream.base.as_str()),
+            ("MINDFUL_ALLOW_HTTP", "1"),
+            ("DATASTORE_TOKEN", "ds-token"),
+        ],
+    )
+}
+
 /// An https hostile upstream for `localhost` and the CA bundle trusting it.
 fn https_hostile(
     script: impl Fn(&lambda_harness::hostile::Received, usize) -> Answer + Send + Sync + 'static,
@@ -289,14 +301,7 @@ fn post_answers_follow_the_get_rule() {
     ] {
         let body = answer.clone();
         let hostile = HostileUpstream::start(move |_, _| Answer::Json(201, body.clone()));
-        let mut f = spawn(
-            BIN,
-            &[
-                ("DATASTORE_URL", hostile.base.as_str()),
-                ("MINDFUL_ALLOW_HTTP", "1"),
-                ("DATASTORE_TOKEN", "ds-token"),
-            ],
-        );
+        let mut f = plain(&hostile);
         let (r, _) = response(&mut f, event(json!({"method": "POST"}), Some(CALLER), "c"));
         assert_eq!(
             outcome(&r),
@@ -314,17 +319,10 @@ fn records_keep_numbers_as_written_and_may_start_with_a_bom() {
         "\u{feff}{{\"customer_contact_number\":\"{CALLER}\",\"a\":1E2,\"b\":-0,\"c\":1.50,\"d\":12345678901234567890}}"
     );
     let hostile = HostileUpstream::start(move |_, _| Answer::Json(200, record.clone()));
-    let mut f = spawn(
-        BIN,
-        &[
-            ("DATASTORE_URL", hostile.base.as_str()),
-            ("MINDFUL_ALLOW_HTTP", "1"),
-            ("DATASTORE_TOKEN", "ds-token"),
-        ],
-    );
+    let mut f = plain(&hostile);
     let (r, _) = response(&mut f, event(json!({"method": "GET"}), Some(CALLER), "c"));
     assert_eq!(outcome(&r).0, "ok", "{r}");
-    // The digits as written; an exponent comes back in serde_json's spelling (docs/contract.md).
+    // The digits as written; an exponent comes back in serde_json's spelling (datastore-proxy README).
     assert_eq!(r["a"], "1e+2", "{r}");
     assert_eq!(r["b"], "-0", "{r}");
     assert_eq!(r["c"], "1.50", "{r}");

@@ -102,6 +102,37 @@ struct Subject {
 }
 
 impl Subject {
+    /// A row with nothing measured yet.
+    fn new(
+        name: &'static str,
+        build: &'static str,
+        transport: Transport,
+        path: PathBuf,
+        kind: Kind,
+        env: Vec<(String, String)>,
+    ) -> Self {
+        Self {
+            name,
+            build,
+            transport,
+            path,
+            kind,
+            env,
+            inits: vec![],
+            firsts: vec![],
+            first_requests: vec![],
+            cold_rss_kib: vec![],
+            init_cpu: vec![],
+            first_cpu: vec![],
+            warm: vec![],
+            warm_requests: 0,
+            warm_rss_kib: 0,
+            binary_bytes: 0,
+            zip_bytes: None,
+            failures: vec![],
+        }
+    }
+
     fn init_plus_first(&self) -> Vec<Duration> {
         self.inits
             .iter()
@@ -522,29 +553,15 @@ fn run(cold_n: usize, warm_n: usize, variants: bool) -> Result<(), String> {
     }
     let mut subjects: Vec<Subject> = rows
         .into_iter()
-        .map(|(name, build, path, kind, transport)| Subject {
-            name,
-            build,
-            transport,
-            binary_bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
-            zip_bytes: zip_size(
-                &path,
+        .map(|(name, build, path, kind, transport)| {
+            let mut s = Subject::new(name, build, transport, path, kind, env_for(transport));
+            s.binary_bytes = std::fs::metadata(&s.path).map(|m| m.len()).unwrap_or(0);
+            s.zip_bytes = zip_size(
+                &s.path,
                 &work.join("zip").join(build),
                 name.split(' ').next().unwrap_or(name),
-            ),
-            env: env_for(transport),
-            path,
-            kind,
-            inits: vec![],
-            firsts: vec![],
-            first_requests: vec![],
-            cold_rss_kib: vec![],
-            init_cpu: vec![],
-            first_cpu: vec![],
-            warm: vec![],
-            warm_requests: 0,
-            warm_rss_kib: 0,
-            failures: vec![],
+            );
+            s
         })
         .collect();
     let _ = std::fs::remove_dir_all(work.join("zip"));
@@ -740,25 +757,15 @@ fn round_trips(bins: &Binaries, work: &Path, rounds: usize) -> Result<(), String
     ];
     let mut subjects: Vec<Subject> = rows
         .iter()
-        .map(|(name, kind, ..)| Subject {
-            name,
-            build: "ring",
-            transport: Transport::Https,
-            path: bins.release.join(name),
-            kind: *kind,
-            env: env.clone(),
-            inits: vec![],
-            firsts: vec![],
-            first_requests: vec![],
-            cold_rss_kib: vec![],
-            init_cpu: vec![],
-            first_cpu: vec![],
-            warm: vec![],
-            warm_requests: 0,
-            warm_rss_kib: 0,
-            binary_bytes: 0,
-            zip_bytes: None,
-            failures: vec![],
+        .map(|(name, kind, ..)| {
+            Subject::new(
+                name,
+                "ring",
+                Transport::Https,
+                bins.release.join(name),
+                *kind,
+                env.clone(),
+            )
         })
         .collect();
     eprintln!(
