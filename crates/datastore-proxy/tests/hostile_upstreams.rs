@@ -28,6 +28,14 @@ fn outcome(r: &Value) -> (String, String) {
     )
 }
 
+/// datastore-proxy with `extension`'s variables (port, session token), then `env`.
+fn with_extension(extension: &SecretsExtension, env: &[(&str, &str)]) -> FunctionProcess {
+    let ext_env = extension.env();
+    let mut all: Vec<(&str, &str)> = ext_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.extend_from_slice(env);
+    spawn(BIN, &all)
+}
+
 /// datastore-proxy with `upstream` as Datastore over plain http and a configured token.
 fn plain(upstream: &HostileUpstream) -> FunctionProcess {
     spawn(
@@ -143,15 +151,15 @@ fn a_secret_without_the_named_key_is_invalid_config_and_never_sent() {
     ] {
         let ext = SecretsExtension::start(SESSION).expect("extension");
         ext.put_secret(ARN, secret_string);
-        let ext_env = ext.env();
-        let mut env: Vec<(&str, &str)> = ext_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        env.extend([
-            ("DATASTORE_URL", hostile.base.as_str()),
-            ("MINDFUL_ALLOW_HTTP", "1"),
-            ("DATASTORE_TOKEN_SECRET_ARN", ARN),
-            ("DATASTORE_TOKEN_SECRET_KEY", "api_token"),
-        ]);
-        let mut f = spawn(BIN, &env);
+        let mut f = with_extension(
+            &ext,
+            &[
+                ("DATASTORE_URL", hostile.base.as_str()),
+                ("MINDFUL_ALLOW_HTTP", "1"),
+                ("DATASTORE_TOKEN_SECRET_ARN", ARN),
+                ("DATASTORE_TOKEN_SECRET_KEY", "api_token"),
+            ],
+        );
         let (r, _) = response(&mut f, event(json!({"method": "POST"}), Some(CALLER), "c"));
         assert_error_mentions(&r, "invalid_config", "DATASTORE_TOKEN_SECRET_KEY");
         assert_no_leaks("answer", &r.to_string(), &["hunter2"], &[]);
@@ -176,14 +184,14 @@ fn a_rotated_token_is_read_again_after_a_401_once_per_ttl() {
     });
     let ext = SecretsExtension::start(SESSION).expect("extension");
     ext.put_secret(ARN, "ds-old");
-    let ext_env = ext.env();
-    let mut env: Vec<(&str, &str)> = ext_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    env.extend([
-        ("DATASTORE_URL", hostile.base.as_str()),
-        ("MINDFUL_ALLOW_HTTP", "1"),
-        ("DATASTORE_TOKEN_SECRET_ARN", ARN),
-    ]);
-    let mut f = spawn(BIN, &env);
+    let mut f = with_extension(
+        &ext,
+        &[
+            ("DATASTORE_URL", hostile.base.as_str()),
+            ("MINDFUL_ALLOW_HTTP", "1"),
+            ("DATASTORE_TOKEN_SECRET_ARN", ARN),
+        ],
+    );
     let post = |f: &mut FunctionProcess, c: &str| {
         response(f, event(json!({"method": "POST"}), Some(CALLER), c)).0
     };
@@ -228,25 +236,23 @@ fn proxy_variables_capture_nothing() {
     let (mindful, bundle) = https_hostile(|_, _| Answer::Json(201, "{}".into()));
     let ext = SecretsExtension::start(SESSION).expect("extension");
     ext.put_secret(ARN, "ds-token");
-    let ext_env = ext.env();
-    let mut env: Vec<(&str, &str)> = ext_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let proxy_url = proxy.base.clone();
-    for var in [
+    let mut env: Vec<(&str, &str)> = [
         "HTTP_PROXY",
         "HTTPS_PROXY",
         "ALL_PROXY",
         "http_proxy",
         "https_proxy",
         "all_proxy",
-    ] {
-        env.push((var, proxy_url.as_str()));
-    }
+    ]
+    .into_iter()
+    .map(|var| (var, proxy.base.as_str()))
+    .collect();
     env.extend([
         ("DATASTORE_URL", mindful.base.as_str()),
         ("DATASTORE_TOKEN_SECRET_ARN", ARN),
         ("SSL_CERT_FILE", bundle.as_str()),
     ]);
-    let mut f = spawn(BIN, &env);
+    let mut f = with_extension(&ext, &env);
     let (r, _) = response(&mut f, event(json!({"method": "POST"}), Some(CALLER), "c"));
     assert_eq!(outcome(&r).0, "ok", "{r}");
     assert_eq!(proxy.count(), 0, "{:?}", proxy.received());
