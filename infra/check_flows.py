@@ -81,6 +81,7 @@ DS_RESERVED = set(_FN["datastore-proxy"]["reserved_inputs"])
 DS_POST_OUTPUTS = COMMON_OUTPUTS | set(_FN["datastore-proxy"]["outputs_post"])
 # A GET returns every field of the stored record, flattened; the Data Keys come on top.
 DS_GET_OUTPUTS = COMMON_OUTPUTS | set(_FN["datastore-proxy"]["outputs_get"])
+DS_STATUS_OUTPUTS = COMMON_OUTPUTS | set(_FN["datastore-proxy"]["outputs_status"])
 AA_INPUTS = set(_FN["agent-answer"]["inputs"])
 AA_OUTPUTS = COMMON_OUTPUTS | set(_FN["agent-answer"]["outputs"])
 # Parameters that carry secrets: a flow may bind them to an attribute, never to a literal.
@@ -481,6 +482,8 @@ class Checker:
         if fn == "datastore-proxy":
             if str(attrs.get("method", "")).upper() == "GET":
                 return DS_GET_OUTPUTS | data_keys
+            if str(attrs.get("method", "")).upper() == "STATUS":
+                return DS_STATUS_OUTPUTS
             return DS_POST_OUTPUTS
         if fn == "agent-answer":
             return AA_OUTPUTS
@@ -939,8 +942,14 @@ class Checker:
                     self.err(here, f"max_offers {mo!r} must be a whole number or a stack parameter")
         elif fn == "datastore-proxy":
             method = str(attrs.get("method", ""))
-            if method.upper() not in ("POST", "GET"):
-                self.err(here, f"datastore-proxy method must be POST or GET, got {method!r}")
+            if method.upper() not in ("POST", "GET", "STATUS"):
+                self.err(here, f"datastore-proxy method must be POST, GET or STATUS, got {method!r}")
+            elif method.upper() == "STATUS":
+                if not attrs.get("widget_id"):
+                    self.err(here, "datastore-proxy STATUS needs widget_id (the Call Target's Scheduler widget)")
+                extra = set(attrs) - DS_RESERVED
+                if extra:
+                    self.err(here, f"datastore-proxy STATUS ignores parameters {sorted(extra)}")
             elif method.upper() == "GET":
                 extra = set(attrs) - DS_RESERVED
                 if extra:

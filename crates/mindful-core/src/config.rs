@@ -319,6 +319,9 @@ pub mod vars {
     pub const DATASTORE_URL: &str = "DATASTORE_URL";
     pub const DATASTORE_NUMBER_FORMAT: &str = "DATASTORE_NUMBER_FORMAT";
     pub const DATASTORE_INCLUDE_ATTRIBUTES: &str = "DATASTORE_INCLUDE_ATTRIBUTES";
+    /// datastore-proxy's Scheduler API origin for `method=STATUS`
+    /// (`https://{organization_id}.scheduler-rt.getmindful.com`); unset = no status checks.
+    pub const SCHEDULER_URL: &str = "SCHEDULER_URL";
     pub const MINDFUL_TOKEN_URL: &str = "MINDFUL_TOKEN_URL";
     pub const MINDFUL_API_URL: &str = "MINDFUL_API_URL";
     pub const MINDFUL_CLIENT_ID: &str = "MINDFUL_CLIENT_ID";
@@ -330,6 +333,14 @@ pub mod vars {
         secret_arn: "DATASTORE_TOKEN_SECRET_ARN",
         secret_key: "DATASTORE_TOKEN_SECRET_KEY",
         parameter: "DATASTORE_TOKEN_PARAMETER",
+    };
+    /// datastore-proxy's Scheduler API Access Token, when the organisation's Access Control
+    /// Policy requires one (optional: the Scheduler API is open by default).
+    pub const SCHEDULER_TOKEN: SecretSetting = SecretSetting {
+        value: "SCHEDULER_TOKEN",
+        secret_arn: "SCHEDULER_TOKEN_SECRET_ARN",
+        secret_key: "SCHEDULER_TOKEN_SECRET_KEY",
+        parameter: "SCHEDULER_TOKEN_PARAMETER",
     };
     /// agent-answer's Application Client secret.
     pub const MINDFUL_CLIENT_SECRET: SecretSetting = SecretSetting {
@@ -376,6 +387,11 @@ pub mod vars {
         (DATASTORE_TOKEN.secret_arn, DATASTORE),
         (DATASTORE_TOKEN.secret_key, DATASTORE),
         (DATASTORE_TOKEN.parameter, DATASTORE),
+        (SCHEDULER_URL, DATASTORE),
+        (SCHEDULER_TOKEN.value, DATASTORE),
+        (SCHEDULER_TOKEN.secret_arn, DATASTORE),
+        (SCHEDULER_TOKEN.secret_key, DATASTORE),
+        (SCHEDULER_TOKEN.parameter, DATASTORE),
         (MINDFUL_TOKEN_URL, ANSWER),
         (MINDFUL_API_URL, ANSWER),
         (MINDFUL_CLIENT_ID, ANSWER),

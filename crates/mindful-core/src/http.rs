@@ -352,6 +352,9 @@ pub mod limits {
     pub const DATASTORE_RECORD: usize = 256 * 1024;
     /// Agent Answer's reply: only its status is used.
     pub const AGENT_ANSWER_REPLY: usize = 64 * 1024;
+    /// A Scheduler widget status: a state, an estimate and a list of appointment slots (a day
+    /// of 15-minute slots is a few KiB).
+    pub const SCHEDULER_WIDGET: usize = 64 * 1024;
     /// The Parameters and Secrets extension's JSON: a SecretString is at most 65 536 bytes
     /// (Secrets Manager quota), JSON-escaped at most ~6x, plus metadata.
     pub const SECRETS_EXTENSION: usize = 512 * 1024;

@@ -1,6 +1,6 @@
 //! Shared core of the Amazon Connect ↔ Mindful Lambda bundle: the tolerant Connect event, the
 //! flat string response, E.164 normalisation, configuration and secrets, the HTTP budget, and the
-//! Mindful OAuth, Datastore and Agent Answer clients.
+//! Mindful OAuth, Datastore, Scheduler widget status and Agent Answer clients.
 
 pub mod agent_answer;
 pub mod answer;
@@ -13,6 +13,7 @@ pub mod kvp;
 pub mod oauth;
 pub mod observe;
 pub mod phone;
+pub mod scheduler;
 pub mod secret;
 pub mod transport;
 

@@ -61,7 +61,13 @@ pub mod params {
     /// With `phrase=accepted`: Mindful's estimated callback time in seconds (the Datastore
     /// POST answer's `ecbt`; empty or `null` when Mindful gave none).
     pub const ECBT: &str = "ecbt";
-    pub const ALL: [&str; 11] = [
+    /// Mindful's status for the Call Target, when the flow checked it: the Scheduler widget
+    /// state datastore-proxy answered to `method=STATUS` (`offer_callback`, …,
+    /// `platform_unavailable`), or any other word when the check failed. Absent or blank = not
+    /// checked; otherwise a callback is offered only in a state where Mindful takes callbacks
+    /// ([`mindful_core::scheduler::states::takes_callbacks`]).
+    pub const MINDFUL_STATUS: &str = "mindful_status";
+    pub const ALL: [&str; 12] = [
         OCW,
         AGENTS_AVAILABLE,
         LANGUAGE,
@@ -73,6 +79,7 @@ pub mod params {
         VOICES,
         PHRASE,
         ECBT,
+        MINDFUL_STATUS,
     ];
 }
 
@@ -459,8 +466,10 @@ fn speak(
         (made, Some(max)) => made.unwrap_or(0) < max,
         (_, None) => true,
     };
-    let offer_callback =
-        seconds >= offer_threshold_seconds && !agents_available(event) && under_limit;
+    let offer_callback = seconds >= offer_threshold_seconds
+        && !agents_available(event)
+        && under_limit
+        && mindful_takes_callbacks(event);
     // Echo the count back only when the flow counts offers (second-chance queue flow), so
     // the first-offer flow's response stays as it was.
     let offers_made = match (offers_made, max_offers) {
@@ -503,6 +512,25 @@ fn count_param(event: &ContactFlowEvent, name: &'static str) -> Result<Option<u6
     match raw.parse::<u64>() {
         Ok(v) if v <= 1000 => Ok(Some(v)),
         _ => Err(Failure::InvalidCount(name)),
+    }
+}
+
+/// Whether Mindful takes callbacks for this Call Target: true when the flow did not check
+/// (`mindful_status` absent or blank), else only in one of Mindful's offer states. A failed
+/// check (the flow passes `error`) or an undocumented state means no offer: the caller queues.
+fn mindful_takes_callbacks(event: &ContactFlowEvent) -> bool {
+    match event.param(params::MINDFUL_STATUS).map(str::trim) {
+        None | Some("") => true,
+        Some(state) => {
+            let takes = mindful_core::scheduler::states::takes_callbacks(state);
+            if !takes {
+                tracing::info!(
+                    mindful_status = state,
+                    "Mindful takes no callbacks now: no offer"
+                );
+            }
+            takes
+        }
     }
 }
 
@@ -779,6 +807,36 @@ mod tests {
                 get(&r, "error_message"),
                 Some("OCW is missing or empty; expected the oldest contact age in seconds")
             );
+        }
+    }
+
+    /// Mindful's widget status gates the offer: (mindful_status, offer_callback). Above the
+    /// threshold with no agents, only a state in which Mindful takes callbacks keeps the offer.
+    #[tokio::test]
+    async fn mindful_status_gates_the_offer() {
+        let rows: &[(Option<&str>, &str)] = &[
+            (None, "true"),
+            (Some(""), "true"),
+            (Some("offer_callback"), "true"),
+            (Some("offer_asap_callback"), "true"),
+            (Some(" offer_scheduled_callback "), "true"),
+            (Some("display_ewt_only"), "false"),
+            (Some("platform_unavailable"), "false"),
+            // What the shipped flows pass when the status check failed or timed out.
+            (Some("error"), "false"),
+            // Undocumented or misspelled: no offer rather than a guess.
+            (Some("OFFER_CALLBACK"), "false"),
+            (Some("maintenance"), "false"),
+        ];
+        for (status, want) in rows {
+            let mut params = json!({"OCW": "185"});
+            if let Some(s) = status {
+                params["mindful_status"] = json!(s);
+            }
+            let r = invoke(connect_event(params, "en-US")).await;
+            assert_eq!(get(&r, "status"), Some("ok"), "{status:?}");
+            assert_eq!(get(&r, "offer_callback"), Some(*want), "{status:?}");
+            assert_eq!(get(&r, "OCW"), Some("about 4 minutes"), "{status:?}");
         }
     }
 
