@@ -358,6 +358,9 @@ fn cases() -> Vec<Case> {
         (f2, "transfer-to-queue", "QueueAtCapacity", false),
         (f2, "transfer-to-queue", "NoMatchingError", false),
         (f2, "sorry-message", "NoMatchingError", false),
+        (f2, "get-sorry-phrase", "NoMatchingError", false),
+        (f2, "keep-sorry-words", "NoMatchingError", false),
+        (f2, "set-sorry-voice", "NoMatchingError", false),
         (f5, "hold-loop", "NoMatchingError", true),
         (f5, "get-queue-metrics", "NoMatchingError", true),
         (f5, "get-wait-phrase", "NoMatchingError", true),
@@ -369,7 +372,12 @@ fn cases() -> Vec<Case> {
         let name: &'static str =
             Box::leak(format!("{} {block} {error}", flow.unwrap_or("-")).into_boxed_str());
         let mut s = sc(&["", "1", "1"]);
-        let queues = matches!(*block, "transfer-to-queue" | "sorry-message");
+        // The blocks of the sorry path are reached when the transfer to the queue fails.
+        let sorry = matches!(
+            *block,
+            "sorry-message" | "get-sorry-phrase" | "keep-sorry-words" | "set-sorry-voice"
+        );
+        let queues = sorry || *block == "transfer-to-queue";
         if !second {
             s.inputs = if queues {
                 VecDeque::new()
@@ -377,7 +385,7 @@ fn cases() -> Vec<Case> {
                 [Input::Digits("1".into())].into()
             };
         }
-        if *block == "sorry-message" {
+        if sorry {
             s.inject
                 .push(inject_in(*flow, "transfer-to-queue", "NoMatchingError"));
         }
