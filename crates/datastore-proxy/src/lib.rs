@@ -4,21 +4,19 @@
 //!
 //! The shape of every function here: [`contract`] names the parameters, outputs, statuses and
 //! codes; [`plan`] is the pure decision from event and configuration (table-tested); then
-//! [`DatastoreProxy`] does the I/O; every failure is one [`Failure`] mapped once by
-//! [`error_answer`].
+//! [`DatastoreProxy`] (a [`ConnectFunction`]) does the I/O; every failure is one [`Failure`],
+//! answered by [`Function`], the one serving shape of every function.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use lambda_runtime::LambdaEvent;
-use mindful_core::answer::error_answer;
 use mindful_core::config::{self, vars, CommonConfig, ConfigError};
 use mindful_core::datastore::{
     DatastoreClient, DatastoreError, SearchOutcome, DEFAULT_DATASTORE_URL,
 };
-use mindful_core::handler::{respond, Invocation, Payload};
+use mindful_core::function::{ConnectFunction, Function};
+use mindful_core::handler::Invocation;
 use mindful_core::http::Client;
-use mindful_core::observe::InvocationRecord;
 use mindful_core::phone::{self, NumberFormat};
 use mindful_core::scheduler::{self, SchedulerClient, SchedulerError};
 use mindful_core::secret::{SecretError, SecretSource, SecretStore};
@@ -330,17 +328,50 @@ pub fn plan(config: &Config, event: &ContactFlowEvent) -> Result<Plan, Failure> 
     })
 }
 
-/// The function's state, built once in `main`.
+/// What a valid configuration builds once per process: the Datastore client and, with
+/// `SCHEDULER_URL`, the Scheduler client, sharing the process's HTTP client.
+pub struct Setup {
+    pub config: Config,
+    datastore: DatastoreClient,
+    scheduler: Option<SchedulerClient>,
+}
+
+impl Setup {
+    pub fn new(http: Client, config: Config) -> Self {
+        let scheduler = config
+            .scheduler_url
+            .clone()
+            .map(|url| SchedulerClient::new(http.clone(), url));
+        let datastore = DatastoreClient::new(http, config.datastore_url.clone());
+        Self {
+            config,
+            datastore,
+            scheduler,
+        }
+    }
+}
+
+impl std::fmt::Debug for Setup {
+    /// The configuration is what the start-up report shows.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.config.fmt(f)
+    }
+}
+
+/// The function: the secrets it reads; everything else comes with [`Setup`].
 pub struct DatastoreProxy {
-    // A bad configuration does not stop the process: every invocation answers
-    // `error=invalid_config`, so the flow takes its error branch instead of Connect retrying.
-    setup: Result<(Config, DatastoreClient, Option<SchedulerClient>), ConfigError>,
     secrets: SecretStore,
 }
 
 impl DatastoreProxy {
-    pub fn new(http: Client, config: Result<Config, ConfigError>, secrets: SecretStore) -> Self {
-        mindful_core::handler::report_config(FUNCTION_NAME, &config);
+    /// The served function. A bad configuration does not stop the process: every invocation
+    /// answers `error=invalid_config`, so the flow takes its error branch instead of Connect
+    /// retrying.
+    pub fn new(
+        http: Client,
+        config: Result<Config, ConfigError>,
+        secrets: SecretStore,
+    ) -> Function<Self> {
         if let Ok(c) = &config {
             if c.number_format == NumberFormat::National {
                 tracing::warn!(
@@ -350,65 +381,45 @@ impl DatastoreProxy {
                 );
             }
         }
-        let setup = config.map(|c| {
-            let scheduler = c
-                .scheduler_url
-                .clone()
-                .map(|url| SchedulerClient::new(http.clone(), url));
-            let client = DatastoreClient::new(http, c.datastore_url.clone());
-            (c, client, scheduler)
-        });
-        Self { setup, secrets }
+        Function::new(Self { secrets }, config.map(|c| Setup::new(http, c)))
     }
 
     /// From the process environment (what `main` uses).
-    pub fn from_env(http: Client) -> Self {
+    pub fn from_env(http: Client) -> Function<Self> {
         let env = config::process_env;
         let secrets = SecretStore::from_env(http.clone(), &env);
         Self::new(http, Config::from_env(&env), secrets)
     }
+}
 
-    fn budget(&self) -> Duration {
-        self.setup
-            .as_ref()
-            .map(|(c, _, _)| c.common.request_budget)
+impl ConnectFunction for DatastoreProxy {
+    const NAME: &'static str = FUNCTION_NAME;
+    const KEEP_ON_OVERFLOW: &'static [&'static str] = &[outputs::CUSTOMER_CONTACT_NUMBER];
+    type Config = Setup;
+    type Failure = Failure;
+
+    fn budget(setup: Option<&Setup>) -> Duration {
+        setup
+            .map(|s| s.config.common.request_budget)
             .unwrap_or(Duration::from_millis(DEFAULT_BUDGET_MS))
     }
 
-    /// The Lambda handler.
-    pub async fn handle(
-        &self,
-        event: LambdaEvent<Payload>,
-    ) -> Result<Kvp, std::convert::Infallible> {
-        respond(
-            FUNCTION_NAME,
-            event,
-            self.budget(),
-            &[outputs::CUSTOMER_CONTACT_NUMBER],
-            |inv| self.run(inv),
-        )
-        .await
+    fn execute<'a>(
+        &'a self,
+        setup: &'a Setup,
+        inv: &'a mut Invocation,
+    ) -> impl std::future::Future<Output = Result<Kvp, Failure>> + Send + 'a {
+        self.process(setup, inv)
     }
+}
 
-    async fn run(&self, mut inv: Invocation) -> (Kvp, InvocationRecord) {
-        let response = match self.process(&mut inv).await {
-            Ok(kvp) => kvp,
-            Err(e) => {
-                use mindful_core::answer::Failure as _;
-                tracing::warn!(error = e.code(), message = %e, "datastore-proxy failed");
-                error_answer(&e)
-            }
-        };
-        (response, inv.record)
-    }
-
-    async fn process(&self, inv: &mut Invocation) -> Result<Kvp, Failure> {
-        let (config, client, scheduler) = self
-            .setup
-            .as_ref()
-            .map_err(|e| Failure::Config(e.clone()))?;
+impl DatastoreProxy {
+    async fn process(&self, setup: &Setup, inv: &mut Invocation) -> Result<Kvp, Failure> {
+        let (config, client) = (&setup.config, &setup.datastore);
         if method(&inv.event)? == Method::Status {
-            return self.widget_status(config, scheduler.as_ref(), inv).await;
+            return self
+                .widget_status(config, setup.scheduler.as_ref(), inv)
+                .await;
         }
         let plan = plan(config, &inv.event)?;
         inv.record.masked_number = Some(plan.masked.clone());

@@ -10,6 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use datastore_proxy::{Config, DatastoreProxy};
+use mindful_core::function::Function;
 use mindful_core::handler::test_event;
 use mindful_core::http::{build_client, HttpSettings};
 use mindful_core::scheduler::states;
@@ -18,7 +19,7 @@ use mindful_core::Kvp;
 use mindful_sim::{Fault, Route, Sim, SimConfig, DEFAULT_WIDGET_ID};
 use serde_json::{json, Value};
 
-fn proxy(sim: &Sim, extra: &[(&str, &str)]) -> DatastoreProxy {
+fn proxy(sim: &Sim, extra: &[(&str, &str)]) -> Function<DatastoreProxy> {
     let env = common::sim_env(sim)
         .with(&[("SCHEDULER_URL", &sim.base_url())])
         .with(extra)
@@ -36,7 +37,7 @@ fn status_event(params: Value) -> Value {
         "CustomerEndpoint":null}}})
 }
 
-async fn call(p: &DatastoreProxy, e: Value) -> Kvp {
+async fn call(p: &Function<DatastoreProxy>, e: Value) -> Kvp {
     p.handle(test_event(e)).await.unwrap()
 }
 

@@ -7,6 +7,7 @@ pub mod answer;
 pub mod config;
 pub mod datastore;
 pub mod event;
+pub mod function;
 pub mod handler;
 pub mod http;
 pub mod kvp;

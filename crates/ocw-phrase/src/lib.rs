@@ -11,12 +11,11 @@
 
 pub mod phrase;
 
-use std::convert::Infallible;
 use std::time::Duration;
 
-use lambda_runtime::LambdaEvent;
 use mindful_core::config::{parse_u64, ConfigError};
-use mindful_core::handler::Payload;
+use mindful_core::function::{ConnectFunction, Function};
+use mindful_core::handler::Invocation;
 use mindful_core::{ContactFlowEvent, Kvp};
 
 use crate::phrase::{
@@ -231,13 +230,41 @@ impl Config {
 /// so the flow keeps its context and takes its error branch instead of Connect retrying.
 pub type Settings = Result<Config, ConfigError>;
 
-/// The Lambda handler.
-pub async fn handle(settings: &Settings, event: LambdaEvent<Payload>) -> Result<Kvp, Infallible> {
-    mindful_core::handler::respond(FUNCTION_NAME, event, BUDGET, &[], |inv| async move {
-        let response = answer(settings, &inv.event);
-        (response, inv.record)
-    })
-    .await
+/// The function: pure, so it holds nothing; its configuration comes with [`Function`].
+pub struct OcwPhrase;
+
+impl OcwPhrase {
+    /// The served function (what `main` runs and the tests invoke).
+    pub fn served(settings: Settings) -> Function<Self> {
+        Function::new(Self, settings)
+    }
+}
+
+impl ConnectFunction for OcwPhrase {
+    const NAME: &'static str = FUNCTION_NAME;
+    type Config = Config;
+    type Failure = Failure;
+
+    fn budget(_: Option<&Config>) -> Duration {
+        BUDGET
+    }
+
+    fn execute<'a>(
+        &'a self,
+        config: &'a Config,
+        inv: &'a mut Invocation,
+    ) -> impl std::future::Future<Output = Result<Kvp, Failure>> + Send + 'a {
+        // Every outcome, failures included, is an answer carrying the caller's words.
+        std::future::ready(Ok(answer_for(Ok(config), &inv.event)))
+    }
+
+    /// Only an invalid configuration reaches here: answered with the caller's words too.
+    fn failure_answer(&self, event: &ContactFlowEvent, failure: &Failure) -> Kvp {
+        match failure {
+            Failure::Config(e) => answer_for(Err(Failure::Config(e.clone())), event),
+            other => mindful_core::answer::error_answer(other),
+        }
+    }
 }
 
 /// The outcome of the phrase rules for one event, before it is merged with the echoed input.
@@ -254,7 +281,7 @@ struct Spoken {
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     #[error("configuration error: {0}")]
-    Config(ConfigError),
+    Config(#[from] ConfigError),
     #[error("OCW {0}; expected the oldest contact age in seconds")]
     InvalidOcw(InvalidSeconds),
     #[error("{name} {why}; expected whole seconds from {min} to {MAX_SETTING_SECONDS}")]
@@ -293,6 +320,14 @@ impl mindful_core::answer::Failure for Failure {
 /// phrase, plus `OCW_seconds`, `offer_callback`, `OCW_language`, the caller's language, voice
 /// and sentences, and `status`.
 pub fn answer(settings: &Settings, event: &ContactFlowEvent) -> Kvp {
+    answer_for(
+        settings.as_ref().map_err(|e| Failure::Config(e.clone())),
+        event,
+    )
+}
+
+/// [`answer`] with the configuration, or the failure that stands in for it.
+fn answer_for(config: Result<&Config, Failure>, event: &ContactFlowEvent) -> Kvp {
     let mut out = Kvp::new();
     for (key, value) in event.parameters() {
         if !keys::RESERVED.contains(&key.as_str()) {
@@ -313,9 +348,7 @@ pub fn answer(settings: &Settings, event: &ContactFlowEvent) -> Kvp {
     out.set(keys::PROMPT_HOLD, language.hold);
     out.set(keys::PROMPT_SORRY, language.sorry);
     out.set(keys::PROMPT_CALLBACK_SORRY, language.sorry_callback);
-    let outcome = settings
-        .as_ref()
-        .map_err(|e| Failure::Config(e.clone()))
+    let outcome = config
         .and_then(|config| match phrase_param(event)? {
             Phrase::Offer => speak(config, event, language).map(Outcome::Offer),
             Phrase::Accepted => accepted(config, event, language).map(Outcome::Accepted),
@@ -604,7 +637,10 @@ mod tests {
     }
 
     async fn invoke_with(settings: &Settings, payload: Value) -> Response {
-        match handle(settings, test_event(payload)).await {
+        match OcwPhrase::served(settings.clone())
+            .handle(test_event(payload))
+            .await
+        {
             Ok(kvp) => kvp.into_inner(),
             Err(never) => match never {},
         }
@@ -998,7 +1034,9 @@ mod tests {
         assert_eq!(get(&r, "nested"), Some(r#"{"a":1}"#));
         assert_eq!(get(&r, "offer_callback"), Some("true"));
         // The serialised response is what Connect's STRING_MAP validation reads.
-        let Ok(kvp) = handle(&config(), test_event(payload)).await;
+        let Ok(kvp) = OcwPhrase::served(config())
+            .handle(test_event(payload))
+            .await;
         let v = serde_json::to_value(&kvp).unwrap_or_default();
         let obj = v.as_object().cloned().unwrap_or_default();
         assert_eq!(obj.len(), r.len());
