@@ -123,7 +123,7 @@ impl Config {
             token_url,
             api_url,
             client_id: env(vars::MINDFUL_CLIENT_ID).map(|v| v.trim().to_string()),
-            client_secret: config::secret_source(env, &vars::MINDFUL_CLIENT_SECRET),
+            client_secret: mindful_core::secret::secret_source(env, &vars::MINDFUL_CLIENT_SECRET),
             dedup_window: Duration::from_secs(dedup),
         })
     }

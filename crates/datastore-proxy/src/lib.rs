@@ -137,11 +137,11 @@ impl Config {
         let include_attributes = env(vars::DATASTORE_INCLUDE_ATTRIBUTES)
             .map(|v| config::is_truthy(&v))
             .unwrap_or(false);
-        let token = config::secret_source(env, &vars::DATASTORE_TOKEN);
+        let token = mindful_core::secret::secret_source(env, &vars::DATASTORE_TOKEN);
         let scheduler_url = env(vars::SCHEDULER_URL)
             .map(|u| config::check_url(&u, vars::SCHEDULER_URL, common.allow_http))
             .transpose()?;
-        let scheduler_token = config::secret_source(env, &vars::SCHEDULER_TOKEN);
+        let scheduler_token = mindful_core::secret::secret_source(env, &vars::SCHEDULER_TOKEN);
         Ok(Self {
             common,
             datastore_url,

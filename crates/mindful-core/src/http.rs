@@ -12,7 +12,7 @@ pub use ::http::StatusCode;
 pub use url::Url;
 
 use crate::transport::ClientSettings;
-pub use crate::transport::{Client, RequestBuilder};
+pub use crate::transport::{Client, RequestBuilder, TransportError};
 
 /// Time kept back from the Lambda deadline to serialise the answer and return it.
 pub const DEADLINE_SAFETY_MARGIN: Duration = Duration::from_millis(200);
@@ -326,19 +326,6 @@ impl<F: Future> Future for ClockChecked<F> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the time budget ran out")]
 pub struct BudgetExceeded;
-
-/// What went wrong talking to an upstream, before any HTTP status is interpreted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TransportError {
-    #[error("no answer within the time budget")]
-    Timeout,
-    #[error("could not connect: {0}")]
-    Connect(String),
-    #[error("request failed: {0}")]
-    Other(String),
-    #[error("the answer is larger than {limit} bytes")]
-    TooLarge { limit: usize },
-}
 
 /// Body size limits: each well above any real answer, and small enough that reading, parsing
 /// and flattening the largest allowed body takes milliseconds inside the budget and a few

@@ -33,7 +33,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use url::Url;
 
-use crate::http::TransportError;
+/// What went wrong talking to an upstream, before any HTTP status is interpreted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("no answer within the time budget")]
+    Timeout,
+    #[error("could not connect: {0}")]
+    Connect(String),
+    #[error("request failed: {0}")]
+    Other(String),
+    #[error("the answer is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+}
 
 /// What one request may read beyond its body limit: the status line, headers and any interim
 /// (`1xx`) responses. A real Mindful answer's head is well under 2 KB.
