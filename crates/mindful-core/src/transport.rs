@@ -679,7 +679,7 @@ impl From<Tripped> for TransportError {
 }
 
 /// The bound on one connection's reads, armed by each request that uses it: a deadline and a
-/// byte allowance. Idle (disarmed), a connection may read [`IDLE_ALLOWANCE`] bytes (TLS session
+/// byte allowance. Idle (disarmed), a connection may read `IDLE_ALLOWANCE` bytes (TLS session
 /// tickets); a new guard, before its connection is up, nothing. Checked on every read, in the connection's own task, so it holds even
 /// when the socket never pends and the runtime's timers are late.
 #[derive(Debug, Default)]
