@@ -1520,10 +1520,13 @@ fn inbound(j: &mut Journey<'_>, c: &Caller, title: &str) -> Result<Inbound, Jour
                     v.trim().is_empty()
                         || mindful_core::scheduler::states::takes_callbacks(v.trim())
                 });
-            let want_offer = made < opts.max_offers
-                && opts.agents_available == 0
-                && seconds >= 60
-                && mindful_takes_callbacks;
+            let want_offer = ocw_phrase::offer_callback(&ocw_phrase::OfferFacts {
+                wait_seconds: seconds,
+                threshold_seconds: ocw_phrase::DEFAULT_OFFER_THRESHOLD_SECONDS,
+                agents_available: opts.agents_available > 0,
+                offers_left: made < opts.max_offers,
+                mindful_takes_callbacks,
+            });
             let want_count = made + u32::from(want_offer);
             let offer = s.get("offer_callback") == Some("true");
             let counted: Option<u32> = s.get("offers_made").and_then(|v| v.parse().ok());

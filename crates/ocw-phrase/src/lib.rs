@@ -499,10 +499,13 @@ fn speak(
         (made, Some(max)) => made.unwrap_or(0) < max,
         (_, None) => true,
     };
-    let offer_callback = seconds >= offer_threshold_seconds
-        && !agents_available(event)
-        && under_limit
-        && mindful_takes_callbacks(event);
+    let offer_callback = offer_callback(&OfferFacts {
+        wait_seconds: seconds,
+        threshold_seconds: offer_threshold_seconds,
+        agents_available: agents_available(event),
+        offers_left: under_limit,
+        mindful_takes_callbacks: mindful_takes_callbacks(event),
+    });
     // Echo the count back only when the flow counts offers (second-chance queue flow), so
     // the first-offer flow's response stays as it was.
     let offers_made = match (offers_made, max_offers) {
@@ -515,6 +518,30 @@ fn speak(
         offer_callback,
         offers_made,
     })
+}
+
+/// What the offer decision looks at, each read from the event by the rules above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfferFacts {
+    /// The oldest contact's age in whole seconds (`OCW`).
+    pub wait_seconds: u64,
+    /// `OCW_OFFER_THRESHOLD_SECONDS` or the `offer_threshold_seconds` parameter.
+    pub threshold_seconds: u64,
+    /// `agents_available` is a count above 0.
+    pub agents_available: bool,
+    /// Under `max_offers` (or no cap).
+    pub offers_left: bool,
+    /// `mindful_status` absent, or a state in which Mindful takes callbacks.
+    pub mindful_takes_callbacks: bool,
+}
+
+/// The offer rule, the one place it is written: offer once the wait reaches the threshold,
+/// while no agent is free, offers are left and Mindful takes callbacks.
+pub fn offer_callback(facts: &OfferFacts) -> bool {
+    facts.wait_seconds >= facts.threshold_seconds
+        && !facts.agents_available
+        && facts.offers_left
+        && facts.mindful_takes_callbacks
 }
 
 /// A per-call override in seconds (decimals floored like `OCW`), within `min..=86400`;
@@ -844,6 +871,56 @@ mod tests {
                 Some("OCW is missing or empty; expected the oldest contact age in seconds")
             );
         }
+    }
+
+    /// The rule itself: each fact alone can withhold the offer.
+    #[test]
+    fn offer_rule_table() {
+        let yes = OfferFacts {
+            wait_seconds: 60,
+            threshold_seconds: 60,
+            agents_available: false,
+            offers_left: true,
+            mindful_takes_callbacks: true,
+        };
+        assert!(offer_callback(&yes));
+        for (no, why) in [
+            (
+                OfferFacts {
+                    wait_seconds: 59,
+                    ..yes
+                },
+                "short wait",
+            ),
+            (
+                OfferFacts {
+                    agents_available: true,
+                    ..yes
+                },
+                "an agent is free",
+            ),
+            (
+                OfferFacts {
+                    offers_left: false,
+                    ..yes
+                },
+                "offer cap reached",
+            ),
+            (
+                OfferFacts {
+                    mindful_takes_callbacks: false,
+                    ..yes
+                },
+                "Mindful takes none",
+            ),
+        ] {
+            assert!(!offer_callback(&no), "{why}");
+        }
+        assert!(offer_callback(&OfferFacts {
+            wait_seconds: 0,
+            threshold_seconds: 0,
+            ..yes
+        }));
     }
 
     /// Mindful's widget status gates the offer: (mindful_status, offer_callback). Above the
