@@ -401,21 +401,17 @@ pub fn samples(function: &str, prefix: &str) -> Vec<Sample> {
         .collect()
 }
 
-/// The test that a function crate's docs state exactly the statuses and error codes of its
-/// contract module (`$contract::statuses::ALL`, `$contract::codes::ALL`): in the summary table
-/// of `docs/contract.md` and in the error tables of the crate's `README.md` (see
-/// [`crate::testkit::assert_contract_documented`]). Both files are read at compile time from the
-/// calling crate.
+/// The test that a function crate's README states exactly the error codes of its contract
+/// module (`$contract::codes::ALL`) in its error tables (see
+/// [`crate::testkit::assert_contract_documented`]); read at compile time from the calling crate.
 #[macro_export]
 macro_rules! contract_documented_test {
     ($function:literal, $($contract:ident)::+) => {
         #[test]
         fn the_readme_documents_the_contract() {
             $crate::testkit::assert_contract_documented(
-                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/contract.md")),
                 include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")),
                 $function,
-                &$($contract)::+::statuses::ALL,
                 &$($contract)::+::codes::ALL,
             );
         }
@@ -489,42 +485,6 @@ pub fn assert_error_mentions(r: &Value, code: &str, needle: &str) {
             .contains(needle),
         "{r}"
     );
-}
-
-/// The names in a JSON list, sorted (panics on anything but a list of strings).
-pub fn names(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v
-        .as_array()
-        .unwrap_or_else(|| panic!("not a list: {v}"))
-        .iter()
-        .map(|s| s.as_str().expect("a name").to_string())
-        .collect();
-    out.sort();
-    out
-}
-
-/// `list`, sorted, to compare with [`names`].
-pub fn sorted(list: &[&str]) -> Vec<String> {
-    let mut out: Vec<String> = list.iter().map(|s| s.to_string()).collect();
-    out.sort();
-    out
-}
-
-/// `function`'s entry in the `functions_contract` of `infra/flow-reference.json` (the flow
-/// checker's and the flow runner's view of the functions), after checking that its
-/// `common_outputs` are exactly `common_outputs`.
-pub fn flow_reference_entry(function: &str, common_outputs: &[&str]) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../infra/flow-reference.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let reference: Value = serde_json::from_str(&text).expect("JSON");
-    let contract = &reference["functions_contract"];
-    assert_eq!(names(&contract["common_outputs"]), sorted(common_outputs));
-    let entry = contract["functions"][function].clone();
-    assert!(
-        entry.is_object(),
-        "no functions_contract entry for {function}"
-    );
-    entry
 }
 
 #[cfg(test)]
