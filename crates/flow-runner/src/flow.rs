@@ -74,6 +74,9 @@ pub struct Flow {
     pub version: Option<String>,
     pub start: String,
     pub actions: Vec<Action>,
+    /// Characters of the flow's content as Connect stores it (compact JSON), for Connect's
+    /// content size limit.
+    pub content_chars: usize,
 }
 
 impl Flow {
@@ -215,6 +218,7 @@ pub fn flow_from_value(
             .map(str::to_string),
         start,
         actions,
+        content_chars: v.to_string().chars().count(),
     })
 }
 
