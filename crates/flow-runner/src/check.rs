@@ -222,18 +222,24 @@ pub fn check_flow(flow: &Flow, lambda_mapped: &dyn Fn(&str) -> bool) -> Vec<Find
 }
 
 fn check_identifier(s: &mut Sink, r: &Reference, id: &str) {
-    let bad: BTreeSet<char> = id.chars().filter(|c| r.identifier_forbidden.contains(*c)).collect();
-    if id.chars().count() > 50 || !bad.is_empty() || r.identifier_reserved.contains(id) || id.is_empty() {
-        s.add(
-            Severity::Error,
-            Some(id),
-            format!(
-                "Identifier {id:?} is empty, over 50 characters, uses one of {} or is a reserved name",
-                r.identifier_forbidden
-            ),
-            r.page("actions"),
-        );
-    }
+    let bad: String = id
+        .chars()
+        .filter(|c| r.identifier_forbidden.contains(*c))
+        .collect::<BTreeSet<char>>()
+        .into_iter()
+        .collect();
+    let why = if id.is_empty() {
+        "is empty".to_string()
+    } else if id.chars().count() > 50 {
+        format!("is {} characters, over 50 characters", id.chars().count())
+    } else if !bad.is_empty() {
+        format!("uses {bad}, and none of {} is allowed", r.identifier_forbidden)
+    } else if r.identifier_reserved.contains(id) {
+        "is a reserved name".to_string()
+    } else {
+        return;
+    };
+    s.add(Severity::Error, Some(id), format!("Identifier {id:?} {why}"), r.page("actions"));
 }
 
 fn strings_of(v: &Value, out: &mut Vec<String>) {
