@@ -369,6 +369,8 @@ fn check_action(
         if has_edges {
             s.add(Severity::Error, here, format!("{} must not have transitions: it is always the last action", a.typ), page);
         }
+    } else if !has_edges && row.next_action == "optional" {
+        // Loop prompts without an interruption loops until the contact leaves the queue.
     } else if !has_edges {
         s.add(Severity::Error, here, "non-terminal action without transitions (the contact would stop here)".into(), page);
     } else if row.next_action == "required" && a.next.is_none() {

@@ -560,7 +560,10 @@ impl Ctx<'_> {
         Ok(match a.typ.as_str() {
             "UpdateFlowLoggingBehavior" => Go::Branch(Branch::Next),
             "UpdateContactAttributes" => {
-                let attrs = a.params.get("Attributes").and_then(Value::as_object).cloned().unwrap_or_default();
+                let attrs = match a.params.get("Attributes") {
+                    Some(Value::Object(o)) => o.clone(),
+                    other => return Err(rerr(flow, &a.id, format!("Attributes must be an object of key/value pairs, not {} ({})", other.map_or("missing".to_string(), |v| v.to_string()), row.page))),
+                };
                 for (k, v) in attrs {
                     let v = self.value(&v, &mut step.notes);
                     step.notes.push(if v.is_empty() { format!("set attribute {k}=\"\"") } else { format!("set attribute {k}={v}") });
@@ -591,7 +594,13 @@ impl Ctx<'_> {
                 Go::Branch(Branch::Next)
             }
             "UpdateContactEventHooks" => {
-                let hooks = a.params.get("EventHooks").and_then(Value::as_object).cloned().unwrap_or_default();
+                let hooks = match a.params.get("EventHooks") {
+                    Some(Value::Object(o)) => o.clone(),
+                    other => return Err(rerr(flow, &a.id, format!("EventHooks must be an object, not {} ({})", other.map_or("missing".to_string(), |v| v.to_string()), row.page))),
+                };
+                if let Some(k) = hooks.keys().find(|k| !reference.event_hooks.contains(*k)) {
+                    return Err(rerr(flow, &a.id, format!("{k:?} is not an event hook ({})", row.page)));
+                }
                 let mut ok = true;
                 for (hook, target) in hooks {
                     let target = self.value(&target, &mut step.notes);
@@ -611,6 +620,9 @@ impl Ctx<'_> {
             "Compare" => {
                 let value = self.text(&p("ComparisonValue").unwrap_or_default(), &mut step.notes);
                 step.notes.push(format!("{} = {value:?}", p("ComparisonValue").unwrap_or_default()));
+                if let Some(c) = a.conditions.iter().find(|c| !reference.compare_operators.contains(&c.operator)) {
+                    return Err(rerr(flow, &a.id, format!("Compare operator {:?} is not one the reference knows ({})", c.operator, reference.page("compare"))));
+                }
                 match a.conditions.iter().position(|c| compare(&c.operator, &value, &c.operands)) {
                     Some(i) => Go::Branch(Branch::Condition(i)),
                     None => Go::Branch(Branch::NoMatch),
