@@ -66,9 +66,11 @@ else
   echo "actionlint not available on $(uname -m): skipped (ci.yml runs it on GitHub)"
 fi
 
-step "contact flows (Flow language reference table, the functions' contract, the enhancements)"
-"$PY" infra/check_flows.py
-"$PY" infra/check_flows.py --self-test | tail -1
+step "contact flows (flow-runner check: the Flow language reference table, the functions' contract, the enhancements)"
+cargo run -q --locked -p flow-runner -- check --bundle infra
+# The mutation suite (what check_flows.py --self-test was): every seeded defect caught, every
+# harmless edit clean.
+cargo test -q --locked -p flow-runner --test mutations 2>&1 | grep "test result"
 
 step "connect-flow lint (the flows as deployed, with their generated designer layout)"
 FLOWS_OUT="target/infra-flows"
