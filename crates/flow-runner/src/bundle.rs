@@ -160,7 +160,8 @@ impl Bundle {
                     body.push('\n');
                     i += 1;
                 }
-                f.content = serde_json::from_str(&body).map_err(|e| format!("Content is not valid JSON: {e}"));
+                f.content = serde_json::from_str(&body)
+                    .map_err(|e| format!("Content is not valid JSON: {e}"));
             } else if t.starts_with("Content:") {
                 f.content = Err("Content must be a `!Sub |` string of flow-language JSON".into());
             }
@@ -173,13 +174,20 @@ impl Bundle {
             let base_params = parameters(base);
             for (name, spec) in r.contract["functions"].as_object().into_iter().flatten() {
                 if let Some(p) = spec["budget_param"].as_str() {
-                    if let Some(ms) = base_params.get(p).and_then(|p| p.default.as_deref()?.parse().ok()) {
+                    if let Some(ms) = base_params
+                        .get(p)
+                        .and_then(|p| p.default.as_deref()?.parse().ok())
+                    {
                         budgets.insert(name.clone(), ms);
                     }
                 }
             }
         }
-        Ok(Bundle { params, flows, budgets })
+        Ok(Bundle {
+            params,
+            flows,
+            budgets,
+        })
     }
 
     /// `DIR/template.yaml` and `DIR/base.yaml`.
@@ -223,7 +231,8 @@ impl Contract {
         let c = &r.contract;
         let f = &c["functions"];
         let common = set_of(&c["common_outputs"]);
-        let with_common = |v: &Value| -> BTreeSet<String> { common.iter().cloned().chain(set_of(v)).collect() };
+        let with_common =
+            |v: &Value| -> BTreeSet<String> { common.iter().cloned().chain(set_of(v)).collect() };
         Contract {
             by_param: f
                 .as_object()
@@ -263,7 +272,14 @@ impl Contract {
             .and_then(Value::as_object)
             .map(|o| {
                 o.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -271,7 +287,10 @@ impl Contract {
     }
 
     fn method(attrs: &BTreeMap<String, String>) -> String {
-        attrs.get("method").map(|m| m.to_ascii_uppercase()).unwrap_or_default()
+        attrs
+            .get("method")
+            .map(|m| m.to_ascii_uppercase())
+            .unwrap_or_default()
     }
 
     fn outputs(&self, a: &Action, data_keys: &BTreeSet<String>) -> BTreeSet<String> {
@@ -294,13 +313,16 @@ impl Contract {
     }
 }
 
+/// What one transition (action, kind, facts before, target) lets through.
+type Transfer<'a, F> = &'a dyn Fn(&Action, &str, &BTreeSet<F>, &str) -> BTreeSet<F>;
+
 /// Forward data flow to a fixpoint over a small flow: facts along every transition.
 fn propagate<F: Clone + Ord>(
     flow: &Flow,
     ix: &HashMap<&str, usize>,
     start: usize,
     initial: BTreeSet<F>,
-    transfer: &dyn Fn(&Action, &str, &BTreeSet<F>, &str) -> BTreeSet<F>,
+    transfer: Transfer<'_, F>,
 ) -> Vec<BTreeSet<F>> {
     let mut states = vec![BTreeSet::new(); flow.actions.len()];
     states[start] = initial;
@@ -329,7 +351,9 @@ fn default_next(a: &Action) -> Option<&str> {
 }
 
 fn is_terminal(a: &Action) -> bool {
-    Reference::get().row(&a.typ).is_some_and(|r| r.is_terminal())
+    Reference::get()
+        .row(&a.typ)
+        .is_some_and(|r| r.is_terminal())
 }
 
 fn placeholder_name(s: &str) -> Option<&str> {
@@ -339,7 +363,9 @@ fn placeholder_name(s: &str) -> Option<&str> {
 fn attribute_name(s: &str) -> Option<&str> {
     let rest = s.strip_prefix("$.Attributes.")?;
     let ok = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok(rest) || placeholder_name(rest).is_some_and(|p| p.chars().all(|c| c.is_ascii_alphanumeric())) {
+    if ok(rest)
+        || placeholder_name(rest).is_some_and(|p| p.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
         Some(rest)
     } else {
         None
@@ -379,16 +405,30 @@ pub fn check_bundle(b: &Bundle) -> Vec<Finding> {
     let mut top = Sink::new("template");
     for p in c.by_param.keys() {
         if !b.params.contains_key(p) {
-            top.add(Severity::Error, None, format!("missing function ARN parameter {p}"), CONTRACT);
+            top.add(
+                Severity::Error,
+                None,
+                format!("missing function ARN parameter {p}"),
+                CONTRACT,
+            );
         }
     }
-    let types: BTreeMap<&str, &str> = b.flows.iter().map(|f| (f.resource.as_str(), f.typ.as_str())).collect();
+    let types: BTreeMap<&str, &str> = b
+        .flows
+        .iter()
+        .map(|f| (f.resource.as_str(), f.typ.as_str()))
+        .collect();
     let mut flows: Vec<(Flow, &Value)> = Vec::new();
     for f in &b.flows {
         let mut s = Sink::new(&f.resource);
         match &f.content {
             Err(e) => s.add(Severity::Error, None, e.clone(), r.page("actions")),
-            Ok(v) => match flow_from_value(v, &f.resource, Some(&f.typ), &template_flow_arn(&f.resource)) {
+            Ok(v) => match flow_from_value(
+                v,
+                &f.resource,
+                Some(&f.typ),
+                &template_flow_arn(&f.resource),
+            ) {
                 Ok(flow) => flows.push((flow, v)),
                 Err(e) => s.add(Severity::Error, None, e.to_string(), r.page("actions")),
             },
@@ -412,7 +452,17 @@ pub fn check_bundle(b: &Bundle) -> Vec<Finding> {
             out.push(f);
         }
         let mut s = Sink::new(&flow.name);
-        FlowCheck { b, c: &c, r, flow, raw, types: &types, data_keys: &data_keys, s: &mut s }.run();
+        FlowCheck {
+            b,
+            c: &c,
+            r,
+            flow,
+            raw,
+            types: &types,
+            data_keys: &data_keys,
+            s: &mut s,
+        }
+        .run();
         out.extend(s.out);
     }
     return_destinations(b, &c, &flows, &mut top);
@@ -449,8 +499,15 @@ impl FlowCheck<'_, '_> {
         };
         let reach = crate::check::walk(flow, &ix, start, &|_, _| true);
         let first = &flow.actions[start];
-        if first.typ != "UpdateFlowLoggingBehavior" || first.param_str("FlowLoggingBehavior").as_deref() != Some("Enabled") {
-            self.err(None, "policy: the flow must start with UpdateFlowLoggingBehavior Enabled (flow logs)".into(), POLICY);
+        if first.typ != "UpdateFlowLoggingBehavior"
+            || first.param_str("FlowLoggingBehavior").as_deref() != Some("Enabled")
+        {
+            self.err(
+                None,
+                "policy: the flow must start with UpdateFlowLoggingBehavior Enabled (flow logs)"
+                    .into(),
+                POLICY,
+            );
         }
         self.layout();
         for a in &flow.actions {
@@ -462,28 +519,47 @@ impl FlowCheck<'_, '_> {
         self.words(&reach);
         let ft = self.ftype().to_string();
         let reach_ref = &reach;
-        let reached = |t: &'static str| flow.actions.iter().enumerate().filter(move |(i, a)| reach_ref[*i] && a.typ == t);
+        let reached = |t: &'static str| {
+            flow.actions
+                .iter()
+                .enumerate()
+                .filter(move |(i, a)| reach_ref[*i] && a.typ == t)
+        };
         if ft == "CUSTOMER_QUEUE" && reached("MessageParticipantIteratively").next().is_none() {
             self.err(None, "a customer queue flow needs a Loop prompts block (MessageParticipantIteratively) to hold the caller between checks".into(), POLICY);
         }
         if ft == "CONTACT_FLOW" {
-            let queues = propagate(flow, &ix, start, BTreeSet::from([false]), &|a, kind, st, _| {
-                if a.typ == "UpdateContactTargetQueue" && kind == "next" {
-                    BTreeSet::from([true])
-                } else {
-                    st.clone()
-                }
-            });
+            let queues = propagate(
+                flow,
+                &ix,
+                start,
+                BTreeSet::from([false]),
+                &|a, kind, st, _| {
+                    if a.typ == "UpdateContactTargetQueue" && kind == "next" {
+                        BTreeSet::from([true])
+                    } else {
+                        st.clone()
+                    }
+                },
+            );
             for (i, a) in reached("TransferContactToQueue") {
                 if queues[i].contains(&false) {
-                    self.err(Some(&a.id), "TransferContactToQueue reachable without a working queue set".into(), POLICY);
+                    self.err(
+                        Some(&a.id),
+                        "TransferContactToQueue reachable without a working queue set".into(),
+                        POLICY,
+                    );
                 }
             }
         }
         if self.r.group("WHISPER").contains(&ft) {
             for (i, a) in flow.actions.iter().enumerate() {
                 if reach[i] && is_terminal(a) && a.typ != "EndFlowExecution" {
-                    self.err(Some(&a.id), "a whisper flow must end with EndFlowExecution".into(), POLICY);
+                    self.err(
+                        Some(&a.id),
+                        "a whisper flow must end with EndFlowExecution".into(),
+                        POLICY,
+                    );
                 }
             }
         }
@@ -492,21 +568,36 @@ impl FlowCheck<'_, '_> {
     /// Designer layout (generated by render.py): every block has its own position.
     fn layout(&mut self) {
         let meta = self.raw.get("Metadata");
-        let positions = meta.and_then(|m| m.get("ActionMetadata")).and_then(Value::as_object);
-        let entry = meta.and_then(|m| m.get("entryPointPosition")).is_some_and(Value::is_object);
+        let positions = meta
+            .and_then(|m| m.get("ActionMetadata"))
+            .and_then(Value::as_object);
+        let entry = meta
+            .and_then(|m| m.get("entryPointPosition"))
+            .is_some_and(Value::is_object);
         let Some(positions) = positions.filter(|_| entry) else {
-            self.err(None, "no Metadata.entryPointPosition / Metadata.ActionMetadata (run infra/render.py)".into(), POLICY);
+            self.err(
+                None,
+                "no Metadata.entryPointPosition / Metadata.ActionMetadata (run infra/render.py)"
+                    .into(),
+                POLICY,
+            );
             return;
         };
         let mut placed: HashMap<(i64, i64), &str> = HashMap::new();
         for a in &self.flow.actions {
             let pos = positions.get(&a.id).and_then(|p| p.get("position"));
-            let xy = pos.and_then(|p| Some((p.get("x")?.as_f64()? as i64, p.get("y")?.as_f64()? as i64)));
+            let xy = pos
+                .and_then(|p| Some((p.get("x")?.as_f64()? as i64, p.get("y")?.as_f64()? as i64)));
             match xy {
-                None => self.err(Some(&a.id), "no Metadata.ActionMetadata position".into(), POLICY),
+                None => self.err(
+                    Some(&a.id),
+                    "no Metadata.ActionMetadata position".into(),
+                    POLICY,
+                ),
                 Some(xy) => {
                     if let Some(other) = placed.get(&xy) {
-                        let msg = format!("Metadata.ActionMetadata position {xy:?} is also {other}'s");
+                        let msg =
+                            format!("Metadata.ActionMetadata position {xy:?} is also {other}'s");
                         self.err(Some(&a.id), msg, POLICY);
                     } else {
                         placed.insert(xy, &a.id);
@@ -516,7 +607,11 @@ impl FlowCheck<'_, '_> {
         }
         let ids: BTreeSet<&str> = self.flow.actions.iter().map(|a| a.id.as_str()).collect();
         for k in positions.keys().filter(|k| !ids.contains(k.as_str())) {
-            self.err(None, format!("Metadata.ActionMetadata names {k:?}, which is not an action"), POLICY);
+            self.err(
+                None,
+                format!("Metadata.ActionMetadata names {k:?}, which is not an action"),
+                POLICY,
+            );
         }
     }
 
@@ -530,7 +625,9 @@ impl FlowCheck<'_, '_> {
             for ph in placeholders(&text) {
                 let ok = self.b.params.contains_key(ph)
                     || ph.starts_with("AWS::")
-                    || ph.strip_suffix(".ContactFlowArn").is_some_and(|f| self.types.contains_key(f));
+                    || ph
+                        .strip_suffix(".ContactFlowArn")
+                        .is_some_and(|f| self.types.contains_key(f));
                 if !ok {
                     self.err(here, format!("placeholder ${{{ph}}} is not a template parameter or a flow's ContactFlowArn"), POLICY);
                 }
@@ -538,10 +635,17 @@ impl FlowCheck<'_, '_> {
         }
         match a.typ.as_str() {
             "InvokeLambdaFunction" => self.lambda(a, ix),
-            "TransferToFlow" => self.flow_ref(a, &a.param_str("ContactFlowId").unwrap_or_default(), &["CONTACT_FLOW"]),
+            "TransferToFlow" => self.flow_ref(
+                a,
+                &a.param_str("ContactFlowId").unwrap_or_default(),
+                &["CONTACT_FLOW"],
+            ),
             "UpdateContactEventHooks" => {
                 if let Some(Value::Object(hooks)) = a.params.get("EventHooks") {
-                    for (hook, types) in [("CustomerWhisper", "CUSTOMER_WHISPER"), ("CustomerQueue", "CUSTOMER_QUEUE")] {
+                    for (hook, types) in [
+                        ("CustomerWhisper", "CUSTOMER_WHISPER"),
+                        ("CustomerQueue", "CUSTOMER_QUEUE"),
+                    ] {
                         if let Some(v) = hooks.get(hook) {
                             self.flow_ref(a, v.as_str().unwrap_or_default(), &[types]);
                         }
@@ -552,7 +656,13 @@ impl FlowCheck<'_, '_> {
             "TransferParticipantToThirdParty" => {
                 let n = a.param_str("ThirdPartyPhoneNumber").unwrap_or_default();
                 if !(n.starts_with("$.") || is_placeholder(&n) || is_e164(&n)) {
-                    self.err(here, format!("ThirdPartyPhoneNumber {n:?} is not E.164, a parameter or an attribute"), POLICY);
+                    self.err(
+                        here,
+                        format!(
+                            "ThirdPartyPhoneNumber {n:?} is not E.164, a parameter or an attribute"
+                        ),
+                        POLICY,
+                    );
                 }
             }
             "DisconnectParticipant" if ft == "CUSTOMER_QUEUE" => {
@@ -564,10 +674,18 @@ impl FlowCheck<'_, '_> {
 
     fn flow_ref(&mut self, a: &Action, value: &str, allowed: &[&str]) {
         match flow_ref(value).and_then(|f| Some((f, *self.types.get(f)?))) {
-            None => self.err(Some(&a.id), format!("flow reference {value:?} must be ${{<ContactFlow resource>.ContactFlowArn}}"), POLICY),
-            Some((f, t)) if !allowed.contains(&t) => {
-                self.err(Some(&a.id), format!("{f} is a {t} flow, expected {allowed:?}"), POLICY)
-            }
+            None => self.err(
+                Some(&a.id),
+                format!(
+                    "flow reference {value:?} must be ${{<ContactFlow resource>.ContactFlowArn}}"
+                ),
+                POLICY,
+            ),
+            Some((f, t)) if !allowed.contains(&t) => self.err(
+                Some(&a.id),
+                format!("{f} is a {t} flow, expected {allowed:?}"),
+                POLICY,
+            ),
             Some(_) => {}
         }
     }
@@ -586,8 +704,17 @@ impl FlowCheck<'_, '_> {
         } else if freq.is_empty() && queue {
             self.err(Some(&a.id), "InterruptFrequencySeconds is missing: without it the queue flow never checks again".into(), ENHANCEMENTS);
         }
-        if queue && !a.conditions.iter().any(|c| c.operands == ["MessagesInterrupted"]) {
-            self.err(Some(&a.id), "no MessagesInterrupted condition: the interval never leads anywhere".into(), ENHANCEMENTS);
+        if queue
+            && !a
+                .conditions
+                .iter()
+                .any(|c| c.operands == ["MessagesInterrupted"])
+        {
+            self.err(
+                Some(&a.id),
+                "no MessagesInterrupted condition: the interval never leads anywhere".into(),
+                ENHANCEMENTS,
+            );
         }
     }
 
@@ -595,8 +722,20 @@ impl FlowCheck<'_, '_> {
         let here = Some(a.id.as_str());
         let arn = a.param_str("LambdaFunctionARN").unwrap_or_default();
         let Some((f, attrs)) = self.c.call(a) else {
-            let names: Vec<String> = self.c.by_param.keys().map(|p| format!("${{{p}}}")).collect();
-            self.err(here, format!("LambdaFunctionARN {arn:?} must be one of {}", names.join(", ")), CONTRACT);
+            let names: Vec<String> = self
+                .c
+                .by_param
+                .keys()
+                .map(|p| format!("${{{p}}}"))
+                .collect();
+            self.err(
+                here,
+                format!(
+                    "LambdaFunctionARN {arn:?} must be one of {}",
+                    names.join(", ")
+                ),
+                CONTRACT,
+            );
             return;
         };
         let f = f.to_string();
@@ -604,11 +743,17 @@ impl FlowCheck<'_, '_> {
         if a.param_str("InvocationType").as_deref() == Some("ASYNCHRONOUS") && f != "agent-answer" {
             self.err(here, format!("policy: only agent-answer may be invoked ASYNCHRONOUS (the flow needs {f}'s answer)"), &lambda_page);
         }
-        let response = a.params.get("ResponseValidation").and_then(|v| v.get("ResponseType")).and_then(Value::as_str);
+        let response = a
+            .params
+            .get("ResponseValidation")
+            .and_then(|v| v.get("ResponseType"))
+            .and_then(Value::as_str);
         if response != Some("STRING_MAP") {
             self.err(here, "ResponseValidation.ResponseType must be STRING_MAP (the functions return flat string maps)".into(), CONTRACT);
         }
-        let limit = a.param_str("InvocationTimeLimitSeconds").unwrap_or_default();
+        let limit = a
+            .param_str("InvocationTimeLimitSeconds")
+            .unwrap_or_default();
         if let (Ok(secs), Some(budget)) = (limit.parse::<u64>(), self.b.budgets.get(&f)) {
             if secs * 1000 < budget + self.c.margin_ms {
                 self.err(here, format!("InvocationTimeLimitSeconds {secs} leaves no room for {f}'s REQUEST_BUDGET_MS {budget} (+{} ms)", self.c.margin_ms), CONTRACT);
@@ -616,16 +761,28 @@ impl FlowCheck<'_, '_> {
         }
         match f.as_str() {
             "ocw-phrase" => {
-                let phrase = attrs.get("phrase").map(|p| p.trim().to_ascii_lowercase()).unwrap_or_default();
+                let phrase = attrs
+                    .get("phrase")
+                    .map(|p| p.trim().to_ascii_lowercase())
+                    .unwrap_or_default();
                 if phrase != "accepted" && phrase != "words" {
                     if !attrs.contains_key("OCW") {
                         self.err(here, "ocw-phrase needs the OCW parameter".into(), CONTRACT);
                     }
-                    let counting: BTreeSet<&String> = attrs.keys().filter(|k| self.c.ocw_counting.contains(*k)).collect();
-                    if self.ftype() == "CUSTOMER_QUEUE" && counting.len() != self.c.ocw_counting.len() {
+                    let counting: BTreeSet<&String> = attrs
+                        .keys()
+                        .filter(|k| self.c.ocw_counting.contains(*k))
+                        .collect();
+                    if self.ftype() == "CUSTOMER_QUEUE"
+                        && counting.len() != self.c.ocw_counting.len()
+                    {
                         self.err(here, "ocw-phrase in a customer queue flow needs offers_made and max_offers (otherwise the caller is offered a callback at every interval)".into(), ENHANCEMENTS);
                     } else if !counting.is_empty() && counting.len() != self.c.ocw_counting.len() {
-                        self.err(here, "pass ocw-phrase offers_made and max_offers together".into(), ENHANCEMENTS);
+                        self.err(
+                            here,
+                            "pass ocw-phrase offers_made and max_offers together".into(),
+                            ENHANCEMENTS,
+                        );
                     }
                     if let Some(m) = attrs.get("offers_made") {
                         if attribute_name(m).is_none() {
@@ -633,27 +790,60 @@ impl FlowCheck<'_, '_> {
                         }
                     }
                     if let Some(mo) = attrs.get("max_offers") {
-                        let param = placeholder_name(mo).is_some_and(|p| self.b.params.contains_key(p));
-                        if !(mo.chars().all(|c| c.is_ascii_digit()) && !mo.is_empty()) && !param {
-                            self.err(here, format!("max_offers {mo:?} must be a whole number or a stack parameter"), ENHANCEMENTS);
+                        let param =
+                            placeholder_name(mo).is_some_and(|p| self.b.params.contains_key(p));
+                        let whole = !mo.is_empty() && mo.chars().all(|c| c.is_ascii_digit());
+                        if !whole && !param {
+                            self.err(
+                                here,
+                                format!(
+                                    "max_offers {mo:?} must be a whole number or a stack parameter"
+                                ),
+                                ENHANCEMENTS,
+                            );
                         }
                     }
                 }
             }
             "datastore-proxy" => {
                 let method = attrs.get("method").cloned().unwrap_or_default();
-                let keys: Vec<&String> = attrs.keys().filter(|k| !self.c.ds_reserved.contains(*k)).collect();
+                let keys: Vec<&String> = attrs
+                    .keys()
+                    .filter(|k| !self.c.ds_reserved.contains(*k))
+                    .collect();
                 match method.to_ascii_uppercase().as_str() {
-                    "GET" if !keys.is_empty() => self.err(here, format!("datastore-proxy GET ignores parameters {keys:?}"), CONTRACT),
-                    "POST" if keys.is_empty() => self.err(here, "datastore-proxy POST without any data key".into(), CONTRACT),
+                    "GET" if !keys.is_empty() => self.err(
+                        here,
+                        format!("datastore-proxy GET ignores parameters {keys:?}"),
+                        CONTRACT,
+                    ),
+                    "POST" if keys.is_empty() => self.err(
+                        here,
+                        "datastore-proxy POST without any data key".into(),
+                        CONTRACT,
+                    ),
                     "GET" | "POST" => {}
-                    _ => self.err(here, format!("datastore-proxy method must be POST or GET, got {method:?}"), CONTRACT),
+                    _ => self.err(
+                        here,
+                        format!("datastore-proxy method must be POST or GET, got {method:?}"),
+                        CONTRACT,
+                    ),
                 }
             }
             "agent-answer" => {
-                let unknown: Vec<&String> = attrs.keys().filter(|k| !self.c.aa_inputs.contains(*k)).collect();
+                let unknown: Vec<&String> = attrs
+                    .keys()
+                    .filter(|k| !self.c.aa_inputs.contains(*k))
+                    .collect();
                 if !unknown.is_empty() {
-                    self.err(here, format!("agent-answer does not know parameters {unknown:?} (knows {:?})", self.c.aa_inputs), CONTRACT);
+                    self.err(
+                        here,
+                        format!(
+                            "agent-answer does not know parameters {unknown:?} (knows {:?})",
+                            self.c.aa_inputs
+                        ),
+                        CONTRACT,
+                    );
                 }
             }
             _ => {}
@@ -675,13 +865,28 @@ impl FlowCheck<'_, '_> {
             }
             let (keeps, path) = self.keeps_contact(Some(t), ix);
             if !keeps {
-                let path = if path.is_empty() { t.to_string() } else { path.join(" -> ") };
-                self.err(here, format!("{kind} branch does not reach a queue/transfer{} before ending: {path}", if whisper { "/end" } else { "" }), POLICY);
+                let path = if path.is_empty() {
+                    t.to_string()
+                } else {
+                    path.join(" -> ")
+                };
+                self.err(
+                    here,
+                    format!(
+                        "{kind} branch does not reach a queue/transfer{} before ending: {path}",
+                        if whisper { "/end" } else { "" }
+                    ),
+                    POLICY,
+                );
             }
         }
     }
 
-    fn keeps_contact(&self, target: Option<&str>, ix: &HashMap<&str, usize>) -> (bool, Vec<String>) {
+    fn keeps_contact(
+        &self,
+        target: Option<&str>,
+        ix: &HashMap<&str, usize>,
+    ) -> (bool, Vec<String>) {
         let mut path: Vec<String> = Vec::new();
         let mut cur = target;
         while let Some(id) = cur {
@@ -717,7 +922,10 @@ impl FlowCheck<'_, '_> {
                 let mut rest = t.as_str();
                 while let Some(p) = rest.find("$.External.") {
                     let tail = &rest[p + 11..];
-                    let key: String = tail.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.').collect();
+                    let key: String = tail
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+                        .collect();
                     let key = key.trim_end_matches('.').to_string();
                     if !key.is_empty() {
                         keys.insert(key);
@@ -758,40 +966,69 @@ impl FlowCheck<'_, '_> {
             .iter()
             .enumerate()
             .filter(|(i, _)| reach[*i])
-            .filter_map(|(_, a)| c.call(a).filter(|(f, _)| *f == "ocw-phrase").map(|(_, attrs)| attrs))
+            .filter_map(|(_, a)| {
+                c.call(a)
+                    .filter(|(f, _)| *f == "ocw-phrase")
+                    .map(|(_, attrs)| attrs)
+            })
             .collect();
         if ocw.is_empty() {
             return;
         }
         let is_ocw = |a: &Action| c.call(a).is_some_and(|(f, _)| f == "ocw-phrase");
-        let gates = propagate(flow, ix, start, BTreeSet::from(["ungated"]), &|a, kind, st, target| {
-            if is_ocw(a) {
-                return BTreeSet::from(["ungated"]);
-            }
-            if a.typ == "Compare" && a.param_str("ComparisonValue").as_deref() == Some("$.External.offer_callback") {
-                let yes = a.conditions.iter().any(|cd| cd.next == target && cd.operator == "Equals" && cd.operands == ["true"]);
-                return BTreeSet::from([if kind == "condition" && yes { "gated" } else { "ungated" }]);
-            }
-            st.clone()
-        });
+        let gates = propagate(
+            flow,
+            ix,
+            start,
+            BTreeSet::from(["ungated"]),
+            &|a, kind, st, target| {
+                if is_ocw(a) {
+                    return BTreeSet::from(["ungated"]);
+                }
+                if a.typ == "Compare"
+                    && a.param_str("ComparisonValue").as_deref()
+                        == Some("$.External.offer_callback")
+                {
+                    let yes = a.conditions.iter().any(|cd| {
+                        cd.next == target && cd.operator == "Equals" && cd.operands == ["true"]
+                    });
+                    return BTreeSet::from([if kind == "condition" && yes {
+                        "gated"
+                    } else {
+                        "ungated"
+                    }]);
+                }
+                st.clone()
+            },
+        );
         let counted: BTreeSet<String> = ocw
             .iter()
             .filter_map(|attrs| attribute_name(attrs.get("offers_made")?).map(str::to_string))
             .collect();
-        let counts = propagate(flow, ix, start, BTreeSet::from(["stored"]), &|a, kind, st, _| {
-            if let Some(("ocw-phrase", attrs)) = c.call(a) {
-                if attrs.keys().any(|k| c.ocw_counting.contains(k)) {
-                    return BTreeSet::from(["unstored"]);
+        let counts = propagate(
+            flow,
+            ix,
+            start,
+            BTreeSet::from(["stored"]),
+            &|a, kind, st, _| {
+                if let Some(("ocw-phrase", attrs)) = c.call(a) {
+                    if attrs.keys().any(|k| c.ocw_counting.contains(k)) {
+                        return BTreeSet::from(["unstored"]);
+                    }
                 }
-            }
-            if a.typ == "UpdateContactAttributes" && kind == "next" {
-                let attrs = a.params.get("Attributes").and_then(Value::as_object);
-                if attrs.is_some_and(|o| counted.iter().any(|k| o.get(k).and_then(Value::as_str) == Some("$.External.offers_made"))) {
-                    return BTreeSet::from(["stored"]);
+                if a.typ == "UpdateContactAttributes" && kind == "next" {
+                    let attrs = a.params.get("Attributes").and_then(Value::as_object);
+                    if attrs.is_some_and(|o| {
+                        counted.iter().any(|k| {
+                            o.get(k).and_then(Value::as_str) == Some("$.External.offers_made")
+                        })
+                    }) {
+                        return BTreeSet::from(["stored"]);
+                    }
                 }
-            }
-            st.clone()
-        });
+                st.clone()
+            },
+        );
         for (i, a) in flow.actions.iter().enumerate() {
             if !reach[i] || a.typ != "GetParticipantInput" {
                 continue;
@@ -800,7 +1037,11 @@ impl FlowCheck<'_, '_> {
                 self.err(Some(&a.id), "offers a callback on a path that does not check $.External.offer_callback Equals true".into(), ENHANCEMENTS);
             }
             if counts[i].contains("unstored") {
-                let names = if counted.is_empty() { "the counted attribute".to_string() } else { counted.iter().cloned().collect::<Vec<_>>().join(", ") };
+                let names = if counted.is_empty() {
+                    "the counted attribute".to_string()
+                } else {
+                    counted.iter().cloned().collect::<Vec<_>>().join(", ")
+                };
                 self.err(Some(&a.id), format!("offers a callback before storing $.External.offers_made into {names} (the cap would not hold)"), ENHANCEMENTS);
             }
         }
@@ -821,17 +1062,34 @@ impl FlowCheck<'_, '_> {
                 })
             })
         };
-        let saves = propagate(flow, ix, start, BTreeSet::from(["unsaved"]), &|a, kind, st, target| {
-            // ocw-phrase only phrases: it leaves the stored context as it was.
-            if a.typ == "InvokeLambdaFunction" && !c.call(a).is_some_and(|(f, _)| f == "ocw-phrase") {
-                return BTreeSet::from(["unsaved"]);
-            }
-            if a.typ == "Compare" && a.param_str("ComparisonValue").as_deref() == Some("$.External.status") {
-                let ok = a.conditions.iter().any(|cd| cd.next == target && cd.operands == ["ok"]);
-                return BTreeSet::from([if kind == "condition" && ok && posted_ok(a) { "saved" } else { "unsaved" }]);
-            }
-            st.clone()
-        });
+        let saves = propagate(
+            flow,
+            ix,
+            start,
+            BTreeSet::from(["unsaved"]),
+            &|a, kind, st, target| {
+                // ocw-phrase only phrases: it leaves the stored context as it was.
+                if a.typ == "InvokeLambdaFunction"
+                    && c.call(a).is_none_or(|(f, _)| f != "ocw-phrase")
+                {
+                    return BTreeSet::from(["unsaved"]);
+                }
+                if a.typ == "Compare"
+                    && a.param_str("ComparisonValue").as_deref() == Some("$.External.status")
+                {
+                    let ok = a
+                        .conditions
+                        .iter()
+                        .any(|cd| cd.next == target && cd.operands == ["ok"]);
+                    return BTreeSet::from([if kind == "condition" && ok && posted_ok(a) {
+                        "saved"
+                    } else {
+                        "unsaved"
+                    }]);
+                }
+                st.clone()
+            },
+        );
         let target_ref = format!("${{{CALL_TARGET_PARAM}}}");
         for (i, a) in flow.actions.iter().enumerate() {
             if reach[i]
@@ -847,16 +1105,38 @@ impl FlowCheck<'_, '_> {
     /// One home for the words: a flow that asks ocw-phrase speaks only what it answers.
     fn words(&mut self, reach: &[bool]) {
         let flow = self.flow;
-        if !flow.actions.iter().any(|a| self.c.call(a).is_some_and(|(f, _)| f == "ocw-phrase")) {
+        if !flow
+            .actions
+            .iter()
+            .any(|a| self.c.call(a).is_some_and(|(f, _)| f == "ocw-phrase"))
+        {
             return;
         }
         for (i, a) in flow.actions.iter().enumerate() {
-            if !reach[i] || !matches!(a.typ.as_str(), "MessageParticipant" | "GetParticipantInput" | "MessageParticipantIteratively") {
+            if !reach[i]
+                || !matches!(
+                    a.typ.as_str(),
+                    "MessageParticipant" | "GetParticipantInput" | "MessageParticipantIteratively"
+                )
+            {
                 continue;
             }
-            let mut texts: Vec<String> = ["Text", "SSML"].iter().filter_map(|k| a.params.get(*k)?.as_str().map(str::to_string)).collect();
-            for m in a.params.get("Messages").and_then(Value::as_array).into_iter().flatten() {
-                texts.extend(["Text", "SSML"].iter().filter_map(|k| m.get(*k)?.as_str().map(str::to_string)));
+            let mut texts: Vec<String> = ["Text", "SSML"]
+                .iter()
+                .filter_map(|k| a.params.get(*k)?.as_str().map(str::to_string))
+                .collect();
+            for m in a
+                .params
+                .get("Messages")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                texts.extend(
+                    ["Text", "SSML"]
+                        .iter()
+                        .filter_map(|k| m.get(*k)?.as_str().map(str::to_string)),
+                );
             }
             for text in texts {
                 let words = without_tags_and_refs(&text);
@@ -882,7 +1162,9 @@ fn without_tags_and_refs(text: &str) -> String {
             in_tag = true;
         } else if ch == '$' && chars.get(i + 1) == Some(&'.') {
             i += 2;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == '.') {
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == '.')
+            {
                 i += 1;
             }
             if chars.get(i - 1) == Some(&'.') {
@@ -902,19 +1184,25 @@ type CallFact = Option<(String, String)>;
 /// The last Lambda call on every path to each action: `None` (no call yet) or (caller, "ok" |
 /// "error" | "async").
 fn last_calls(flow: &Flow, ix: &HashMap<&str, usize>, start: usize) -> Vec<BTreeSet<CallFact>> {
-    propagate(flow, ix, start, BTreeSet::from([None]), &|a, kind, st, _| {
-        if a.typ != "InvokeLambdaFunction" {
-            return st.clone();
-        }
-        let how = if a.param_str("InvocationType").as_deref() == Some("ASYNCHRONOUS") {
-            "async"
-        } else if kind == "next" || kind == "condition" {
-            "ok"
-        } else {
-            "error"
-        };
-        BTreeSet::from([Some((a.id.clone(), how.to_string()))])
-    })
+    propagate(
+        flow,
+        ix,
+        start,
+        BTreeSet::from([None]),
+        &|a, kind, st, _| {
+            if a.typ != "InvokeLambdaFunction" {
+                return st.clone();
+            }
+            let how = if a.param_str("InvocationType").as_deref() == Some("ASYNCHRONOUS") {
+                "async"
+            } else if kind == "next" || kind == "condition" {
+                "ok"
+            } else {
+                "error"
+            };
+            BTreeSet::from([Some((a.id.clone(), how.to_string()))])
+        },
+    )
 }
 
 /// Consolidated return-call destinations: every datastore POST stores the same Data Keys, with
@@ -923,11 +1211,20 @@ fn return_destinations(b: &Bundle, c: &Contract, flows: &[(Flow, &Value)], s: &m
     let mut posts: Vec<(String, BTreeSet<String>)> = Vec::new();
     for (flow, _) in flows {
         for a in &flow.actions {
-            let Some(("datastore-proxy", attrs)) = c.call(a) else { continue };
+            let Some(("datastore-proxy", attrs)) = c.call(a) else {
+                continue;
+            };
             let here = format!("{} {}", flow.name, a.id);
             match Contract::method(&attrs).as_str() {
                 "POST" => {
-                    posts.push((here.clone(), attrs.keys().filter(|k| !c.ds_reserved.contains(*k)).cloned().collect()));
+                    posts.push((
+                        here.clone(),
+                        attrs
+                            .keys()
+                            .filter(|k| !c.ds_reserved.contains(*k))
+                            .cloned()
+                            .collect(),
+                    ));
                     if attrs.get("queue_arn").map(String::as_str) != Some("$.Queue.ARN") {
                         s.add(Severity::Error, Some(&here), "datastore POST must store queue_arn = $.Queue.ARN (the return flow routes the callback by it)".into(), ENHANCEMENTS);
                     }
@@ -955,28 +1252,50 @@ fn return_flow(b: &Bundle, flow: &Flow, get: &Action, s: &mut Sink) {
     let from_record: Vec<&Action> = flow
         .actions
         .iter()
-        .filter(|a| a.typ == "UpdateContactTargetQueue" && a.param_str("QueueId").as_deref() == Some("$.External.queue_arn"))
+        .filter(|a| {
+            a.typ == "UpdateContactTargetQueue"
+                && a.param_str("QueueId").as_deref() == Some("$.External.queue_arn")
+        })
         .collect();
     let here = flow.name.clone();
     if from_record.is_empty() {
-        s.add(Severity::Error, Some(&here), "the return flow does not set the working queue from $.External.queue_arn".into(), ENHANCEMENTS);
+        s.add(
+            Severity::Error,
+            Some(&here),
+            "the return flow does not set the working queue from $.External.queue_arn".into(),
+            ENHANCEMENTS,
+        );
     }
     if b.params.contains_key(ROUTING_ATTRIBUTE_PARAM) {
         let key = format!("${{{ROUTING_ATTRIBUTE_PARAM}}}");
         let restores = flow.actions.iter().any(|a| {
             a.typ == "UpdateContactAttributes"
-                && a.params.get("Attributes").and_then(|o| o.get(&key)).and_then(Value::as_str) == Some("$.External.routing_attribute")
+                && a.params
+                    .get("Attributes")
+                    .and_then(|o| o.get(&key))
+                    .and_then(Value::as_str)
+                    == Some("$.External.routing_attribute")
         });
         if !restores {
             s.add(Severity::Error, Some(&here), format!("the return flow does not restore $.External.routing_attribute into the attribute named by {ROUTING_ATTRIBUTE_PARAM} ({key})"), ENHANCEMENTS);
         }
     }
     let errors_of = |a: &Action| -> Vec<(String, String)> {
-        a.errors.iter().map(|(_, t)| (format!("error branch of {}", a.id), t.clone())).collect()
+        a.errors
+            .iter()
+            .map(|(_, t)| (format!("error branch of {}", a.id), t.clone()))
+            .collect()
     };
     let mut starts = errors_of(get);
-    if let Some(nxt) = get.next.as_deref().and_then(|n| ix.get(n)).map(|&i| &flow.actions[i]) {
-        if nxt.typ == "Compare" && nxt.param_str("ComparisonValue").as_deref() == Some("$.External.status") {
+    if let Some(nxt) = get
+        .next
+        .as_deref()
+        .and_then(|n| ix.get(n))
+        .map(|&i| &flow.actions[i])
+    {
+        if nxt.typ == "Compare"
+            && nxt.param_str("ComparisonValue").as_deref() == Some("$.External.status")
+        {
             if let Some(t) = default_next(nxt) {
                 starts.push((format!("status other than ok at {}", nxt.id), t.to_string()));
             }
@@ -997,7 +1316,9 @@ fn return_flow(b: &Bundle, flow: &Flow, get: &Action, s: &mut Sink) {
             }
             path.push(id.to_string());
             let a = &flow.actions[i];
-            if a.typ == "UpdateContactTargetQueue" && a.param_str("QueueId").as_deref() == Some(default_ref.as_str()) {
+            if a.typ == "UpdateContactTargetQueue"
+                && a.param_str("QueueId").as_deref() == Some(default_ref.as_str())
+            {
                 reached = true;
                 break;
             }
@@ -1007,7 +1328,11 @@ fn return_flow(b: &Bundle, flow: &Flow, get: &Action, s: &mut Sink) {
             cur = default_next(a);
         }
         if !reached {
-            let p = if path.is_empty() { target.clone() } else { path.join(" -> ") };
+            let p = if path.is_empty() {
+                target.clone()
+            } else {
+                path.join(" -> ")
+            };
             s.add(Severity::Error, Some(&here), format!("{label} does not reach the default queue {default_ref} (record missing, expired or unreadable): {p}"), ENHANCEMENTS);
         }
     }
@@ -1015,8 +1340,18 @@ fn return_flow(b: &Bundle, flow: &Flow, get: &Action, s: &mut Sink) {
 
 /// Second-chance offers: the flow that sets the customer queue flow reads the switch, and counts
 /// the first offer in the attribute the queue flow counts in.
-fn second_chance_wiring(b: &Bundle, c: &Contract, flows: &[(Flow, &Value)], types: &BTreeMap<&str, &str>, s: &mut Sink) {
-    let queue_flows: Vec<&Flow> = flows.iter().map(|(f, _)| f).filter(|f| f.flow_type.as_deref() == Some("CUSTOMER_QUEUE")).collect();
+fn second_chance_wiring(
+    b: &Bundle,
+    c: &Contract,
+    flows: &[(Flow, &Value)],
+    types: &BTreeMap<&str, &str>,
+    s: &mut Sink,
+) {
+    let queue_flows: Vec<&Flow> = flows
+        .iter()
+        .map(|(f, _)| f)
+        .filter(|f| f.flow_type.as_deref() == Some("CUSTOMER_QUEUE"))
+        .collect();
     let mut counted = BTreeSet::new();
     for q in &queue_flows {
         for a in &q.actions {
@@ -1033,7 +1368,11 @@ fn second_chance_wiring(b: &Bundle, c: &Contract, flows: &[(Flow, &Value)], type
             if a.typ != "UpdateContactEventHooks" {
                 continue;
             }
-            let target = a.params.get("EventHooks").and_then(|h| h.get("CustomerQueue")).and_then(Value::as_str);
+            let target = a
+                .params
+                .get("EventHooks")
+                .and_then(|h| h.get("CustomerQueue"))
+                .and_then(Value::as_str);
             if let Some(q) = target.and_then(flow_ref) {
                 setters.entry(q.to_string()).or_default().push((f, a));
             }
@@ -1041,21 +1380,40 @@ fn second_chance_wiring(b: &Bundle, c: &Contract, flows: &[(Flow, &Value)], type
     }
     for q in &queue_flows {
         if !setters.contains_key(&q.name) {
-            s.add(Severity::Error, Some(&q.name), "no flow sets this customer queue flow (UpdateContactEventHooks CustomerQueue)".into(), ENHANCEMENTS);
+            s.add(
+                Severity::Error,
+                Some(&q.name),
+                "no flow sets this customer queue flow (UpdateContactEventHooks CustomerQueue)"
+                    .into(),
+                ENHANCEMENTS,
+            );
         }
     }
     let switch = format!("${{{SECOND_CHANCE_SWITCH}}}");
     for places in setters.values() {
         for (f, a) in places {
-            let here = format!("{} ({}) {}", f.name, types.get(f.name.as_str()).unwrap_or(&""), a.id);
-            let reads_switch = f.actions.iter().any(|x| strings_in(&Value::Object(x.params.clone())).iter().any(|t| t.contains(&switch)));
+            let here = format!(
+                "{} ({}) {}",
+                f.name,
+                types.get(f.name.as_str()).unwrap_or(&""),
+                a.id
+            );
+            let reads_switch = f.actions.iter().any(|x| {
+                strings_in(&Value::Object(x.params.clone()))
+                    .iter()
+                    .any(|t| t.contains(&switch))
+            });
             if b.params.contains_key(SECOND_CHANCE_SWITCH) && !reads_switch {
                 s.add(Severity::Error, Some(&here), format!("sets the customer queue flow but the flow never reads {switch}: the feature could not be switched off"), ENHANCEMENTS);
             }
             let offers = f.actions.iter().any(|x| x.typ == "GetParticipantInput");
             for attr in &counted {
                 let sets_it = f.actions.iter().any(|x| {
-                    x.typ == "UpdateContactAttributes" && x.params.get("Attributes").and_then(|o| o.get(attr)).is_some()
+                    x.typ == "UpdateContactAttributes"
+                        && x.params
+                            .get("Attributes")
+                            .and_then(|o| o.get(attr))
+                            .is_some()
                 });
                 if offers && !sets_it {
                     s.add(Severity::Error, Some(&here), format!("offers a callback but never counts it in the {attr} attribute: the customer queue flow would make max_offers more offers"), ENHANCEMENTS);

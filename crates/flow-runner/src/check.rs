@@ -98,7 +98,13 @@ impl<'a> Sink<'a> {
         }
     }
 
-    pub(crate) fn add(&mut self, severity: Severity, block: Option<&str>, message: String, page: &str) {
+    pub(crate) fn add(
+        &mut self,
+        severity: Severity,
+        block: Option<&str>,
+        message: String,
+        page: &str,
+    ) {
         self.out.push(Finding {
             severity,
             flow: self.flow.to_string(),
@@ -178,8 +184,18 @@ pub fn check_flow(flow: &Flow, lambda_mapped: &dyn Fn(&str) -> bool) -> Vec<Find
     let actions_page = r.page("actions");
     match &flow.version {
         Some(v) if *v == r.version => {}
-        Some(v) => s.add(Severity::Error, None, format!("Version {v:?}, expected {:?}", r.version), actions_page),
-        None => s.add(Severity::Error, None, format!("no Version (expected {:?})", r.version), actions_page),
+        Some(v) => s.add(
+            Severity::Error,
+            None,
+            format!("Version {v:?}, expected {:?}", r.version),
+            actions_page,
+        ),
+        None => s.add(
+            Severity::Error,
+            None,
+            format!("no Version (expected {:?})", r.version),
+            actions_page,
+        ),
     }
     if flow.content_chars > r.max_content_chars {
         s.add(
@@ -196,13 +212,23 @@ pub fn check_flow(flow: &Flow, lambda_mapped: &dyn Fn(&str) -> bool) -> Vec<Find
     let mut seen_ids = std::collections::HashSet::with_capacity(flow.actions.len());
     for a in &flow.actions {
         if !seen_ids.insert(a.id.as_str()) {
-            s.add(Severity::Error, Some(&a.id), "duplicate Identifier".into(), actions_page);
+            s.add(
+                Severity::Error,
+                Some(&a.id),
+                "duplicate Identifier".into(),
+                actions_page,
+            );
         }
         check_identifier(&mut s, r, &a.id);
     }
     let start = ix.get(flow.start.as_str()).copied();
     if start.is_none() {
-        s.add(Severity::Error, None, format!("StartAction {:?} is not an action", flow.start), actions_page);
+        s.add(
+            Severity::Error,
+            None,
+            format!("StartAction {:?} is not an action", flow.start),
+            actions_page,
+        );
     }
     for a in &flow.actions {
         check_action(&mut s, r, flow, a, &ix, lambda_mapped);
@@ -213,7 +239,12 @@ pub fn check_flow(flow: &Flow, lambda_mapped: &dyn Fn(&str) -> bool) -> Vec<Find
     let reach = walk(flow, &ix, start, &|_, _| true);
     for (i, a) in flow.actions.iter().enumerate() {
         if !reach[i] && ix.get(a.id.as_str()) == Some(&i) {
-            s.add(Severity::Warning, Some(&a.id), "unreachable from StartAction".into(), actions_page);
+            s.add(
+                Severity::Warning,
+                Some(&a.id),
+                "unreachable from StartAction".into(),
+                actions_page,
+            );
         }
     }
     check_loop_prompts(&mut s, r, flow, &ix, &reach);
@@ -233,13 +264,21 @@ fn check_identifier(s: &mut Sink, r: &Reference, id: &str) {
     } else if id.chars().count() > 50 {
         format!("is {} characters, over 50 characters", id.chars().count())
     } else if !bad.is_empty() {
-        format!("uses {bad}, and none of {} is allowed", r.identifier_forbidden)
+        format!(
+            "uses {bad}, and none of {} is allowed",
+            r.identifier_forbidden
+        )
     } else if r.identifier_reserved.contains(id) {
         "is a reserved name".to_string()
     } else {
         return;
     };
-    s.add(Severity::Error, Some(id), format!("Identifier {id:?} {why}"), r.page("actions"));
+    s.add(
+        Severity::Error,
+        Some(id),
+        format!("Identifier {id:?} {why}"),
+        r.page("actions"),
+    );
 }
 
 fn strings_of(v: &Value, out: &mut Vec<String>) {
@@ -279,11 +318,21 @@ fn check_action(
     }
     for (e, _) in &a.errors {
         if !declared.insert(e.as_str()) {
-            s.add(Severity::Error, here, format!("{} declares error {e} twice", a.typ), r.page("transitions"));
+            s.add(
+                Severity::Error,
+                here,
+                format!("{} declares error {e} twice", a.typ),
+                r.page("transitions"),
+            );
         }
     }
     if a.typ.is_empty() {
-        s.add(Severity::Error, here, "the action has no Type".into(), r.page("actions"));
+        s.add(
+            Severity::Error,
+            here,
+            "the action has no Type".into(),
+            r.page("actions"),
+        );
         return;
     }
     let Some(row) = r.row(&a.typ) else {
@@ -301,7 +350,12 @@ fn check_action(
     let page = row.page.as_str();
     if let Some(ft) = &flow.flow_type {
         if !row.flow_types.contains(ft) {
-            s.add(Severity::Error, here, format!("{} is not allowed in a {ft} flow", a.typ), page);
+            s.add(
+                Severity::Error,
+                here,
+                format!("{} is not allowed in a {ft} flow", a.typ),
+                page,
+            );
         }
     }
     for (name, value) in &a.params {
@@ -317,10 +371,19 @@ fn check_action(
     }
     for (name, spec) in &row.params {
         if spec.required && !a.params.contains_key(name) {
-            s.add(Severity::Error, here, format!("{} needs parameter {name}", a.typ), page);
+            s.add(
+                Severity::Error,
+                here,
+                format!("{} needs parameter {name}", a.typ),
+                page,
+            );
         }
     }
-    let given = row.one_of.iter().filter(|k| a.params.contains_key(*k)).count();
+    let given = row
+        .one_of
+        .iter()
+        .filter(|k| a.params.contains_key(*k))
+        .count();
     if given > 1 || (row.one_of_required && given == 0) {
         s.add(
             Severity::Error,
@@ -328,7 +391,11 @@ fn check_action(
             format!(
                 "{} takes {} one of {} (it has {given})",
                 a.typ,
-                if row.one_of_required { "exactly" } else { "at most" },
+                if row.one_of_required {
+                    "exactly"
+                } else {
+                    "at most"
+                },
                 row.one_of.join(", ")
             ),
             page,
@@ -348,7 +415,10 @@ fn check_action(
             s.add(
                 Severity::Error,
                 here,
-                format!("{} declares error {e}, which the reference allows {when}", a.typ),
+                format!(
+                    "{} declares error {e}, which the reference allows {when}",
+                    a.typ
+                ),
                 page,
             );
         }
@@ -358,7 +428,10 @@ fn check_action(
             s.add(
                 Severity::Warning,
                 here,
-                format!("{} does not handle error {e}: the contact would end there if it happens", a.typ),
+                format!(
+                    "{} does not handle error {e}: the contact would end there if it happens",
+                    a.typ
+                ),
                 page,
             );
         }
@@ -367,14 +440,32 @@ fn check_action(
     let has_edges = a.next.is_some() || !a.conditions.is_empty() || !a.errors.is_empty();
     if row.is_terminal() {
         if has_edges {
-            s.add(Severity::Error, here, format!("{} must not have transitions: it is always the last action", a.typ), page);
+            s.add(
+                Severity::Error,
+                here,
+                format!(
+                    "{} must not have transitions: it is always the last action",
+                    a.typ
+                ),
+                page,
+            );
         }
     } else if !has_edges && row.next_action == "optional" {
         // Loop prompts without an interruption loops until the contact leaves the queue.
     } else if !has_edges {
-        s.add(Severity::Error, here, "non-terminal action without transitions (the contact would stop here)".into(), page);
+        s.add(
+            Severity::Error,
+            here,
+            "non-terminal action without transitions (the contact would stop here)".into(),
+            page,
+        );
     } else if row.next_action == "required" && a.next.is_none() {
-        s.add(Severity::Error, here, format!("{} has no NextAction", a.typ), page);
+        s.add(
+            Severity::Error,
+            here,
+            format!("{} has no NextAction", a.typ),
+            page,
+        );
     } else if a.next.is_none()
         && a.error_target("NoMatchingCondition").is_none()
         && a.error_target("NoMatchingError").is_none()
@@ -402,14 +493,25 @@ fn check_action(
         "UpdateContactEventHooks" => {
             if let Some(Value::Object(hooks)) = a.params.get("EventHooks") {
                 if hooks.len() != 1 {
-                    s.add(Severity::Error, here, format!("EventHooks must have exactly one entry (it has {})", hooks.len()), page);
+                    s.add(
+                        Severity::Error,
+                        here,
+                        format!(
+                            "EventHooks must have exactly one entry (it has {})",
+                            hooks.len()
+                        ),
+                        page,
+                    );
                 }
                 for k in hooks.keys() {
                     if !r.event_hooks.contains(k) {
                         s.add(
                             Severity::Error,
                             here,
-                            format!("{k:?} is not an event hook (one of {})", join(&r.event_hooks)),
+                            format!(
+                                "{k:?} is not an event hook (one of {})",
+                                join(&r.event_hooks)
+                            ),
                             page,
                         );
                     }
@@ -477,7 +579,11 @@ fn check_param(
         s.add(
             Severity::Error,
             here,
-            format!("{} parameter {name} must be {want}, not {} (wrong value type)", a.typ, kind_of(value)),
+            format!(
+                "{} parameter {name} must be {want}, not {} (wrong value type)",
+                a.typ,
+                kind_of(value)
+            ),
             page,
         );
         return;
@@ -488,7 +594,10 @@ fn check_param(
         "static" if dynamic => s.add(
             Severity::Error,
             here,
-            format!("{} parameter {name} must be static (no $. reference)", a.typ),
+            format!(
+                "{} parameter {name} must be static (no $. reference)",
+                a.typ
+            ),
             page,
         ),
         "jsonpath" | "path" => {
@@ -498,14 +607,20 @@ fn check_param(
                     s.add(
                         Severity::Error,
                         here,
-                        format!("{} parameter {name} must be a single JSONPath identifier", a.typ),
+                        format!(
+                            "{} parameter {name} must be a single JSONPath identifier",
+                            a.typ
+                        ),
                         page,
                     );
                 } else if v.contains("$.") && !path_ok {
                     s.add(
                         Severity::Error,
                         here,
-                        format!("{} parameter {name} must be static or a single JSONPath", a.typ),
+                        format!(
+                            "{} parameter {name} must be static or a single JSONPath",
+                            a.typ
+                        ),
                         page,
                     );
                 }
@@ -518,7 +633,11 @@ fn check_param(
             s.add(
                 Severity::Error,
                 here,
-                format!("{} parameter {name} is {v:?}, expected one of {}", a.typ, allowed.join(", ")),
+                format!(
+                    "{} parameter {name} is {v:?}, expected one of {}",
+                    a.typ,
+                    allowed.join(", ")
+                ),
                 page,
             );
         }
@@ -537,13 +656,20 @@ fn check_param(
                 s.add(
                     Severity::Error,
                     here,
-                    format!("{} parameter {name} is {v:?}: it must be a whole number {range}", a.typ),
+                    format!(
+                        "{} parameter {name} is {v:?}: it must be a whole number {range}",
+                        a.typ
+                    ),
                     page,
                 );
             }
         }
     }
-    for ns in texts.iter().flat_map(|t| namespaces_in(t)).collect::<BTreeSet<_>>() {
+    for ns in texts
+        .iter()
+        .flat_map(|t| namespaces_in(t))
+        .collect::<BTreeSet<_>>()
+    {
         match r.namespaces.get(&ns) {
             None => s.add(
                 Severity::Warning,
@@ -552,8 +678,17 @@ fn check_param(
                 r.page("attributes"),
             ),
             Some(types) => {
-                if row.namespaces.as_ref().is_some_and(|allowed| !allowed.contains(&ns)) {
-                    s.add(Severity::Warning, here, format!("{} cannot read $.{ns}", a.typ), page);
+                if row
+                    .namespaces
+                    .as_ref()
+                    .is_some_and(|allowed| !allowed.contains(&ns))
+                {
+                    s.add(
+                        Severity::Warning,
+                        here,
+                        format!("{} cannot read $.{ns}", a.typ),
+                        page,
+                    );
                 } else if let Some(ft) = &flow.flow_type {
                     if !types.contains(ft) {
                         s.add(
@@ -587,7 +722,12 @@ fn check_conditions(s: &mut Sink, r: &Reference, a: &Action, row: &ActionRow) {
     let here = Some(a.id.as_str());
     let page = row.page.as_str();
     if !row.conditions {
-        s.add(Severity::Error, here, format!("{} does not support Conditions", a.typ), page);
+        s.add(
+            Severity::Error,
+            here,
+            format!("{} does not support Conditions", a.typ),
+            page,
+        );
         return;
     }
     match a.typ.as_str() {
@@ -597,12 +737,21 @@ fn check_conditions(s: &mut Sink, r: &Reference, a: &Action, row: &ActionRow) {
                     s.add(
                         Severity::Error,
                         here,
-                        format!("Compare operator {:?} is not one of {}", c.operator, join(&r.compare_operators)),
+                        format!(
+                            "Compare operator {:?} is not one of {}",
+                            c.operator,
+                            join(&r.compare_operators)
+                        ),
                         r.page("compare"),
                     );
                 }
                 if c.operands.is_empty() {
-                    s.add(Severity::Error, here, "a Compare condition without Operands".into(), r.page("compare"));
+                    s.add(
+                        Severity::Error,
+                        here,
+                        "a Compare condition without Operands".into(),
+                        r.page("compare"),
+                    );
                 }
             }
         }
@@ -612,7 +761,8 @@ fn check_conditions(s: &mut Sink, r: &Reference, a: &Action, row: &ActionRow) {
                     s.add(
                         Severity::Error,
                         here,
-                        "MessageParticipantIteratively supports only Equals MessagesInterrupted".into(),
+                        "MessageParticipantIteratively supports only Equals MessagesInterrupted"
+                            .into(),
                         page,
                     );
                 }
@@ -630,7 +780,9 @@ fn check_conditions(s: &mut Sink, r: &Reference, a: &Action, row: &ActionRow) {
             for c in &a.conditions {
                 let key_ok = c.operands.len() == 1
                     && c.operands[0].chars().count() == 1
-                    && c.operands[0].chars().all(|ch| ch.is_ascii_digit() || ch == '*' || ch == '#');
+                    && c.operands[0]
+                        .chars()
+                        .all(|ch| ch.is_ascii_digit() || ch == '*' || ch == '#');
                 if c.operator != "Equals" || !key_ok {
                     s.add(
                         Severity::Error,
@@ -651,7 +803,13 @@ fn check_conditions(s: &mut Sink, r: &Reference, a: &Action, row: &ActionRow) {
 /// Loop prompts page: none of the blocks it lists may come before a Loop prompts block (it may
 /// not lead to it, directly or through other blocks). One backward walk from every reachable
 /// Loop prompts block at once.
-fn check_loop_prompts(s: &mut Sink, r: &Reference, flow: &Flow, ix: &HashMap<&str, usize>, reach: &[bool]) {
+fn check_loop_prompts(
+    s: &mut Sink,
+    r: &Reference,
+    flow: &Flow,
+    ix: &HashMap<&str, usize>,
+    reach: &[bool],
+) {
     let n = flow.actions.len();
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, a) in flow.actions.iter().enumerate() {
@@ -695,10 +853,20 @@ fn check_loop_prompts(s: &mut Sink, r: &Reference, flow: &Flow, ix: &HashMap<&st
 /// `$.Metrics`, `$.LambdaInvocation` and `$.External` hold data only after the block that fills
 /// them (Get queue metrics; an asynchronous Lambda call; any Lambda call) on every path to the
 /// read: one walk each over the paths that avoid the filling block.
-fn check_filled_namespaces(s: &mut Sink, r: &Reference, flow: &Flow, ix: &HashMap<&str, usize>, start: usize) {
+fn check_filled_namespaces(
+    s: &mut Sink,
+    r: &Reference,
+    flow: &Flow,
+    ix: &HashMap<&str, usize>,
+    start: usize,
+) {
     type Fills = fn(&Action, &str) -> bool;
     let rules: [(&str, Fills, &str); 3] = [
-        ("Metrics", |a, kind| a.typ == "GetMetricData" && kind == "next", "attributes"),
+        (
+            "Metrics",
+            |a, kind| a.typ == "GetMetricData" && kind == "next",
+            "attributes",
+        ),
         (
             "LambdaInvocation",
             |a, kind| {
@@ -708,14 +876,22 @@ fn check_filled_namespaces(s: &mut Sink, r: &Reference, flow: &Flow, ix: &HashMa
             },
             "lambda_block",
         ),
-        ("External", |a, _| a.typ == "InvokeLambdaFunction", "lambda_block"),
+        (
+            "External",
+            |a, _| a.typ == "InvokeLambdaFunction",
+            "lambda_block",
+        ),
     ];
     for (ns, fills, page) in rules {
         let reads: Vec<usize> = flow
             .actions
             .iter()
             .enumerate()
-            .filter(|(_, a)| strings_in(&Value::Object(a.params.clone())).iter().any(|t| namespaces_in(t).contains(ns)))
+            .filter(|(_, a)| {
+                strings_in(&Value::Object(a.params.clone()))
+                    .iter()
+                    .any(|t| namespaces_in(t).contains(ns))
+            })
             .map(|(i, _)| i)
             .collect();
         if reads.is_empty() {
@@ -741,7 +917,10 @@ pub(crate) fn namespaces_in(s: &str) -> BTreeSet<String> {
     let mut rest = s;
     while let Some(p) = rest.find("$.") {
         let tail = &rest[p + 2..];
-        let name: String = tail.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+        let name: String = tail
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
         if !name.is_empty() {
             out.insert(name);
         }

@@ -302,7 +302,10 @@ fn expand(path: &str) -> Vec<PathBuf> {
             let path = e.path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if path.extension().is_some_and(|x| x.eq_ignore_ascii_case("json")) {
+            } else if path
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+            {
                 out.push(path);
             }
         }
@@ -368,7 +371,10 @@ fn function_dir(args: &Args) -> Result<PathBuf, String> {
     if let Some(d) = &args.bin_dir {
         candidates.push(PathBuf::from(d));
     } else {
-        if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+        {
             candidates.push(dir);
         }
         let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -405,7 +411,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let verdict = |t: Tally| ExitCode::from(u8::from(t.errors > 0 || (args.strict && t.warnings > 0)));
+    let verdict =
+        |t: Tally| ExitCode::from(u8::from(t.errors > 0 || (args.strict && t.warnings > 0)));
     if let Some(dir) = &args.bundle {
         let bundle = match Bundle::load(Path::new(dir)) {
             Ok(b) => b,
@@ -451,7 +458,12 @@ fn main() -> ExitCode {
     }
     let per_flow: Vec<(String, Vec<Finding>)> = flows
         .iter()
-        .map(|f| (f.name.clone(), check_flow(f, &|arn| args.lambdas.contains_key(arn))))
+        .map(|f| {
+            (
+                f.name.clone(),
+                check_flow(f, &|arn| args.lambdas.contains_key(arn)),
+            )
+        })
         .collect();
     let tally = report(&per_flow, args.strict);
     if args.command == "check" {
@@ -510,7 +522,10 @@ fn main() -> ExitCode {
         match Processes::start(&dir, &host::function_env(&sim, "US")) {
             Ok(p) => procs = Some(p),
             Err(e) => {
-                eprintln!("flow-runner: the functions did not start from {}: {e}", dir.display());
+                eprintln!(
+                    "flow-runner: the functions did not start from {}: {e}",
+                    dir.display()
+                );
                 return ExitCode::from(2);
             }
         }

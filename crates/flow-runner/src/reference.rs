@@ -162,9 +162,9 @@ impl Reference {
                 .map(|o| {
                     o.iter()
                         .map(|(n, p)| {
-                            let integer = p.get("integer").map(|r| {
-                                (r["min"].as_i64(), r["max"].as_i64())
-                            });
+                            let integer = p
+                                .get("integer")
+                                .map(|r| (r["min"].as_i64(), r["max"].as_i64()));
                             (
                                 n.clone(),
                                 ParamSpec {
@@ -216,7 +216,9 @@ impl Reference {
                     errors,
                     optional_errors,
                     error_words,
-                    namespaces: spec.get("namespaces").map(|n| strings(n).into_iter().collect()),
+                    namespaces: spec
+                        .get("namespaces")
+                        .map(|n| strings(n).into_iter().collect()),
                     one_of: spec.get("one_of").map(strings).unwrap_or_default(),
                     one_of_required: spec["one_of_required"].as_bool().unwrap_or(false),
                     conditions: spec["conditions"].as_bool().unwrap_or(false),

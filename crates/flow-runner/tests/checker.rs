@@ -5,7 +5,9 @@
 use std::time::Instant;
 
 use flow_runner::check::{check_flow, Finding, Severity, Tally};
-use flow_runner::{flows_from_json, run_contact, Call, Host, Instance, LambdaCall, LambdaReply, Scenario};
+use flow_runner::{
+    flows_from_json, run_contact, Call, Host, Instance, LambdaCall, LambdaReply, Scenario,
+};
 use serde_json::{json, Value};
 
 fn flow(doc: Value) -> flow_runner::Flow {
@@ -44,7 +46,11 @@ fn loop_prompts_without_interrupt_or_error_branch_is_clean_in_a_queue_flow() {
     fl.flow_type = Some("CUSTOMER_QUEUE".into());
     let f = check_flow(&fl, &|_| false);
     assert!(f.iter().all(|x| x.severity < Severity::Error), "{f:#?}");
-    assert!(!f.iter().any(|x| x.message.contains("NoMatchingError") || x.message.contains("Interrupt")), "{f:#?}");
+    assert!(
+        !f.iter()
+            .any(|x| x.message.contains("NoMatchingError") || x.message.contains("Interrupt")),
+        "{f:#?}"
+    );
 }
 
 #[test]
@@ -64,30 +70,56 @@ fn documented_namespaces_are_known() {
         {"Identifier": "a", "Type": "MessageParticipant", "Parameters": {"Text": "$.Nonsense.x"}, "Transitions": {"NextAction": "bye"}},
         bye()
     ])));
-    assert_eq!(Tally::of(&f), Tally { errors: 0, warnings: 1, notes: 0 }, "{f:#?}");
+    assert_eq!(
+        Tally::of(&f),
+        Tally {
+            errors: 0,
+            warnings: 1,
+            notes: 0
+        },
+        "{f:#?}"
+    );
 }
 
 #[test]
 fn each_finding_has_a_severity_and_a_page() {
-    let f = findings(json!({"Version": "2019-10-30", "StartAction": "a", "Actions": [
-        {"Identifier": "a", "Type": "InvokeLambdaFunction",
-         "Parameters": {"LambdaFunctionARN": "arn:aws:lambda:us-east-1:1:function:x", "InvocationTimeLimitSeconds": "3"},
-         "Transitions": {"NextAction": "b", "Errors": [{"ErrorType": "NoMatchingError", "NextAction": "bye"}]}},
-        {"Identifier": "b", "Type": "CheckHoursOfOperation", "Parameters": {}, "Transitions": {"NextAction": "bye"}},
-        {"Identifier": "orphan", "Type": "MessageParticipant", "Parameters": {"Text": "x"}, "Transitions": {"NextAction": "bye"}},
-        {"Identifier": "c", "Type": "Compare", "Parameters": {"ComparisonValue": "$.Channel"},
-         "Transitions": {"NextAction": "bye", "Conditions": [{"NextAction": "bye", "Condition": {"Operator": "Like", "Operands": ["VOICE"]}}],
-                         "Errors": [{"ErrorType": "NoMatchingCondition", "NextAction": "bye"}]}},
-        bye()
-    ]}));
-    let by = |sev: Severity, text: &str| f.iter().find(|x| x.severity == sev && x.message.contains(text));
+    let f = findings(
+        json!({"Version": "2019-10-30", "StartAction": "a", "Actions": [
+            {"Identifier": "a", "Type": "InvokeLambdaFunction",
+             "Parameters": {"LambdaFunctionARN": "arn:aws:lambda:us-east-1:1:function:x", "InvocationTimeLimitSeconds": "3"},
+             "Transitions": {"NextAction": "b", "Errors": [{"ErrorType": "NoMatchingError", "NextAction": "bye"}]}},
+            {"Identifier": "b", "Type": "CheckHoursOfOperation", "Parameters": {}, "Transitions": {"NextAction": "bye"}},
+            {"Identifier": "orphan", "Type": "MessageParticipant", "Parameters": {"Text": "x"}, "Transitions": {"NextAction": "bye"}},
+            {"Identifier": "c", "Type": "Compare", "Parameters": {"ComparisonValue": "$.Channel"},
+             "Transitions": {"NextAction": "bye", "Conditions": [{"NextAction": "bye", "Condition": {"Operator": "Like", "Operands": ["VOICE"]}}],
+                             "Errors": [{"ErrorType": "NoMatchingCondition", "NextAction": "bye"}]}},
+            bye()
+        ]}),
+    );
+    let by = |sev: Severity, text: &str| {
+        f.iter()
+            .find(|x| x.severity == sev && x.message.contains(text))
+    };
     assert!(by(Severity::Note, "not mapped").is_some(), "{f:#?}");
-    assert!(by(Severity::Note, "CheckHoursOfOperation").is_some(), "{f:#?}");
+    assert!(
+        by(Severity::Note, "CheckHoursOfOperation").is_some(),
+        "{f:#?}"
+    );
     assert!(by(Severity::Warning, "unreachable").is_some(), "{f:#?}");
-    assert!(by(Severity::Error, "Compare operator \"Like\"").is_some(), "{f:#?}");
-    assert!(f.iter().all(|x| x.page.starts_with("https://docs.aws.amazon.com/connect/")), "{f:#?}");
+    assert!(
+        by(Severity::Error, "Compare operator \"Like\"").is_some(),
+        "{f:#?}"
+    );
+    assert!(
+        f.iter()
+            .all(|x| x.page.starts_with("https://docs.aws.amazon.com/connect/")),
+        "{f:#?}"
+    );
     let shown = by(Severity::Error, "Like").unwrap().to_string();
-    assert!(shown.starts_with("error: t: c: ") && shown.ends_with("flow-control-actions-compare.html]"), "{shown}");
+    assert!(
+        shown.starts_with("error: t: c: ") && shown.ends_with("flow-control-actions-compare.html]"),
+        "{shown}"
+    );
 }
 
 /// 100,000 actions, each leading to the next, check in a few seconds (the check is linear).
@@ -101,7 +133,8 @@ fn a_very_large_flow_checks_in_linear_time() {
                                 "Errors": [{"ErrorType": "NoMatchingError", "NextAction": "bye"}]}}))
             .collect();
         actions.push(bye());
-        let text = json!({"Version": "2019-10-30", "StartAction": "s0", "Actions": actions}).to_string();
+        let text =
+            json!({"Version": "2019-10-30", "StartAction": "s0", "Actions": actions}).to_string();
         let t = Instant::now();
         let fl = flows_from_json(&text, "big").unwrap().remove(0);
         let f = check_flow(&fl, &|_| true);
@@ -114,7 +147,10 @@ fn a_very_large_flow_checks_in_linear_time() {
     assert!(f[0].message.contains("over Connect's limit"), "{f:?}");
     assert!(big.as_secs_f64() < 10.0, "100,000 actions took {big:?}");
     // Linear: ten times the actions, not a hundred times the time.
-    assert!(big.as_secs_f64() < small.as_secs_f64() * 30.0 + 0.5, "10,000: {small:?}; 100,000: {big:?}");
+    assert!(
+        big.as_secs_f64() < small.as_secs_f64() * 30.0 + 0.5,
+        "10,000: {small:?}; 100,000: {big:?}"
+    );
 }
 
 struct NoLambda;
@@ -132,7 +168,11 @@ fn run_err(actions: Value) -> flow_runner::RunError {
         flows,
         ..Instance::default()
     };
-    let call = Call { customer: "+13209071234".into(), dialled: "+18005550100".into(), contact_id: "c".into() };
+    let call = Call {
+        customer: "+13209071234".into(),
+        dialled: "+18005550100".into(),
+        contact_id: "c".into(),
+    };
     run_contact(&inst, &mut NoLambda, call, &mut Scenario::default()).unwrap_err()
 }
 
@@ -150,11 +190,17 @@ fn run_refuses_what_the_reference_does_not_allow() {
          "Transitions": {"NextAction": "bye", "Errors": [{"ErrorType": "NoMatchingError", "NextAction": "bye"}]}},
         bye()
     ]));
-    assert!(e.block == "a" && e.message.contains("\"CustomerQueu\" is not an event hook"), "{e}");
+    assert!(
+        e.block == "a" && e.message.contains("\"CustomerQueu\" is not an event hook"),
+        "{e}"
+    );
     let e = run_err(json!([
         {"Identifier": "a", "Type": "UpdateContactAttributes", "Parameters": {"Attributes": [{"k": "v"}]},
          "Transitions": {"NextAction": "bye", "Errors": [{"ErrorType": "NoMatchingError", "NextAction": "bye"}]}},
         bye()
     ]));
-    assert!(e.block == "a" && e.message.contains("Attributes must be an object"), "{e}");
+    assert!(
+        e.block == "a" && e.message.contains("Attributes must be an object"),
+        "{e}"
+    );
 }

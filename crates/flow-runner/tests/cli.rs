@@ -44,7 +44,10 @@ fn exit_status_follows_the_findings() {
     // A block the runner cannot execute is a note: the exit status follows errors only.
     let (code, text) = run(&["check", &unknown, "--strict"]);
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("note: ") && text.contains("CheckHoursOfOperation"), "{text}");
+    assert!(
+        text.contains("note: ") && text.contains("CheckHoursOfOperation"),
+        "{text}"
+    );
     let (code, text) = run(&["run", &unknown]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("stopped") && text.contains("bye"), "{text}");
@@ -56,7 +59,10 @@ fn exit_status_follows_the_findings() {
     );
     let (code, text) = run(&["check", &lambda]);
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("note: ") && text.contains("not mapped"), "{text}");
+    assert!(
+        text.contains("note: ") && text.contains("not mapped"),
+        "{text}"
+    );
 
     // An unreachable block is a warning: it fails only with --strict.
     let orphan = file(
@@ -69,7 +75,10 @@ fn exit_status_follows_the_findings() {
     );
     let (code, text) = run(&["check", &orphan]);
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("warning: ") && text.contains("unreachable"), "{text}");
+    assert!(
+        text.contains("warning: ") && text.contains("unreachable"),
+        "{text}"
+    );
     assert_eq!(run(&["check", &orphan, "--strict"]).0, 1);
 
     // An error fails.
@@ -133,7 +142,11 @@ fn a_folder_gives_one_verdict_per_flow_and_the_bundle_checks_clean() {
     let dir = std::env::temp_dir().join(format!("flow-runner-cli-dir-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("sub")).unwrap();
     std::fs::write(dir.join("one.json"), CLEAN).unwrap();
-    std::fs::write(dir.join("sub/two.json"), CLEAN.replace("2019-10-30", "2020-01-01")).unwrap();
+    std::fs::write(
+        dir.join("sub/two.json"),
+        CLEAN.replace("2019-10-30", "2020-01-01"),
+    )
+    .unwrap();
     std::fs::write(dir.join("notes.txt"), "not a flow").unwrap();
     let (code, text) = run(&["check", &dir.to_string_lossy()]);
     assert_eq!(code, 1, "{text}");
@@ -142,13 +155,23 @@ fn a_folder_gives_one_verdict_per_flow_and_the_bundle_checks_clean() {
         .filter(|l| l.starts_with("ok ") || l.starts_with("FAIL "))
         .collect();
     assert_eq!(verdicts.len(), 2, "{text}");
-    assert!(verdicts[0].starts_with("ok") && verdicts[0].contains("one.json"), "{text}");
-    assert!(verdicts[1].starts_with("FAIL") && verdicts[1].contains("two.json"), "{text}");
+    assert!(
+        verdicts[0].starts_with("ok") && verdicts[0].contains("one.json"),
+        "{text}"
+    );
+    assert!(
+        verdicts[1].starts_with("FAIL") && verdicts[1].contains("two.json"),
+        "{text}"
+    );
 
     let infra = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra");
     let (code, text) = run(&["check", "--bundle", infra]);
     assert_eq!(code, 0, "{text}");
-    assert_eq!(text.lines().filter(|l| l.starts_with("ok ")).count(), 5, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ok ")).count(),
+        5,
+        "{text}"
+    );
 }
 
 /// `run --lambda` does not build anything: without the function binaries it says where it
@@ -162,7 +185,19 @@ fn run_without_built_functions_says_what_to_do() {
     );
     let empty = std::env::temp_dir().join(format!("flow-runner-no-bins-{}", std::process::id()));
     std::fs::create_dir_all(&empty).unwrap();
-    let (code, text) = run(&["run", &lambda, "--lambda", "arn:fn=ocw-phrase", "--bin-dir", &empty.to_string_lossy()]);
+    let (code, text) = run(&[
+        "run",
+        &lambda,
+        "--lambda",
+        "arn:fn=ocw-phrase",
+        "--bin-dir",
+        &empty.to_string_lossy(),
+    ]);
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains("not built") && text.contains("cargo build -p ocw-phrase") && text.contains("--bin-dir"), "{text}");
+    assert!(
+        text.contains("not built")
+            && text.contains("cargo build -p ocw-phrase")
+            && text.contains("--bin-dir"),
+        "{text}"
+    );
 }

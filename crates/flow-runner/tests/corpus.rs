@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use flow_runner::check::{check_flow, Severity, Tally};
-use flow_runner::{flows_from_json, run_contact, Call, Host, Instance, LambdaCall, LambdaReply, Reference, Scenario};
+use flow_runner::{
+    flows_from_json, run_contact, Call, Host, Instance, LambdaCall, LambdaReply, Reference,
+    Scenario,
+};
 use serde_json::json;
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -57,7 +60,12 @@ fn every_corpus_flow_loads_checks_clean_and_runs() {
         tally.errors += t.errors;
         tally.warnings += t.warnings;
         tally.notes += t.notes;
-        errors.extend(found.into_iter().filter(|x| x.severity == Severity::Error).map(|x| x.to_string()));
+        errors.extend(
+            found
+                .into_iter()
+                .filter(|x| x.severity == Severity::Error)
+                .map(|x| x.to_string()),
+        );
         for a in &f.actions {
             *types.entry(a.typ.clone()).or_default() += 1;
         }
@@ -72,7 +80,11 @@ fn every_corpus_flow_loads_checks_clean_and_runs() {
             flows: vec![f.clone()],
             ..Instance::default()
         };
-        let call = Call { customer: "+13209071234".into(), dialled: "+18005550100".into(), contact_id: "c".into() };
+        let call = Call {
+            customer: "+13209071234".into(),
+            dialled: "+18005550100".into(),
+            contact_id: "c".into(),
+        };
         match run_contact(&inst, &mut ran, call, &mut Scenario::default()) {
             Ok(_) => ended += 1,
             Err(_) => stopped += 1,
@@ -89,7 +101,10 @@ fn every_corpus_flow_loads_checks_clean_and_runs() {
         with_row,
         ran.0.len()
     );
-    println!("findings: {} errors, {} warnings, {} notes", tally.errors, tally.warnings, tally.notes);
+    println!(
+        "findings: {} errors, {} warnings, {} notes",
+        tally.errors, tally.warnings, tally.notes
+    );
     println!("runs: {ended} to their end, {stopped} stopped with a RunError (no panic)");
     let without: Vec<&String> = types.keys().filter(|t| r.row(t).is_none()).collect();
     println!("action types without a row: {without:?}");

@@ -198,46 +198,99 @@ fn every_mutation_is_caught() {
             missed.push(format!("{label}: expected {expected:?}, got {e:#?}"));
         }
     }
-    assert!(missed.is_empty(), "{} of {} missed:\n{}", missed.len(), cases.len(), missed.join("\n"));
+    assert!(
+        missed.is_empty(),
+        "{} of {} missed:\n{}",
+        missed.len(),
+        cases.len(),
+        missed.join("\n")
+    );
 }
 
 /// Edits that change nothing Connect or the caller would notice: each stays clean.
 #[test]
 fn harmless_edits_stay_clean() {
     let edits: Vec<(&str, Mutation)> = vec![
-        ("actions in reverse order", m(IM, |f| f["Actions"].as_array_mut().unwrap().reverse())),
-        ("keys in another order", m(SQ, |f| {
-            let text = serde_json::to_string_pretty(f).unwrap();
-            let mut v: Value = serde_json::from_str(&text).unwrap();
-            for a in v["Actions"].as_array_mut().unwrap() {
-                let o = a.as_object().unwrap().clone();
-                let mut r = serde_json::Map::new();
-                for (k, x) in o.into_iter().rev() {
-                    r.insert(k, x);
+        (
+            "actions in reverse order",
+            m(IM, |f| f["Actions"].as_array_mut().unwrap().reverse()),
+        ),
+        (
+            "keys in another order",
+            m(SQ, |f| {
+                let text = serde_json::to_string_pretty(f).unwrap();
+                let mut v: Value = serde_json::from_str(&text).unwrap();
+                for a in v["Actions"].as_array_mut().unwrap() {
+                    let o = a.as_object().unwrap().clone();
+                    let mut r = serde_json::Map::new();
+                    for (k, x) in o.into_iter().rev() {
+                        r.insert(k, x);
+                    }
+                    *a = Value::Object(r);
                 }
-                *a = Value::Object(r);
-            }
-            *f = v;
-        })),
-        ("an identifier renamed validly", m(NI, |f| rename(f, "set-working-queue", "Set working queue ✓ inbound"))),
-        ("a UUID identifier", m(CR, |f| rename(f, "raise-priority", "0b6f3f0e-8a4e-4a36-9d4b-0f1f0e7c2a11"))),
-        ("designer metadata added", m(CW, |f| {
-            f["Metadata"]["name"] = json!("Customer whisper");
-            f["Metadata"]["description"] = json!("agent answer");
-            f["Metadata"]["type"] = json!("customerWhisper");
-            f["Metadata"]["Annotations"] = json!([]);
-            f["Metadata"]["ActionMetadata"]["end-whisper"]["isFriendlyName"] = json!(true);
-        })),
-        ("another wording of a flow without ocw-phrase", m(NI, |f| act(f, "sorry-message")["Parameters"]["Text"] = json!("Sorry, we are closed. Goodbye."))),
-        ("the longest Lambda time limit", m(CR, |f| act(f, "load-caller-context")["Parameters"]["InvocationTimeLimitSeconds"] = json!("8"))),
-        ("a literal interruption period of 21 s", m(SQ, |f| act(f, "hold-loop")["Parameters"]["InterruptFrequencySeconds"] = json!("21"))),
-        ("a Compare operator Connect knows", m(NI, |f| act(f, "check-voice")["Transitions"]["Conditions"][0]["Condition"]["Operator"] = json!("TextStartsWith"))),
-        ("flow logs disabled later", m(NI, |f| {
-            f["Actions"].as_array_mut().unwrap().push(json!({"Identifier": "logs-off", "Type": "UpdateFlowLoggingBehavior", "Parameters": {"FlowLoggingBehavior": "Disabled"}, "Transitions": {"NextAction": "disconnect"}}));
-            act(f, "sorry-message")["Transitions"]["NextAction"] = json!("logs-off");
-            act(f, "sorry-message")["Transitions"]["Errors"][0]["NextAction"] = json!("logs-off");
-            f["Metadata"]["ActionMetadata"]["logs-off"] = json!({"position": {"x": 99999, "y": 99999}});
-        })),
+                *f = v;
+            }),
+        ),
+        (
+            "an identifier renamed validly",
+            m(NI, |f| {
+                rename(f, "set-working-queue", "Set working queue ✓ inbound")
+            }),
+        ),
+        (
+            "a UUID identifier",
+            m(CR, |f| {
+                rename(f, "raise-priority", "0b6f3f0e-8a4e-4a36-9d4b-0f1f0e7c2a11")
+            }),
+        ),
+        (
+            "designer metadata added",
+            m(CW, |f| {
+                f["Metadata"]["name"] = json!("Customer whisper");
+                f["Metadata"]["description"] = json!("agent answer");
+                f["Metadata"]["type"] = json!("customerWhisper");
+                f["Metadata"]["Annotations"] = json!([]);
+                f["Metadata"]["ActionMetadata"]["end-whisper"]["isFriendlyName"] = json!(true);
+            }),
+        ),
+        (
+            "another wording of a flow without ocw-phrase",
+            m(NI, |f| {
+                act(f, "sorry-message")["Parameters"]["Text"] =
+                    json!("Sorry, we are closed. Goodbye.")
+            }),
+        ),
+        (
+            "the longest Lambda time limit",
+            m(CR, |f| {
+                act(f, "load-caller-context")["Parameters"]["InvocationTimeLimitSeconds"] =
+                    json!("8")
+            }),
+        ),
+        (
+            "a literal interruption period of 21 s",
+            m(SQ, |f| {
+                act(f, "hold-loop")["Parameters"]["InterruptFrequencySeconds"] = json!("21")
+            }),
+        ),
+        (
+            "a Compare operator Connect knows",
+            m(NI, |f| {
+                act(f, "check-voice")["Transitions"]["Conditions"][0]["Condition"]["Operator"] =
+                    json!("TextStartsWith")
+            }),
+        ),
+        (
+            "flow logs disabled later",
+            m(NI, |f| {
+                f["Actions"].as_array_mut().unwrap().push(json!({"Identifier": "logs-off", "Type": "UpdateFlowLoggingBehavior", "Parameters": {"FlowLoggingBehavior": "Disabled"}, "Transitions": {"NextAction": "disconnect"}}));
+                act(f, "sorry-message")["Transitions"]["NextAction"] = json!("logs-off");
+                act(f, "sorry-message")["Transitions"]["Errors"][0]["NextAction"] =
+                    json!("logs-off");
+                f["Metadata"]["ActionMetadata"]["logs-off"] =
+                    json!({"position": {"x": 99999, "y": 99999}});
+            }),
+        ),
     ];
     let mut dirty = Vec::new();
     for (label, edit) in &edits {
