@@ -54,6 +54,10 @@ step "python scripts compile"
 
 step "template.yaml is rendered from template.src.yaml + flows/"
 "$PY" infra/render.py --check
+# An unknown argument is refused before anything is written (it used to rewrite template.yaml).
+before="$(sha256sum infra/template.yaml)"
+if "$PY" infra/render.py --chek 2>/dev/null; then echo "render.py accepted --chek" >&2; exit 1; fi
+[[ "$(sha256sum infra/template.yaml)" == "$before" ]]
 
 step "cfn-lint"
 cfn-lint infra/base.yaml infra/template.yaml infra/operations.yaml infra/deploy-role.yaml
