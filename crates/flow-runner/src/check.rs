@@ -467,6 +467,8 @@ fn check_action(
             page,
         );
     } else if a.next.is_none()
+        // Loop and Check hours of operation have a condition for each of their two results.
+        && !matches!(a.typ.as_str(), "Loop" | "CheckHoursOfOperation")
         && a.error_target("NoMatchingCondition").is_none()
         && a.error_target("NoMatchingError").is_none()
     {
@@ -766,6 +768,30 @@ fn check_conditions(s: &mut Sink, r: &Reference, a: &Action, row: &ActionRow) {
                         page,
                     );
                 }
+            }
+        }
+        "Loop" | "CheckHoursOfOperation" => {
+            let want: [&str; 2] = if a.typ == "Loop" {
+                ["ContinueLooping", "DoneLooping"]
+            } else {
+                ["True", "False"]
+            };
+            let ok = a.conditions.len() == 2
+                && want.iter().all(|w| {
+                    a.conditions
+                        .iter()
+                        .any(|c| c.operator == "Equals" && c.operands == [*w])
+                });
+            if !ok {
+                s.add(
+                    Severity::Error,
+                    here,
+                    format!(
+                        "{} needs exactly a condition Equals {} and one Equals {}",
+                        a.typ, want[0], want[1]
+                    ),
+                    page,
+                );
             }
         }
         "GetParticipantInput" => {

@@ -109,6 +109,11 @@ pub struct Scenario {
     pub attributes: BTreeMap<String, String>,
     pub language: String,
     pub channel: String,
+    /// What *Check hours of operation* finds: in hours (`true`) or out of hours.
+    pub in_hours: bool,
+    /// Run the called flow as a customer queue flow: the contact is already in `queue` (the
+    /// flow is its `CustomerQueue` hook) instead of arriving on a number.
+    pub as_customer_queue: Option<(String, String)>,
 }
 
 impl Default for Scenario {
@@ -124,6 +129,8 @@ impl Default for Scenario {
             attributes: BTreeMap::new(),
             language: "en-US".into(),
             channel: "VOICE".into(),
+            in_hours: true,
+            as_customer_queue: None,
         }
     }
 }
@@ -269,6 +276,8 @@ enum Exit {
     Ended(String, String),
     AgentAnswered,
     StillWaiting,
+    /// EndFlowModuleExecution: back to the flow that invoked the module.
+    ModuleEnded(String, String),
 }
 
 struct Wait {
@@ -296,6 +305,10 @@ struct Ctx<'a> {
     lambda: Vec<LambdaRecord>,
     covered: BTreeSet<(String, String, String)>,
     count: usize,
+    /// Times each Loop block (flow, block) said ContinueLooping since it last said DoneLooping.
+    loops: BTreeMap<(String, String), u64>,
+    /// Modules being run (invoked from a flow), innermost last.
+    modules: Vec<String>,
 }
 
 fn rerr(flow: &Flow, block: &str, message: impl Into<String>) -> RunError {
@@ -343,8 +356,17 @@ pub fn run_contact(
         lambda: Vec::new(),
         covered: BTreeSet::new(),
         count: 0,
+        loops: BTreeMap::new(),
+        modules: Vec::new(),
     };
-    let end = ctx.contact(&start)?;
+    let end = match ctx.sc.as_customer_queue.clone() {
+        Some(queue) => {
+            ctx.queue = Some(queue);
+            ctx.hooks.insert("CustomerQueue".into(), start);
+            ctx.in_queue()?
+        }
+        None => ctx.contact(&start)?,
+    };
     Ok(ContactRun {
         contact_id: ctx.call.contact_id.clone(),
         customer: ctx.call.customer.clone(),
@@ -367,7 +389,9 @@ impl Ctx<'_> {
                 flow,
                 block,
             }),
-            Exit::Ended(flow, block) => Ok(End::FlowEnded { flow, block }),
+            Exit::Ended(flow, block) | Exit::ModuleEnded(flow, block) => {
+                Ok(End::FlowEnded { flow, block })
+            }
             Exit::Queued => self.in_queue(),
             Exit::AgentAnswered | Exit::StillWaiting => self.in_queue(),
         }
@@ -411,7 +435,7 @@ impl Ctx<'_> {
                             });
                         }
                     }
-                    Exit::Ended(..) | Exit::Queued => idle_restarts = 0,
+                    Exit::Ended(..) | Exit::ModuleEnded(..) | Exit::Queued => idle_restarts = 0,
                 }
             }
         } else {
@@ -791,6 +815,96 @@ impl Ctx<'_> {
                     None => Go::Branch(Branch::Error("NoMatchingError".into())),
                 }
             }
+            "UpdateFlowAttributes" => {
+                let attrs = match a.params.get("FlowAttributes") {
+                    Some(Value::Object(o)) => o.clone(),
+                    other => return Err(rerr(flow, &a.id, format!("FlowAttributes must be an object, not {} ({})", other.map_or("missing".to_string(), |v| v.to_string()), row.page))),
+                };
+                for (k, v) in attrs {
+                    // {"key": {"Value": "..."}} as the designer writes it, or {"key": "..."}.
+                    let raw = match &v {
+                        Value::Object(o) => o.get("Value").cloned().unwrap_or(Value::Null),
+                        other => other.clone(),
+                    };
+                    let Some(text) = raw.as_str() else {
+                        return Err(rerr(flow, &a.id, format!("flow attribute {k}: {v} has no string Value ({})", row.page)));
+                    };
+                    let value = self.text(text, &mut step.notes);
+                    step.notes.push(format!("set flow attribute {k}={value}"));
+                    self.flow_attributes.insert(k, value);
+                }
+                Go::Branch(Branch::Next)
+            }
+            "UpdateContactRecordingBehavior" => {
+                let rb = a.params.get("RecordingBehavior");
+                let who: Vec<String> = rb.and_then(|r| r.get("RecordedParticipants")).and_then(Value::as_array).into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect();
+                let ivr = rb.and_then(|r| r.get("IVRRecordingBehavior")).and_then(Value::as_str).unwrap_or("not set");
+                let analytics = a.params.get("AnalyticsBehavior").and_then(|x| x.get("Enabled")).and_then(Value::as_str).unwrap_or("False");
+                step.notes.push(format!(
+                    "recording: {} (IVR recording {ivr}; analytics {analytics})",
+                    if who.is_empty() { "off".to_string() } else { who.join(" and ") }
+                ));
+                Go::Branch(Branch::Next)
+            }
+            "UpdateContactMediaStreamingBehavior" => {
+                step.notes.push(format!("media streaming {}", p("MediaStreamingState").unwrap_or_default()));
+                Go::Branch(Branch::Next)
+            }
+            "Loop" => {
+                let raw = p("LoopCount").unwrap_or_default();
+                let text = self.text(&raw, &mut step.notes);
+                let Some(count) = text.trim().parse::<u64>().ok().filter(|n| *n <= 100) else {
+                    return Err(rerr(flow, &a.id, format!("LoopCount {text:?} is not a whole number from 0 to 100 ({})", row.page)));
+                };
+                let key = (flow.name.clone(), a.id.clone());
+                let done = self.loops.get(&key).copied().unwrap_or(0);
+                let result = if done < count {
+                    self.loops.insert(key, done + 1);
+                    step.notes.push(format!("loop {} of {count}", done + 1));
+                    "ContinueLooping"
+                } else {
+                    self.loops.remove(&key);
+                    step.notes.push(format!("looped {count} times: done"));
+                    "DoneLooping"
+                };
+                match a.conditions.iter().position(|c| c.operands.iter().any(|o| o == result)) {
+                    Some(i) => Go::Branch(Branch::Condition(i)),
+                    None => return Err(rerr(flow, &a.id, format!("Loop has no condition for {result} ({})", row.page))),
+                }
+            }
+            "CheckHoursOfOperation" => {
+                let which = p("HoursOfOperationId").map(|h| self.text(&h, &mut step.notes)).unwrap_or_else(|| "the working queue's hours".into());
+                let result = if self.sc.in_hours { "True" } else { "False" };
+                step.notes.push(format!("{which}: {} (scripted)", if self.sc.in_hours { "in hours" } else { "out of hours" }));
+                match a.conditions.iter().position(|c| c.operands.iter().any(|o| o == result)) {
+                    Some(i) => Go::Branch(Branch::Condition(i)),
+                    None => return Err(rerr(flow, &a.id, format!("CheckHoursOfOperation has no condition for {result} ({})", row.page))),
+                }
+            }
+            "InvokeFlowModule" => {
+                let target = self.text(&p("FlowModuleId").unwrap_or_default(), &mut step.notes);
+                match self.inst.flow(&target) {
+                    None => {
+                        step.notes.push(format!("{target:?} is not a module of the instance"));
+                        Go::Branch(Branch::Error("NoMatchingError".into()))
+                    }
+                    Some(m) if self.modules.contains(&m.arn) || self.modules.len() >= 10 => {
+                        return Err(rerr(flow, &a.id, format!("module {} invokes itself (or modules nest deeper than 10)", m.name)));
+                    }
+                    Some(m) => {
+                        step.notes.push(format!("invokes module {}", m.name));
+                        let arn = m.arn.clone();
+                        self.modules.push(arn.clone());
+                        let exit = self.run_flow(&arn);
+                        self.modules.pop();
+                        match exit? {
+                            Exit::ModuleEnded(..) => Go::Branch(Branch::Next),
+                            other => Go::Exit(other),
+                        }
+                    }
+                }
+            }
+            "EndFlowModuleExecution" => Go::Exit(Exit::ModuleEnded(flow.name.clone(), a.id.clone())),
             "EndFlowExecution" => Go::Exit(Exit::Ended(flow.name.clone(), a.id.clone())),
             "DisconnectParticipant" => Go::Exit(Exit::Disconnected(flow.name.clone(), a.id.clone())),
             other => return Err(rerr(flow, &a.id, format!("action type {other:?} is in the reference table but the runner does not run it yet"))),

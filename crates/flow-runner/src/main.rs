@@ -79,6 +79,9 @@ RUN OPTIONS:
     --agents-available N    $.Metrics.Agents.Available.Count [default: 0]
     --agent-after SECONDS   an agent answers after this long in queue [default: 300]
     --attribute KEY=VALUE   a contact attribute the call arrives with (repeat)
+    --as customer-queue     run the flow as a customer queue flow: the caller is already in
+                            the first --queue (or a scripted one) and waits there
+    --out-of-hours          Check hours of operation finds the queue closed [default: open]
     --bin-dir DIR           where the built function binaries are [default: the folder of
                             flow-runner itself, then CARGO_TARGET_DIR or ./target, debug then
                             release]
@@ -121,6 +124,8 @@ struct Args {
     bundle: Option<String>,
     bin_dir: Option<String>,
     build: bool,
+    as_queue: bool,
+    out_of_hours: bool,
 }
 
 fn parse(args: Vec<String>) -> Result<Args, String> {
@@ -149,6 +154,8 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         bundle: None,
         bin_dir: None,
         build: false,
+        as_queue: false,
+        out_of_hours: false,
     };
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -212,6 +219,11 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
             "--bundle" => a.bundle = Some(value("--bundle")?),
             "--bin-dir" => a.bin_dir = Some(value("--bin-dir")?),
             "--build" => a.build = true,
+            "--out-of-hours" => a.out_of_hours = true,
+            "--as" => match value("--as")?.as_str() {
+                "customer-queue" => a.as_queue = true,
+                other => return Err(format!("--as: {other:?} is not customer-queue")),
+            },
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             _ => a.files.push(arg),
         }
@@ -539,6 +551,14 @@ fn main() -> ExitCode {
             user_name: "agent".into(),
         }),
         attributes: args.attributes.clone(),
+        in_hours: !args.out_of_hours,
+        as_customer_queue: args.as_queue.then(|| {
+            args.queues
+                .iter()
+                .next()
+                .map(|(arn, name)| (arn.clone(), name.clone()))
+                .unwrap_or_else(|| ("arn:local:queue/scripted".into(), "scripted queue".into()))
+        }),
         ..Scenario::default()
     };
     let mut printer = Printer {

@@ -88,7 +88,7 @@ fn each_finding_has_a_severity_and_a_page() {
             {"Identifier": "a", "Type": "InvokeLambdaFunction",
              "Parameters": {"LambdaFunctionARN": "arn:aws:lambda:us-east-1:1:function:x", "InvocationTimeLimitSeconds": "3"},
              "Transitions": {"NextAction": "b", "Errors": [{"ErrorType": "NoMatchingError", "NextAction": "bye"}]}},
-            {"Identifier": "b", "Type": "CheckHoursOfOperation", "Parameters": {}, "Transitions": {"NextAction": "bye"}},
+            {"Identifier": "b", "Type": "StartVoiceIdStream", "Parameters": {}, "Transitions": {"NextAction": "bye"}},
             {"Identifier": "orphan", "Type": "MessageParticipant", "Parameters": {"Text": "x"}, "Transitions": {"NextAction": "bye"}},
             {"Identifier": "c", "Type": "Compare", "Parameters": {"ComparisonValue": "$.Channel"},
              "Transitions": {"NextAction": "bye", "Conditions": [{"NextAction": "bye", "Condition": {"Operator": "Like", "Operands": ["VOICE"]}}],
@@ -101,10 +101,7 @@ fn each_finding_has_a_severity_and_a_page() {
             .find(|x| x.severity == sev && x.message.contains(text))
     };
     assert!(by(Severity::Note, "not mapped").is_some(), "{f:#?}");
-    assert!(
-        by(Severity::Note, "CheckHoursOfOperation").is_some(),
-        "{f:#?}"
-    );
+    assert!(by(Severity::Note, "StartVoiceIdStream").is_some(), "{f:#?}");
     assert!(by(Severity::Warning, "unreachable").is_some(), "{f:#?}");
     assert!(
         by(Severity::Error, "Compare operator \"Like\"").is_some(),

@@ -39,13 +39,13 @@ fn exit_status_follows_the_findings() {
 
     let unknown = file(
         "unknown.json",
-        &CLEAN.replace("DisconnectParticipant", "CheckHoursOfOperation"),
+        &CLEAN.replace("DisconnectParticipant", "StartVoiceIdStream"),
     );
     // A block the runner cannot execute is a note: the exit status follows errors only.
     let (code, text) = run(&["check", &unknown, "--strict"]);
     assert_eq!(code, 0, "{text}");
     assert!(
-        text.contains("note: ") && text.contains("CheckHoursOfOperation"),
+        text.contains("note: ") && text.contains("StartVoiceIdStream"),
         "{text}"
     );
     let (code, text) = run(&["run", &unknown]);
