@@ -55,8 +55,10 @@ USAGE:
     flow-runner run FILE... [--lambda ARN=FUNCTION]... [--type TYPE] [OPTIONS]
 
 PATH is a flow exported from the Connect console, a describe-contact-flow(-module) answer or its
-inner object, or a list of them (UTF-8 or UTF-16), or a folder of such files (*.json, searched
-recursively). --type (CONTACT_FLOW, CUSTOMER_QUEUE, CUSTOMER_WHISPER, ...) gives every file's
+inner object, or a list of them, a CloudFormation template (JSON or YAML) with
+AWS::Connect::ContactFlow(Module) resources (UTF-8 or UTF-16), or a folder of such files
+(*.json, and YAML templates with flows; searched recursively; JSON files without a flow are
+skipped). --type (CONTACT_FLOW, CUSTOMER_QUEUE, CUSTOMER_WHISPER, ...) gives every file's
 flows that type, over what the file says. FUNCTION is ocw-phrase, datastore-proxy or
 agent-answer: the flow's Lambda ARN is played by that function, run as a real Lambda process
 against the Mindful simulator.
@@ -298,7 +300,8 @@ impl Host for Printer<'_> {
     }
 }
 
-/// Every `*.json` file under a folder (sorted), or the path itself.
+/// Every `*.json` file under a folder, and every YAML file with an `AWS::Connect::ContactFlow`
+/// (sorted), or the path itself.
 fn expand(path: &str) -> Vec<PathBuf> {
     let p = Path::new(path);
     if !p.is_dir() {
@@ -318,6 +321,14 @@ fn expand(path: &str) -> Vec<PathBuf> {
                 .extension()
                 .is_some_and(|x| x.eq_ignore_ascii_case("json"))
             {
+                out.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("yaml") || x.eq_ignore_ascii_case("yml"))
+                && std::fs::read_to_string(&path)
+                    .is_ok_and(|t| t.contains("AWS::Connect::ContactFlow"))
+            {
+                // A CloudFormation template with flows (other YAML files are not flows).
                 out.push(path);
             }
         }
@@ -455,9 +466,15 @@ fn main() -> ExitCode {
             eprintln!("flow-runner: {path}: no *.json file in this folder");
             unreadable = true;
         }
+        let in_folder = Path::new(path).is_dir();
         for file in files {
             match load(&file, args.flow_type.as_ref()) {
                 Ok(f) => flows.extend(f),
+                // In a folder, a JSON file without any flow (package.json, parameters) is not
+                // one of the flows: said, and skipped.
+                Err(e) if in_folder && e.contains("no flow found") => {
+                    eprintln!("flow-runner: skipped {}: no flow in it", file.display());
+                }
                 Err(e) => {
                     eprintln!("flow-runner: {e}");
                     unreadable = true;
