@@ -148,6 +148,7 @@ fn a_folder_gives_one_verdict_per_flow_and_the_bundle_checks_clean() {
     )
     .unwrap();
     std::fs::write(dir.join("notes.txt"), "not a flow").unwrap();
+    std::fs::write(dir.join("package.json"), r#"{"name": "not-a-flow"}"#).unwrap();
     let (code, text) = run(&["check", &dir.to_string_lossy()]);
     assert_eq!(code, 1, "{text}");
     let verdicts: Vec<&str> = text
@@ -161,6 +162,10 @@ fn a_folder_gives_one_verdict_per_flow_and_the_bundle_checks_clean() {
     );
     assert!(
         verdicts[1].starts_with("FAIL") && verdicts[1].contains("two.json"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skipped") && text.contains("package.json"),
         "{text}"
     );
 
