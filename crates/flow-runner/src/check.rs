@@ -253,6 +253,13 @@ pub fn check_flow(flow: &Flow, lambda_mapped: &dyn Fn(&str) -> bool) -> Vec<Find
 }
 
 fn check_identifier(s: &mut Sink, r: &Reference, id: &str) {
+    if !id.is_empty()
+        && id.len() <= 50
+        && !id.chars().any(|c| r.identifier_forbidden.contains(c))
+        && !r.identifier_reserved.contains(id)
+    {
+        return;
+    }
     let bad: String = id
         .chars()
         .filter(|c| r.identifier_forbidden.contains(*c))
@@ -286,6 +293,15 @@ fn strings_of(v: &Value, out: &mut Vec<String>) {
         Value::String(s) => out.push(s.clone()),
         Value::Array(a) => a.iter().for_each(|x| strings_of(x, out)),
         Value::Object(o) => o.values().for_each(|x| strings_of(x, out)),
+        _ => {}
+    }
+}
+
+fn str_refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(a) => a.iter().for_each(|x| str_refs(x, out)),
+        Value::Object(o) => o.values().for_each(|x| str_refs(x, out)),
         _ => {}
     }
 }
@@ -590,7 +606,8 @@ fn check_param(
         );
         return;
     }
-    let texts = strings_in(value);
+    let mut texts: Vec<&str> = Vec::new();
+    str_refs(value, &mut texts);
     let dynamic = texts.iter().any(|t| t.contains("$."));
     match spec.value.as_str() {
         "static" if dynamic => s.add(
@@ -667,11 +684,12 @@ fn check_param(
             }
         }
     }
-    for ns in texts
-        .iter()
-        .flat_map(|t| namespaces_in(t))
-        .collect::<BTreeSet<_>>()
-    {
+    let read: BTreeSet<String> = if dynamic {
+        texts.iter().flat_map(|t| namespaces_in(t)).collect()
+    } else {
+        BTreeSet::new()
+    };
+    for ns in read {
         match r.namespaces.get(&ns) {
             None => s.add(
                 Severity::Warning,
@@ -914,9 +932,9 @@ fn check_filled_namespaces(
             .iter()
             .enumerate()
             .filter(|(_, a)| {
-                strings_in(&Value::Object(a.params.clone()))
-                    .iter()
-                    .any(|t| namespaces_in(t).contains(ns))
+                a.params
+                    .values()
+                    .any(|v| any_string(v, &|t| reads_namespace(t, ns)))
             })
             .map(|(i, _)| i)
             .collect();
@@ -935,6 +953,27 @@ fn check_filled_namespaces(
             }
         }
     }
+}
+
+/// Whether any string inside a value satisfies `f` (no copy).
+fn any_string(v: &Value, f: &dyn Fn(&str) -> bool) -> bool {
+    match v {
+        Value::String(s) => f(s),
+        Value::Array(a) => a.iter().any(|x| any_string(x, f)),
+        Value::Object(o) => o.values().any(|x| any_string(x, f)),
+        _ => false,
+    }
+}
+
+/// Whether a string reads `$.<ns>` (the whole namespace name, not a prefix of another).
+fn reads_namespace(s: &str, ns: &str) -> bool {
+    let needle = format!("$.{ns}");
+    s.match_indices(&needle).any(|(i, _)| {
+        !s[i + needle.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+    })
 }
 
 /// The namespaces (`Attributes`, `External`, …) read by `$.X` references in a string.

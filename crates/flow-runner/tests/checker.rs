@@ -119,7 +119,7 @@ fn each_finding_has_a_severity_and_a_page() {
     );
 }
 
-/// 100,000 actions, each leading to the next, check in a few seconds (the check is linear).
+/// 100,000 actions, each leading to the next, load and check in seconds (the check is linear).
 #[test]
 fn a_very_large_flow_checks_in_linear_time() {
     let time = |n: usize| {
@@ -134,7 +134,13 @@ fn a_very_large_flow_checks_in_linear_time() {
             json!({"Version": "2019-10-30", "StartAction": "s0", "Actions": actions}).to_string();
         let t = Instant::now();
         let fl = flows_from_json(&text, "big").unwrap().remove(0);
+        let loaded = t.elapsed();
         let f = check_flow(&fl, &|_| true);
+        println!(
+            "{n} actions ({} bytes): loaded in {loaded:?}, checked in {:?}",
+            text.len(),
+            t.elapsed() - loaded
+        );
         (t.elapsed(), f)
     };
     let (small, _) = time(10_000);
@@ -142,7 +148,9 @@ fn a_very_large_flow_checks_in_linear_time() {
     // Over Connect's content size limit, and nothing else.
     assert_eq!(f.len(), 1, "{:#?}", &f[..f.len().min(5)]);
     assert!(f[0].message.contains("over Connect's limit"), "{f:?}");
-    assert!(big.as_secs_f64() < 10.0, "100,000 actions took {big:?}");
+    // A debug build on a shared 2-core machine: seconds, not minutes (the quadratic check took
+    // over a minute).
+    assert!(big.as_secs_f64() < 30.0, "100,000 actions took {big:?}");
     // Linear: ten times the actions, not a hundred times the time.
     assert!(
         big.as_secs_f64() < small.as_secs_f64() * 30.0 + 0.5,
