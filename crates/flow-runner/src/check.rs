@@ -208,6 +208,18 @@ pub fn check_flow(flow: &Flow, lambda_mapped: &dyn Fn(&str) -> bool) -> Vec<Find
             r.page("flow_content"),
         );
     }
+    if flow.actions.len() > r.max_actions {
+        s.add(
+            Severity::Error,
+            None,
+            format!(
+                "the flow has {} actions, over Connect's limit of {}",
+                flow.actions.len(),
+                r.max_actions
+            ),
+            r.page("flow_example"),
+        );
+    }
     let ix = index(flow);
     let mut seen_ids = std::collections::HashSet::with_capacity(flow.actions.len());
     for a in &flow.actions {
@@ -586,6 +598,7 @@ fn check_param(
     let typ_ok = match spec.typ.as_str() {
         "object" => value.is_object(),
         "array" => value.is_array(),
+        "any" => true,
         _ => value.is_string(),
     };
     if !typ_ok {

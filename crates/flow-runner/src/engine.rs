@@ -111,6 +111,14 @@ pub struct Scenario {
     pub channel: String,
     /// What *Check hours of operation* finds: in hours (`true`) or out of hours.
     pub in_hours: bool,
+    /// What the caller says at each Lex block, in order: the intent Lex recognises (missing:
+    /// the caller says nothing before the time limit).
+    pub lex_intents: VecDeque<String>,
+    /// What the agent chooses at each *Show view* block, in order (missing: no answer before
+    /// the time limit).
+    pub view_results: VecDeque<String>,
+    /// The customer profile *Customer profiles* finds (`None`: none found); `$.Customer.*`.
+    pub customer_profile: Option<BTreeMap<String, String>>,
     /// Run the called flow as a customer queue flow: the contact is already in `queue` (the
     /// flow is its `CustomerQueue` hook) instead of arriving on a number.
     pub as_customer_queue: Option<(String, String)>,
@@ -130,6 +138,9 @@ impl Default for Scenario {
             language: "en-US".into(),
             channel: "VOICE".into(),
             in_hours: true,
+            lex_intents: VecDeque::new(),
+            view_results: VecDeque::new(),
+            customer_profile: None,
             as_customer_queue: None,
         }
     }
@@ -309,6 +320,10 @@ struct Ctx<'a> {
     loops: BTreeMap<(String, String), u64>,
     /// Modules being run (invoked from a flow), innermost last.
     modules: Vec<String>,
+    /// `$.Lex.IntentName` after a Lex block.
+    lex_intent: Option<String>,
+    /// `$.Customer.*` after *Customer profiles* found one.
+    customer: BTreeMap<String, String>,
 }
 
 fn rerr(flow: &Flow, block: &str, message: impl Into<String>) -> RunError {
@@ -358,6 +373,8 @@ pub fn run_contact(
         count: 0,
         loops: BTreeMap::new(),
         modules: Vec::new(),
+        lex_intent: None,
+        customer: BTreeMap::new(),
     };
     let end = match ctx.sc.as_customer_queue.clone() {
         Some(queue) => {
@@ -905,6 +922,78 @@ impl Ctx<'_> {
                 }
             }
             "EndFlowModuleExecution" => Go::Exit(Exit::ModuleEnded(flow.name.clone(), a.id.clone())),
+            "ConnectParticipantWithLexBot" => {
+                let text = self.prompt(a, &mut step.notes);
+                self.heard(&text, &mut step.notes);
+                match self.sc.lex_intents.pop_front() {
+                    None => {
+                        step.notes.push("the caller says nothing Lex recognises before the time limit (no intent scripted)".into());
+                        Go::Branch(Branch::Error("InputTimeLimitExceeded".into()))
+                    }
+                    Some(intent) => {
+                        step.notes.push(format!("Lex intent {intent}"));
+                        self.lex_intent = Some(intent.clone());
+                        match a.conditions.iter().position(|c| compare(&c.operator, &intent, &c.operands)) {
+                            Some(i) => Go::Branch(Branch::Condition(i)),
+                            None => Go::Branch(Branch::NoMatch),
+                        }
+                    }
+                }
+            }
+            "ShowView" => {
+                let view = a.params.get("ViewResource").and_then(|v| v.get("Id")).and_then(Value::as_str).unwrap_or("?").to_string();
+                match self.sc.view_results.pop_front() {
+                    None => {
+                        step.notes.push(format!("view {view}: no answer before the time limit (no result scripted)"));
+                        Go::Branch(Branch::Error("TimeLimitExceeded".into()))
+                    }
+                    Some(result) => {
+                        step.notes.push(format!("view {view}: the agent chooses {result}"));
+                        match a.conditions.iter().position(|c| compare(&c.operator, &result, &c.operands)) {
+                            Some(i) => Go::Branch(Branch::Condition(i)),
+                            None => Go::Branch(Branch::NoMatch),
+                        }
+                    }
+                }
+            }
+            "GetCustomerProfile" => match self.sc.customer_profile.clone() {
+                None => {
+                    step.notes.push("no customer profile found (none scripted)".into());
+                    Go::Branch(Branch::Error("NoneFoundError".into()))
+                }
+                Some(profile) => {
+                    step.notes.push(format!("customer profile found: {}", profile.keys().cloned().collect::<Vec<_>>().join(", ")));
+                    self.customer = profile;
+                    Go::Branch(Branch::Next)
+                }
+            },
+            "CreateCustomerProfile" => {
+                step.notes.push("customer profile created".into());
+                Go::Branch(Branch::Next)
+            }
+            "UpdateContactData" => {
+                let fields: Vec<String> = a.params.iter().map(|(k, v)| format!("{k}={}", self.value(v, &mut Vec::new()))).collect();
+                step.notes.push(format!("contact data: {}", fields.join(", ")));
+                Go::Branch(Branch::Next)
+            }
+            "CreateTask" => {
+                let name = self.text(&p("Name").unwrap_or_default(), &mut step.notes);
+                step.notes.push(format!("task created: {name}"));
+                Go::Branch(Branch::Next)
+            }
+            "GetCase" => {
+                step.notes.push("no case found (cases are not simulated)".into());
+                Go::Branch(Branch::Error("NoneFound".into()))
+            }
+            "CreateCase" => {
+                step.notes.push("case created".into());
+                Go::Branch(Branch::Next)
+            }
+            "CheckVoiceId" | "StartVoiceIdStream" => {
+                // https://docs.aws.amazon.com/connect/latest/adminguide/amazonconnect-voiceid-end-of-support.html
+                step.notes.push("Amazon Connect Voice ID ended on 2026-05-20: the block takes its error branch".into());
+                Go::Branch(Branch::Error("NoMatchingError".into()))
+            }
             "EndFlowExecution" => Go::Exit(Exit::Ended(flow.name.clone(), a.id.clone())),
             "DisconnectParticipant" => Go::Exit(Exit::Disconnected(flow.name.clone(), a.id.clone())),
             other => return Err(rerr(flow, &a.id, format!("action type {other:?} is in the reference table but the runner does not run it yet"))),
@@ -1132,6 +1221,9 @@ impl Ctx<'_> {
                 }
             }
             "LambdaInvocation" if rest == "InvocationId" => self.invocation_id.clone(),
+            "Lex" if rest == "IntentName" => self.lex_intent.clone(),
+            "Customer" => map(&self.customer),
+            "AwsRegion" => self.inst.instance_arn.split(':').nth(3).map(str::to_string),
             _ => None,
         }
     }

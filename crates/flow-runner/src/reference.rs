@@ -41,7 +41,7 @@ pub struct ParamSpec {
     /// "static" (no `$.`), "jsonpath" (static or one JSONPath), "path" (one JSONPath), "dynamic".
     pub value: String,
     pub allowed: Option<Vec<String>>,
-    /// "string" (the default), "object" or "array".
+    /// "string" (the default), "object", "array" or "any" (the reference does not say).
     pub typ: String,
     /// A static value must be a whole number in this range.
     pub integer: Option<(Option<i64>, Option<i64>)>,
@@ -113,6 +113,8 @@ pub struct Reference {
     pub identifier_forbidden: String,
     pub identifier_reserved: BTreeSet<String>,
     pub max_content_chars: usize,
+    /// "A single Flow may have no more than 250 Actions defined" (the flow-language example).
+    pub max_actions: usize,
     /// The functions' contract, as the data file gives it.
     pub contract: Value,
 }
@@ -277,6 +279,7 @@ impl Reference {
                 .to_string(),
             identifier_reserved: set("identifier_reserved"),
             max_content_chars: v["max_content_chars"].as_u64().unwrap_or(256_000) as usize,
+            max_actions: v["max_actions"].as_u64().unwrap_or(250) as usize,
             contract: v["functions_contract"].clone(),
         })
     }

@@ -234,3 +234,102 @@ fn a_customer_queue_flow_runs_as_one() {
         "{n}"
     );
 }
+
+/// Lex, views and customer profiles are scripted; Voice ID (ended on 2026-05-20) takes its error
+/// branch. Without a script, each takes the branch Connect documents for "no answer".
+#[test]
+fn lex_views_profiles_and_voice_id_are_scripted() {
+    let flow = doc(
+        "lex",
+        json!([
+            {"Identifier": "lex", "Type": "ConnectParticipantWithLexBot",
+             "Parameters": {"Text": "Sales or finance?", "LexV2Bot": {"AliasArn": "arn:aws:lex:us-east-1:1:bot-alias/B/A"}},
+             "Transitions": {"NextAction": "bye", "Conditions": [
+                {"NextAction": "profile", "Condition": {"Operator": "Equals", "Operands": ["Sales"]}}],
+              "Errors": [{"ErrorType": "NoMatchingCondition", "NextAction": "bye"}, {"ErrorType": "InputTimeLimitExceeded", "NextAction": "nothing"},
+                         {"ErrorType": "NoMatchingError", "NextAction": "bye"}]}},
+            {"Identifier": "profile", "Type": "GetCustomerProfile", "Parameters": {"ProfileRequestData": {"IdentifierName": "_phone", "IdentifierValue": "$.CustomerEndpoint.Address"}, "ProfileResponseData": ["FirstName"]},
+             "Transitions": {"NextAction": "view", "Errors": [{"ErrorType": "NoneFoundError", "NextAction": "view"}, {"ErrorType": "MultipleFoundError", "NextAction": "view"}, {"ErrorType": "NoMatchingError", "NextAction": "view"}]}},
+            {"Identifier": "view", "Type": "ShowView", "Parameters": {"ViewResource": {"Id": "form", "Version": "Latest"}, "InvocationTimeLimitSeconds": "60"},
+             "Transitions": {"NextAction": "voice", "Conditions": [{"NextAction": "greet", "Condition": {"Operator": "Equals", "Operands": ["Next"]}}],
+              "Errors": [{"ErrorType": "NoMatchingCondition", "NextAction": "voice"}, {"ErrorType": "TimeLimitExceeded", "NextAction": "voice"}, {"ErrorType": "NoMatchingError", "NextAction": "voice"}]}},
+            {"Identifier": "greet", "Type": "MessageParticipant", "Parameters": {"Text": "Hello $.Customer.FirstName, about $.Lex.IntentName"},
+             "Transitions": {"NextAction": "voice"}},
+            {"Identifier": "voice", "Type": "StartVoiceIdStream", "Parameters": {},
+             "Transitions": {"NextAction": "bye", "Errors": [{"ErrorType": "NoMatchingError", "NextAction": "bye"}]}},
+            {"Identifier": "nothing", "Type": "MessageParticipant", "Parameters": {"Text": "Sorry"}, "Transitions": {"NextAction": "bye"}},
+            bye()
+        ]),
+    );
+    let f = check_flow(&flows_from_json(&flow, "f").unwrap()[0], &|_| true);
+    assert!(f.is_empty(), "{f:#?}");
+
+    let mut sc = Scenario {
+        lex_intents: ["Sales".to_string()].into(),
+        view_results: ["Next".to_string()].into(),
+        customer_profile: Some([("FirstName".to_string(), "Ana".to_string())].into()),
+        ..Scenario::default()
+    };
+    let (r, steps) = run(&[("f", flow.clone())], &mut sc);
+    assert!(r.is_ok());
+    let n = notes(&steps);
+    assert!(n.contains("Hello Ana, about Sales"), "{n}");
+    assert!(
+        n.contains("Voice ID ended")
+            && steps
+                .iter()
+                .any(|s| s.block == "voice" && s.branch == "NoMatchingError"),
+        "{n}"
+    );
+
+    let (r, steps) = run(&[("f", flow.clone())], &mut Scenario::default());
+    assert!(r.is_ok());
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.block == "lex" && s.branch == "InputTimeLimitExceeded"),
+        "{}",
+        notes(&steps)
+    );
+
+    let mut sc = Scenario {
+        lex_intents: ["Sales".to_string()].into(),
+        ..Scenario::default()
+    };
+    let (_, steps) = run(&[("f", flow)], &mut sc);
+    let branch = |b: &str| {
+        steps
+            .iter()
+            .find(|s| s.block == b)
+            .map(|s| s.branch.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(branch("profile"), "NoneFoundError", "{}", notes(&steps));
+    assert_eq!(branch("view"), "TimeLimitExceeded", "{}", notes(&steps));
+}
+
+/// "A single Flow may have no more than 250 Actions defined."
+#[test]
+fn more_than_250_actions_is_an_error() {
+    let mut actions: Vec<Value> = (0..250)
+        .map(|i| json!({"Identifier": format!("m{i}"), "Type": "MessageParticipant", "Parameters": {"Text": "x"},
+                        "Transitions": {"NextAction": if i < 249 { format!("m{}", i + 1) } else { "bye".into() }}}))
+        .collect();
+    actions.push(bye());
+    let f = check_flow(
+        &flows_from_json(&doc("m0", Value::Array(actions.clone())), "f").unwrap()[0],
+        &|_| true,
+    );
+    assert!(
+        f.iter().any(|x| x.severity == Severity::Error
+            && x.message
+                .contains("251 actions, over Connect's limit of 250")),
+        "{f:#?}"
+    );
+    actions.remove(0);
+    let f = check_flow(
+        &flows_from_json(&doc("m1", Value::Array(actions)), "f").unwrap()[0],
+        &|_| true,
+    );
+    assert!(f.is_empty(), "{f:#?}");
+}

@@ -88,7 +88,7 @@ fn each_finding_has_a_severity_and_a_page() {
             {"Identifier": "a", "Type": "InvokeLambdaFunction",
              "Parameters": {"LambdaFunctionARN": "arn:aws:lambda:us-east-1:1:function:x", "InvocationTimeLimitSeconds": "3"},
              "Transitions": {"NextAction": "b", "Errors": [{"ErrorType": "NoMatchingError", "NextAction": "bye"}]}},
-            {"Identifier": "b", "Type": "StartVoiceIdStream", "Parameters": {}, "Transitions": {"NextAction": "bye"}},
+            {"Identifier": "b", "Type": "Wait", "Parameters": {}, "Transitions": {"NextAction": "bye"}},
             {"Identifier": "orphan", "Type": "MessageParticipant", "Parameters": {"Text": "x"}, "Transitions": {"NextAction": "bye"}},
             {"Identifier": "c", "Type": "Compare", "Parameters": {"ComparisonValue": "$.Channel"},
              "Transitions": {"NextAction": "bye", "Conditions": [{"NextAction": "bye", "Condition": {"Operator": "Like", "Operands": ["VOICE"]}}],
@@ -101,7 +101,7 @@ fn each_finding_has_a_severity_and_a_page() {
             .find(|x| x.severity == sev && x.message.contains(text))
     };
     assert!(by(Severity::Note, "not mapped").is_some(), "{f:#?}");
-    assert!(by(Severity::Note, "StartVoiceIdStream").is_some(), "{f:#?}");
+    assert!(by(Severity::Note, "Wait").is_some(), "{f:#?}");
     assert!(by(Severity::Warning, "unreachable").is_some(), "{f:#?}");
     assert!(
         by(Severity::Error, "Compare operator \"Like\"").is_some(),
@@ -145,9 +145,19 @@ fn a_very_large_flow_checks_in_linear_time() {
     };
     let (small, _) = time(10_000);
     let (big, f) = time(100_000);
-    // Over Connect's content size limit, and nothing else.
-    assert_eq!(f.len(), 1, "{:#?}", &f[..f.len().min(5)]);
-    assert!(f[0].message.contains("over Connect's limit"), "{f:?}");
+    // Over Connect's content size limit and its 250 actions, and nothing else.
+    assert_eq!(f.len(), 2, "{:#?}", &f[..f.len().min(5)]);
+    assert!(
+        f.iter()
+            .any(|x| x.message.contains("characters, over Connect's limit")),
+        "{f:?}"
+    );
+    assert!(
+        f.iter().any(|x| x
+            .message
+            .contains("100001 actions, over Connect's limit of 250")),
+        "{f:?}"
+    );
     // A debug build on a shared 2-core machine: seconds, not minutes (the quadratic check took
     // over a minute).
     assert!(big.as_secs_f64() < 30.0, "100,000 actions took {big:?}");

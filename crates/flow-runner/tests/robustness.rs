@@ -119,7 +119,7 @@ fn malformed_documents_are_load_errors() {
 fn unknown_blocks_are_named() {
     let inst = one_flow(
         json!({"Version": "2019-10-30", "StartAction": "a", "Actions": [
-        {"Identifier": "a", "Type": "StartVoiceIdStream", "Parameters": {}, "Transitions": {"NextAction": "a"}}]}),
+        {"Identifier": "a", "Type": "Wait", "Parameters": {}, "Transitions": {"NextAction": "a"}}]}),
     );
     let e = run_contact(
         &inst,
@@ -128,15 +128,10 @@ fn unknown_blocks_are_named() {
         &mut Scenario::default(),
     )
     .unwrap_err();
-    assert!(
-        e.message.contains("StartVoiceIdStream") && e.block == "a",
-        "{e}"
-    );
+    assert!(e.message.contains("Wait") && e.block == "a", "{e}");
     let findings = check_flow(&inst.flows[0], &|_| true);
     assert!(
-        findings
-            .iter()
-            .any(|f| f.message.contains("StartVoiceIdStream")),
+        findings.iter().any(|f| f.message.contains("Wait")),
         "{findings:?}"
     );
 }
