@@ -84,6 +84,12 @@ RUN OPTIONS:
     --as customer-queue     run the flow as a customer queue flow: the caller is already in
                             the first --queue (or a scripted one) and waits there
     --out-of-hours          Check hours of operation finds the queue closed [default: open]
+    --lex-intent NAME       the intent Lex recognises at the next Lex block (repeat)
+                            [default: the caller says nothing]
+    --view-result NAME      what the agent chooses at the next Show view block (repeat)
+                            [default: no answer before the time limit]
+    --profile KEY=VALUE     a field of the customer profile Customer profiles finds (repeat)
+                            [default: no profile found]
     --bin-dir DIR           where the built function binaries are [default: the folder of
                             flow-runner itself, then CARGO_TARGET_DIR or ./target, debug then
                             release]
@@ -128,6 +134,9 @@ struct Args {
     build: bool,
     as_queue: bool,
     out_of_hours: bool,
+    lex_intents: VecDeque<String>,
+    view_results: VecDeque<String>,
+    profile: BTreeMap<String, String>,
 }
 
 fn parse(args: Vec<String>) -> Result<Args, String> {
@@ -158,6 +167,9 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         build: false,
         as_queue: false,
         out_of_hours: false,
+        lex_intents: VecDeque::new(),
+        view_results: VecDeque::new(),
+        profile: BTreeMap::new(),
     };
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -222,6 +234,13 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
             "--bin-dir" => a.bin_dir = Some(value("--bin-dir")?),
             "--build" => a.build = true,
             "--out-of-hours" => a.out_of_hours = true,
+            "--lex-intent" => a.lex_intents.push_back(value("--lex-intent")?),
+            "--view-result" => a.view_results.push_back(value("--view-result")?),
+            "--profile" => {
+                let v = value("--profile")?;
+                let (k, val) = v.split_once('=').ok_or("--profile KEY=VALUE")?;
+                a.profile.insert(k.into(), val.into());
+            }
             "--as" => match value("--as")?.as_str() {
                 "customer-queue" => a.as_queue = true,
                 other => return Err(format!("--as: {other:?} is not customer-queue")),
@@ -569,6 +588,9 @@ fn main() -> ExitCode {
         }),
         attributes: args.attributes.clone(),
         in_hours: !args.out_of_hours,
+        lex_intents: args.lex_intents.clone(),
+        view_results: args.view_results.clone(),
+        customer_profile: (!args.profile.is_empty()).then(|| args.profile.clone()),
         as_customer_queue: args.as_queue.then(|| {
             args.queues
                 .iter()
