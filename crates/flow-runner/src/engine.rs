@@ -721,8 +721,7 @@ impl Ctx<'_> {
                 }
                 let freq = p("InterruptFrequencySeconds").and_then(|s| s.trim().parse::<u64>().ok());
                 let Some(wait) = self.wait.as_ref() else {
-                    step.notes.push("Loop prompts outside a queue: the caller hears them until they hang up".into());
-                    return Ok(Go::Exit(Exit::StillWaiting));
+                    return Err(rerr(flow, &a.id, "Loop prompts outside a queue: the caller is in no queue to wait in (a queue or hold flow runs as one with --as customer-queue, Scenario::as_customer_queue)"));
                 };
                 let now = wait.elapsed;
                 let agent_at = self.sc.agent.as_ref().map(|x| x.after_seconds);

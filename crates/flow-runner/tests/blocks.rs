@@ -215,6 +215,14 @@ fn a_customer_queue_flow_runs_as_one() {
         }),
         ..Scenario::default()
     };
+    // Run as an inbound flow, Loop prompts has no queue to wait in: a RunError, not a
+    // contradictory "queued in no queue, answered".
+    let (r, _) = run(&[("q", queue_flow.clone())], &mut Scenario::default());
+    let e = r.unwrap_err();
+    assert!(
+        e.block == "hold" && e.message.contains("--as customer-queue"),
+        "{e}"
+    );
     let (r, steps) = run(&[("q", queue_flow)], &mut sc);
     let r = r.unwrap();
     assert_eq!(

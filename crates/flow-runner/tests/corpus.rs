@@ -85,10 +85,13 @@ fn every_corpus_flow_loads_checks_clean_and_runs() {
             dialled: "+18005550100".into(),
             contact_id: "c".into(),
         };
-        // A customer queue flow runs as one: the caller is already in a queue.
+        // A customer queue or hold flow runs as one: the caller is already in a queue.
         let mut sc = Scenario {
-            as_customer_queue: (f.flow_type.as_deref() == Some("CUSTOMER_QUEUE"))
-                .then(|| ("arn:local:queue/q".to_string(), "q".to_string())),
+            as_customer_queue: matches!(
+                f.flow_type.as_deref(),
+                Some("CUSTOMER_QUEUE" | "CUSTOMER_HOLD" | "AGENT_HOLD")
+            )
+            .then(|| ("arn:local:queue/q".to_string(), "q".to_string())),
             ..Scenario::default()
         };
         match run_contact(&inst, &mut ran, call, &mut sc) {
