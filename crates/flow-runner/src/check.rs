@@ -801,6 +801,35 @@ fn check_conditions(s: &mut Sink, r: &Reference, a: &Action, row: &ActionRow) {
                 }
             }
         }
+        "CheckMetricData" => {
+            let agents = a
+                .param_str("MetricType")
+                .is_some_and(|m| m.starts_with("NumberOfAgents"));
+            for c in &a.conditions {
+                let ok = if agents {
+                    c.operator == "NumberGreaterThan" && c.operands == ["0"]
+                } else {
+                    r.compare_operators.contains(&c.operator)
+                };
+                if !ok {
+                    s.add(
+                        Severity::Error,
+                        here,
+                        format!(
+                            "CheckMetricData condition {} {:?}: {}",
+                            c.operator,
+                            c.operands,
+                            if agents {
+                                "for a NumberOfAgents* metric the only condition is NumberGreaterThan 0"
+                            } else {
+                                "not an operator Connect has"
+                            }
+                        ),
+                        page,
+                    );
+                }
+            }
+        }
         "Loop" | "CheckHoursOfOperation" => {
             let want: [&str; 2] = if a.typ == "Loop" {
                 ["ContinueLooping", "DoneLooping"]

@@ -109,6 +109,8 @@ pub struct Scenario {
     pub attributes: BTreeMap<String, String>,
     pub language: String,
     pub channel: String,
+    /// `NumberOfContactsInQueue` for *Check queue status* (`CheckMetricData`).
+    pub contacts_in_queue: u32,
     /// What *Check hours of operation* finds: in hours (`true`) or out of hours.
     pub in_hours: bool,
     /// What the caller says at each Lex block, in order: the intent Lex recognises (missing:
@@ -138,6 +140,7 @@ impl Default for Scenario {
             language: "en-US".into(),
             channel: "VOICE".into(),
             in_hours: true,
+            contacts_in_queue: 0,
             lex_intents: VecDeque::new(),
             view_results: VecDeque::new(),
             customer_profile: None,
@@ -886,6 +889,23 @@ impl Ctx<'_> {
                 match a.conditions.iter().position(|c| c.operands.iter().any(|o| o == result)) {
                     Some(i) => Go::Branch(Branch::Condition(i)),
                     None => return Err(rerr(flow, &a.id, format!("Loop has no condition for {result} ({})", row.page))),
+                }
+            }
+            "CheckMetricData" => {
+                let metric = p("MetricType").unwrap_or_default();
+                let value = match metric.as_str() {
+                    "NumberOfAgentsAvailable" | "NumberOfAgentsOnline" | "NumberOfAgentsStaffed" => self.sc.agents_available.to_string(),
+                    "OldestContactInQueueAgeSeconds" => later(&self.sc.oldest_contact_age, self.elapsed()),
+                    "NumberOfContactsInQueue" => self.sc.contacts_in_queue.to_string(),
+                    other => return Err(rerr(flow, &a.id, format!("CheckMetricData MetricType {other:?} is not one the reference knows ({})", row.page))),
+                };
+                step.notes.push(format!("{metric} = {value} (scripted)"));
+                if let Some(c) = a.conditions.iter().find(|c| !reference.compare_operators.contains(&c.operator)) {
+                    return Err(rerr(flow, &a.id, format!("operator {:?} is not one the reference knows ({})", c.operator, row.page)));
+                }
+                match a.conditions.iter().position(|c| compare(&c.operator, &value, &c.operands)) {
+                    Some(i) => Go::Branch(Branch::Condition(i)),
+                    None => Go::Branch(Branch::NoMatch),
                 }
             }
             "CheckHoursOfOperation" => {

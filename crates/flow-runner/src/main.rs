@@ -83,6 +83,7 @@ RUN OPTIONS:
     --attribute KEY=VALUE   a contact attribute the call arrives with (repeat)
     --as customer-queue     run the flow as a customer queue flow: the caller is already in
                             the first --queue (or a scripted one) and waits there
+    --contacts-in-queue N   NumberOfContactsInQueue for Check queue status [default: 0]
     --out-of-hours          Check hours of operation finds the queue closed [default: open]
     --lex-intent NAME       the intent Lex recognises at the next Lex block (repeat)
                             [default: the caller says nothing]
@@ -134,6 +135,7 @@ struct Args {
     build: bool,
     as_queue: bool,
     out_of_hours: bool,
+    contacts_in_queue: u32,
     lex_intents: VecDeque<String>,
     view_results: VecDeque<String>,
     profile: BTreeMap<String, String>,
@@ -167,6 +169,7 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         build: false,
         as_queue: false,
         out_of_hours: false,
+        contacts_in_queue: 0,
         lex_intents: VecDeque::new(),
         view_results: VecDeque::new(),
         profile: BTreeMap::new(),
@@ -234,6 +237,11 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
             "--bin-dir" => a.bin_dir = Some(value("--bin-dir")?),
             "--build" => a.build = true,
             "--out-of-hours" => a.out_of_hours = true,
+            "--contacts-in-queue" => {
+                a.contacts_in_queue = value("--contacts-in-queue")?
+                    .parse()
+                    .map_err(|_| "--contacts-in-queue: a count")?
+            }
             "--lex-intent" => a.lex_intents.push_back(value("--lex-intent")?),
             "--view-result" => a.view_results.push_back(value("--view-result")?),
             "--profile" => {
@@ -588,6 +596,7 @@ fn main() -> ExitCode {
         }),
         attributes: args.attributes.clone(),
         in_hours: !args.out_of_hours,
+        contacts_in_queue: args.contacts_in_queue,
         lex_intents: args.lex_intents.clone(),
         view_results: args.view_results.clone(),
         customer_profile: (!args.profile.is_empty()).then(|| args.profile.clone()),

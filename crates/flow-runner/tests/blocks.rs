@@ -341,3 +341,43 @@ fn more_than_250_actions_is_an_error() {
     );
     assert!(f.is_empty(), "{f:#?}");
 }
+
+/// *Check queue status* (`CheckMetricData`) compares a scripted metric; for agent counts the
+/// only condition Connect allows is NumberGreaterThan 0.
+#[test]
+fn check_metric_data_compares_scripted_metrics() {
+    let flow = |metric: &str, op: &str, operand: &str| {
+        doc(
+            "m",
+            json!([
+                {"Identifier": "m", "Type": "CheckMetricData", "Parameters": {"MetricType": metric},
+                 "Transitions": {"NextAction": "bye", "Conditions": [{"NextAction": "busy", "Condition": {"Operator": op, "Operands": [operand]}}],
+                  "Errors": [{"ErrorType": "NoMatchingCondition", "NextAction": "bye"}, {"ErrorType": "NoMatchingError", "NextAction": "bye"}]}},
+                {"Identifier": "busy", "Type": "MessageParticipant", "Parameters": {"Text": "Busy"}, "Transitions": {"NextAction": "bye"}},
+                bye()
+            ]),
+        )
+    };
+    let old = flow("OldestContactInQueueAgeSeconds", "NumberGreaterThan", "120");
+    assert!(check_flow(&flows_from_json(&old, "f").unwrap()[0], &|_| true).is_empty());
+    let mut sc = Scenario {
+        oldest_contact_age: "185".into(),
+        ..Scenario::default()
+    };
+    let (_, steps) = run(&[("f", old.clone())], &mut sc);
+    assert!(steps.iter().any(|s| s.block == "busy"), "{}", notes(&steps));
+    let (_, steps) = run(&[("f", old)], &mut Scenario::default());
+    assert!(
+        !steps.iter().any(|s| s.block == "busy"),
+        "{}",
+        notes(&steps)
+    );
+
+    let agents = flow("NumberOfAgentsAvailable", "NumberGreaterThan", "2");
+    let f = check_flow(&flows_from_json(&agents, "f").unwrap()[0], &|_| true);
+    assert!(
+        f.iter().any(|x| x.severity == Severity::Error
+            && x.message.contains("only condition is NumberGreaterThan 0")),
+        "{f:#?}"
+    );
+}
