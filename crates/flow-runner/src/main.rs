@@ -53,6 +53,7 @@ USAGE:
     flow-runner check PATH... [--lambda ARN=FUNCTION]... [--type TYPE] [--strict]
     flow-runner check --bundle DIR [--strict]
     flow-runner run FILE... [--lambda ARN=FUNCTION]... [--type TYPE] [OPTIONS]
+    flow-runner reference        the reference table the checker applies (Markdown)
 
 PATH is a flow exported from the Connect console, a describe-contact-flow(-module) answer or its
 inner object, or a list of them, a CloudFormation template (JSON or YAML) with
@@ -453,6 +454,10 @@ fn main() -> ExitCode {
     if raw.is_empty() || raw.iter().any(|a| a == "-h" || a == "--help") {
         out!("{}", HELP.trim_end());
         return ExitCode::from(if raw.is_empty() { 2 } else { 0 });
+    }
+    if raw.len() == 1 && raw[0] == "reference" {
+        out!("{}", flow_runner::Reference::get().markdown());
+        return ExitCode::SUCCESS;
     }
     let args = match parse(raw) {
         Ok(a) => a,

@@ -289,6 +289,97 @@ impl Reference {
         self.groups.get(name).cloned().unwrap_or_default()
     }
 
+    /// The table as Markdown, one row per action type (what `check_flows.py --reference` printed):
+    /// `flow-runner reference`.
+    pub fn markdown(&self) -> String {
+        let types = |ts: &BTreeSet<String>| {
+            if *ts == self.all_flow_types {
+                "all".to_string()
+            } else if ts.is_empty() {
+                "modules only".to_string()
+            } else {
+                ts.iter().cloned().collect::<Vec<_>>().join(", ")
+            }
+        };
+        let mut out = vec![
+            "| Action | Parameters | Errors (when allowed) | Flow types | `$.` namespaces | Source |".to_string(),
+            "|---|---|---|---|---|---|".to_string(),
+        ];
+        for (typ, row) in &self.actions {
+            let mut params: Vec<String> = row
+                .params
+                .iter()
+                .map(|(n, p)| {
+                    let mut bits = vec![p.value.clone()];
+                    if p.typ != "string" {
+                        bits.push(p.typ.clone());
+                    }
+                    if p.required {
+                        bits.push("required".into());
+                    }
+                    if let Some(a) = &p.allowed {
+                        bits.push(a.join(" / "));
+                    }
+                    if let Some((lo, hi)) = p.integer {
+                        bits.push(format!(
+                            "whole number {}–{}",
+                            lo.map_or(String::new(), |v| v.to_string()),
+                            hi.map_or(String::new(), |v| v.to_string())
+                        ));
+                    }
+                    format!("`{n}` ({})", bits.join(", "))
+                })
+                .collect();
+            if !row.one_of.is_empty() {
+                params.push(format!(
+                    "{} one of {}",
+                    if row.one_of_required {
+                        "exactly"
+                    } else {
+                        "at most"
+                    },
+                    row.one_of.join(", ")
+                ));
+            }
+            let errors: Vec<String> = row
+                .errors
+                .keys()
+                .map(|e| {
+                    let mut t = e.clone();
+                    if let Some(w) = row.error_words.get(e) {
+                        t.push(' ');
+                        t.push_str(w);
+                    }
+                    if row.optional_errors.contains(e) {
+                        t.push_str(" (branch optional)");
+                    }
+                    t
+                })
+                .collect();
+            let ns = match &row.namespaces {
+                None => "any".to_string(),
+                Some(n) if n.is_empty() => "none (static)".to_string(),
+                Some(n) => n.iter().cloned().collect::<Vec<_>>().join(", "),
+            };
+            out.push(format!(
+                "| {typ} | {} | {} | {} | {ns} | {} |",
+                if params.is_empty() {
+                    "none".to_string()
+                } else {
+                    params.join("; ")
+                },
+                if errors.is_empty() {
+                    "none".to_string()
+                } else {
+                    errors.join("; ")
+                },
+                types(&row.flow_types),
+                row.page
+            ));
+        }
+        out.join("\n")
+    }
+
     pub fn row(&self, typ: &str) -> Option<&ActionRow> {
         self.actions.get(typ)
     }

@@ -203,3 +203,25 @@ fn run_without_built_functions_says_what_to_do() {
         "{text}"
     );
 }
+
+/// `flow-runner reference` prints the table the checker applies, one row per action type, each
+/// with its page (what `check_flows.py --reference` printed).
+#[test]
+fn reference_prints_the_table() {
+    let (code, text) = run(&["reference"]);
+    assert_eq!(code, 0, "{text}");
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| Action"))
+        .collect();
+    assert!(rows.len() >= 30, "{text}");
+    assert!(
+        rows.iter()
+            .all(|r| r.contains("https://docs.aws.amazon.com/connect/")),
+        "{text}"
+    );
+    assert!(
+        text.contains("| InvokeLambdaFunction |") && text.contains("whole number 1–8"),
+        "{text}"
+    );
+}
