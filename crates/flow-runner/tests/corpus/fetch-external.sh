@@ -5,8 +5,16 @@ set -euo pipefail
 dir="${1:?usage: fetch-external.sh DIR}"
 mkdir -p "$dir"
 here="$(cd "$(dirname "$0")" && pwd)"
-tail -n +2 "$here/external.tsv" | while IFS=$'\t' read -r repo path commit _licence; do
+failed=0
+while IFS=$'\t' read -r repo path commit _licence; do
   out="$dir/$(echo "$repo/$path" | tr '/ ' '__')"
   url="https://raw.githubusercontent.com/$repo/$commit/$(printf '%s' "$path" | sed 's/ /%20/g')"
-  curl -fsSL "$url" -o "$out" && echo "fetched $out" || echo "could not fetch $url" >&2
-done
+  if curl -fsSL "$url" -o "$out"; then
+    echo "fetched $out"
+  else
+    echo "could not fetch $url" >&2
+    rm -f "$out"
+    failed=$((failed + 1))
+  fi
+done < <(tail -n +2 "$here/external.tsv")
+[[ $failed -eq 0 ]] || { echo "$failed file(s) not fetched" >&2; exit 1; }
