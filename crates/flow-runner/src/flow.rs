@@ -267,6 +267,12 @@ pub fn flows_from_json(text: &str, name: &str) -> Result<Vec<Flow>, LoadError> {
     };
     let mut out = Vec::new();
     collect(&v, name, &mut out)?;
+    let summaries = ["ContactFlowSummaryList", "ContactFlowModulesSummaryList"];
+    if out.is_empty() && summaries.iter().any(|k| v.get(k).is_some()) {
+        return err(format!(
+            "{name}: a list-contact-flows(-modules) answer names flows but holds no Content: describe each one (aws connect describe-contact-flow --contact-flow-id ID) and check those answers"
+        ));
+    }
     if out.is_empty() {
         return err(format!(
             "{name}: no flow found (expected StartAction/Actions, or a ContactFlow with Content)"

@@ -161,3 +161,11 @@ fn cloudformation_templates_load_in_json_and_yaml() {
         "{e}"
     );
 }
+
+/// A `list-contact-flows` answer has no flow content: the loader says what to do instead.
+#[test]
+fn a_list_answer_says_to_describe_each_flow() {
+    let list = json!({"ContactFlowSummaryList": [{"Id": "f", "Arn": "arn:f", "Name": "Inbound", "ContactFlowType": "CONTACT_FLOW"}]});
+    let e = flows_from_json(&list.to_string(), "list.json").unwrap_err();
+    assert!(e.0.contains("describe-contact-flow"), "{e}");
+}
