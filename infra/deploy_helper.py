@@ -92,6 +92,9 @@ ARN = re.compile(r"^arn:aws[a-z-]*:([a-z0-9-]+):([a-z0-9-]*):([0-9]{12})?:")
 SECRET_SOURCES = {
     "MindfulClientSecret": ("MindfulClientSecretArn", "MindfulClientSecretParameter"),
     "DatastoreToken": ("DatastoreTokenSecretArn", "DatastoreTokenParameter"),
+    # No SSM alternative in the stack for this optional token (the function reads one: set
+    # SCHEDULER_TOKEN_PARAMETER by hand if you need it).
+    "SchedulerToken": ("SchedulerTokenSecretArn", ""),
 }
 LAYER_KEY = "ParametersSecretsExtensionLayerArn"
 # ELF e_machine values (System V ABI; Linux include/uapi/linux/elf-em.h): EM_X86_64 62,
@@ -251,7 +254,7 @@ def check_values(params: dict, region: str) -> list:
     problems += check_fictional(params)
     problems += check_shapes(params)
     for secret, (arn_key, param_key) in SECRET_SOURCES.items():
-        arn, name = params.get(arn_key, ""), params.get(param_key, "")
+        arn, name = params.get(arn_key, ""), params.get(param_key, "") if param_key else ""
         if arn and name:
             problems.append(f"{arn_key} and {param_key} are both set: give {secret} one source")
         if (arn or name) and not params.get(LAYER_KEY, ""):
@@ -300,7 +303,7 @@ def check_shapes(params: dict) -> list:
         v = params.get(key, "")
         if v and instance and not v.startswith(instance + "/queue/"):
             problems.append(f"{key}={v!r} is not a queue of ConnectInstanceArn {instance!r}")
-    for key in ("MindfulClientSecretArn", "DatastoreTokenSecretArn"):
+    for key in ("MindfulClientSecretArn", "DatastoreTokenSecretArn", "SchedulerTokenSecretArn"):
         v = params.get(key, "")
         if v and not SECRET_SUFFIX.fullmatch(v):
             problems.append(f"{key}={v!r} has no 6-character suffix (…-AbCdEf): the role's policy names "
@@ -539,7 +542,7 @@ def preflight(params_path: str, *flags: str) -> int:
         # The extension layer is published by AWS from its own account; everything else is ours.
         if m and m.group(3) and m.group(3) != account and k != LAYER_KEY:
             problems.append(f"{k}: the ARN is in account {m.group(3)}, the credentials are of account {account}")
-    for key in ("MindfulClientSecretArn", "DatastoreTokenSecretArn"):
+    for key in ("MindfulClientSecretArn", "DatastoreTokenSecretArn", "SchedulerTokenSecretArn"):
         arn = params.get(key, "")
         if not arn:
             continue

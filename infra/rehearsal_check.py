@@ -73,6 +73,9 @@ ENV_MAP = {
         "DATASTORE_TOKEN_SECRET_KEY": "DatastoreTokenSecretJsonKey",
         "DATASTORE_TOKEN_PARAMETER": "DatastoreTokenParameter",
         "DATASTORE_INCLUDE_ATTRIBUTES": "DatastoreIncludeAttributes",
+        "SCHEDULER_URL": "SchedulerUrl",
+        "SCHEDULER_TOKEN_SECRET_ARN": "SchedulerTokenSecretArn",
+        "SCHEDULER_TOKEN_SECRET_KEY": "SchedulerTokenSecretJsonKey",
         "REQUEST_BUDGET_MS": "DatastoreRequestBudgetMs",
         "MINDFUL_ALLOWED_HOSTS": "MindfulAllowedHosts",
         "SECRETS_CACHE_TTL_SECONDS": "SecretsCacheTtlSeconds",
@@ -97,7 +100,7 @@ ENV_MAP = {
 
 
 ALIAS = "live"
-SECRET_ARNS = ("MindfulClientSecretArn", "DatastoreTokenSecretArn")
+SECRET_ARNS = ("MindfulClientSecretArn", "DatastoreTokenSecretArn", "SchedulerTokenSecretArn")
 SECRET_PARAMETERS = ("MindfulClientSecretParameter", "DatastoreTokenParameter")
 
 

@@ -3,24 +3,22 @@
 //! # The code
 //!
 //! Shape: [`contract`] names the interface; [`plan`] is the pure decision from event and
-//! configuration (table-tested); [`AgentAnswer`] does the I/O; every failure is one [`Failure`]
-//! mapped once by [`error_answer`].
+//! configuration (table-tested); [`AgentAnswer`] (a [`ConnectFunction`]) does the I/O; every
+//! failure is one [`Failure`], answered by [`Function`], the one serving shape of every function.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use lambda_runtime::LambdaEvent;
 use mindful_core::agent_answer::{
     agent_answer_endpoint, AgentAnswerClient, AnswerError, AnswerOutcome, DEFAULT_API_URL,
     DEFAULT_TOKEN_URL,
 };
-use mindful_core::answer::error_answer;
 use mindful_core::config::{self, vars, CommonConfig, ConfigError};
-use mindful_core::handler::{respond, Invocation, Payload};
+use mindful_core::function::{ConnectFunction, Function};
+use mindful_core::handler::Invocation;
 use mindful_core::http::{Client, Url};
 use mindful_core::oauth::{AuthError, ClientCredentials};
-use mindful_core::observe::InvocationRecord;
 use mindful_core::phone;
 use mindful_core::secret::{SecretError, SecretSource, SecretStore};
 use mindful_core::{ContactFlowEvent, Kvp, Secret};
@@ -125,17 +123,17 @@ impl Config {
             token_url,
             api_url,
             client_id: env(vars::MINDFUL_CLIENT_ID).map(|v| v.trim().to_string()),
-            client_secret: config::secret_source(env, &vars::MINDFUL_CLIENT_SECRET),
+            client_secret: mindful_core::secret::secret_source(env, &vars::MINDFUL_CLIENT_SECRET),
             dedup_window: Duration::from_secs(dedup),
         })
     }
 }
 
-/// A failure, mapped once to the `status=error` answer ([`error_answer`]).
+/// A failure, mapped once to the `status=error` answer (`mindful_core::answer::error_answer`).
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     #[error("invalid configuration: {0}")]
-    Config(ConfigError),
+    Config(#[from] ConfigError),
     #[error("{0}")]
     MissingConfig(&'static str),
     #[error("no ANI: pass Temp_Tel or use a contact with a phone number")]
@@ -274,7 +272,6 @@ pub fn plan(config: &Config, event: &ContactFlowEvent) -> Result<Plan, Failure> 
 
 /// The function's state, built once in `main`.
 pub struct AgentAnswer {
-    config: Result<Config, ConfigError>,
     client: AgentAnswerClient,
     secrets: SecretStore,
     /// ContactId → when its answer was accepted (Connect may invoke again for the same contact).
@@ -282,57 +279,51 @@ pub struct AgentAnswer {
 }
 
 impl AgentAnswer {
-    pub fn new(http: Client, config: Result<Config, ConfigError>, secrets: SecretStore) -> Self {
-        mindful_core::handler::report_config(FUNCTION_NAME, &config);
-        Self {
+    /// The served function; a bad configuration is answered `error=invalid_config`.
+    pub fn new(
+        http: Client,
+        config: Result<Config, ConfigError>,
+        secrets: SecretStore,
+    ) -> Function<Self> {
+        Function::new(
+            Self {
+                client: AgentAnswerClient::new(http),
+                secrets,
+                answered: Mutex::new(HashMap::new()),
+            },
             config,
-            client: AgentAnswerClient::new(http),
-            secrets,
-            answered: Mutex::new(HashMap::new()),
-        }
+        )
     }
 
-    pub fn from_env(http: Client) -> Self {
+    pub fn from_env(http: Client) -> Function<Self> {
         let env = config::process_env;
         let secrets = SecretStore::from_env(http.clone(), &env);
         Self::new(http, Config::from_env(&env), secrets)
     }
+}
 
-    fn budget(&self) -> Duration {
-        self.config
-            .as_ref()
+impl ConnectFunction for AgentAnswer {
+    const NAME: &'static str = FUNCTION_NAME;
+    type Config = Config;
+    type Failure = Failure;
+
+    fn budget(config: Option<&Config>) -> Duration {
+        config
             .map(|c| c.common.request_budget)
             .unwrap_or(Duration::from_millis(DEFAULT_BUDGET_MS))
     }
 
-    /// The Lambda handler.
-    pub async fn handle(
-        &self,
-        event: LambdaEvent<Payload>,
-    ) -> Result<Kvp, std::convert::Infallible> {
-        respond(FUNCTION_NAME, event, self.budget(), &[], |inv| {
-            self.run(inv)
-        })
-        .await
+    fn execute<'a>(
+        &'a self,
+        config: &'a Config,
+        inv: &'a mut Invocation,
+    ) -> impl std::future::Future<Output = Result<Kvp, Failure>> + Send + 'a {
+        self.process(config, inv)
     }
+}
 
-    async fn run(&self, mut inv: Invocation) -> (Kvp, InvocationRecord) {
-        let response = match self.process(&mut inv).await {
-            Ok(kvp) => kvp,
-            Err(failure) => {
-                use mindful_core::answer::Failure as _;
-                tracing::warn!(error = failure.code(), message = %failure, "agent-answer failed");
-                error_answer(&failure)
-            }
-        };
-        (response, inv.record)
-    }
-
-    async fn process(&self, inv: &mut Invocation) -> Result<Kvp, Failure> {
-        let config = self
-            .config
-            .as_ref()
-            .map_err(|e| Failure::Config(e.clone()))?;
+impl AgentAnswer {
+    async fn process(&self, config: &Config, inv: &mut Invocation) -> Result<Kvp, Failure> {
         let plan = plan(config, &inv.event)?;
         inv.record.masked_number = Some(plan.masked.clone());
 

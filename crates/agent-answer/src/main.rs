@@ -1,17 +1,11 @@
 //! Lambda entry point: build the HTTP client and configuration once, then serve invocations.
 
 use agent_answer::AgentAnswer;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use mindful_core::handler::Payload;
 use mindful_core::http::{build_client, HttpSettings};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     mindful_core::observe::init_logging();
     let http = build_client(&HttpSettings::default())?;
-    let function = AgentAnswer::from_env(http);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Payload>| {
-        function.handle(event)
-    }))
-    .await
+    AgentAnswer::from_env(http).serve().await
 }

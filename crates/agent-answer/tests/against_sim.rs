@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use agent_answer::{AgentAnswer, Config};
 use lambda_harness::testkit::voice;
+use mindful_core::function::Function;
 use mindful_core::handler::test_event;
 use mindful_core::http::{build_client, HttpSettings};
 use mindful_core::secret::SecretStore;
@@ -19,7 +20,7 @@ use serde_json::{json, Value};
 
 const ANI: &str = "+13209071234";
 
-fn function(sim: &Sim, extra: &[(&str, &str)]) -> AgentAnswer {
+fn function(sim: &Sim, extra: &[(&str, &str)]) -> Function<AgentAnswer> {
     // The extras come last and win; an empty value unsets.
     let env = common::sim_env(sim).with(extra).reader();
     // As `AgentAnswer::from_env` builds it from the process environment (no secret is read
@@ -37,7 +38,7 @@ fn whisper(contact: &str, params: Value, customer: Value) -> Value {
         "Queue":{"ARN":"arn:aws:connect:us-east-1:111122223333:instance/i/queue/q","Name":"Billing"}}}})
 }
 
-async fn call(f: &AgentAnswer, e: Value) -> Kvp {
+async fn call(f: &Function<AgentAnswer>, e: Value) -> Kvp {
     f.handle(test_event(e)).await.unwrap()
 }
 

@@ -4,22 +4,21 @@
 //!
 //! The shape of every function here: [`contract`] names the parameters, outputs, statuses and
 //! codes; [`plan`] is the pure decision from event and configuration (table-tested); then
-//! [`DatastoreProxy`] does the I/O; every failure is one [`Failure`] mapped once by
-//! [`error_answer`].
+//! [`DatastoreProxy`] (a [`ConnectFunction`]) does the I/O; every failure is one [`Failure`],
+//! answered by [`Function`], the one serving shape of every function.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use lambda_runtime::LambdaEvent;
-use mindful_core::answer::error_answer;
 use mindful_core::config::{self, vars, CommonConfig, ConfigError};
 use mindful_core::datastore::{
     DatastoreClient, DatastoreError, SearchOutcome, DEFAULT_DATASTORE_URL,
 };
-use mindful_core::handler::{respond, Invocation, Payload};
+use mindful_core::function::{ConnectFunction, Function};
+use mindful_core::handler::Invocation;
 use mindful_core::http::Client;
-use mindful_core::observe::InvocationRecord;
 use mindful_core::phone::{self, NumberFormat};
+use mindful_core::scheduler::{self, SchedulerClient, SchedulerError};
 use mindful_core::secret::{SecretError, SecretSource, SecretStore};
 use mindful_core::{ContactFlowEvent, Kvp, Secret};
 use serde_json::Value;
@@ -34,7 +33,9 @@ pub mod contract {
         pub const METHOD: &str = "method";
         pub const TOKEN: &str = "token";
         pub const CUSTOMER_CONTACT_NUMBER: &str = "customer_contact_number";
-        pub const CONTROL: [&str; 3] = [METHOD, TOKEN, CUSTOMER_CONTACT_NUMBER];
+        /// `method=STATUS`: the Call Target's Scheduler widget (letters, digits, `-`, `_`).
+        pub const WIDGET_ID: &str = "widget_id";
+        pub const CONTROL: [&str; 4] = [METHOD, TOKEN, CUSTOMER_CONTACT_NUMBER, WIDGET_ID];
         /// Parameters that carry a secret (never logged).
         pub const SECRETS: [&str; 1] = [TOKEN];
     }
@@ -52,6 +53,15 @@ pub mod contract {
         pub const ECBT: &str = "ecbt";
         /// What a POST answers besides `status` (and `http_status` on errors).
         pub const POSTED: [&str; 3] = [CUSTOMER_CONTACT_NUMBER, TIME_TO_EXPIRE, ECBT];
+        /// `method=STATUS`: the widget's state as Mindful spells it (`offer_callback`, …,
+        /// `platform_unavailable`). The flow hands it to ocw-phrase (`mindful_status`), which
+        /// owns the offer rule.
+        pub const WIDGET_STATE: &str = "widget_state";
+        /// `method=STATUS`: the Call Target's estimated callback time in whole seconds (empty
+        /// when Mindful gives none).
+        pub const EWT: &str = "ewt";
+        /// What a STATUS answers besides `status`.
+        pub const WIDGET: [&str; 2] = [WIDGET_STATE, EWT];
     }
     pub mod statuses {
         pub const OK: &str = "ok";
@@ -67,18 +77,22 @@ pub mod contract {
         };
         /// No `method`, or no number at all.
         pub const MISSING_PARAMETER: &str = "missing_parameter";
-        /// `method` is not `POST`/`GET`.
+        /// `method` is not `POST`/`GET`/`STATUS`.
         pub const INVALID_METHOD: &str = "invalid_method";
         /// No token parameter and none configured, or the configured secret could not be read.
         pub const NO_TOKEN: &str = "no_token";
         /// Mindful answered 401/403.
         pub const UNAUTHORIZED: &str = "unauthorized";
-        pub const ALL: [&str; 11] = [
+        /// `method=STATUS`: `widget_id` is not a widget id, or the Scheduler API knows no such
+        /// widget (HTTP 404).
+        pub const INVALID_WIDGET: &str = "invalid_widget";
+        pub const ALL: [&str; 12] = [
             MISSING_PARAMETER,
             INVALID_METHOD,
             INVALID_NUMBER,
             NO_TOKEN,
             UNAUTHORIZED,
+            INVALID_WIDGET,
             TIMEOUT,
             UPSTREAM_ERROR,
             BAD_RESPONSE,
@@ -101,6 +115,11 @@ pub struct Config {
     pub include_attributes: bool,
     /// [`vars::DATASTORE_TOKEN`]: plain, Secrets Manager, or SSM.
     pub token: Option<SecretSource>,
+    /// [`vars::SCHEDULER_URL`]: where `method=STATUS` reads widget status; `None` = not set up.
+    pub scheduler_url: Option<mindful_core::http::Url>,
+    /// [`vars::SCHEDULER_TOKEN`]: the Scheduler API Access Token, when the organisation's
+    /// Access Control Policy requires one.
+    pub scheduler_token: Option<SecretSource>,
 }
 
 impl Config {
@@ -118,13 +137,19 @@ impl Config {
         let include_attributes = env(vars::DATASTORE_INCLUDE_ATTRIBUTES)
             .map(|v| config::is_truthy(&v))
             .unwrap_or(false);
-        let token = config::secret_source(env, &vars::DATASTORE_TOKEN);
+        let token = mindful_core::secret::secret_source(env, &vars::DATASTORE_TOKEN);
+        let scheduler_url = env(vars::SCHEDULER_URL)
+            .map(|u| config::check_url(&u, vars::SCHEDULER_URL, common.allow_http))
+            .transpose()?;
+        let scheduler_token = mindful_core::secret::secret_source(env, &vars::SCHEDULER_TOKEN);
         Ok(Self {
             common,
             datastore_url,
             number_format,
             include_attributes,
             token,
+            scheduler_url,
+            scheduler_token,
         })
     }
 }
@@ -138,16 +163,29 @@ pub enum Failure {
     MissingParameter(&'static str),
     #[error("no caller number: pass customer_contact_number or use a contact with a phone number")]
     MissingNumber,
-    #[error("method must be POST or GET")]
+    #[error("method must be POST, GET or STATUS")]
     InvalidMethod,
+    #[error(
+        "method=STATUS needs SCHEDULER_URL (https://<organization id>.scheduler-rt.getmindful.com)"
+    )]
+    NoScheduler,
+    #[error("widget_id must be a Scheduler widget id (letters, digits, - and _)")]
+    InvalidWidget,
+    #[error("the Scheduler API token could not be read: {0}")]
+    SchedulerSecret(SecretError),
+    #[error("{0}")]
+    Scheduler(SchedulerError),
     #[error("the caller number cannot be an E.164 number: {0}")]
     InvalidNumber(phone::PhoneError),
     #[error("no Datastore token: pass the token parameter or configure DATASTORE_TOKEN, DATASTORE_TOKEN_SECRET_ARN or DATASTORE_TOKEN_PARAMETER")]
     NoToken,
     #[error("the Datastore token could not be read: {0}")]
     Secret(SecretError),
-    #[error("Datastore did not answer within {budget_ms} ms")]
-    Timeout { budget_ms: u128 },
+    #[error("{upstream} did not answer within {budget_ms} ms")]
+    Timeout {
+        upstream: &'static str,
+        budget_ms: u128,
+    },
     #[error("{0}")]
     Datastore(DatastoreError),
 }
@@ -155,7 +193,18 @@ pub enum Failure {
 impl mindful_core::answer::Failure for Failure {
     fn code(&self) -> &'static str {
         match self {
-            Self::Config(_) => codes::INVALID_CONFIG,
+            Self::Config(_) | Self::NoScheduler => codes::INVALID_CONFIG,
+            Self::InvalidWidget | Self::Scheduler(SchedulerError::UnknownWidget) => {
+                codes::INVALID_WIDGET
+            }
+            Self::SchedulerSecret(SecretError::Timeout) => codes::TIMEOUT,
+            Self::SchedulerSecret(_) => codes::INVALID_CONFIG,
+            Self::Scheduler(e) => match e {
+                SchedulerError::Unauthorized(_) => codes::UNAUTHORIZED,
+                SchedulerError::Timeout => codes::TIMEOUT,
+                SchedulerError::BadResponse | SchedulerError::TooLarge(_) => codes::BAD_RESPONSE,
+                _ => codes::UPSTREAM_ERROR,
+            },
             Self::MissingParameter(_) | Self::MissingNumber => codes::MISSING_PARAMETER,
             Self::InvalidMethod => codes::INVALID_METHOD,
             Self::InvalidNumber(_) => codes::INVALID_NUMBER,
@@ -180,6 +229,7 @@ impl mindful_core::answer::Failure for Failure {
     fn http_status(&self) -> Option<u16> {
         match self {
             Self::Datastore(e) => e.http_status(),
+            Self::Scheduler(e) => e.http_status(),
             _ => None,
         }
     }
@@ -189,6 +239,39 @@ impl mindful_core::answer::Failure for Failure {
 pub enum Method {
     Post,
     Get,
+    /// The Call Target's Scheduler widget status (no caller number involved).
+    Status,
+}
+
+/// The `method` parameter.
+pub fn method(event: &ContactFlowEvent) -> Result<Method, Failure> {
+    match event
+        .param(params::METHOD)
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
+        None => Err(Failure::MissingParameter(params::METHOD)),
+        Some("POST") => Ok(Method::Post),
+        Some("GET") => Ok(Method::Get),
+        Some("STATUS") => Ok(Method::Status),
+        Some(_) => Err(Failure::InvalidMethod),
+    }
+}
+
+/// `method=STATUS`: which widget, decided without I/O.
+pub fn status_plan<'c>(
+    config: &'c Config,
+    event: &ContactFlowEvent,
+) -> Result<(&'c mindful_core::http::Url, String), Failure> {
+    let url = config.scheduler_url.as_ref().ok_or(Failure::NoScheduler)?;
+    let widget = event
+        .param(params::WIDGET_ID)
+        .map(str::trim)
+        .ok_or(Failure::MissingParameter(params::WIDGET_ID))?;
+    if !scheduler::valid_widget_id(widget) {
+        return Err(Failure::InvalidWidget);
+    }
+    Ok((url, widget.to_string()))
 }
 
 /// Where the Datastore token comes from: the flow's `token` parameter wins over configuration.
@@ -214,15 +297,9 @@ pub struct Plan {
 /// The pure part of an invocation: method, number, token source and values, or the failure to
 /// answer without any I/O.
 pub fn plan(config: &Config, event: &ContactFlowEvent) -> Result<Plan, Failure> {
-    let method = match event
-        .param(params::METHOD)
-        .map(str::to_ascii_uppercase)
-        .as_deref()
-    {
-        None => return Err(Failure::MissingParameter(params::METHOD)),
-        Some("POST") => Method::Post,
-        Some("GET") => Method::Get,
-        Some(_) => return Err(Failure::InvalidMethod),
+    let method = match method(event)? {
+        Method::Status => return Err(Failure::InvalidMethod),
+        m => m,
     };
     let raw_number = event
         .param(params::CUSTOMER_CONTACT_NUMBER)
@@ -240,7 +317,7 @@ pub fn plan(config: &Config, event: &ContactFlowEvent) -> Result<Plan, Failure> 
             event.attributes(),
             config.include_attributes,
         ),
-        Method::Get => BTreeMap::new(),
+        Method::Get | Method::Status => BTreeMap::new(),
     };
     Ok(Plan {
         method,
@@ -251,17 +328,50 @@ pub fn plan(config: &Config, event: &ContactFlowEvent) -> Result<Plan, Failure> 
     })
 }
 
-/// The function's state, built once in `main`.
+/// What a valid configuration builds once per process: the Datastore client and, with
+/// `SCHEDULER_URL`, the Scheduler client, sharing the process's HTTP client.
+pub struct Setup {
+    pub config: Config,
+    datastore: DatastoreClient,
+    scheduler: Option<SchedulerClient>,
+}
+
+impl Setup {
+    pub fn new(http: Client, config: Config) -> Self {
+        let scheduler = config
+            .scheduler_url
+            .clone()
+            .map(|url| SchedulerClient::new(http.clone(), url));
+        let datastore = DatastoreClient::new(http, config.datastore_url.clone());
+        Self {
+            config,
+            datastore,
+            scheduler,
+        }
+    }
+}
+
+impl std::fmt::Debug for Setup {
+    /// The configuration is what the start-up report shows.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.config.fmt(f)
+    }
+}
+
+/// The function: the secrets it reads; everything else comes with [`Setup`].
 pub struct DatastoreProxy {
-    // A bad configuration does not stop the process: every invocation answers
-    // `error=invalid_config`, so the flow takes its error branch instead of Connect retrying.
-    setup: Result<(Config, DatastoreClient), ConfigError>,
     secrets: SecretStore,
 }
 
 impl DatastoreProxy {
-    pub fn new(http: Client, config: Result<Config, ConfigError>, secrets: SecretStore) -> Self {
-        mindful_core::handler::report_config(FUNCTION_NAME, &config);
+    /// The served function. A bad configuration does not stop the process: every invocation
+    /// answers `error=invalid_config`, so the flow takes its error branch instead of Connect
+    /// retrying.
+    pub fn new(
+        http: Client,
+        config: Result<Config, ConfigError>,
+        secrets: SecretStore,
+    ) -> Function<Self> {
         if let Ok(c) = &config {
             if c.number_format == NumberFormat::National {
                 tracing::warn!(
@@ -271,59 +381,46 @@ impl DatastoreProxy {
                 );
             }
         }
-        let setup = config.map(|c| {
-            let client = DatastoreClient::new(http, c.datastore_url.clone());
-            (c, client)
-        });
-        Self { setup, secrets }
+        Function::new(Self { secrets }, config.map(|c| Setup::new(http, c)))
     }
 
     /// From the process environment (what `main` uses).
-    pub fn from_env(http: Client) -> Self {
+    pub fn from_env(http: Client) -> Function<Self> {
         let env = config::process_env;
         let secrets = SecretStore::from_env(http.clone(), &env);
         Self::new(http, Config::from_env(&env), secrets)
     }
+}
 
-    fn budget(&self) -> Duration {
-        self.setup
-            .as_ref()
-            .map(|(c, _)| c.common.request_budget)
+impl ConnectFunction for DatastoreProxy {
+    const NAME: &'static str = FUNCTION_NAME;
+    const KEEP_ON_OVERFLOW: &'static [&'static str] = &[outputs::CUSTOMER_CONTACT_NUMBER];
+    type Config = Setup;
+    type Failure = Failure;
+
+    fn budget(setup: Option<&Setup>) -> Duration {
+        setup
+            .map(|s| s.config.common.request_budget)
             .unwrap_or(Duration::from_millis(DEFAULT_BUDGET_MS))
     }
 
-    /// The Lambda handler.
-    pub async fn handle(
-        &self,
-        event: LambdaEvent<Payload>,
-    ) -> Result<Kvp, std::convert::Infallible> {
-        respond(
-            FUNCTION_NAME,
-            event,
-            self.budget(),
-            &[outputs::CUSTOMER_CONTACT_NUMBER],
-            |inv| self.run(inv),
-        )
-        .await
+    fn execute<'a>(
+        &'a self,
+        setup: &'a Setup,
+        inv: &'a mut Invocation,
+    ) -> impl std::future::Future<Output = Result<Kvp, Failure>> + Send + 'a {
+        self.process(setup, inv)
     }
+}
 
-    async fn run(&self, mut inv: Invocation) -> (Kvp, InvocationRecord) {
-        let response = match self.process(&mut inv).await {
-            Ok(kvp) => kvp,
-            Err(e) => {
-                use mindful_core::answer::Failure as _;
-                tracing::warn!(error = e.code(), message = %e, "datastore-proxy failed");
-                error_answer(&e)
-            }
-        };
-        (response, inv.record)
-    }
-
-    async fn process(&self, inv: &mut Invocation) -> Result<Kvp, Failure> {
-        let (config, client) = self
-            .setup
-            .as_ref()
-            .map_err(|e| Failure::Config(e.clone()))?;
+impl DatastoreProxy {
+    async fn process(&self, setup: &Setup, inv: &mut Invocation) -> Result<Kvp, Failure> {
+        let (config, client) = (&setup.config, &setup.datastore);
+        if method(&inv.event)? == Method::Status {
+            return self
+                .widget_status(config, setup.scheduler.as_ref(), inv)
+                .await;
+        }
         let plan = plan(config, &inv.event)?;
         inv.record.masked_number = Some(plan.masked.clone());
         let token = match &plan.token {
@@ -358,10 +455,77 @@ impl DatastoreProxy {
         };
         result.map_err(|e| match e {
             DatastoreError::Timeout => Failure::Timeout {
+                upstream: "Datastore",
                 budget_ms: inv.budget.total().as_millis(),
             },
             other => Failure::Datastore(other),
         })
+    }
+
+    /// `method=STATUS`: the widget's state and estimated callback time, for the flow's offer
+    /// decision (ocw-phrase's `mindful_status`).
+    async fn widget_status(
+        &self,
+        config: &Config,
+        scheduler: Option<&SchedulerClient>,
+        inv: &mut Invocation,
+    ) -> Result<Kvp, Failure> {
+        let (_, widget) = status_plan(config, &inv.event)?;
+        let scheduler = scheduler.ok_or(Failure::NoScheduler)?;
+        let token = match &config.scheduler_token {
+            Some(source) => Some(
+                self.secrets
+                    .resolve(source, &inv.budget)
+                    .await
+                    .map_err(Failure::SchedulerSecret)?,
+            ),
+            None => None,
+        };
+        let started = Instant::now();
+        let sent_before = scheduler.requests_sent();
+        let mut result = scheduler
+            .widget_status(&widget, token.as_ref(), &inv.budget)
+            .await;
+        // A rotated access token, as for the Datastore token.
+        if let (Err(SchedulerError::Unauthorized(_)), Some(source)) =
+            (&result, &config.scheduler_token)
+        {
+            if let Ok(Some(rotated)) = self.secrets.refresh(source, &inv.budget).await {
+                tracing::info!(
+                    "the Scheduler API refused the token; retrying once with the rotated one"
+                );
+                result = scheduler
+                    .widget_status(&widget, Some(&rotated), &inv.budget)
+                    .await;
+            }
+        }
+        inv.record.upstream_latency = Some(started.elapsed());
+        inv.record.upstream_requests =
+            u32::try_from(scheduler.requests_sent() - sent_before).unwrap_or(u32::MAX);
+        inv.record.upstream_status = match &result {
+            Ok(_) => Some(200),
+            Err(e) => e.http_status(),
+        };
+        match result {
+            Ok(status) => {
+                tracing::info!(widget_state = %status.widget_state, "Scheduler widget status");
+                let mut kvp = Kvp::with_status(statuses::OK);
+                kvp.set(outputs::WIDGET_STATE, status.widget_state);
+                kvp.set(
+                    outputs::EWT,
+                    status
+                        .ewt_seconds
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                );
+                Ok(kvp)
+            }
+            Err(SchedulerError::Timeout) => Err(Failure::Timeout {
+                upstream: "the Scheduler API",
+                budget_ms: inv.budget.total().as_millis(),
+            }),
+            Err(e) => Err(Failure::Scheduler(e)),
+        }
     }
 
     /// The plan's one Datastore call with `token`.
@@ -393,6 +557,7 @@ impl DatastoreProxy {
                     kvp.set(outputs::ECBT, ecbt);
                     kvp
                 }),
+            Method::Status => Err(DatastoreError::BadResponse),
             Method::Get => {
                 client
                     .search(&token, &key, inv_budget)

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use datastore_proxy::{Config, DatastoreProxy};
 use lambda_harness::testkit::voice;
+use mindful_core::function::Function;
 use mindful_core::handler::test_event;
 use mindful_core::http::{build_client, HttpSettings};
 use mindful_core::secret::SecretStore;
@@ -19,7 +20,7 @@ use serde_json::{json, Value};
 
 const TOKEN: &str = "sim-datastore-token";
 
-fn proxy(sim: &Sim, extra: &[(&str, &str)]) -> DatastoreProxy {
+fn proxy(sim: &Sim, extra: &[(&str, &str)]) -> Function<DatastoreProxy> {
     // The extras come last and win; an empty value unsets.
     let env = common::sim_env(sim).with(extra).reader();
     // As `DatastoreProxy::from_env` builds it from the process environment (no secret is read
@@ -38,7 +39,7 @@ fn event(params: Value, customer: Value) -> Value {
         "Queue":{"ARN":"arn:aws:connect:us-east-1:111122223333:instance/i/queue/q","Name":"Billing"}}}})
 }
 
-async fn call(p: &DatastoreProxy, e: Value) -> Kvp {
+async fn call(p: &Function<DatastoreProxy>, e: Value) -> Kvp {
     p.handle(test_event(e)).await.unwrap()
 }
 

@@ -28,6 +28,13 @@ fn the_flow_reference_matches_the_contract() {
     let mut posted = outputs::POSTED.to_vec();
     posted.push(outputs::HTTP_STATUS);
     assert_eq!(names(&me["outputs_post"]), sorted(&posted), "POST outputs");
+    let mut status = outputs::WIDGET.to_vec();
+    status.push(outputs::HTTP_STATUS);
+    assert_eq!(
+        names(&me["outputs_status"]),
+        sorted(&status),
+        "STATUS outputs"
+    );
     // A found record carries the key it was stored under.
     assert!(names(&me["outputs_get"]).contains(&outputs::CUSTOMER_CONTACT_NUMBER.to_string()));
 }

@@ -212,6 +212,7 @@ struct Contract {
     ds_reserved: BTreeSet<String>,
     ds_post: BTreeSet<String>,
     ds_get: BTreeSet<String>,
+    ds_status: BTreeSet<String>,
     aa_inputs: BTreeSet<String>,
     aa_outputs: BTreeSet<String>,
     secrets: BTreeMap<String, BTreeSet<String>>,
@@ -245,6 +246,7 @@ impl Contract {
             ds_reserved: set_of(&f["datastore-proxy"]["reserved_inputs"]),
             ds_post: with_common(&f["datastore-proxy"]["outputs_post"]),
             ds_get: with_common(&f["datastore-proxy"]["outputs_get"]),
+            ds_status: with_common(&f["datastore-proxy"]["outputs_status"]),
             aa_inputs: set_of(&f["agent-answer"]["inputs"]),
             aa_outputs: with_common(&f["agent-answer"]["outputs"]),
             secrets: f
@@ -305,6 +307,9 @@ impl Contract {
             }
             Some(("datastore-proxy", attrs)) if Self::method(&attrs) == "GET" => {
                 self.ds_get.iter().chain(data_keys).cloned().collect()
+            }
+            Some(("datastore-proxy", attrs)) if Self::method(&attrs) == "STATUS" => {
+                self.ds_status.clone()
             }
             Some(("datastore-proxy", _)) => self.ds_post.clone(),
             Some(("agent-answer", _)) => self.aa_outputs.clone(),
@@ -812,6 +817,18 @@ impl FlowCheck<'_, '_> {
                     .filter(|k| !self.c.ds_reserved.contains(*k))
                     .collect();
                 match method.to_ascii_uppercase().as_str() {
+                    "STATUS" => {
+                        if attrs.get("widget_id").is_none_or(|w| w.is_empty()) {
+                            self.err(here, "datastore-proxy STATUS needs widget_id (the Call Target's Scheduler widget)".into(), CONTRACT);
+                        }
+                        if !keys.is_empty() {
+                            self.err(
+                                here,
+                                format!("datastore-proxy STATUS ignores parameters {keys:?}"),
+                                CONTRACT,
+                            );
+                        }
+                    }
                     "GET" if !keys.is_empty() => self.err(
                         here,
                         format!("datastore-proxy GET ignores parameters {keys:?}"),
@@ -825,7 +842,9 @@ impl FlowCheck<'_, '_> {
                     "GET" | "POST" => {}
                     _ => self.err(
                         here,
-                        format!("datastore-proxy method must be POST or GET, got {method:?}"),
+                        format!(
+                            "datastore-proxy method must be POST, GET or STATUS, got {method:?}"
+                        ),
                         CONTRACT,
                     ),
                 }

@@ -57,6 +57,8 @@ struct Case {
     mindful_offers: Option<bool>,
     /// `ecbt` in the simulator's Datastore answers.
     ecbt: Option<u64>,
+    /// Stack `CheckMindfulStatus=true`; the Scheduler widget state the simulator answers.
+    mindful_status: Option<&'static str>,
 }
 
 fn sc(inputs: &[&str]) -> Scenario {
@@ -108,6 +110,7 @@ fn case(name: &'static str, scenario: Scenario) -> Case {
         return_fault: None,
         mindful_offers: None,
         ecbt: None,
+        mindful_status: None,
     }
 }
 
@@ -227,6 +230,90 @@ fn cases() -> Vec<Case> {
             )
         },
     ]);
+    // Mindful's status before the offer (CheckMindfulStatus=true): Mindful takes callbacks,
+    // does not, or does not answer; first offer and second chance.
+    v.extend([
+        Case {
+            mindful_status: Some("offer_callback"),
+            ..case("status offer_callback: accept", sc(&["1"]))
+        },
+        Case {
+            mindful_status: Some("platform_unavailable"),
+            ..case("status platform_unavailable: no offer", sc(&[]))
+        },
+        Case {
+            mindful_status: Some("offer_callback"),
+            fault: Some((Route::WidgetStatus, Fault::Status { code: 503 })),
+            ..case("status check fails: no offer", sc(&[]))
+        },
+        Case {
+            mindful_status: Some("offer_asap_callback"),
+            second_chance: true,
+            ..case(
+                "status, second chance: accept the second offer",
+                sc(&["", "1"]),
+            )
+        },
+        Case {
+            mindful_status: Some("display_ewt_only"),
+            second_chance: true,
+            fault: Some((Route::WidgetStatus, Fault::Hang)),
+            ..case(
+                "status check hangs, second chance: never offered",
+                with(sc(&[]), |s| {
+                    s.agent = Some(AgentAnswer {
+                        after_seconds: 300,
+                        user_name: "jdoe".into(),
+                    })
+                }),
+            )
+        },
+        Case {
+            mindful_status: Some("offer_callback"),
+            mindful_offers: Some(true),
+            ..case("status, Mindful offers: accepted at Mindful", sc(&[]))
+        },
+    ]);
+    for (flow, block, second) in [
+        (f2, "check-mindful-status", false),
+        (f2, "keep-mindful-status", false),
+        (f5, "check-mindful-status", true),
+        (f5, "keep-mindful-status", true),
+    ] {
+        let name: &'static str = Box::leak(
+            format!("status: {} {block} NoMatchingError", flow.unwrap_or("-")).into_boxed_str(),
+        );
+        let inputs: &[&str] = if second { &["", "1"] } else { &["1"] };
+        let s = with(sc(inputs), |s| {
+            s.inject.push(inject_in(flow, block, "NoMatchingError"))
+        });
+        v.push(Case {
+            second_chance: second,
+            mindful_status: Some("offer_callback"),
+            ..case(name, s)
+        });
+    }
+    // The failure marker's own error branch: the check failed, then setting the attribute did.
+    for (flow, second) in [(f2, false), (f5, true)] {
+        let name: &'static str = Box::leak(
+            format!(
+                "status: {} mindful-status-failed NoMatchingError",
+                flow.unwrap_or("-")
+            )
+            .into_boxed_str(),
+        );
+        let s = with(sc(if second { &["", "1"] } else { &["1"] }), |s| {
+            s.inject
+                .push(inject_in(flow, "check-mindful-status", "NoMatchingError"));
+            s.inject
+                .push(inject_in(flow, "mindful-status-failed", "NoMatchingError"));
+        });
+        v.push(Case {
+            second_chance: second,
+            mindful_status: Some("offer_callback"),
+            ..case(name, s)
+        });
+    }
     // Voice and confirmation blocks: their error branches, with an ecbt so the confirmation
     // phrase is asked for.
     for (flow, block, second) in [
@@ -271,6 +358,9 @@ fn cases() -> Vec<Case> {
         (f2, "transfer-to-queue", "QueueAtCapacity", false),
         (f2, "transfer-to-queue", "NoMatchingError", false),
         (f2, "sorry-message", "NoMatchingError", false),
+        (f2, "get-sorry-phrase", "NoMatchingError", false),
+        (f2, "keep-sorry-words", "NoMatchingError", false),
+        (f2, "set-sorry-voice", "NoMatchingError", false),
         (f5, "hold-loop", "NoMatchingError", true),
         (f5, "get-queue-metrics", "NoMatchingError", true),
         (f5, "get-wait-phrase", "NoMatchingError", true),
@@ -282,7 +372,12 @@ fn cases() -> Vec<Case> {
         let name: &'static str =
             Box::leak(format!("{} {block} {error}", flow.unwrap_or("-")).into_boxed_str());
         let mut s = sc(&["", "1", "1"]);
-        let queues = matches!(*block, "transfer-to-queue" | "sorry-message");
+        // The blocks of the sorry path are reached when the transfer to the queue fails.
+        let sorry = matches!(
+            *block,
+            "sorry-message" | "get-sorry-phrase" | "keep-sorry-words" | "set-sorry-voice"
+        );
+        let queues = sorry || *block == "transfer-to-queue";
         if !second {
             s.inputs = if queues {
                 VecDeque::new()
@@ -290,7 +385,7 @@ fn cases() -> Vec<Case> {
                 [Input::Digits("1".into())].into()
             };
         }
-        if *block == "sorry-message" {
+        if sorry {
             s.inject
                 .push(inject_in(*flow, "transfer-to-queue", "NoMatchingError"));
         }
@@ -390,9 +485,21 @@ fn shipped_flows_every_transition_covered_or_explained() {
                     "Connect"
                 },
             ),
+            (
+                "CheckMindfulStatus",
+                if c.mindful_status.is_some() {
+                    "true"
+                } else {
+                    "false"
+                },
+            ),
+            ("MindfulStatusWidgetId", mindful_sim::DEFAULT_WIDGET_ID),
         ]);
         sim.reset();
         sim.set_ecbt(c.ecbt);
+        if let Some(state) = c.mindful_status {
+            sim.set_widget_status(state, None);
+        }
         if let Some((r, f)) = &c.fault {
             sim.set_fault(*r, f.clone(), None);
         }

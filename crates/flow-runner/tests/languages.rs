@@ -127,6 +127,21 @@ fn every_language_of_the_table_reaches_the_caller() {
             "{}",
             lang.tag
         );
+        // Two failures before ocw-phrase ever answered (the working queue cannot be set, so the
+        // caller is refused at once): the sorry message is still in their language and voice.
+        let got = heard(
+            &inst,
+            &mut procs,
+            lang,
+            &[],
+            vec![Injection {
+                flow: Some("InboundToMindfulFlow".into()),
+                block: "set-working-queue".into(),
+                error: "NoMatchingError".into(),
+                times: 1,
+            }],
+        );
+        assert_eq!(got, vec![say(lang.sorry)], "{}", lang.tag);
     }
     // The callback return: Mindful dials back into Connect, whose contact has no language of
     // its own (en-US); the caller's language comes back with the Datastore record, and the

@@ -30,6 +30,10 @@ OPTIONS:
                              Mindful's IVR offers) [default: connect]
     --ecbt <SECONDS>         Mindful's Datastore answers carry ecbt (estimated callback time):
                              the caller hears it after accepting [default: null]
+    --mindful-status <STATE> stack with CheckMindfulStatus=true: before each offer the flows ask
+                             Mindful's Scheduler widget status, which answers STATE:
+                             offer_callback (offer as usual), display_ewt_only or
+                             platform_unavailable (no offer: the caller queues)
 
 OPTIONAL ENHANCEMENTS (README \"Optional enhancements\"):
     --second-chance          stack with SecondChanceOffers=true: the caller declines the first
@@ -44,7 +48,7 @@ OPTIONAL ENHANCEMENTS (README \"Optional enhancements\"):
                              is restored to their own queue and skill
     --fault <ROUTE:KIND>     inject a Mindful fault on every request of ROUTE and watch the
                              flow's error branch. ROUTE: token, agent_answer, datastore_post,
-                             datastore_get, any. KIND: status=CODE, latency=MS, hang,
+                             datastore_get, widget_status, any. KIND: status=CODE, latency=MS, hang,
                              malformed_json, wrong_content_type, reset. Examples:
                                datastore_post:status=503   POST fails → caller stays in queue
                                datastore_get:malformed_json  context lost → default queue
@@ -69,7 +73,7 @@ EXIT STATUS:
 #[derive(Debug)]
 pub enum Cli {
     Help,
-    Run(Options),
+    Run(Box<Options>),
 }
 
 /// Parses the arguments after the program name. `--flag value` and `--flag=value` both work.
@@ -117,6 +121,14 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String
                     _ => return Err(format!("--offered-by {v:?}: expected connect or mindful")),
                 };
             }
+            "--mindful-status" => {
+                let v = value(&flag)?;
+                let state = v.trim();
+                if state.is_empty() || state.len() > 64 {
+                    return Err(format!("--mindful-status {v:?}: expected a widget state such as offer_callback or platform_unavailable"));
+                }
+                o.mindful_status = Some(state.to_string());
+            }
             "--ecbt" => {
                 let v = value(&flag)?;
                 o.ecbt = Some(
@@ -157,7 +169,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String
     if o.two_queues && (o.second_chance || o.decline) {
         return Err("--two-queues plays two callers who accept the first offer: it does not combine with --second-chance or --decline".into());
     }
-    Ok(Cli::Run(o))
+    Ok(Cli::Run(Box::new(o)))
 }
 
 #[cfg(test)]
@@ -234,5 +246,17 @@ mod tests {
         assert!(p(&["--interval", "5"]).is_err());
         assert!(p(&["--two-queues", "--second-chance"]).is_err());
         assert!(p(&["--two-queues", "--decline"]).is_err());
+        let Ok(Cli::Run(o)) = p(&["--mindful-status", "platform_unavailable"]) else {
+            panic!("mindful status")
+        };
+        assert_eq!(o.mindful_status.as_deref(), Some("platform_unavailable"));
+        assert!(p(&["--mindful-status="]).is_err());
+        let Ok(Cli::Run(o)) = p(&["--fault", "widget_status:hang"]) else {
+            panic!("widget status fault")
+        };
+        assert_eq!(
+            o.fault.map(|f| f.route),
+            Some(mindful_sim::Route::WidgetStatus)
+        );
     }
 }

@@ -99,10 +99,11 @@ impl FaultSpec {
             "agent_answer" => Route::AgentAnswer,
             "datastore_post" => Route::DatastorePost,
             "datastore_get" => Route::DatastoreGet,
+            "widget_status" => Route::WidgetStatus,
             "any" => Route::Any,
             other => {
                 return Err(format!(
-                    "--fault: unknown route {other:?} (token, agent_answer, datastore_post, datastore_get, any)"
+                    "--fault: unknown route {other:?} (token, agent_answer, datastore_post, datastore_get, widget_status, any)"
                 ))
             }
         };
@@ -193,6 +194,9 @@ pub struct Options {
     /// `ecbt` (seconds) Mindful's Datastore answers carry; `None`: `null`, as before a callback
     /// is registered.
     pub ecbt: Option<u64>,
+    /// Stack with `CheckMindfulStatus=true`: the Scheduler widget state the simulator answers
+    /// before each offer (`offer_callback`, `display_ewt_only`, `platform_unavailable`, …).
+    pub mindful_status: Option<String>,
 }
 
 impl Default for Options {
@@ -214,6 +218,7 @@ impl Default for Options {
             tls: false,
             mindful_offers: false,
             ecbt: None,
+            mindful_status: None,
         }
     }
 }
@@ -397,6 +402,8 @@ enum Leg {
     Phrase,
     DatastorePost,
     DatastoreGet,
+    /// datastore-proxy `method=STATUS`: the Scheduler widget status before an offer.
+    Status,
     AgentAnswer,
 }
 
@@ -406,6 +413,7 @@ impl Leg {
             Leg::Phrase => &[],
             Leg::DatastorePost => &[Route::DatastorePost],
             Leg::DatastoreGet => &[Route::DatastoreGet],
+            Leg::Status => &[Route::WidgetStatus],
             Leg::AgentAnswer => &[Route::Token, Route::AgentAnswer],
         }
     }
@@ -413,7 +421,7 @@ impl Leg {
     fn budget(self) -> Option<Duration> {
         match self {
             Leg::Phrase => None,
-            Leg::DatastorePost | Leg::DatastoreGet => Some(DATASTORE_BUDGET),
+            Leg::DatastorePost | Leg::DatastoreGet | Leg::Status => Some(DATASTORE_BUDGET),
             Leg::AgentAnswer => Some(AGENT_ANSWER_BUDGET),
         }
     }
@@ -421,7 +429,7 @@ impl Leg {
     fn function(self) -> &'static str {
         match self {
             Leg::Phrase => "ocw-phrase",
-            Leg::DatastorePost | Leg::DatastoreGet => "datastore-proxy",
+            Leg::DatastorePost | Leg::DatastoreGet | Leg::Status => "datastore-proxy",
             Leg::AgentAnswer => "agent-answer",
         }
     }
@@ -447,7 +455,7 @@ fn fault_on(leg: Leg, fault: Option<&FaultSpec>) -> Option<(Route, &Fault)> {
 /// README's error tables). The second value tells whether Mindful still processed the request.
 fn expect_under_fault(leg: Leg, route: Route, fault: &Fault) -> (Expect, bool) {
     let budget = leg.budget().unwrap_or(DATASTORE_BUDGET).as_millis() as u64;
-    let datastore = matches!(leg, Leg::DatastorePost | Leg::DatastoreGet);
+    let datastore = matches!(leg, Leg::DatastorePost | Leg::DatastoreGet | Leg::Status);
     match fault {
         Fault::Latency { ms } => {
             if *ms >= budget + 50 {
@@ -462,7 +470,9 @@ fn expect_under_fault(leg: Leg, route: Route, fault: &Fault) -> (Expect, bool) {
         Fault::Reset => (Expect::Error("upstream_error"), false),
         Fault::MalformedJson | Fault::WrongContentType => match route {
             // A 2xx whose body is not a JSON object.
-            Route::DatastorePost | Route::DatastoreGet => (Expect::Error("bad_response"), false),
+            Route::DatastorePost | Route::DatastoreGet | Route::WidgetStatus => {
+                (Expect::Error("bad_response"), false)
+            }
             // No usable access_token.
             Route::Token => (Expect::Error("auth_failed"), false),
             // Agent Answer's body is not read: a 2xx is an acceptance (the sim did not process it).
@@ -475,6 +485,7 @@ fn expect_under_fault(leg: Leg, route: Route, fault: &Fault) -> (Expect, bool) {
                     200..=299 => Expect::Any,
                     401 | 403 => Expect::Error("unauthorized"),
                     404 if leg == Leg::DatastoreGet => Expect::Status("not_found"),
+                    404 if leg == Leg::Status => Expect::Error("invalid_widget"),
                     404 => Expect::Error("invalid_number"),
                     _ => Expect::Error("upstream_error"),
                 }
@@ -653,6 +664,7 @@ pub fn route_name(route: Option<Route>) -> &'static str {
         Some(Route::AgentAnswer) => "agent_answer",
         Some(Route::DatastorePost) => "datastore_post",
         Some(Route::DatastoreGet) => "datastore_get",
+        Some(Route::WidgetStatus) => "widget_status",
         Some(Route::Any) => "any",
         None => "other",
     }
@@ -931,7 +943,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<JourneyReport, Journey
             }
         )?;
     }
-    if opts.mindful_offers || opts.ecbt.is_some() {
+    if opts.mindful_offers || opts.ecbt.is_some() || opts.mindful_status.is_some() {
         let mut parts = Vec::new();
         if opts.mindful_offers {
             parts.push(format!(
@@ -941,6 +953,11 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<JourneyReport, Journey
         }
         if let Some(e) = opts.ecbt {
             parts.push(format!("Mindful's Datastore answers carry ecbt={e}"));
+        }
+        if let Some(state) = &opts.mindful_status {
+            parts.push(format!(
+                "CheckMindfulStatus=true · Mindful's Scheduler widget answers widget_state={state}"
+            ));
         }
         writeln!(out, "stack:   {}", parts.join(" · "))?;
     }
@@ -987,6 +1004,9 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<JourneyReport, Journey
     }
     if opts.ecbt.is_some() {
         sim.set_ecbt(opts.ecbt);
+    }
+    if let Some(state) = &opts.mindful_status {
+        sim.set_widget_status(state, opts.ecbt);
     }
     let mut env = function_env(&sim, &opts.country);
     // Kept until the functions have ended: they read the bundle on their first handshake.
@@ -1067,7 +1087,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<JourneyReport, Journey
     writeln!(j.out)?;
     writeln!(
         j.out,
-        "{} {passed_steps}/{total} steps as designed{} · ending: {ending} · Mindful saw {} request{} (token {}, agent_answer {}, datastore_post {}, datastore_get {})",
+        "{} {passed_steps}/{total} steps as designed{} · ending: {ending} · Mindful saw {} request{} (token {}, agent_answer {}, datastore_post {}, datastore_get {}{})",
         if ok { "✅" } else { "❌" },
         if opts.fault.is_some() {
             format!(" under fault {}", opts.fault.as_ref().map(FaultSpec::label).unwrap_or_default())
@@ -1079,7 +1099,12 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<JourneyReport, Journey
         stats.token,
         stats.agent_answer,
         stats.datastore_post,
-        stats.datastore_get
+        stats.datastore_get,
+        if stats.widget_status > 0 {
+            format!(", widget_status {}", stats.widget_status)
+        } else {
+            String::new()
+        }
     )?;
     j.out.flush()?;
 
@@ -1160,6 +1185,13 @@ fn instance(opts: &Options, inbound_queue: &str) -> Result<Instance, String> {
     if opts.two_queues {
         set("ReturnRoutingAttribute", ROUTING_ATTRIBUTE.into());
     }
+    if opts.mindful_status.is_some() {
+        set("CheckMindfulStatus", "true".into());
+        set(
+            "MindfulStatusWidgetId",
+            mindful_sim::DEFAULT_WIDGET_ID.into(),
+        );
+    }
     let stack = Stack {
         main_number: INBOUND_DID.into(),
         return_number: RETURN_DID.into(),
@@ -1220,6 +1252,7 @@ impl Host for Player<'_, '_> {
                 Leg::Phrase,
                 &["OCW", "offer_callback", "offers_made", "voice"],
             ),
+            ("datastore-proxy", Some("STATUS")) => (Leg::Status, &["widget_state", "ewt"]),
             ("datastore-proxy", Some("GET")) => (
                 Leg::DatastoreGet,
                 &[
@@ -1456,7 +1489,12 @@ fn inbound(j: &mut Journey<'_>, c: &Caller, title: &str) -> Result<Inbound, Jour
         .collect();
     let posts: Vec<&StepReport> = steps
         .iter()
-        .filter(|s| s.function == "datastore-proxy")
+        .filter(|s| {
+            s.function == "datastore-proxy"
+                && s.inputs
+                    .iter()
+                    .any(|(k, v)| k == "method" && v.eq_ignore_ascii_case("POST"))
+        })
         .collect();
     let offered = run.steps.iter().any(|s| s.typ == "GetParticipantInput");
     let mut checks = Vec::new();
@@ -1473,7 +1511,22 @@ fn inbound(j: &mut Journey<'_>, c: &Caller, title: &str) -> Result<Inbound, Jour
                 .get("OCW_seconds")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
-            let want_offer = made < opts.max_offers && opts.agents_available == 0 && seconds >= 60;
+            // Mindful's status as the flow passed it, judged by the rule's own home.
+            let mindful_takes_callbacks = s
+                .inputs
+                .iter()
+                .find(|(k, _)| k == "mindful_status")
+                .is_none_or(|(_, v)| {
+                    v.trim().is_empty()
+                        || mindful_core::scheduler::states::takes_callbacks(v.trim())
+                });
+            let want_offer = ocw_phrase::offer_callback(&ocw_phrase::OfferFacts {
+                wait_seconds: seconds,
+                threshold_seconds: ocw_phrase::DEFAULT_OFFER_THRESHOLD_SECONDS,
+                agents_available: opts.agents_available > 0,
+                offers_left: made < opts.max_offers,
+                mindful_takes_callbacks,
+            });
             let want_count = made + u32::from(want_offer);
             let offer = s.get("offer_callback") == Some("true");
             let counted: Option<u32> = s.get("offers_made").and_then(|v| v.parse().ok());

@@ -63,9 +63,51 @@ pub fn error_answer(failure: &dyn Failure) -> Kvp {
     kvp
 }
 
+/// Ensures the response fits Connect's 32 KB limit. When it does not, the data keys are dropped
+/// and the response becomes `status=error`, `error=response_too_large`: a truncated record
+/// would route the call with half its context, which is worse than a clear error branch.
+/// Keys listed in `keep` (e.g. `customer_contact_number`) are preserved.
+pub fn within_connect_limit(response: Kvp, keep: &[&str]) -> Kvp {
+    let len = response.encoded_len();
+    if len <= crate::kvp::MAX_RESPONSE_BYTES - crate::kvp::SIZE_MARGIN {
+        return response;
+    }
+    let mut out = Kvp::error(
+        codes::RESPONSE_TOO_LARGE,
+        format!("response of {len} bytes exceeds Connect's 32 KB limit; reduce the stored keys"),
+    );
+    for key in keep {
+        if let Some(v) = response.get(key) {
+            if v.len() < 1024 {
+                out.set(*key, v);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn size_guard_keeps_small_and_replaces_large() {
+        let mut small = Kvp::with_status("ok");
+        small.set("k", "v");
+        assert_eq!(within_connect_limit(small.clone(), &[]), small);
+
+        let mut big = Kvp::with_status("ok");
+        big.set("customer_contact_number", "+13209071234");
+        for i in 0..100 {
+            big.set(format!("key{i}"), "x".repeat(400));
+        }
+        assert!(big.encoded_len() > crate::kvp::MAX_RESPONSE_BYTES);
+        let out = within_connect_limit(big, &["customer_contact_number"]);
+        assert_eq!(out.status(), Some("error"));
+        assert_eq!(out.get("error"), Some("response_too_large"));
+        assert_eq!(out.get("customer_contact_number"), Some("+13209071234"));
+        assert!(out.encoded_len() < crate::kvp::MAX_RESPONSE_BYTES);
+    }
 
     #[derive(Debug, thiserror::Error)]
     enum Sample {

@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use crate::http::Url;
 
-use crate::secret::{Secret, SecretSource};
-
 /// Reads the real process environment; blank values count as unset.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -319,6 +317,9 @@ pub mod vars {
     pub const DATASTORE_URL: &str = "DATASTORE_URL";
     pub const DATASTORE_NUMBER_FORMAT: &str = "DATASTORE_NUMBER_FORMAT";
     pub const DATASTORE_INCLUDE_ATTRIBUTES: &str = "DATASTORE_INCLUDE_ATTRIBUTES";
+    /// datastore-proxy's Scheduler API origin for `method=STATUS`
+    /// (`https://{organization_id}.scheduler-rt.getmindful.com`); unset = no status checks.
+    pub const SCHEDULER_URL: &str = "SCHEDULER_URL";
     pub const MINDFUL_TOKEN_URL: &str = "MINDFUL_TOKEN_URL";
     pub const MINDFUL_API_URL: &str = "MINDFUL_API_URL";
     pub const MINDFUL_CLIENT_ID: &str = "MINDFUL_CLIENT_ID";
@@ -330,6 +331,14 @@ pub mod vars {
         secret_arn: "DATASTORE_TOKEN_SECRET_ARN",
         secret_key: "DATASTORE_TOKEN_SECRET_KEY",
         parameter: "DATASTORE_TOKEN_PARAMETER",
+    };
+    /// datastore-proxy's Scheduler API Access Token, when the organisation's Access Control
+    /// Policy requires one (optional: the Scheduler API is open by default).
+    pub const SCHEDULER_TOKEN: SecretSetting = SecretSetting {
+        value: "SCHEDULER_TOKEN",
+        secret_arn: "SCHEDULER_TOKEN_SECRET_ARN",
+        secret_key: "SCHEDULER_TOKEN_SECRET_KEY",
+        parameter: "SCHEDULER_TOKEN_PARAMETER",
     };
     /// agent-answer's Application Client secret.
     pub const MINDFUL_CLIENT_SECRET: SecretSetting = SecretSetting {
@@ -376,6 +385,11 @@ pub mod vars {
         (DATASTORE_TOKEN.secret_arn, DATASTORE),
         (DATASTORE_TOKEN.secret_key, DATASTORE),
         (DATASTORE_TOKEN.parameter, DATASTORE),
+        (SCHEDULER_URL, DATASTORE),
+        (SCHEDULER_TOKEN.value, DATASTORE),
+        (SCHEDULER_TOKEN.secret_arn, DATASTORE),
+        (SCHEDULER_TOKEN.secret_key, DATASTORE),
+        (SCHEDULER_TOKEN.parameter, DATASTORE),
         (MINDFUL_TOKEN_URL, ANSWER),
         (MINDFUL_API_URL, ANSWER),
         (MINDFUL_CLIENT_ID, ANSWER),
@@ -392,28 +406,6 @@ pub mod vars {
             .filter(move |(_, fns)| fns.contains(&function))
             .map(|(name, _)| *name)
     }
-}
-
-/// Reads a secret setting: the plain value, else the Secrets Manager ARN (with the optional JSON
-/// key), else the SSM parameter. Names come from `setting` only, never built by string pasting
-/// (a pasted `{name}_SECRET_ARN` once read `MINDFUL_CLIENT_SECRET_SECRET_ARN`).
-pub fn secret_source(
-    env: &dyn Fn(&str) -> Option<String>,
-    setting: &SecretSetting,
-) -> Option<SecretSource> {
-    if let Some(v) = env(setting.value) {
-        return Some(SecretSource::Value(Secret::new(v.trim())));
-    }
-    if let Some(id) = env(setting.secret_arn) {
-        return Some(SecretSource::SecretsManager {
-            id: id.trim().to_string(),
-            key: env(setting.secret_key).map(|k| k.trim().to_string()),
-            key_var: setting.secret_key,
-        });
-    }
-    env(setting.parameter).map(|n| SecretSource::Ssm {
-        name: n.trim().to_string(),
-    })
 }
 
 #[cfg(test)]
@@ -532,68 +524,6 @@ mod tests {
         ];
         for (url, allowed, allow_http, want) in table {
             assert_eq!(check(url, allowed, *allow_http), *want, "{url} {allowed:?}");
-        }
-    }
-
-    #[test]
-    fn secret_sources() {
-        let t = SecretSetting {
-            value: "T",
-            secret_arn: "T_ARN",
-            secret_key: "T_KEY",
-            parameter: "T_PARAM",
-        };
-        assert_eq!(
-            secret_source(&env_of(&[("T", "abc")]), &t),
-            Some(SecretSource::Value(Secret::new("abc")))
-        );
-        assert_eq!(
-            secret_source(&env_of(&[("T_ARN", "arn:x"), ("T_KEY", "k")]), &t),
-            Some(SecretSource::SecretsManager {
-                id: "arn:x".into(),
-                key: Some("k".into()),
-                key_var: "T_KEY",
-            })
-        );
-        assert_eq!(
-            secret_source(&env_of(&[("T_PARAM", "/p")]), &t),
-            Some(SecretSource::Ssm { name: "/p".into() })
-        );
-        assert_eq!(secret_source(&env_of(&[]), &t), None);
-    }
-
-    /// Regression: the documented and deployed names are the ones read (the client secret's ARN
-    /// was read as `MINDFUL_CLIENT_SECRET_SECRET_ARN`).
-    #[test]
-    fn documented_secret_names_are_read() {
-        for (setting, arn, key, param) in [
-            (
-                vars::MINDFUL_CLIENT_SECRET,
-                "MINDFUL_CLIENT_SECRET_ARN",
-                "MINDFUL_CLIENT_SECRET_KEY",
-                "MINDFUL_CLIENT_SECRET_PARAMETER",
-            ),
-            (
-                vars::DATASTORE_TOKEN,
-                "DATASTORE_TOKEN_SECRET_ARN",
-                "DATASTORE_TOKEN_SECRET_KEY",
-                "DATASTORE_TOKEN_PARAMETER",
-            ),
-        ] {
-            assert_eq!(
-                secret_source(&env_of(&[(arn, "arn:s"), (key, "k")]), &setting),
-                Some(SecretSource::SecretsManager {
-                    id: "arn:s".into(),
-                    key: Some("k".into()),
-                    key_var: key,
-                }),
-                "{arn}"
-            );
-            assert_eq!(
-                secret_source(&env_of(&[(param, "/p")]), &setting),
-                Some(SecretSource::Ssm { name: "/p".into() }),
-                "{param}"
-            );
         }
     }
 

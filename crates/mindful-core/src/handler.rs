@@ -104,7 +104,7 @@ where
             (response, InvocationRecord::start(function))
         }
     };
-    let response = response.enforce_size_limit(keep_on_overflow);
+    let response = crate::answer::within_connect_limit(response, keep_on_overflow);
     record.finish(&response);
     Ok(response)
 }

@@ -12,7 +12,7 @@ pub use ::http::StatusCode;
 pub use url::Url;
 
 use crate::transport::ClientSettings;
-pub use crate::transport::{Client, RequestBuilder};
+pub use crate::transport::{Client, RequestBuilder, TransportError};
 
 /// Time kept back from the Lambda deadline to serialise the answer and return it.
 pub const DEADLINE_SAFETY_MARGIN: Duration = Duration::from_millis(200);
@@ -327,19 +327,6 @@ impl<F: Future> Future for ClockChecked<F> {
 #[error("the time budget ran out")]
 pub struct BudgetExceeded;
 
-/// What went wrong talking to an upstream, before any HTTP status is interpreted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TransportError {
-    #[error("no answer within the time budget")]
-    Timeout,
-    #[error("could not connect: {0}")]
-    Connect(String),
-    #[error("request failed: {0}")]
-    Other(String),
-    #[error("the answer is larger than {limit} bytes")]
-    TooLarge { limit: usize },
-}
-
 /// Body size limits: each well above any real answer, and small enough that reading, parsing
 /// and flattening the largest allowed body takes milliseconds inside the budget and a few
 /// hundred KiB of memory (an unbounded body once drove a function to ~2 GB).
@@ -352,6 +339,9 @@ pub mod limits {
     pub const DATASTORE_RECORD: usize = 256 * 1024;
     /// Agent Answer's reply: only its status is used.
     pub const AGENT_ANSWER_REPLY: usize = 64 * 1024;
+    /// A Scheduler widget status: a state, an estimate and a list of appointment slots (a day
+    /// of 15-minute slots is a few KiB).
+    pub const SCHEDULER_WIDGET: usize = 64 * 1024;
     /// The Parameters and Secrets extension's JSON: a SecretString is at most 65 536 bytes
     /// (Secrets Manager quota), JSON-escaped at most ~6x, plus metadata.
     pub const SECRETS_EXTENSION: usize = 512 * 1024;

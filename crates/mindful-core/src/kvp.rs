@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// Connect rejects responses of 32 KB or more. We keep a margin for JSON quoting and escapes.
 pub const MAX_RESPONSE_BYTES: usize = 32 * 1024;
-const SIZE_MARGIN: usize = 512;
+pub(crate) const SIZE_MARGIN: usize = 512;
 
 /// The response map. `BTreeMap` keeps output deterministic (tests, logs).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -100,31 +100,6 @@ impl Kvp {
         serde_json::to_vec(&self.0)
             .map(|v| v.len())
             .unwrap_or(usize::MAX)
-    }
-
-    /// Ensures the response fits Connect's 32 KB limit. When it does not, the data keys are dropped
-    /// and the response becomes `status=error`, `error=response_too_large`: a truncated record
-    /// would route the call with half its context, which is worse than a clear error branch.
-    /// Keys listed in `keep` (e.g. `customer_contact_number`) are preserved.
-    pub fn enforce_size_limit(self, keep: &[&str]) -> Self {
-        let len = self.encoded_len();
-        if len <= MAX_RESPONSE_BYTES - SIZE_MARGIN {
-            return self;
-        }
-        let mut out = Kvp::error(
-            crate::answer::codes::RESPONSE_TOO_LARGE,
-            format!(
-                "response of {len} bytes exceeds Connect's 32 KB limit; reduce the stored keys"
-            ),
-        );
-        for key in keep {
-            if let Some(v) = self.get(key) {
-                if v.len() < 1024 {
-                    out.set(*key, v);
-                }
-            }
-        }
-        out
     }
 }
 
@@ -215,24 +190,5 @@ mod tests {
         assert!(k.get("error_message").is_some());
         let json = serde_json::to_value(&k).unwrap();
         assert!(json.as_object().unwrap().values().all(Value::is_string));
-    }
-
-    #[test]
-    fn size_guard_keeps_small_and_replaces_large() {
-        let mut small = Kvp::with_status("ok");
-        small.set("k", "v");
-        assert_eq!(small.clone().enforce_size_limit(&[]), small);
-
-        let mut big = Kvp::with_status("ok");
-        big.set("customer_contact_number", "+13209071234");
-        for i in 0..100 {
-            big.set(format!("key{i}"), "x".repeat(400));
-        }
-        assert!(big.encoded_len() > MAX_RESPONSE_BYTES);
-        let out = big.enforce_size_limit(&["customer_contact_number"]);
-        assert_eq!(out.status(), Some("error"));
-        assert_eq!(out.get("error"), Some("response_too_large"));
-        assert_eq!(out.get("customer_contact_number"), Some("+13209071234"));
-        assert!(out.encoded_len() < MAX_RESPONSE_BYTES);
     }
 }

@@ -13,7 +13,7 @@ use crate::http::Client;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::config::vars;
+use crate::config::{vars, SecretSetting};
 use crate::http::{self, limits, Budget, RetryPolicy, TransportError};
 
 /// A secret string. `Debug` and `Display` never show it; only [`Secret::expose`] does, at the
@@ -312,9 +312,102 @@ fn pick_secret_string(s: &str) -> Result<String, SecretError> {
     Ok(trimmed.to_string())
 }
 
+/// Reads a secret setting: the plain value, else the Secrets Manager ARN (with the optional JSON
+/// key), else the SSM parameter. Names come from `setting` only, never built by string pasting
+/// (a pasted `{name}_SECRET_ARN` once read `MINDFUL_CLIENT_SECRET_SECRET_ARN`).
+pub fn secret_source(
+    env: &dyn Fn(&str) -> Option<String>,
+    setting: &SecretSetting,
+) -> Option<SecretSource> {
+    if let Some(v) = env(setting.value) {
+        return Some(SecretSource::Value(Secret::new(v.trim())));
+    }
+    if let Some(id) = env(setting.secret_arn) {
+        return Some(SecretSource::SecretsManager {
+            id: id.trim().to_string(),
+            key: env(setting.secret_key).map(|k| k.trim().to_string()),
+            key_var: setting.secret_key,
+        });
+    }
+    env(setting.parameter).map(|n| SecretSource::Ssm {
+        name: n.trim().to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn secret_sources() {
+        let t = SecretSetting {
+            value: "T",
+            secret_arn: "T_ARN",
+            secret_key: "T_KEY",
+            parameter: "T_PARAM",
+        };
+        assert_eq!(
+            secret_source(&env_of(&[("T", "abc")]), &t),
+            Some(SecretSource::Value(Secret::new("abc")))
+        );
+        assert_eq!(
+            secret_source(&env_of(&[("T_ARN", "arn:x"), ("T_KEY", "k")]), &t),
+            Some(SecretSource::SecretsManager {
+                id: "arn:x".into(),
+                key: Some("k".into()),
+                key_var: "T_KEY",
+            })
+        );
+        assert_eq!(
+            secret_source(&env_of(&[("T_PARAM", "/p")]), &t),
+            Some(SecretSource::Ssm { name: "/p".into() })
+        );
+        assert_eq!(secret_source(&env_of(&[]), &t), None);
+    }
+
+    /// Regression: the documented and deployed names are the ones read (the client secret's ARN
+    /// was read as `MINDFUL_CLIENT_SECRET_SECRET_ARN`).
+    #[test]
+    fn documented_secret_names_are_read() {
+        for (setting, arn, key, param) in [
+            (
+                vars::MINDFUL_CLIENT_SECRET,
+                "MINDFUL_CLIENT_SECRET_ARN",
+                "MINDFUL_CLIENT_SECRET_KEY",
+                "MINDFUL_CLIENT_SECRET_PARAMETER",
+            ),
+            (
+                vars::DATASTORE_TOKEN,
+                "DATASTORE_TOKEN_SECRET_ARN",
+                "DATASTORE_TOKEN_SECRET_KEY",
+                "DATASTORE_TOKEN_PARAMETER",
+            ),
+        ] {
+            assert_eq!(
+                secret_source(&env_of(&[(arn, "arn:s"), (key, "k")]), &setting),
+                Some(SecretSource::SecretsManager {
+                    id: "arn:s".into(),
+                    key: Some("k".into()),
+                    key_var: key,
+                }),
+                "{arn}"
+            );
+            assert_eq!(
+                secret_source(&env_of(&[(param, "/p")]), &setting),
+                Some(SecretSource::Ssm { name: "/p".into() }),
+                "{param}"
+            );
+        }
+    }
 
     #[test]
     fn secret_never_formats_its_value() {

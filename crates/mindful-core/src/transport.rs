@@ -33,7 +33,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use url::Url;
 
-use crate::http::TransportError;
+/// What went wrong talking to an upstream, before any HTTP status is interpreted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("no answer within the time budget")]
+    Timeout,
+    #[error("could not connect: {0}")]
+    Connect(String),
+    #[error("request failed: {0}")]
+    Other(String),
+    #[error("the answer is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+}
 
 /// What one request may read beyond its body limit: the status line, headers and any interim
 /// (`1xx`) responses. A real Mindful answer's head is well under 2 KB.
@@ -668,7 +679,7 @@ impl From<Tripped> for TransportError {
 }
 
 /// The bound on one connection's reads, armed by each request that uses it: a deadline and a
-/// byte allowance. Idle (disarmed), a connection may read [`IDLE_ALLOWANCE`] bytes (TLS session
+/// byte allowance. Idle (disarmed), a connection may read `IDLE_ALLOWANCE` bytes (TLS session
 /// tickets); a new guard, before its connection is up, nothing. Checked on every read, in the connection's own task, so it holds even
 /// when the socket never pends and the runtime's timers are late.
 #[derive(Debug, Default)]

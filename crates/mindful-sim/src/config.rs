@@ -10,6 +10,8 @@ pub const DEFAULT_CLIENT_ID: &str = "sim-client";
 pub const DEFAULT_CLIENT_SECRET: &str = "sim-secret";
 /// API token of the built-in Data Set Template (keeps every Data Key).
 pub const DEFAULT_DATASTORE_TOKEN: &str = "sim-datastore-token";
+/// The one Scheduler widget the simulator knows (`GET /api/widget/sim-widget`).
+pub const DEFAULT_WIDGET_ID: &str = "sim-widget";
 /// Default access-token lifetime (Mindful: one hour).
 pub const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 3600;
 /// Default Data Set Template retention (Mindful's maximum: 48 hours).

@@ -26,6 +26,13 @@ struct FaultReq {
     count: Option<u32>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WidgetReq {
+    widget_state: String,
+    ewt: Option<u64>,
+}
+
 fn bad(msg: impl Into<String>) -> Resp {
     control_json(
         StatusCode::BAD_REQUEST,
@@ -114,6 +121,16 @@ pub(crate) fn handle(shared: &Shared, method: &Method, path: &str, body: &Bytes)
             out.sort_by_key(|v| v.to_string());
             control_json(StatusCode::OK, &Value::Array(out))
         }
+        (&Method::POST, "/_sim/widget") => match serde_json::from_slice::<WidgetReq>(body) {
+            Ok(w) if !w.widget_state.trim().is_empty() => {
+                shared.lock().widget = Some((w.widget_state, w.ewt));
+                ok()
+            }
+            Ok(_) => bad("widget_state must not be empty"),
+            Err(e) => bad(format!(
+                "expected {{\"widget_state\":\"…\",\"ewt\":seconds}}: {e}"
+            )),
+        },
         (&Method::POST, "/_sim/reset") => {
             shared.reset();
             ok()

@@ -39,7 +39,7 @@ use tokio::sync::watch;
 pub use config::{
     ClientConfig, SimConfig, TemplateConfig, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
     DEFAULT_DATASTORE_TOKEN, DEFAULT_MAX_LOGGED_REQUESTS, DEFAULT_RETENTION_SECS,
-    DEFAULT_TOKEN_LIFETIME_SECS,
+    DEFAULT_TOKEN_LIFETIME_SECS, DEFAULT_WIDGET_ID,
 };
 pub use state::{CallRecord, CallState, Fault, FaultRule, LoggedRequest, Route, Stats};
 pub use tls::{test_tls, test_tls_for, TestTls, TLS_HOST};
@@ -185,6 +185,7 @@ impl Sim {
             ),
             ("DATASTORE_URL", self.base_url()),
             ("DATASTORE_TOKEN", DEFAULT_DATASTORE_TOKEN.to_string()),
+            ("SCHEDULER_URL", self.base_url()),
             ("MINDFUL_TOKEN_URL", self.token_url()),
             ("MINDFUL_API_URL", self.base_url()),
             ("MINDFUL_CLIENT_ID", DEFAULT_CLIENT_ID.to_string()),
@@ -325,6 +326,13 @@ impl Sim {
     /// `None` (the default, and after [`Sim::reset`]) answers `null`.
     pub fn set_ecbt(&self, seconds: Option<u64>) {
         self.shared.lock().ecbt = seconds;
+    }
+
+    /// The Scheduler widget status [`DEFAULT_WIDGET_ID`] answers from now on (`widget_state`,
+    /// `ewt` seconds); the default (and after [`Sim::reset`]) is `offer_callback` with the
+    /// [`Sim::set_ecbt`] value.
+    pub fn set_widget_status(&self, state: &str, ewt: Option<u64>) {
+        self.shared.lock().widget = Some((state.to_string(), ewt));
     }
 
     /// Registered calls, oldest first.

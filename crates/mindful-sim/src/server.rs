@@ -227,6 +227,7 @@ fn classify(method: &Method, path: &str) -> Option<Route> {
         (&Method::POST, "/v2/callback/agentAnswer") => Some(Route::AgentAnswer),
         (&Method::POST, "/api/v1/data_sets") => Some(Route::DatastorePost),
         (&Method::GET, "/api/v1/data_sets/search") => Some(Route::DatastoreGet),
+        (&Method::GET, p) if widget_id(p).is_some() => Some(Route::WidgetStatus),
         _ => None,
     }
 }
@@ -238,7 +239,13 @@ fn known_path(path: &str) -> bool {
             | "/v2/callback/agentAnswer"
             | "/api/v1/data_sets"
             | "/api/v1/data_sets/search"
-    )
+    ) || widget_id(path).is_some()
+}
+
+/// The `{widget_id}` of `/api/widget/{widget_id}` (one non-empty segment).
+fn widget_id(path: &str) -> Option<&str> {
+    path.strip_prefix("/api/widget/")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, Resp> {
@@ -365,9 +372,9 @@ async fn handle(
         )),
         (Some(Fault::Latency { ms }), Some(r)) => {
             tokio::time::sleep(Duration::from_millis(*ms)).await;
-            Ok(serve(&shared, r, &parts.headers, parts.uri.query(), &bytes))
+            Ok(serve(&shared, r, &path, &parts.headers, parts.uri.query(), &bytes))
         }
-        (None, Some(r)) => Ok(serve(&shared, r, &parts.headers, parts.uri.query(), &bytes)),
+        (None, Some(r)) => Ok(serve(&shared, r, &path, &parts.headers, parts.uri.query(), &bytes)),
     };
 
     let status = outcome.as_ref().ok().map(|r| r.status().as_u16());
@@ -432,6 +439,7 @@ fn log_line(
 fn serve(
     shared: &Shared,
     route: Route,
+    path: &str,
     headers: &HeaderMap,
     query: Option<&str>,
     body: &[u8],
@@ -441,6 +449,7 @@ fn serve(
         Route::AgentAnswer => agent_answer(shared, headers, body),
         Route::DatastorePost => datastore_post(shared, headers, body),
         Route::DatastoreGet => datastore_get(shared, headers, query),
+        Route::WidgetStatus => widget_status(shared, path),
         Route::Any => error(StatusCode::NOT_FOUND, "not_found", "unknown path"),
     }
 }
@@ -737,6 +746,32 @@ fn datastore_get(shared: &Shared, headers: &HeaderMap, query: Option<&str>) -> R
         }
         None => not_found("no data set for this customer contact number"),
     }
+}
+
+/// `GET /api/widget/{id}`: the documented `{"data":[{…}]}` for [`crate::DEFAULT_WIDGET_ID`]
+/// (open: the Scheduler API needs no token unless an Access Control Policy asks for one);
+/// 404 for any other widget.
+fn widget_status(shared: &Shared, path: &str) -> Resp {
+    if widget_id(path) != Some(crate::DEFAULT_WIDGET_ID) {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such widget");
+    }
+    let g = shared.lock();
+    let (state, ewt) = g
+        .widget
+        .clone()
+        .unwrap_or_else(|| ("offer_callback".to_string(), g.ecbt));
+    let offers = state.starts_with("offer_");
+    json_resp(
+        StatusCode::OK,
+        &json!({"data": [{
+            "widget_state": state,
+            "message": "",
+            "offer_asap": offers && state != "offer_scheduled_callback",
+            "offer_scheduled": offers && state != "offer_asap_callback",
+            "ewt": ewt,
+            "scheduled_timeslots": "",
+        }]}),
+    )
 }
 
 /// For the control module: JSON response helper.

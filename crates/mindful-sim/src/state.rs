@@ -21,6 +21,8 @@ pub enum Route {
     DatastorePost,
     /// `GET /api/v1/data_sets/search`
     DatastoreGet,
+    /// `GET /api/widget/{widget_id}` (Scheduler API widget status)
+    WidgetStatus,
     /// Every route above (faults) / every logged request (counts).
     Any,
 }
@@ -121,6 +123,7 @@ pub struct Stats {
     pub agent_answer: usize,
     pub datastore_post: usize,
     pub datastore_get: usize,
+    pub widget_status: usize,
     /// Unknown paths / wrong methods.
     pub other: usize,
     pub total: usize,
@@ -133,6 +136,7 @@ impl Stats {
             Route::AgentAnswer => self.agent_answer,
             Route::DatastorePost => self.datastore_post,
             Route::DatastoreGet => self.datastore_get,
+            Route::WidgetStatus => self.widget_status,
             Route::Any => self.total,
         }
     }
@@ -162,6 +166,9 @@ pub(crate) struct Inner {
     /// `ecbt` (seconds) in Datastore answers, as Mindful sets it once a callback is registered;
     /// `None` (default) answers `null`.
     pub ecbt: Option<u64>,
+    /// The Scheduler widget's state and `ewt` from now on; `None` (default) = `offer_callback`
+    /// with the `ecbt` above as its `ewt`.
+    pub widget: Option<(String, Option<u64>)>,
 }
 
 pub(crate) struct Shared {
@@ -259,6 +266,7 @@ impl Inner {
             Some(Route::AgentAnswer) => s.agent_answer += 1,
             Some(Route::DatastorePost) => s.datastore_post += 1,
             Some(Route::DatastoreGet) => s.datastore_get += 1,
+            Some(Route::WidgetStatus) => s.widget_status += 1,
             Some(Route::Any) | None => s.other += 1,
         }
         s.total += 1;

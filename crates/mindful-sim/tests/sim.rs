@@ -1007,6 +1007,15 @@ async fn stats_count_per_route() {
         .send()
         .await
         .unwrap();
+    let widget: Value = client()
+        .get(format!("{}/api/widget/sim-widget", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(widget["data"][0]["widget_state"], "offer_callback");
     let stats: Value = client()
         .get(format!("{}/_sim/stats", sim.base_url()))
         .send()
@@ -1017,10 +1026,11 @@ async fn stats_count_per_route() {
         .unwrap();
     assert_eq!(
         stats,
-        json!({"token": 2, "agent_answer": 0, "datastore_post": 0, "datastore_get": 1, "other": 1, "total": 4})
+        json!({"token": 2, "agent_answer": 0, "datastore_post": 0, "datastore_get": 1, "widget_status": 1, "other": 1, "total": 5})
     );
     assert_eq!(sim.count(Route::Token), 2);
-    assert_eq!(sim.count(Route::Any), 4);
+    assert_eq!(sim.count(Route::WidgetStatus), 1);
+    assert_eq!(sim.count(Route::Any), 5);
     let r = client()
         .delete(format!("{}/_sim/requests", sim.base_url()))
         .send()

@@ -11,12 +11,11 @@
 
 pub mod phrase;
 
-use std::convert::Infallible;
 use std::time::Duration;
 
-use lambda_runtime::LambdaEvent;
 use mindful_core::config::{parse_u64, ConfigError};
-use mindful_core::handler::Payload;
+use mindful_core::function::{ConnectFunction, Function};
+use mindful_core::handler::Invocation;
 use mindful_core::{ContactFlowEvent, Kvp};
 
 use crate::phrase::{
@@ -61,7 +60,13 @@ pub mod params {
     /// With `phrase=accepted`: Mindful's estimated callback time in seconds (the Datastore
     /// POST answer's `ecbt`; empty or `null` when Mindful gave none).
     pub const ECBT: &str = "ecbt";
-    pub const ALL: [&str; 11] = [
+    /// Mindful's status for the Call Target, when the flow checked it: the Scheduler widget
+    /// state datastore-proxy answered to `method=STATUS` (`offer_callback`, …,
+    /// `platform_unavailable`), or any other word when the check failed. Absent or blank = not
+    /// checked; otherwise a callback is offered only in a state where Mindful takes callbacks
+    /// ([`mindful_core::scheduler::states::takes_callbacks`]).
+    pub const MINDFUL_STATUS: &str = "mindful_status";
+    pub const ALL: [&str; 12] = [
         OCW,
         AGENTS_AVAILABLE,
         LANGUAGE,
@@ -73,6 +78,7 @@ pub mod params {
         VOICES,
         PHRASE,
         ECBT,
+        MINDFUL_STATUS,
     ];
 }
 
@@ -224,13 +230,41 @@ impl Config {
 /// so the flow keeps its context and takes its error branch instead of Connect retrying.
 pub type Settings = Result<Config, ConfigError>;
 
-/// The Lambda handler.
-pub async fn handle(settings: &Settings, event: LambdaEvent<Payload>) -> Result<Kvp, Infallible> {
-    mindful_core::handler::respond(FUNCTION_NAME, event, BUDGET, &[], |inv| async move {
-        let response = answer(settings, &inv.event);
-        (response, inv.record)
-    })
-    .await
+/// The function: pure, so it holds nothing; its configuration comes with [`Function`].
+pub struct OcwPhrase;
+
+impl OcwPhrase {
+    /// The served function (what `main` runs and the tests invoke).
+    pub fn served(settings: Settings) -> Function<Self> {
+        Function::new(Self, settings)
+    }
+}
+
+impl ConnectFunction for OcwPhrase {
+    const NAME: &'static str = FUNCTION_NAME;
+    type Config = Config;
+    type Failure = Failure;
+
+    fn budget(_: Option<&Config>) -> Duration {
+        BUDGET
+    }
+
+    fn execute<'a>(
+        &'a self,
+        config: &'a Config,
+        inv: &'a mut Invocation,
+    ) -> impl std::future::Future<Output = Result<Kvp, Failure>> + Send + 'a {
+        // Every outcome, failures included, is an answer carrying the caller's words.
+        std::future::ready(Ok(answer_for(Ok(config), &inv.event)))
+    }
+
+    /// Only an invalid configuration reaches here: answered with the caller's words too.
+    fn failure_answer(&self, event: &ContactFlowEvent, failure: &Failure) -> Kvp {
+        match failure {
+            Failure::Config(e) => answer_for(Err(Failure::Config(e.clone())), event),
+            other => mindful_core::answer::error_answer(other),
+        }
+    }
 }
 
 /// The outcome of the phrase rules for one event, before it is merged with the echoed input.
@@ -247,7 +281,7 @@ struct Spoken {
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     #[error("configuration error: {0}")]
-    Config(ConfigError),
+    Config(#[from] ConfigError),
     #[error("OCW {0}; expected the oldest contact age in seconds")]
     InvalidOcw(InvalidSeconds),
     #[error("{name} {why}; expected whole seconds from {min} to {MAX_SETTING_SECONDS}")]
@@ -286,6 +320,14 @@ impl mindful_core::answer::Failure for Failure {
 /// phrase, plus `OCW_seconds`, `offer_callback`, `OCW_language`, the caller's language, voice
 /// and sentences, and `status`.
 pub fn answer(settings: &Settings, event: &ContactFlowEvent) -> Kvp {
+    answer_for(
+        settings.as_ref().map_err(|e| Failure::Config(e.clone())),
+        event,
+    )
+}
+
+/// [`answer`] with the configuration, or the failure that stands in for it.
+fn answer_for(config: Result<&Config, Failure>, event: &ContactFlowEvent) -> Kvp {
     let mut out = Kvp::new();
     for (key, value) in event.parameters() {
         if !keys::RESERVED.contains(&key.as_str()) {
@@ -306,9 +348,7 @@ pub fn answer(settings: &Settings, event: &ContactFlowEvent) -> Kvp {
     out.set(keys::PROMPT_HOLD, language.hold);
     out.set(keys::PROMPT_SORRY, language.sorry);
     out.set(keys::PROMPT_CALLBACK_SORRY, language.sorry_callback);
-    let outcome = settings
-        .as_ref()
-        .map_err(|e| Failure::Config(e.clone()))
+    let outcome = config
         .and_then(|config| match phrase_param(event)? {
             Phrase::Offer => speak(config, event, language).map(Outcome::Offer),
             Phrase::Accepted => accepted(config, event, language).map(Outcome::Accepted),
@@ -459,8 +499,13 @@ fn speak(
         (made, Some(max)) => made.unwrap_or(0) < max,
         (_, None) => true,
     };
-    let offer_callback =
-        seconds >= offer_threshold_seconds && !agents_available(event) && under_limit;
+    let offer_callback = offer_callback(&OfferFacts {
+        wait_seconds: seconds,
+        threshold_seconds: offer_threshold_seconds,
+        agents_available: agents_available(event),
+        offers_left: under_limit,
+        mindful_takes_callbacks: mindful_takes_callbacks(event),
+    });
     // Echo the count back only when the flow counts offers (second-chance queue flow), so
     // the first-offer flow's response stays as it was.
     let offers_made = match (offers_made, max_offers) {
@@ -473,6 +518,30 @@ fn speak(
         offer_callback,
         offers_made,
     })
+}
+
+/// What the offer decision looks at, each read from the event by the rules above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfferFacts {
+    /// The oldest contact's age in whole seconds (`OCW`).
+    pub wait_seconds: u64,
+    /// `OCW_OFFER_THRESHOLD_SECONDS` or the `offer_threshold_seconds` parameter.
+    pub threshold_seconds: u64,
+    /// `agents_available` is a count above 0.
+    pub agents_available: bool,
+    /// Under `max_offers` (or no cap).
+    pub offers_left: bool,
+    /// `mindful_status` absent, or a state in which Mindful takes callbacks.
+    pub mindful_takes_callbacks: bool,
+}
+
+/// The offer rule, the one place it is written: offer once the wait reaches the threshold,
+/// while no agent is free, offers are left and Mindful takes callbacks.
+pub fn offer_callback(facts: &OfferFacts) -> bool {
+    facts.wait_seconds >= facts.threshold_seconds
+        && !facts.agents_available
+        && facts.offers_left
+        && facts.mindful_takes_callbacks
 }
 
 /// A per-call override in seconds (decimals floored like `OCW`), within `min..=86400`;
@@ -503,6 +572,25 @@ fn count_param(event: &ContactFlowEvent, name: &'static str) -> Result<Option<u6
     match raw.parse::<u64>() {
         Ok(v) if v <= 1000 => Ok(Some(v)),
         _ => Err(Failure::InvalidCount(name)),
+    }
+}
+
+/// Whether Mindful takes callbacks for this Call Target: true when the flow did not check
+/// (`mindful_status` absent or blank), else only in one of Mindful's offer states. A failed
+/// check (the flow passes `error`) or an undocumented state means no offer: the caller queues.
+fn mindful_takes_callbacks(event: &ContactFlowEvent) -> bool {
+    match event.param(params::MINDFUL_STATUS).map(str::trim) {
+        None | Some("") => true,
+        Some(state) => {
+            let takes = mindful_core::scheduler::states::takes_callbacks(state);
+            if !takes {
+                tracing::info!(
+                    mindful_status = state,
+                    "Mindful takes no callbacks now: no offer"
+                );
+            }
+            takes
+        }
     }
 }
 
@@ -576,7 +664,10 @@ mod tests {
     }
 
     async fn invoke_with(settings: &Settings, payload: Value) -> Response {
-        match handle(settings, test_event(payload)).await {
+        match OcwPhrase::served(settings.clone())
+            .handle(test_event(payload))
+            .await
+        {
             Ok(kvp) => kvp.into_inner(),
             Err(never) => match never {},
         }
@@ -782,6 +873,86 @@ mod tests {
         }
     }
 
+    /// The rule itself: each fact alone can withhold the offer.
+    #[test]
+    fn offer_rule_table() {
+        let yes = OfferFacts {
+            wait_seconds: 60,
+            threshold_seconds: 60,
+            agents_available: false,
+            offers_left: true,
+            mindful_takes_callbacks: true,
+        };
+        assert!(offer_callback(&yes));
+        for (no, why) in [
+            (
+                OfferFacts {
+                    wait_seconds: 59,
+                    ..yes
+                },
+                "short wait",
+            ),
+            (
+                OfferFacts {
+                    agents_available: true,
+                    ..yes
+                },
+                "an agent is free",
+            ),
+            (
+                OfferFacts {
+                    offers_left: false,
+                    ..yes
+                },
+                "offer cap reached",
+            ),
+            (
+                OfferFacts {
+                    mindful_takes_callbacks: false,
+                    ..yes
+                },
+                "Mindful takes none",
+            ),
+        ] {
+            assert!(!offer_callback(&no), "{why}");
+        }
+        assert!(offer_callback(&OfferFacts {
+            wait_seconds: 0,
+            threshold_seconds: 0,
+            ..yes
+        }));
+    }
+
+    /// Mindful's widget status gates the offer: (mindful_status, offer_callback). Above the
+    /// threshold with no agents, only a state in which Mindful takes callbacks keeps the offer.
+    #[tokio::test]
+    async fn mindful_status_gates_the_offer() {
+        let rows: &[(Option<&str>, &str)] = &[
+            (None, "true"),
+            (Some(""), "true"),
+            (Some("offer_callback"), "true"),
+            (Some("offer_asap_callback"), "true"),
+            (Some(" offer_scheduled_callback "), "true"),
+            (Some("display_ewt_only"), "false"),
+            (Some("platform_unavailable"), "false"),
+            // What the shipped flows pass when the status check failed or timed out.
+            (Some("error"), "false"),
+            // Undocumented or misspelled: no offer rather than a guess.
+            (Some("OFFER_CALLBACK"), "false"),
+            (Some("maintenance"), "false"),
+        ];
+        for (status, want) in rows {
+            let mut params = json!({"OCW": "185"});
+            if let Some(s) = status {
+                params["mindful_status"] = json!(s);
+            }
+            let r = invoke(connect_event(params, "en-US")).await;
+            assert_eq!(get(&r, "status"), Some("ok"), "{status:?}");
+            assert_eq!(get(&r, "offer_callback"), Some(*want), "{status:?}");
+            assert_eq!(get(&r, "OCW"), Some("about 4 minutes"), "{status:?}");
+        }
+    }
+
     #[tokio::test]
     async fn per_call_overrides() {
         #[rustfmt::skip]
@@ -940,7 +1111,9 @@ mod tests {
         assert_eq!(get(&r, "nested"), Some(r#"{"a":1}"#));
         assert_eq!(get(&r, "offer_callback"), Some("true"));
         // The serialised response is what Connect's STRING_MAP validation reads.
-        let Ok(kvp) = handle(&config(), test_event(payload)).await;
+        let Ok(kvp) = OcwPhrase::served(config())
+            .handle(test_event(payload))
+            .await;
         let v = serde_json::to_value(&kvp).unwrap_or_default();
         let obj = v.as_object().cloned().unwrap_or_default();
         assert_eq!(obj.len(), r.len());

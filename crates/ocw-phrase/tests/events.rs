@@ -7,14 +7,14 @@
 mod common;
 
 use mindful_core::handler::test_event;
-use ocw_phrase::{handle, Config};
+use ocw_phrase::{Config, OcwPhrase};
 
 #[tokio::test]
 async fn every_event_file_gives_its_documented_answer() {
-    let settings = Ok(Config::default());
+    let function = OcwPhrase::served(Ok(Config::default()));
     for sample in common::samples() {
         let event = sample.event();
-        let Ok(response) = handle(&settings, test_event(event.clone())).await;
+        let Ok(response) = function.handle(test_event(event.clone())).await;
         let response = serde_json::to_value(&response).expect("serialisable response");
         common::check(&event, &response, &sample);
     }
