@@ -123,8 +123,8 @@ impl Reference {
     /// The compiled-in reference (parsed once).
     pub fn get() -> &'static Reference {
         static REF: OnceLock<Reference> = OnceLock::new();
-        // The file is compiled in and parsed by a test (`reference_parses`); a broken file can
-        // only come from a build of this crate, never from a user's input.
+        // The file is compiled in and every test parses it; a broken file can only come from a
+        // build of this crate, never from a user's input.
         #[allow(clippy::expect_used)]
         REF.get_or_init(|| {
             Reference::parse(REFERENCE_JSON).expect("infra/flow-reference.json is valid")
