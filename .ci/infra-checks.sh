@@ -81,6 +81,9 @@ FLOWS_OUT="target/infra-flows"
 rm -rf "$FLOWS_OUT"
 "$PY" infra/render.py --export-flows "$FLOWS_OUT"
 connect-flow lint "$FLOWS_OUT"/*.json
+# The same files as a user's folder of exports: no error, no warning (notes only: our Lambda ARNs
+# are stack parameters there).
+cargo run -q --locked -p flow-runner -- check "$FLOWS_OUT" --strict | tail -1
 
 # --- operations stack (issue 18), static part -----------------------------------------------
 step "operations stack (infra/check_operations.py, static)"
