@@ -54,6 +54,10 @@ step "python scripts compile"
 
 step "template.yaml is rendered from template.src.yaml + flows/"
 "$PY" infra/render.py --check
+# An unknown argument is refused before anything is written (it used to rewrite template.yaml).
+before="$(sha256sum infra/template.yaml)"
+if "$PY" infra/render.py --chek 2>/dev/null; then echo "render.py accepted --chek" >&2; exit 1; fi
+[[ "$(sha256sum infra/template.yaml)" == "$before" ]]
 
 step "cfn-lint"
 cfn-lint infra/base.yaml infra/template.yaml infra/operations.yaml infra/deploy-role.yaml
@@ -66,15 +70,20 @@ else
   echo "actionlint not available on $(uname -m): skipped (ci.yml runs it on GitHub)"
 fi
 
-step "contact flows (Flow language reference table, the functions' contract, the enhancements)"
-"$PY" infra/check_flows.py
-"$PY" infra/check_flows.py --self-test | tail -1
+step "contact flows (flow-runner check: the Flow language reference table, the functions' contract, the enhancements)"
+cargo run -q --locked -p flow-runner -- check --bundle infra
+# The mutation suite (what check_flows.py --self-test was): every seeded defect caught, every
+# harmless edit clean.
+cargo test -q --locked -p flow-runner --test mutations 2>&1 | grep "test result"
 
 step "connect-flow lint (the flows as deployed, with their generated designer layout)"
 FLOWS_OUT="target/infra-flows"
 rm -rf "$FLOWS_OUT"
 "$PY" infra/render.py --export-flows "$FLOWS_OUT"
 connect-flow lint "$FLOWS_OUT"/*.json
+# The same files as a user's folder of exports: no error, no warning (notes only: our Lambda ARNs
+# are stack parameters there).
+cargo run -q --locked -p flow-runner -- check "$FLOWS_OUT" --strict | tail -1
 
 # --- operations stack (issue 18), static part -----------------------------------------------
 step "operations stack (infra/check_operations.py, static)"

@@ -28,9 +28,32 @@ from urllib.parse import urlparse
 
 import boto3
 
+import yaml
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from check_flows import load_template  # noqa: E402
 import deploy_helper  # noqa: E402
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that keeps CloudFormation short-form tags (!Sub, !Ref, ...) as plain values."""
+
+
+def _cfn_tag(loader, tag_suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {"!" + tag_suffix: value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def load_template(path: pathlib.Path) -> dict:
+    with path.open(encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 INFRA = pathlib.Path(__file__).resolve().parent
 EXPECTED_MEMORY = 256

@@ -109,6 +109,21 @@ pub struct Scenario {
     pub attributes: BTreeMap<String, String>,
     pub language: String,
     pub channel: String,
+    /// `NumberOfContactsInQueue` for *Check queue status* (`CheckMetricData`).
+    pub contacts_in_queue: u32,
+    /// What *Check hours of operation* finds: in hours (`true`) or out of hours.
+    pub in_hours: bool,
+    /// What the caller says at each Lex block, in order: the intent Lex recognises (missing:
+    /// the caller says nothing before the time limit).
+    pub lex_intents: VecDeque<String>,
+    /// What the agent chooses at each *Show view* block, in order (missing: no answer before
+    /// the time limit).
+    pub view_results: VecDeque<String>,
+    /// The customer profile *Customer profiles* finds (`None`: none found); `$.Customer.*`.
+    pub customer_profile: Option<BTreeMap<String, String>>,
+    /// Run the called flow as a customer queue flow: the contact is already in `queue` (the
+    /// flow is its `CustomerQueue` hook) instead of arriving on a number.
+    pub as_customer_queue: Option<(String, String)>,
 }
 
 impl Default for Scenario {
@@ -124,6 +139,12 @@ impl Default for Scenario {
             attributes: BTreeMap::new(),
             language: "en-US".into(),
             channel: "VOICE".into(),
+            in_hours: true,
+            contacts_in_queue: 0,
+            lex_intents: VecDeque::new(),
+            view_results: VecDeque::new(),
+            customer_profile: None,
+            as_customer_queue: None,
         }
     }
 }
@@ -269,6 +290,8 @@ enum Exit {
     Ended(String, String),
     AgentAnswered,
     StillWaiting,
+    /// EndFlowModuleExecution: back to the flow that invoked the module.
+    ModuleEnded(String, String),
 }
 
 struct Wait {
@@ -296,6 +319,14 @@ struct Ctx<'a> {
     lambda: Vec<LambdaRecord>,
     covered: BTreeSet<(String, String, String)>,
     count: usize,
+    /// Times each Loop block (flow, block) said ContinueLooping since it last said DoneLooping.
+    loops: BTreeMap<(String, String), u64>,
+    /// Modules being run (invoked from a flow), innermost last.
+    modules: Vec<String>,
+    /// `$.Lex.IntentName` after a Lex block.
+    lex_intent: Option<String>,
+    /// `$.Customer.*` after *Customer profiles* found one.
+    customer: BTreeMap<String, String>,
 }
 
 fn rerr(flow: &Flow, block: &str, message: impl Into<String>) -> RunError {
@@ -343,8 +374,19 @@ pub fn run_contact(
         lambda: Vec::new(),
         covered: BTreeSet::new(),
         count: 0,
+        loops: BTreeMap::new(),
+        modules: Vec::new(),
+        lex_intent: None,
+        customer: BTreeMap::new(),
     };
-    let end = ctx.contact(&start)?;
+    let end = match ctx.sc.as_customer_queue.clone() {
+        Some(queue) => {
+            ctx.queue = Some(queue);
+            ctx.hooks.insert("CustomerQueue".into(), start);
+            ctx.in_queue()?
+        }
+        None => ctx.contact(&start)?,
+    };
     Ok(ContactRun {
         contact_id: ctx.call.contact_id.clone(),
         customer: ctx.call.customer.clone(),
@@ -367,7 +409,9 @@ impl Ctx<'_> {
                 flow,
                 block,
             }),
-            Exit::Ended(flow, block) => Ok(End::FlowEnded { flow, block }),
+            Exit::Ended(flow, block) | Exit::ModuleEnded(flow, block) => {
+                Ok(End::FlowEnded { flow, block })
+            }
             Exit::Queued => self.in_queue(),
             Exit::AgentAnswered | Exit::StillWaiting => self.in_queue(),
         }
@@ -411,7 +455,7 @@ impl Ctx<'_> {
                             });
                         }
                     }
-                    Exit::Ended(..) | Exit::Queued => idle_restarts = 0,
+                    Exit::Ended(..) | Exit::ModuleEnded(..) | Exit::Queued => idle_restarts = 0,
                 }
             }
         } else {
@@ -560,7 +604,10 @@ impl Ctx<'_> {
         Ok(match a.typ.as_str() {
             "UpdateFlowLoggingBehavior" => Go::Branch(Branch::Next),
             "UpdateContactAttributes" => {
-                let attrs = a.params.get("Attributes").and_then(Value::as_object).cloned().unwrap_or_default();
+                let attrs = match a.params.get("Attributes") {
+                    Some(Value::Object(o)) => o.clone(),
+                    other => return Err(rerr(flow, &a.id, format!("Attributes must be an object of key/value pairs, not {} ({})", other.map_or("missing".to_string(), |v| v.to_string()), row.page))),
+                };
                 for (k, v) in attrs {
                     let v = self.value(&v, &mut step.notes);
                     step.notes.push(if v.is_empty() { format!("set attribute {k}=\"\"") } else { format!("set attribute {k}={v}") });
@@ -591,7 +638,13 @@ impl Ctx<'_> {
                 Go::Branch(Branch::Next)
             }
             "UpdateContactEventHooks" => {
-                let hooks = a.params.get("EventHooks").and_then(Value::as_object).cloned().unwrap_or_default();
+                let hooks = match a.params.get("EventHooks") {
+                    Some(Value::Object(o)) => o.clone(),
+                    other => return Err(rerr(flow, &a.id, format!("EventHooks must be an object, not {} ({})", other.map_or("missing".to_string(), |v| v.to_string()), row.page))),
+                };
+                if let Some(k) = hooks.keys().find(|k| !reference.event_hooks.contains(*k)) {
+                    return Err(rerr(flow, &a.id, format!("{k:?} is not an event hook ({})", row.page)));
+                }
                 let mut ok = true;
                 for (hook, target) in hooks {
                     let target = self.value(&target, &mut step.notes);
@@ -611,6 +664,9 @@ impl Ctx<'_> {
             "Compare" => {
                 let value = self.text(&p("ComparisonValue").unwrap_or_default(), &mut step.notes);
                 step.notes.push(format!("{} = {value:?}", p("ComparisonValue").unwrap_or_default()));
+                if let Some(c) = a.conditions.iter().find(|c| !reference.compare_operators.contains(&c.operator)) {
+                    return Err(rerr(flow, &a.id, format!("Compare operator {:?} is not one the reference knows ({})", c.operator, reference.page("compare"))));
+                }
                 match a.conditions.iter().position(|c| compare(&c.operator, &value, &c.operands)) {
                     Some(i) => Go::Branch(Branch::Condition(i)),
                     None => Go::Branch(Branch::NoMatch),
@@ -668,8 +724,7 @@ impl Ctx<'_> {
                 }
                 let freq = p("InterruptFrequencySeconds").and_then(|s| s.trim().parse::<u64>().ok());
                 let Some(wait) = self.wait.as_ref() else {
-                    step.notes.push("Loop prompts outside a queue: the caller hears them until they hang up".into());
-                    return Ok(Go::Exit(Exit::StillWaiting));
+                    return Err(rerr(flow, &a.id, "Loop prompts outside a queue: the caller is in no queue to wait in (a queue or hold flow runs as one with --as customer-queue, Scenario::as_customer_queue)"));
                 };
                 let now = wait.elapsed;
                 let agent_at = self.sc.agent.as_ref().map(|x| x.after_seconds);
@@ -778,6 +833,185 @@ impl Ctx<'_> {
                     }
                     None => Go::Branch(Branch::Error("NoMatchingError".into())),
                 }
+            }
+            "UpdateFlowAttributes" => {
+                let attrs = match a.params.get("FlowAttributes") {
+                    Some(Value::Object(o)) => o.clone(),
+                    other => return Err(rerr(flow, &a.id, format!("FlowAttributes must be an object, not {} ({})", other.map_or("missing".to_string(), |v| v.to_string()), row.page))),
+                };
+                for (k, v) in attrs {
+                    // {"key": {"Value": "..."}} as the designer writes it, or {"key": "..."}.
+                    let raw = match &v {
+                        Value::Object(o) => o.get("Value").cloned().unwrap_or(Value::Null),
+                        other => other.clone(),
+                    };
+                    let Some(text) = raw.as_str() else {
+                        return Err(rerr(flow, &a.id, format!("flow attribute {k}: {v} has no string Value ({})", row.page)));
+                    };
+                    let value = self.text(text, &mut step.notes);
+                    step.notes.push(format!("set flow attribute {k}={value}"));
+                    self.flow_attributes.insert(k, value);
+                }
+                Go::Branch(Branch::Next)
+            }
+            "UpdateContactRecordingBehavior" => {
+                let rb = a.params.get("RecordingBehavior");
+                let who: Vec<String> = rb.and_then(|r| r.get("RecordedParticipants")).and_then(Value::as_array).into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect();
+                let ivr = rb.and_then(|r| r.get("IVRRecordingBehavior")).and_then(Value::as_str).unwrap_or("not set");
+                let analytics = a.params.get("AnalyticsBehavior").and_then(|x| x.get("Enabled")).and_then(Value::as_str).unwrap_or("False");
+                step.notes.push(format!(
+                    "recording: {} (IVR recording {ivr}; analytics {analytics})",
+                    if who.is_empty() { "off".to_string() } else { who.join(" and ") }
+                ));
+                Go::Branch(Branch::Next)
+            }
+            "UpdateContactMediaStreamingBehavior" => {
+                step.notes.push(format!("media streaming {}", p("MediaStreamingState").unwrap_or_default()));
+                Go::Branch(Branch::Next)
+            }
+            "Loop" => {
+                let raw = p("LoopCount").unwrap_or_default();
+                let text = self.text(&raw, &mut step.notes);
+                let Some(count) = text.trim().parse::<u64>().ok().filter(|n| *n <= 100) else {
+                    return Err(rerr(flow, &a.id, format!("LoopCount {text:?} is not a whole number from 0 to 100 ({})", row.page)));
+                };
+                let key = (flow.name.clone(), a.id.clone());
+                let done = self.loops.get(&key).copied().unwrap_or(0);
+                let result = if done < count {
+                    self.loops.insert(key, done + 1);
+                    step.notes.push(format!("loop {} of {count}", done + 1));
+                    "ContinueLooping"
+                } else {
+                    self.loops.remove(&key);
+                    step.notes.push(format!("looped {count} times: done"));
+                    "DoneLooping"
+                };
+                match a.conditions.iter().position(|c| c.operands.iter().any(|o| o == result)) {
+                    Some(i) => Go::Branch(Branch::Condition(i)),
+                    None => return Err(rerr(flow, &a.id, format!("Loop has no condition for {result} ({})", row.page))),
+                }
+            }
+            "CheckMetricData" => {
+                let metric = p("MetricType").unwrap_or_default();
+                let value = match metric.as_str() {
+                    "NumberOfAgentsAvailable" | "NumberOfAgentsOnline" | "NumberOfAgentsStaffed" => self.sc.agents_available.to_string(),
+                    "OldestContactInQueueAgeSeconds" => later(&self.sc.oldest_contact_age, self.elapsed()),
+                    "NumberOfContactsInQueue" => self.sc.contacts_in_queue.to_string(),
+                    other => return Err(rerr(flow, &a.id, format!("CheckMetricData MetricType {other:?} is not one the reference knows ({})", row.page))),
+                };
+                step.notes.push(format!("{metric} = {value} (scripted)"));
+                if let Some(c) = a.conditions.iter().find(|c| !reference.compare_operators.contains(&c.operator)) {
+                    return Err(rerr(flow, &a.id, format!("operator {:?} is not one the reference knows ({})", c.operator, row.page)));
+                }
+                match a.conditions.iter().position(|c| compare(&c.operator, &value, &c.operands)) {
+                    Some(i) => Go::Branch(Branch::Condition(i)),
+                    None => Go::Branch(Branch::NoMatch),
+                }
+            }
+            "CheckHoursOfOperation" => {
+                let which = p("HoursOfOperationId").map(|h| self.text(&h, &mut step.notes)).unwrap_or_else(|| "the working queue's hours".into());
+                let result = if self.sc.in_hours { "True" } else { "False" };
+                step.notes.push(format!("{which}: {} (scripted)", if self.sc.in_hours { "in hours" } else { "out of hours" }));
+                match a.conditions.iter().position(|c| c.operands.iter().any(|o| o == result)) {
+                    Some(i) => Go::Branch(Branch::Condition(i)),
+                    None => return Err(rerr(flow, &a.id, format!("CheckHoursOfOperation has no condition for {result} ({})", row.page))),
+                }
+            }
+            "InvokeFlowModule" => {
+                let target = self.text(&p("FlowModuleId").unwrap_or_default(), &mut step.notes);
+                match self.inst.flow(&target) {
+                    None => {
+                        step.notes.push(format!("{target:?} is not a module of the instance"));
+                        Go::Branch(Branch::Error("NoMatchingError".into()))
+                    }
+                    Some(m) if self.modules.contains(&m.arn) || self.modules.len() >= 10 => {
+                        return Err(rerr(flow, &a.id, format!("module {} invokes itself (or modules nest deeper than 10)", m.name)));
+                    }
+                    Some(m) => {
+                        step.notes.push(format!("invokes module {}", m.name));
+                        let arn = m.arn.clone();
+                        self.modules.push(arn.clone());
+                        let exit = self.run_flow(&arn);
+                        self.modules.pop();
+                        match exit? {
+                            Exit::ModuleEnded(..) => Go::Branch(Branch::Next),
+                            other => Go::Exit(other),
+                        }
+                    }
+                }
+            }
+            "EndFlowModuleExecution" => Go::Exit(Exit::ModuleEnded(flow.name.clone(), a.id.clone())),
+            "ConnectParticipantWithLexBot" => {
+                let text = self.prompt(a, &mut step.notes);
+                self.heard(&text, &mut step.notes);
+                match self.sc.lex_intents.pop_front() {
+                    None => {
+                        step.notes.push("the caller says nothing Lex recognises before the time limit (no intent scripted)".into());
+                        Go::Branch(Branch::Error("InputTimeLimitExceeded".into()))
+                    }
+                    Some(intent) => {
+                        step.notes.push(format!("Lex intent {intent}"));
+                        self.lex_intent = Some(intent.clone());
+                        match a.conditions.iter().position(|c| compare(&c.operator, &intent, &c.operands)) {
+                            Some(i) => Go::Branch(Branch::Condition(i)),
+                            None => Go::Branch(Branch::NoMatch),
+                        }
+                    }
+                }
+            }
+            "ShowView" => {
+                let view = a.params.get("ViewResource").and_then(|v| v.get("Id")).and_then(Value::as_str).unwrap_or("?").to_string();
+                match self.sc.view_results.pop_front() {
+                    None => {
+                        step.notes.push(format!("view {view}: no answer before the time limit (no result scripted)"));
+                        Go::Branch(Branch::Error("TimeLimitExceeded".into()))
+                    }
+                    Some(result) => {
+                        step.notes.push(format!("view {view}: the agent chooses {result}"));
+                        match a.conditions.iter().position(|c| compare(&c.operator, &result, &c.operands)) {
+                            Some(i) => Go::Branch(Branch::Condition(i)),
+                            None => Go::Branch(Branch::NoMatch),
+                        }
+                    }
+                }
+            }
+            "GetCustomerProfile" => match self.sc.customer_profile.clone() {
+                None => {
+                    step.notes.push("no customer profile found (none scripted)".into());
+                    Go::Branch(Branch::Error("NoneFoundError".into()))
+                }
+                Some(profile) => {
+                    step.notes.push(format!("customer profile found: {}", profile.keys().cloned().collect::<Vec<_>>().join(", ")));
+                    self.customer = profile;
+                    Go::Branch(Branch::Next)
+                }
+            },
+            "CreateCustomerProfile" => {
+                step.notes.push("customer profile created".into());
+                Go::Branch(Branch::Next)
+            }
+            "UpdateContactData" => {
+                let fields: Vec<String> = a.params.iter().map(|(k, v)| format!("{k}={}", self.value(v, &mut Vec::new()))).collect();
+                step.notes.push(format!("contact data: {}", fields.join(", ")));
+                Go::Branch(Branch::Next)
+            }
+            "CreateTask" => {
+                let name = self.text(&p("Name").unwrap_or_default(), &mut step.notes);
+                step.notes.push(format!("task created: {name}"));
+                Go::Branch(Branch::Next)
+            }
+            "GetCase" => {
+                step.notes.push("no case found (cases are not simulated)".into());
+                Go::Branch(Branch::Error("NoneFound".into()))
+            }
+            "CreateCase" => {
+                step.notes.push("case created".into());
+                Go::Branch(Branch::Next)
+            }
+            "CheckVoiceId" | "StartVoiceIdStream" => {
+                // https://docs.aws.amazon.com/connect/latest/adminguide/amazonconnect-voiceid-end-of-support.html
+                step.notes.push("Amazon Connect Voice ID ended on 2026-05-20: the block takes its error branch".into());
+                Go::Branch(Branch::Error("NoMatchingError".into()))
             }
             "EndFlowExecution" => Go::Exit(Exit::Ended(flow.name.clone(), a.id.clone())),
             "DisconnectParticipant" => Go::Exit(Exit::Disconnected(flow.name.clone(), a.id.clone())),
@@ -1006,6 +1240,9 @@ impl Ctx<'_> {
                 }
             }
             "LambdaInvocation" if rest == "InvocationId" => self.invocation_id.clone(),
+            "Lex" if rest == "IntentName" => self.lex_intent.clone(),
+            "Customer" => map(&self.customer),
+            "AwsRegion" => self.inst.instance_arn.split(':').nth(3).map(str::to_string),
             _ => None,
         }
     }

@@ -74,6 +74,9 @@ pub struct Flow {
     pub version: Option<String>,
     pub start: String,
     pub actions: Vec<Action>,
+    /// Characters of the flow's content as Connect stores it (compact JSON), for Connect's
+    /// content size limit.
+    pub content_chars: usize,
 }
 
 impl Flow {
@@ -215,7 +218,38 @@ pub fn flow_from_value(
             .map(str::to_string),
         start,
         actions,
+        content_chars: content_chars(v),
     })
+}
+
+/// Characters of a document as compact JSON (what Connect stores), counted by walking it: no
+/// copy, and cheap on a very large flow.
+fn content_chars(v: &Value) -> usize {
+    fn string(s: &str) -> usize {
+        let plain = !s.as_bytes().contains(&b'"')
+            && !s.as_bytes().contains(&b'\\')
+            && !s.bytes().any(|b| b < 0x20);
+        if plain {
+            s.chars().count() + 2
+        } else {
+            serde_json::to_string(s).map_or(0, |q| q.chars().count())
+        }
+    }
+    match v {
+        Value::Null => 4,
+        Value::Bool(b) => 4 + usize::from(!*b),
+        Value::Number(n) => n.to_string().len(),
+        Value::String(s) => string(s),
+        Value::Array(a) => {
+            2 + a.len().saturating_sub(1) + a.iter().map(content_chars).sum::<usize>()
+        }
+        Value::Object(o) => {
+            2 + o.len().saturating_sub(1)
+                + o.iter()
+                    .map(|(k, x)| string(k) + 1 + content_chars(x))
+                    .sum::<usize>()
+        }
+    }
 }
 
 /// Text of a file: an exported flow, or a `describe-contact-flow` answer (its `Content` is the
@@ -223,10 +257,22 @@ pub fn flow_from_value(
 pub fn flows_from_json(text: &str, name: &str) -> Result<Vec<Flow>, LoadError> {
     // A UTF-8 byte order mark (Windows editors write one) is not part of the JSON (RFC 8259 §8.1).
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let v: Value =
-        serde_json::from_str(text).map_err(|e| LoadError(format!("{name}: not JSON: {e}")))?;
+    let v: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        // A CloudFormation template in YAML.
+        Err(_) if text.contains("AWS::Connect::ContactFlow") => {
+            return flows_from_cfn_yaml(text, name)
+        }
+        Err(e) => return err(format!("{name}: not JSON: {e}")),
+    };
     let mut out = Vec::new();
     collect(&v, name, &mut out)?;
+    let summaries = ["ContactFlowSummaryList", "ContactFlowModulesSummaryList"];
+    if out.is_empty() && summaries.iter().any(|k| v.get(k).is_some()) {
+        return err(format!(
+            "{name}: a list-contact-flows(-modules) answer names flows but holds no Content: describe each one (aws connect describe-contact-flow --contact-flow-id ID) and check those answers"
+        ));
+    }
     if out.is_empty() {
         return err(format!(
             "{name}: no flow found (expected StartAction/Actions, or a ContactFlow with Content)"
@@ -254,7 +300,181 @@ pub fn type_from_metadata(v: &Value) -> Option<&'static str> {
     })
 }
 
+/// `AWS::Connect::ContactFlow` / `ContactFlowModule` resources of a CloudFormation template:
+/// their `Content` as a string, `{"Fn::Sub": string}`, `{"Fn::Sub": [string, {...}]}` or an
+/// object. `${...}` placeholders stay as written (inside JSON strings they are text).
+fn cfn_resources(
+    resources: &Map<String, Value>,
+    name: &str,
+    out: &mut Vec<Flow>,
+) -> Result<(), LoadError> {
+    for (id, res) in resources {
+        let typ = res.get("Type").and_then(Value::as_str).unwrap_or("");
+        if typ != "AWS::Connect::ContactFlow" && typ != "AWS::Connect::ContactFlowModule" {
+            continue;
+        }
+        let props = res.get("Properties");
+        let content = props.and_then(|p| p.get("Content"));
+        let sub = content.and_then(|c| c.get("Fn::Sub").or_else(|| c.get("!Sub")));
+        let text = match (content, sub) {
+            (_, Some(Value::String(s))) => s.clone(),
+            (_, Some(Value::Array(a))) => match a.first() {
+                Some(Value::String(s)) => s.clone(),
+                _ => return err(format!("{name}: {id}: Fn::Sub without a string")),
+            },
+            (Some(Value::String(s)), _) => s.clone(),
+            (Some(obj @ Value::Object(_)), None) => obj.to_string(),
+            _ => {
+                return err(format!(
+                    "{name}: {id}: Content is not a string, Fn::Sub or an object"
+                ))
+            }
+        };
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| LoadError(format!("{name}: {id}: Content is not flow JSON: {e}")))?;
+        let flow_type = props
+            .and_then(|p| p.get("Type"))
+            .and_then(Value::as_str)
+            .filter(|_| typ == "AWS::Connect::ContactFlow");
+        out.push(flow_from_value(&v, id, flow_type, &template_flow_arn(id))?);
+    }
+    Ok(())
+}
+
+/// A CloudFormation template in YAML: each `AWS::Connect::ContactFlow(Module)` resource's
+/// `Type` and `Content`, where `Content` is a block scalar (`|`, `>`, with `!Sub` or under
+/// `Fn::Sub:`) or a one-line quoted string. Read by indentation, the way such templates are
+/// written; anything else is a [`LoadError`] naming the resource.
+pub fn flows_from_cfn_yaml(text: &str, name: &str) -> Result<Vec<Flow>, LoadError> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut resources = Map::new();
+    let mut i = 0;
+    // The Resources section and the indentation of its keys.
+    while i < lines.len() && lines[i].trim_end() != "Resources:" {
+        i += 1;
+    }
+    i += 1;
+    let key_indent = lines[i.min(lines.len())..]
+        .iter()
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|l| indent(l))
+        .unwrap_or(2);
+    let mut current: Option<(String, Map<String, Value>)> = None;
+    // The indentation of the current resource's own keys (Type, Properties, …).
+    let mut field_indent = usize::MAX;
+    let flush = |cur: &mut Option<(String, Map<String, Value>)>, res: &mut Map<String, Value>| {
+        if let Some((id, fields)) = cur.take() {
+            res.insert(id, Value::Object(fields));
+        }
+    };
+    while i < lines.len() {
+        let l = lines[i];
+        let t = l.trim();
+        if t.is_empty() || t.starts_with('#') {
+            i += 1;
+            continue;
+        }
+        let ind = indent(l);
+        if ind < key_indent {
+            break;
+        }
+        if ind == key_indent {
+            flush(&mut current, &mut resources);
+            current = Some((t.trim_end_matches(':').to_string(), Map::new()));
+            field_indent = usize::MAX;
+            i += 1;
+            continue;
+        }
+        field_indent = field_indent.min(ind);
+        let Some((_, fields)) = current.as_mut() else {
+            i += 1;
+            continue;
+        };
+        let split = match t.strip_prefix("Fn::Sub:") {
+            Some(rest) => Some(("Fn::Sub", rest)),
+            None => t.split_once(':'),
+        };
+        let Some((k, v)) = split else {
+            i += 1;
+            continue;
+        };
+        let v = v.trim();
+        match k {
+            "Type" if ind == field_indent => {
+                fields.insert("Type".into(), Value::String(yaml_scalar(v)));
+            }
+            "Type" => {
+                fields.insert("FlowType".into(), Value::String(yaml_scalar(v)));
+            }
+            "Content" | "Fn::Sub" => {
+                let v = v.strip_prefix("!Sub").map(str::trim).unwrap_or(v);
+                if v.is_empty() && k == "Content" {
+                    // `Content:` then `Fn::Sub: |` (or the block) on the next lines.
+                    i += 1;
+                    continue;
+                }
+                if v.starts_with('|') || v.starts_with('>') {
+                    let mut body = String::new();
+                    let mut j = i + 1;
+                    while j < lines.len() && (lines[j].trim().is_empty() || indent(lines[j]) > ind)
+                    {
+                        body.push_str(lines[j].trim_start());
+                        body.push('\n');
+                        j += 1;
+                    }
+                    fields.insert("Content".into(), Value::String(body));
+                    i = j;
+                    continue;
+                }
+                fields.insert("Content".into(), Value::String(yaml_scalar(v)));
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    flush(&mut current, &mut resources);
+    let mut out = Vec::new();
+    let as_json: Map<String, Value> = resources
+        .into_iter()
+        .map(|(id, f)| {
+            let mut props = Map::new();
+            if let Some(t) = f.get("FlowType") {
+                props.insert("Type".into(), t.clone());
+            }
+            if let Some(c) = f.get("Content") {
+                props.insert("Content".into(), c.clone());
+            }
+            let typ = f.get("Type").cloned().unwrap_or(Value::Null);
+            (id, serde_json::json!({"Type": typ, "Properties": props}))
+        })
+        .collect();
+    cfn_resources(&as_json, name, &mut out)?;
+    if out.is_empty() {
+        return err(format!(
+            "{name}: no AWS::Connect::ContactFlow resource with a Content this reader understands"
+        ));
+    }
+    Ok(out)
+}
+
+/// A one-line YAML scalar: plain, 'single-quoted' or "double-quoted" (JSON-like escapes).
+fn yaml_scalar(v: &str) -> String {
+    if let Some(inner) = v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
+        return inner.replace("''", "'");
+    }
+    if v.starts_with('"') {
+        if let Ok(Value::String(s)) = serde_json::from_str::<Value>(v) {
+            return s;
+        }
+    }
+    v.to_string()
+}
+
 fn collect(v: &Value, name: &str, out: &mut Vec<Flow>) -> Result<(), LoadError> {
+    if let Some(resources) = v.get("Resources").and_then(Value::as_object) {
+        return cfn_resources(resources, name, out);
+    }
     if v.get("Actions").is_some() && v.get("StartAction").is_some() {
         let n = out.len();
         let arn = format!("arn:local:flow/{name}#{n}");

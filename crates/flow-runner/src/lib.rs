@@ -1,12 +1,13 @@
 //! A local runner for Amazon Connect contact flows. See README.md.
 
+pub mod bundle;
 pub mod check;
 pub mod engine;
 pub mod flow;
 pub mod host;
 pub mod reference;
 
-pub use check::{check_flow, Finding};
+pub use check::{check_flow, Finding, Severity, Tally};
 pub use engine::{
     run_contact, AgentAnswer, Call, ContactRun, End, Host, Injection, Input, Instance, LambdaCall,
     LambdaRecord, LambdaReply, RunError, Scenario, Step,

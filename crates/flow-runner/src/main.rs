@@ -4,7 +4,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::process::ExitCode;
 
-use flow_runner::check::check_flow;
+use std::path::{Path, PathBuf};
+
+use flow_runner::bundle::{check_bundle, Bundle};
+use flow_runner::check::{check_flow, Finding, Tally};
 use flow_runner::host::{self, Processes};
 use flow_runner::{
     run_contact, AgentAnswer, Call, Flow, Host, Input, Instance, LambdaCall, LambdaReply, Scenario,
@@ -47,13 +50,26 @@ const HELP: &str = "\
 flow-runner: check and run Amazon Connect flow-language files locally
 
 USAGE:
-    flow-runner check FILE... [--lambda ARN=FUNCTION]... [--type TYPE]
+    flow-runner check PATH... [--lambda ARN=FUNCTION]... [--type TYPE] [--strict]
+    flow-runner check --bundle DIR [--strict]
     flow-runner run FILE... [--lambda ARN=FUNCTION]... [--type TYPE] [OPTIONS]
+    flow-runner reference        the reference table the checker applies (Markdown)
 
-FILE is a flow exported from the Connect console, a describe-contact-flow(-module) answer or its
-inner object, or a list of them (UTF-8 or UTF-16). --type (CONTACT_FLOW, CUSTOMER_QUEUE,
-CUSTOMER_WHISPER, ...) gives every file's flows that type, over what the file says. FUNCTION is ocw-phrase, datastore-proxy or agent-answer: the flow's Lambda ARN is played by
-that function, run as a real Lambda process against the Mindful simulator.
+PATH is a flow exported from the Connect console, a describe-contact-flow(-module) answer or its
+inner object, or a list of them, a CloudFormation template (JSON or YAML) with
+AWS::Connect::ContactFlow(Module) resources (UTF-8 or UTF-16), or a folder of such files
+(*.json, and YAML templates with flows; searched recursively; JSON files without a flow are
+skipped). --type (CONTACT_FLOW, CUSTOMER_QUEUE, CUSTOMER_WHISPER, ...) gives every file's
+flows that type, over what the file says. FUNCTION is ocw-phrase, datastore-proxy or
+agent-answer: the flow's Lambda ARN is played by that function, run as a real Lambda process
+against the Mindful simulator.
+
+CHECK: every finding is an error (Connect would refuse the flow, or the contact would fail), a
+warning (unreachable blocks, unhandled error branches, suspicious values) or a note (the runner
+cannot execute a block; a Lambda ARN not mapped), with the reference page of its rule; then one
+line per flow with its verdict. --strict counts warnings as errors. --bundle DIR checks this
+bundle's flows (DIR/template.yaml, DIR/base.yaml) with its own rules on top, warnings counted as
+errors.
 
 RUN OPTIONS:
     --start NAME            the flow the call starts in [default: the first flow]
@@ -66,9 +82,23 @@ RUN OPTIONS:
     --agents-available N    $.Metrics.Agents.Available.Count [default: 0]
     --agent-after SECONDS   an agent answers after this long in queue [default: 300]
     --attribute KEY=VALUE   a contact attribute the call arrives with (repeat)
+    --as customer-queue     run the flow as a customer queue flow: the caller is already in
+                            the first --queue (or a scripted one) and waits there
+    --contacts-in-queue N   NumberOfContactsInQueue for Check queue status [default: 0]
+    --out-of-hours          Check hours of operation finds the queue closed [default: open]
+    --lex-intent NAME       the intent Lex recognises at the next Lex block (repeat)
+                            [default: the caller says nothing]
+    --view-result NAME      what the agent chooses at the next Show view block (repeat)
+                            [default: no answer before the time limit]
+    --profile KEY=VALUE     a field of the customer profile Customer profiles finds (repeat)
+                            [default: no profile found]
+    --bin-dir DIR           where the built function binaries are [default: the folder of
+                            flow-runner itself, then CARGO_TARGET_DIR or ./target, debug then
+                            release]
+    --build                 build the function binaries with cargo first (debug)
 
-EXIT STATUS: 0 clean, 1 findings (a check failed or the run stopped), 2 unreadable input or bad
-arguments.
+EXIT STATUS: check: 0 no error, 1 errors (or warnings with --strict); run: 0 the call ran to
+its end, 1 the run stopped (a RunError); 2 unreadable input or bad arguments.
 ";
 
 /// The flow types of the Connect API
@@ -100,6 +130,16 @@ struct Args {
     agent_after: u64,
     attributes: BTreeMap<String, String>,
     flow_type: Option<String>,
+    strict: bool,
+    bundle: Option<String>,
+    bin_dir: Option<String>,
+    build: bool,
+    as_queue: bool,
+    out_of_hours: bool,
+    contacts_in_queue: u32,
+    lex_intents: VecDeque<String>,
+    view_results: VecDeque<String>,
+    profile: BTreeMap<String, String>,
 }
 
 fn parse(args: Vec<String>) -> Result<Args, String> {
@@ -124,6 +164,16 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         agent_after: 300,
         attributes: BTreeMap::new(),
         flow_type: None,
+        strict: false,
+        bundle: None,
+        bin_dir: None,
+        build: false,
+        as_queue: false,
+        out_of_hours: false,
+        contacts_in_queue: 0,
+        lex_intents: VecDeque::new(),
+        view_results: VecDeque::new(),
+        profile: BTreeMap::new(),
     };
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -183,12 +233,36 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
                 let (k, val) = v.split_once('=').ok_or("--attribute KEY=VALUE")?;
                 a.attributes.insert(k.into(), val.into());
             }
+            "--strict" => a.strict = true,
+            "--bundle" => a.bundle = Some(value("--bundle")?),
+            "--bin-dir" => a.bin_dir = Some(value("--bin-dir")?),
+            "--build" => a.build = true,
+            "--out-of-hours" => a.out_of_hours = true,
+            "--contacts-in-queue" => {
+                a.contacts_in_queue = value("--contacts-in-queue")?
+                    .parse()
+                    .map_err(|_| "--contacts-in-queue: a count")?
+            }
+            "--lex-intent" => a.lex_intents.push_back(value("--lex-intent")?),
+            "--view-result" => a.view_results.push_back(value("--view-result")?),
+            "--profile" => {
+                let v = value("--profile")?;
+                let (k, val) = v.split_once('=').ok_or("--profile KEY=VALUE")?;
+                a.profile.insert(k.into(), val.into());
+            }
+            "--as" => match value("--as")?.as_str() {
+                "customer-queue" => a.as_queue = true,
+                other => return Err(format!("--as: {other:?} is not customer-queue")),
+            },
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             _ => a.files.push(arg),
         }
     }
-    if a.files.is_empty() {
+    if a.files.is_empty() && a.bundle.is_none() {
         return Err("no flow file given".into());
+    }
+    if a.bundle.is_some() && a.command != "check" {
+        return Err("--bundle goes with `check`".into());
     }
     Ok(a)
 }
@@ -254,11 +328,136 @@ impl Host for Printer<'_> {
     }
 }
 
+/// Every `*.json` file under a folder, and every YAML file with an `AWS::Connect::ContactFlow`
+/// (sorted), or the path itself.
+fn expand(path: &str) -> Vec<PathBuf> {
+    let p = Path::new(path);
+    if !p.is_dir() {
+        return vec![p.to_path_buf()];
+    }
+    let mut out = Vec::new();
+    let mut dirs = vec![p.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+            {
+                out.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("yaml") || x.eq_ignore_ascii_case("yml"))
+                && std::fs::read_to_string(&path)
+                    .is_ok_and(|t| t.contains("AWS::Connect::ContactFlow"))
+            {
+                // A CloudFormation template with flows (other YAML files are not flows).
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Read one file's flows.
+fn load(file: &Path, flow_type: Option<&String>) -> Result<Vec<Flow>, String> {
+    let name = file.display().to_string();
+    let text = match std::fs::read(file).map(decode_text) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Err(format!("{name}: not UTF-8 or UTF-16 text")),
+        Err(e) => return Err(format!("{name}: {e}")),
+    };
+    let mut flows = flow_runner::flows_from_json(&text, &name).map_err(|e| e.to_string())?;
+    if let Some(t) = flow_type {
+        flows.iter_mut().for_each(|f| f.flow_type = Some(t.clone()));
+    }
+    Ok(flows)
+}
+
+/// Prints the findings and one verdict line per flow; the totals.
+fn report(per_flow: &[(String, Vec<Finding>)], strict: bool) -> Tally {
+    let mut total = Tally::default();
+    for (_, found) in per_flow {
+        for f in found {
+            out!("{f}");
+        }
+    }
+    for (flow, found) in per_flow {
+        let t = Tally::of(found);
+        let bad = t.errors > 0 || (strict && t.warnings > 0);
+        out!(
+            "{} {flow}: {} error(s), {} warning(s), {} note(s)",
+            if bad { "FAIL" } else { "ok  " },
+            t.errors,
+            t.warnings,
+            t.notes
+        );
+        total.errors += t.errors;
+        total.warnings += t.warnings;
+        total.notes += t.notes;
+    }
+    out!(
+        "checked {} flow(s): {} error(s), {} warning(s), {} note(s)",
+        per_flow.len(),
+        total.errors,
+        total.warnings,
+        total.notes
+    );
+    total
+}
+
+/// The folder holding every function binary: `--bin-dir`, else the folder of this program, else
+/// the workspace target folder (debug, then release); `--build` builds them with cargo first.
+fn function_dir(args: &Args) -> Result<PathBuf, String> {
+    if args.build {
+        return lambda_harness::build_debug(&host::FUNCTIONS).map_err(|e| e.to_string());
+    }
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(d) = &args.bin_dir {
+        candidates.push(PathBuf::from(d));
+    } else {
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+        {
+            candidates.push(dir);
+        }
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("target"));
+        candidates.push(target.join("debug"));
+        candidates.push(target.join("release"));
+    }
+    let exe = |d: &Path, n: &str| d.join(format!("{n}{}", std::env::consts::EXE_SUFFIX));
+    if let Some(d) = candidates
+        .iter()
+        .find(|d| host::FUNCTIONS.iter().all(|n| exe(d, n).is_file()))
+    {
+        return Ok(d.clone());
+    }
+    let searched: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+    Err(format!(
+        "the function binaries ({}) are not built: searched {}. Build them with `cargo build -p ocw-phrase -p datastore-proxy -p agent-answer`, pass --bin-dir DIR, or --build",
+        host::FUNCTIONS.join(", "),
+        searched.join(", ")
+    ))
+}
+
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     if raw.is_empty() || raw.iter().any(|a| a == "-h" || a == "--help") {
         out!("{}", HELP.trim_end());
         return ExitCode::from(if raw.is_empty() { 2 } else { 0 });
+    }
+    if raw.len() == 1 && raw[0] == "reference" {
+        out!("{}", flow_runner::Reference::get().markdown());
+        return ExitCode::SUCCESS;
     }
     let args = match parse(raw) {
         Ok(a) => a,
@@ -267,44 +466,72 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut flows = Vec::new();
-    for file in &args.files {
-        let text = match std::fs::read(file).map(decode_text) {
-            Ok(Some(t)) => t,
-            Ok(None) => {
-                eprintln!("flow-runner: {file}: not UTF-8 or UTF-16 text");
-                return ExitCode::from(2);
-            }
-            Err(e) => {
-                eprintln!("flow-runner: {file}: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        match flow_runner::flows_from_json(&text, file) {
-            Ok(mut f) => {
-                if let Some(t) = &args.flow_type {
-                    f.iter_mut()
-                        .for_each(|flow| flow.flow_type = Some(t.clone()));
-                }
-                flows.extend(f)
-            }
+    let verdict =
+        |t: Tally| ExitCode::from(u8::from(t.errors > 0 || (args.strict && t.warnings > 0)));
+    if let Some(dir) = &args.bundle {
+        let bundle = match Bundle::load(Path::new(dir)) {
+            Ok(b) => b,
             Err(e) => {
                 eprintln!("flow-runner: {e}");
                 return ExitCode::from(2);
             }
+        };
+        let found = check_bundle(&bundle);
+        let mut per_flow: Vec<(String, Vec<Finding>)> = bundle
+            .flows
+            .iter()
+            .map(|f| (f.resource.clone(), Vec::new()))
+            .collect();
+        for f in found {
+            match per_flow.iter_mut().find(|(n, _)| *n == f.flow) {
+                Some((_, v)) => v.push(f),
+                None => per_flow.push((f.flow.clone(), vec![f])),
+            }
+        }
+        return verdict(report(&per_flow, args.strict));
+    }
+    let mut flows = Vec::new();
+    let mut unreadable = false;
+    for path in &args.files {
+        let files = expand(path);
+        if files.is_empty() {
+            eprintln!("flow-runner: {path}: no *.json file in this folder");
+            unreadable = true;
+        }
+        let in_folder = Path::new(path).is_dir();
+        for file in files {
+            match load(&file, args.flow_type.as_ref()) {
+                Ok(f) => flows.extend(f),
+                // In a folder, a JSON file without any flow (package.json, parameters) is not
+                // one of the flows: said, and skipped.
+                Err(e) if in_folder && e.contains("no flow found") => {
+                    eprintln!("flow-runner: skipped {}: no flow in it", file.display());
+                }
+                Err(e) => {
+                    eprintln!("flow-runner: {e}");
+                    unreadable = true;
+                }
+            }
         }
     }
-    let mut findings = 0;
-    for f in &flows {
-        let found = check_flow(f, &|arn| args.lambdas.contains_key(arn));
-        for x in &found {
-            out!("finding: {x}");
-        }
-        findings += found.len();
+    if unreadable && (args.command == "run" || flows.is_empty()) {
+        return ExitCode::from(2);
     }
-    out!("checked {} flow(s): {findings} finding(s)", flows.len());
+    let per_flow: Vec<(String, Vec<Finding>)> = flows
+        .iter()
+        .map(|f| {
+            (
+                f.name.clone(),
+                check_flow(f, &|arn| args.lambdas.contains_key(arn)),
+            )
+        })
+        .collect();
+    let tally = report(&per_flow, args.strict);
     if args.command == "check" {
-        return ExitCode::from(u8::from(findings > 0));
+        if unreadable {
+            return ExitCode::from(2);
+        }
+        return verdict(tally);
     }
 
     let start = match &args.start {
@@ -333,6 +560,17 @@ fn main() -> ExitCode {
         mindful_makes_offer: false,
         instance_arn: host::INSTANCE_ARN.into(),
     };
+    let dir = if args.lambdas.is_empty() {
+        None
+    } else {
+        match function_dir(&args) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("flow-runner: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     let sim = match mindful_sim::Sim::start_blocking(mindful_sim::SimConfig::default()) {
         Ok(s) => s,
         Err(e) => {
@@ -341,16 +579,14 @@ fn main() -> ExitCode {
         }
     };
     let mut procs = None;
-    if !args.lambdas.is_empty() {
-        let started = lambda_harness::build_debug(&host::FUNCTIONS)
-            .map_err(|e| e.to_string())
-            .and_then(|dir| {
-                Processes::start(&dir, &host::function_env(&sim, "US")).map_err(|e| e.to_string())
-            });
-        match started {
+    if let Some(dir) = dir {
+        match Processes::start(&dir, &host::function_env(&sim, "US")) {
             Ok(p) => procs = Some(p),
             Err(e) => {
-                eprintln!("flow-runner: the functions did not start: {e}");
+                eprintln!(
+                    "flow-runner: the functions did not start from {}: {e}",
+                    dir.display()
+                );
                 return ExitCode::from(2);
             }
         }
@@ -364,6 +600,18 @@ fn main() -> ExitCode {
             user_name: "agent".into(),
         }),
         attributes: args.attributes.clone(),
+        in_hours: !args.out_of_hours,
+        contacts_in_queue: args.contacts_in_queue,
+        lex_intents: args.lex_intents.clone(),
+        view_results: args.view_results.clone(),
+        customer_profile: (!args.profile.is_empty()).then(|| args.profile.clone()),
+        as_customer_queue: args.as_queue.then(|| {
+            args.queues
+                .iter()
+                .next()
+                .map(|(arn, name)| (arn.clone(), name.clone()))
+                .unwrap_or_else(|| ("arn:local:queue/scripted".into(), "scripted queue".into()))
+        }),
         ..Scenario::default()
     };
     let mut printer = Printer {
@@ -379,7 +627,7 @@ fn main() -> ExitCode {
     match result {
         Ok(run) => {
             out!("end: {:?}", run.end);
-            ExitCode::from(u8::from(findings > 0))
+            ExitCode::SUCCESS
         }
         Err(e) => {
             out!("stopped: {e}");

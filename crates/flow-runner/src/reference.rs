@@ -1,7 +1,7 @@
 //! The Flow language reference as data: `infra/flow-reference.json`, the one home of what the
-//! static checker (`infra/check_flows.py`) and this runner know about action types (parameters,
-//! error types and when they are allowed, flow types, the page of each row) and about the
-//! functions' contract. Nothing of it is repeated here.
+//! checker ([`crate::check`], [`crate::bundle`]) and the runner know about action types
+//! (parameters, their value types and ranges, error types and when they are allowed, flow types,
+//! the page of each row) and about the functions' contract. Nothing of it is repeated here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -16,13 +16,35 @@ pub const REFERENCE_JSON: &str = include_str!("../../../infra/flow-reference.jso
 pub struct ActionRow {
     pub page: String,
     pub flow_types: BTreeSet<String>,
-    /// Parameter name → (required, allowed static values).
-    pub params: BTreeMap<String, (bool, Option<Vec<String>>)>,
+    pub params: BTreeMap<String, ParamSpec>,
     /// Error type → conditions on the parameters (empty: always allowed).
     pub errors: BTreeMap<String, Vec<Value>>,
+    /// Error types whose branch may be left out (the reference does not require it).
+    pub optional_errors: BTreeSet<String>,
+    /// The words saying when an error is allowed ("when StoreInput is False").
+    pub error_words: BTreeMap<String, String>,
     pub conditions: bool,
     /// "required", "optional" or "none" (terminal).
     pub next_action: String,
+    /// `$.` namespaces the action may read (`None`: any).
+    pub namespaces: Option<BTreeSet<String>>,
+    /// Parameters of which at most one may be given.
+    pub one_of: Vec<String>,
+    /// Exactly one of `one_of` must be given.
+    pub one_of_required: bool,
+}
+
+/// One parameter of an action.
+#[derive(Clone, Debug, Default)]
+pub struct ParamSpec {
+    pub required: bool,
+    /// "static" (no `$.`), "jsonpath" (static or one JSONPath), "path" (one JSONPath), "dynamic".
+    pub value: String,
+    pub allowed: Option<Vec<String>>,
+    /// "string" (the default), "object", "array" or "any" (the reference does not say).
+    pub typ: String,
+    /// A static value must be a whole number in this range.
+    pub integer: Option<(Option<i64>, Option<i64>)>,
 }
 
 impl ActionRow {
@@ -82,12 +104,28 @@ pub struct Reference {
     pub functions: Vec<FunctionContract>,
     pub all_flow_types: BTreeSet<String>,
     pub pages: BTreeMap<String, String>,
+    /// Flow types by group name (`INBOUND`, `QUEUE`, `WHISPER`, …).
+    pub groups: BTreeMap<String, BTreeSet<String>>,
+    /// Flow-language type → block name, for blocks not allowed before a Loop prompts block.
+    pub not_before_loop_prompts: BTreeMap<String, String>,
+    pub event_hooks: BTreeSet<String>,
+    pub compare_operators: BTreeSet<String>,
+    pub identifier_forbidden: String,
+    pub identifier_reserved: BTreeSet<String>,
+    pub max_content_chars: usize,
+    /// "A single Flow may have no more than 250 Actions defined" (the flow-language example).
+    pub max_actions: usize,
+    /// The functions' contract, as the data file gives it.
+    pub contract: Value,
 }
 
 impl Reference {
     /// The compiled-in reference (parsed once).
     pub fn get() -> &'static Reference {
         static REF: OnceLock<Reference> = OnceLock::new();
+        // The file is compiled in and every test parses it; a broken file can only come from a
+        // build of this crate, never from a user's input.
+        #[allow(clippy::expect_used)]
         REF.get_or_init(|| {
             Reference::parse(REFERENCE_JSON).expect("infra/flow-reference.json is valid")
         })
@@ -126,9 +164,19 @@ impl Reference {
                 .map(|o| {
                     o.iter()
                         .map(|(n, p)| {
-                            let required = p["required"].as_bool().unwrap_or(false);
-                            let allowed = p.get("allowed").map(strings);
-                            (n.clone(), (required, allowed))
+                            let integer = p
+                                .get("integer")
+                                .map(|r| (r["min"].as_i64(), r["max"].as_i64()));
+                            (
+                                n.clone(),
+                                ParamSpec {
+                                    required: p["required"].as_bool().unwrap_or(false),
+                                    value: p["value"].as_str().unwrap_or("dynamic").to_string(),
+                                    allowed: p.get("allowed").map(strings),
+                                    typ: p["type"].as_str().unwrap_or("string").to_string(),
+                                    integer,
+                                },
+                            )
                         })
                         .collect()
                 })
@@ -149,6 +197,18 @@ impl Reference {
                         .collect()
                 })
                 .unwrap_or_default();
+            let errs = spec["errors"].as_object();
+            let optional_errors = errs
+                .into_iter()
+                .flatten()
+                .filter(|(_, d)| d["optional"].as_bool().unwrap_or(false))
+                .map(|(e, _)| e.clone())
+                .collect();
+            let error_words = errs
+                .into_iter()
+                .flatten()
+                .filter_map(|(e, d)| Some((e.clone(), d["words"].as_str()?.to_string())))
+                .collect();
             actions.insert(
                 typ.clone(),
                 ActionRow {
@@ -156,6 +216,13 @@ impl Reference {
                     flow_types: types(&spec["flow_types"]),
                     params,
                     errors,
+                    optional_errors,
+                    error_words,
+                    namespaces: spec
+                        .get("namespaces")
+                        .map(|n| strings(n).into_iter().collect()),
+                    one_of: spec.get("one_of").map(strings).unwrap_or_default(),
+                    one_of_required: spec["one_of_required"].as_bool().unwrap_or(false),
                     conditions: spec["conditions"].as_bool().unwrap_or(false),
                     next_action: spec["next_action"]
                         .as_str()
@@ -187,14 +254,130 @@ impl Reference {
                     .collect()
             })
             .unwrap_or_default();
+        let set = |key: &str| -> BTreeSet<String> { strings(&v[key]).into_iter().collect() };
         Ok(Reference {
             version: v["version"].as_str().unwrap_or_default().to_string(),
             actions,
             namespaces,
             functions,
-            all_flow_types: all,
+            all_flow_types: all.clone(),
             pages,
+            groups: groups.clone(),
+            not_before_loop_prompts: v["not_before_loop_prompts"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, b)| (k.clone(), b.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            event_hooks: set("event_hooks"),
+            compare_operators: set("compare_operators"),
+            identifier_forbidden: v["identifier_forbidden"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            identifier_reserved: set("identifier_reserved"),
+            max_content_chars: v["max_content_chars"].as_u64().unwrap_or(256_000) as usize,
+            max_actions: v["max_actions"].as_u64().unwrap_or(250) as usize,
+            contract: v["functions_contract"].clone(),
         })
+    }
+
+    /// The flow types of a group name (`QUEUE`, `WHISPER`, …).
+    pub fn group(&self, name: &str) -> BTreeSet<String> {
+        self.groups.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The table as Markdown, one row per action type (what `check_flows.py --reference` printed):
+    /// `flow-runner reference`.
+    pub fn markdown(&self) -> String {
+        let types = |ts: &BTreeSet<String>| {
+            if *ts == self.all_flow_types {
+                "all".to_string()
+            } else if ts.is_empty() {
+                "modules only".to_string()
+            } else {
+                ts.iter().cloned().collect::<Vec<_>>().join(", ")
+            }
+        };
+        let mut out = vec![
+            "| Action | Parameters | Errors (when allowed) | Flow types | `$.` namespaces | Source |".to_string(),
+            "|---|---|---|---|---|---|".to_string(),
+        ];
+        for (typ, row) in &self.actions {
+            let mut params: Vec<String> = row
+                .params
+                .iter()
+                .map(|(n, p)| {
+                    let mut bits = vec![p.value.clone()];
+                    if p.typ != "string" {
+                        bits.push(p.typ.clone());
+                    }
+                    if p.required {
+                        bits.push("required".into());
+                    }
+                    if let Some(a) = &p.allowed {
+                        bits.push(a.join(" / "));
+                    }
+                    if let Some((lo, hi)) = p.integer {
+                        bits.push(format!(
+                            "whole number {}–{}",
+                            lo.map_or(String::new(), |v| v.to_string()),
+                            hi.map_or(String::new(), |v| v.to_string())
+                        ));
+                    }
+                    format!("`{n}` ({})", bits.join(", "))
+                })
+                .collect();
+            if !row.one_of.is_empty() {
+                params.push(format!(
+                    "{} one of {}",
+                    if row.one_of_required {
+                        "exactly"
+                    } else {
+                        "at most"
+                    },
+                    row.one_of.join(", ")
+                ));
+            }
+            let errors: Vec<String> = row
+                .errors
+                .keys()
+                .map(|e| {
+                    let mut t = e.clone();
+                    if let Some(w) = row.error_words.get(e) {
+                        t.push(' ');
+                        t.push_str(w);
+                    }
+                    if row.optional_errors.contains(e) {
+                        t.push_str(" (branch optional)");
+                    }
+                    t
+                })
+                .collect();
+            let ns = match &row.namespaces {
+                None => "any".to_string(),
+                Some(n) if n.is_empty() => "none (static)".to_string(),
+                Some(n) => n.iter().cloned().collect::<Vec<_>>().join(", "),
+            };
+            out.push(format!(
+                "| {typ} | {} | {} | {} | {ns} | {} |",
+                if params.is_empty() {
+                    "none".to_string()
+                } else {
+                    params.join("; ")
+                },
+                if errors.is_empty() {
+                    "none".to_string()
+                } else {
+                    errors.join("; ")
+                },
+                types(&row.flow_types),
+                row.page
+            ));
+        }
+        out.join("\n")
     }
 
     pub fn row(&self, typ: &str) -> Option<&ActionRow> {

@@ -39,11 +39,12 @@ fn exit_status_follows_the_findings() {
 
     let unknown = file(
         "unknown.json",
-        &CLEAN.replace("DisconnectParticipant", "CheckHoursOfOperation"),
+        &CLEAN.replace("DisconnectParticipant", "Wait"),
     );
-    let (code, text) = run(&["check", &unknown]);
-    assert_eq!(code, 1, "{text}");
-    assert!(text.contains("CheckHoursOfOperation"), "{text}");
+    // A block the runner cannot execute is a note: the exit status follows errors only.
+    let (code, text) = run(&["check", &unknown, "--strict"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("note: ") && text.contains("Wait"), "{text}");
     let (code, text) = run(&["run", &unknown]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("stopped") && text.contains("bye"), "{text}");
@@ -54,8 +55,34 @@ fn exit_status_follows_the_findings() {
             r#""Type": "InvokeLambdaFunction", "Parameters": {"LambdaFunctionARN": "arn:aws:lambda:us-east-1:1:function:x", "InvocationTimeLimitSeconds": "3"}"#),
     );
     let (code, text) = run(&["check", &lambda]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("note: ") && text.contains("not mapped"),
+        "{text}"
+    );
+
+    // An unreachable block is a warning: it fails only with --strict.
+    let orphan = file(
+        "orphan.json",
+        &CLEAN.replace(
+            r#"{"Identifier": "bye""#,
+            r#"{"Identifier": "orphan", "Type": "DisconnectParticipant", "Parameters": {}, "Transitions": {}},
+  {"Identifier": "bye""#,
+        ),
+    );
+    let (code, text) = run(&["check", &orphan]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("warning: ") && text.contains("unreachable"),
+        "{text}"
+    );
+    assert_eq!(run(&["check", &orphan, "--strict"]).0, 1);
+
+    // An error fails.
+    let bad = file("bad.json", &CLEAN.replace("2019-10-30", "2020-01-01"));
+    let (code, text) = run(&["check", &bad]);
     assert_eq!(code, 1, "{text}");
-    assert!(text.contains("not mapped"), "{text}");
+    assert!(text.contains("error: ") && text.contains("FAIL"), "{text}");
 
     assert_eq!(run(&["check", &file("garbage.json", "{not json")]).0, 2);
     assert_eq!(run(&["check", "/nonexistent/flow.json"]).0, 2);
@@ -104,4 +131,97 @@ fn type_flag_applies_the_flow_type_rules() {
     assert!(text.contains("DisconnectParticipant"), "{text}");
     let (code, text) = run(&["check", &clean, "--type", "NOT_A_TYPE"]);
     assert_eq!(code, 2, "{text}");
+}
+
+/// A folder of exports: one verdict line per flow. Our own bundle checks clean.
+#[test]
+fn a_folder_gives_one_verdict_per_flow_and_the_bundle_checks_clean() {
+    let dir = std::env::temp_dir().join(format!("flow-runner-cli-dir-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("one.json"), CLEAN).unwrap();
+    std::fs::write(
+        dir.join("sub/two.json"),
+        CLEAN.replace("2019-10-30", "2020-01-01"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a flow").unwrap();
+    std::fs::write(dir.join("package.json"), r#"{"name": "not-a-flow"}"#).unwrap();
+    let (code, text) = run(&["check", &dir.to_string_lossy()]);
+    assert_eq!(code, 1, "{text}");
+    let verdicts: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("ok ") || l.starts_with("FAIL "))
+        .collect();
+    assert_eq!(verdicts.len(), 2, "{text}");
+    assert!(
+        verdicts[0].starts_with("ok") && verdicts[0].contains("one.json"),
+        "{text}"
+    );
+    assert!(
+        verdicts[1].starts_with("FAIL") && verdicts[1].contains("two.json"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skipped") && text.contains("package.json"),
+        "{text}"
+    );
+
+    let infra = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra");
+    let (code, text) = run(&["check", "--bundle", infra]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ok ")).count(),
+        5,
+        "{text}"
+    );
+}
+
+/// `run --lambda` does not build anything: without the function binaries it says where it
+/// looked and how to build them.
+#[test]
+fn run_without_built_functions_says_what_to_do() {
+    let lambda = file(
+        "lambda-run.json",
+        &CLEAN.replace(r#""Type": "MessageParticipant", "Parameters": {"Text": "Hello $.CustomerEndpoint.Address"}"#,
+            r#""Type": "InvokeLambdaFunction", "Parameters": {"LambdaFunctionARN": "arn:fn", "InvocationTimeLimitSeconds": "3"}"#),
+    );
+    let empty = std::env::temp_dir().join(format!("flow-runner-no-bins-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, text) = run(&[
+        "run",
+        &lambda,
+        "--lambda",
+        "arn:fn=ocw-phrase",
+        "--bin-dir",
+        &empty.to_string_lossy(),
+    ]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("not built")
+            && text.contains("cargo build -p ocw-phrase")
+            && text.contains("--bin-dir"),
+        "{text}"
+    );
+}
+
+/// `flow-runner reference` prints the table the checker applies, one row per action type, each
+/// with its page (what `check_flows.py --reference` printed).
+#[test]
+fn reference_prints_the_table() {
+    let (code, text) = run(&["reference"]);
+    assert_eq!(code, 0, "{text}");
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| Action"))
+        .collect();
+    assert!(rows.len() >= 30, "{text}");
+    assert!(
+        rows.iter()
+            .all(|r| r.contains("https://docs.aws.amazon.com/connect/")),
+        "{text}"
+    );
+    assert!(
+        text.contains("| InvokeLambdaFunction |") && text.contains("whole number 1–8"),
+        "{text}"
+    );
 }
