@@ -351,7 +351,6 @@ impl AgentAnswer {
 
         let started = Instant::now();
         let mut report = self.send(&plan, &creds, &inv.budget).await;
-        let mut requests = report.requests;
         // A rotated client secret: the token endpoint refuses the cached one. Read it again
         // (past the cache, at most once per TTL window) and try once more if it changed.
         if let (Err(AnswerError::Auth(AuthError::Rejected(_))), SecretFrom::Configured(source)) =
@@ -361,11 +360,9 @@ impl AgentAnswer {
                 tracing::info!("the token endpoint refused the client secret; retrying once with the rotated one");
                 creds.client_secret = rotated;
                 report = self.send(&plan, &creds, &inv.budget).await;
-                requests += report.requests;
             }
         }
         inv.record.upstream_latency = Some(started.elapsed());
-        inv.record.upstream_requests = requests;
         match report.outcome {
             Ok(AnswerOutcome::Accepted { http_status }) => {
                 inv.record.upstream_status = Some(http_status);

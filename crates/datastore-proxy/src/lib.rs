@@ -433,7 +433,6 @@ impl DatastoreProxy {
         };
 
         let started = Instant::now();
-        let sent_before = client.requests_sent();
         let mut result = self.call(client, &plan, &token, &inv.budget).await;
         // A rotated token: Datastore refuses the cached one. Read it again (past the cache, at
         // most once per TTL window) and try once more if it changed.
@@ -446,8 +445,6 @@ impl DatastoreProxy {
             }
         }
         inv.record.upstream_latency = Some(started.elapsed());
-        inv.record.upstream_requests =
-            u32::try_from(client.requests_sent() - sent_before).unwrap_or(u32::MAX);
         inv.record.upstream_status = match &result {
             Ok(kvp) if kvp.status() == Some(statuses::NOT_FOUND) => Some(404),
             Ok(_) => Some(200),
@@ -482,7 +479,6 @@ impl DatastoreProxy {
             None => None,
         };
         let started = Instant::now();
-        let sent_before = scheduler.requests_sent();
         let mut result = scheduler
             .widget_status(&widget, token.as_ref(), &inv.budget)
             .await;
@@ -500,8 +496,6 @@ impl DatastoreProxy {
             }
         }
         inv.record.upstream_latency = Some(started.elapsed());
-        inv.record.upstream_requests =
-            u32::try_from(scheduler.requests_sent() - sent_before).unwrap_or(u32::MAX);
         inv.record.upstream_status = match &result {
             Ok(_) => Some(200),
             Err(e) => e.http_status(),

@@ -101,8 +101,6 @@ pub fn answer_body(ani: &str, agent_id: Option<&str>, queue_id: Option<&str>) ->
 #[derive(Debug, Clone)]
 pub struct AnswerReport {
     pub outcome: Result<AnswerOutcome, AnswerError>,
-    /// HTTP requests sent (token + agentAnswer attempts).
-    pub requests: u32,
     pub token_from_cache: bool,
 }
 
@@ -162,7 +160,6 @@ impl AgentAnswerClient {
     ) -> AnswerReport {
         let mut report = AnswerReport {
             outcome: Err(AnswerError::InvalidAni),
-            requests: 0,
             token_from_cache: false,
         };
         if !matches_mindful_ani(ani) {
@@ -183,13 +180,9 @@ impl AgentAnswerClient {
                     } else {
                         report.outcome = Err(AnswerError::Auth(e));
                     }
-                    report.requests += 1;
                     return report;
                 }
             };
-            if !token.from_cache {
-                report.requests += 1;
-            }
             if round == 0 {
                 report.token_from_cache = token.from_cache;
             }
@@ -208,7 +201,6 @@ impl AgentAnswerClient {
             let response = match sent {
                 Ok(r) => r,
                 Err(e) => {
-                    report.requests += 1;
                     report.outcome = Err(match e {
                         TransportError::Timeout => AnswerError::Timeout,
                         TransportError::Connect(m) | TransportError::Other(m) => {
@@ -219,7 +211,6 @@ impl AgentAnswerClient {
                     return report;
                 }
             };
-            report.requests += response.attempts;
             report.outcome = match response.status {
                 s if s.is_success() => Ok(AnswerOutcome::Accepted {
                     http_status: s.as_u16(),

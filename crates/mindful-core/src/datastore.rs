@@ -1,7 +1,6 @@
 //! Mindful Datastore client: submit a record keyed by phone number, search it back.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::http::{Client, StatusCode, Url};
 use serde_json::{Map, Value};
@@ -58,31 +57,19 @@ pub enum SearchOutcome {
 pub struct DatastoreClient {
     http: Client,
     base: Url,
-    /// HTTP requests sent over the process's life (retries included), for the per-invocation
-    /// request count in logs and metrics.
-    sent: AtomicU64,
 }
 
 impl DatastoreClient {
     pub fn new(http: Client, base: Url) -> Self {
-        Self {
-            http,
-            base,
-            sent: AtomicU64::new(0),
-        }
+        Self { http, base }
     }
 
     pub fn base_url(&self) -> &Url {
         &self.base
     }
 
-    /// HTTP requests sent so far by this client (each attempt counts).
-    pub fn requests_sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
-    }
-
     /// One Datastore call: both are upserts or reads by key, so retried once per
-    /// [`RetryPolicy::Idempotent`]; every attempt is counted, the body capped.
+    /// [`RetryPolicy::Idempotent`]; the body capped.
     async fn send(
         &self,
         budget: &Budget,
@@ -92,10 +79,7 @@ impl DatastoreClient {
             budget,
             RetryPolicy::Idempotent,
             limits::DATASTORE_RECORD,
-            || {
-                self.sent.fetch_add(1, Ordering::Relaxed);
-                make()
-            },
+            make,
         )
         .await
         .map_err(transport)

@@ -87,7 +87,12 @@ impl<F: ConnectFunction> Function<F> {
             F::KEEP_ON_OVERFLOW,
             |mut inv| async move {
                 let result = match &self.config {
-                    Ok(config) => self.inner.execute(config, &mut inv).await,
+                    Ok(config) => {
+                        let (result, requests) =
+                            crate::http::count_requests(self.inner.execute(config, &mut inv)).await;
+                        inv.record.upstream_requests = requests;
+                        result
+                    }
                     Err(e) => Err(F::Failure::from(e.clone())),
                 };
                 let response = match result {

@@ -394,19 +394,66 @@ impl RetryPolicy {
     }
 }
 
-/// Sends the request `make` builds, reading the whole body (at most `max_body` bytes, else
-/// [`TransportError::TooLarge`]) inside `budget`; retries once per `policy` when at least
-/// [`MIN_RETRY_BUDGET`] is left. `make` is called per attempt.
+tokio::task_local! {
+    /// Requests sent to Mindful by the current invocation (each attempt), while counted.
+    static REQUESTS_SENT: std::cell::Cell<u32>;
+}
+
+/// Runs `fut` and counts every request [`send`] makes to Mindful inside it (each attempt,
+/// retries and token requests included; the secrets extension is not Mindful and not counted).
+/// The one count behind every function's `upstream_requests` log field and `UpstreamRequests`
+/// metric ([`crate::function::Function`] wraps each invocation in it).
+pub async fn count_requests<F: Future>(fut: F) -> (F::Output, u32) {
+    REQUESTS_SENT
+        .scope(std::cell::Cell::new(0), async move {
+            let out = fut.await;
+            (
+                out,
+                REQUESTS_SENT.try_with(std::cell::Cell::get).unwrap_or(0),
+            )
+        })
+        .await
+}
+
+/// Sends the request `make` builds to Mindful, reading the whole body (at most `max_body`
+/// bytes, else [`TransportError::TooLarge`]) inside `budget`; retries once per `policy` when at
+/// least [`MIN_RETRY_BUDGET`] is left. `make` is called per attempt; each attempt is counted
+/// ([`count_requests`]).
 pub async fn send(
     budget: &Budget,
     policy: RetryPolicy,
     max_body: usize,
     make: impl Fn() -> RequestBuilder,
 ) -> Result<UpstreamResponse, TransportError> {
+    send_counted(budget, policy, max_body, make, true).await
+}
+
+/// [`send`] to the Parameters and Secrets extension: the same rules, not counted as a request
+/// to Mindful.
+pub(crate) async fn send_to_extension(
+    budget: &Budget,
+    policy: RetryPolicy,
+    max_body: usize,
+    make: impl Fn() -> RequestBuilder,
+) -> Result<UpstreamResponse, TransportError> {
+    send_counted(budget, policy, max_body, make, false).await
+}
+
+async fn send_counted(
+    budget: &Budget,
+    policy: RetryPolicy,
+    max_body: usize,
+    make: impl Fn() -> RequestBuilder,
+    counted: bool,
+) -> Result<UpstreamResponse, TransportError> {
     let started = Instant::now();
     let mut attempts = 0;
     loop {
         attempts += 1;
+        if counted {
+            // Outside a counting scope (a test calling a client directly) there is nothing to do.
+            let _ = REQUESTS_SENT.try_with(|n| n.set(n.get().saturating_add(1)));
+        }
         let result = attempt(budget, make(), max_body).await;
         let may_retry = attempts == 1 && budget.remaining() >= MIN_RETRY_BUDGET + RETRY_BACKOFF;
         match result {

@@ -9,8 +9,6 @@
 //! that page does not say how the token is carried: we send it as `Authorization: Bearer`, the
 //! form every other Mindful API uses (an assumption, documented in docs/contract.md).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use serde_json::Value;
 
 use crate::http::{self, limits, Budget, Client, RetryPolicy, StatusCode, TransportError, Url};
@@ -101,21 +99,11 @@ pub fn valid_widget_id(id: &str) -> bool {
 pub struct SchedulerClient {
     http: Client,
     base: Url,
-    sent: AtomicU64,
 }
 
 impl SchedulerClient {
     pub fn new(http: Client, base: Url) -> Self {
-        Self {
-            http,
-            base,
-            sent: AtomicU64::new(0),
-        }
-    }
-
-    /// HTTP requests sent so far by this client (each attempt counts).
-    pub fn requests_sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
+        Self { http, base }
     }
 
     /// `GET /api/widget/{widget_id}`: a read, so retried once per [`RetryPolicy::Idempotent`].
@@ -137,7 +125,6 @@ impl SchedulerClient {
             RetryPolicy::Idempotent,
             limits::SCHEDULER_WIDGET,
             || {
-                self.sent.fetch_add(1, Ordering::Relaxed);
                 let request = self.http.get(url.clone());
                 match token {
                     Some(t) => request.bearer_auth(t.expose()),

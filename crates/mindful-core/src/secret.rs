@@ -231,7 +231,7 @@ impl SecretStore {
             ),
         };
         let url = format!("{}{}", self.base_url, path);
-        let response = http::send(
+        let response = http::send_to_extension(
             budget,
             RetryPolicy::Idempotent,
             limits::SECRETS_EXTENSION,

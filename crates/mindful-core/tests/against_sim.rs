@@ -10,7 +10,7 @@ use std::time::Duration;
 use mindful_core::agent_answer::{agent_answer_endpoint, AgentAnswerClient, AnswerOutcome};
 use mindful_core::datastore::{DatastoreClient, DatastoreError, SearchOutcome};
 use mindful_core::http::Url;
-use mindful_core::http::{build_client, Budget, HttpSettings};
+use mindful_core::http::{build_client, count_requests, Budget, HttpSettings};
 use mindful_core::oauth::{AuthError, ClientCredentials, OAuthClient};
 use mindful_core::phone::{normalize, NumberFormat};
 use mindful_core::Secret;
@@ -85,17 +85,14 @@ async fn datastore_round_trip_needs_the_same_spelling() {
         Err(DatastoreError::Unauthorized)
     );
     // Every attempt is counted (the per-invocation count in the functions' log line).
-    let before = ds.requests_sent();
     sim.set_fault(
         Route::DatastoreGet,
         mindful_sim::Fault::Status { code: 503 },
         Some(1),
     );
-    assert!(matches!(
-        ds.search(&token, fresh, &budget()).await,
-        Ok(SearchOutcome::Found(_))
-    ));
-    assert_eq!(ds.requests_sent() - before, 2);
+    let (found, sent) = count_requests(ds.search(&token, fresh, &budget())).await;
+    assert!(matches!(found, Ok(SearchOutcome::Found(_))));
+    assert_eq!(sent, 2);
 }
 
 #[tokio::test]
@@ -109,14 +106,15 @@ async fn agent_answer_against_the_simulator() {
         .await;
     assert_eq!(none.outcome, Ok(AnswerOutcome::NoCall));
     sim.register_call("+13209071234");
-    let yes = client
-        .answer(&endpoint, &c, "+13209071234", Some("jdoe"), None, &budget())
-        .await;
+    let (yes, sent) =
+        count_requests(client.answer(&endpoint, &c, "+13209071234", Some("jdoe"), None, &budget()))
+            .await;
     assert_eq!(
         yes.outcome,
         Ok(AnswerOutcome::Accepted { http_status: 202 })
     );
-    assert_eq!(yes.requests, 1);
+    // The token was cached by the first call: one request.
+    assert_eq!(sent, 1);
     assert_eq!(
         (sim.count(Route::Token), sim.count(Route::AgentAnswer)),
         (1, 2)

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use mindful_core::agent_answer::{AgentAnswerClient, AnswerError, AnswerOutcome};
 use mindful_core::datastore::{DatastoreClient, DatastoreError, SearchOutcome};
 use mindful_core::http::Url;
-use mindful_core::http::{build_client, Budget, HttpSettings};
+use mindful_core::http::{build_client, count_requests, Budget, HttpSettings};
 use mindful_core::oauth::{AuthError, ClientCredentials, OAuthClient};
 use mindful_core::secret::{SecretError, SecretSource, SecretStore};
 use mindful_core::Secret;
@@ -180,21 +180,20 @@ async fn agent_answer_steady_state_is_one_request_per_call() {
     let c = creds(&server.base);
     let mut requests = Vec::new();
     for _ in 0..3 {
-        let report = aa
-            .answer(
-                &endpoint,
-                &c,
-                "+13209071234",
-                Some("jdoe"),
-                None,
-                &budget_ms(2000),
-            )
-            .await;
+        let (report, sent) = count_requests(aa.answer(
+            &endpoint,
+            &c,
+            "+13209071234",
+            Some("jdoe"),
+            None,
+            &budget_ms(2000),
+        ))
+        .await;
         assert_eq!(
             report.outcome,
             Ok(AnswerOutcome::Accepted { http_status: 202 })
         );
-        requests.push(report.requests);
+        requests.push(sent);
     }
     assert_eq!(requests, vec![2, 1, 1]);
     assert_eq!(server.count("/oauth2/token"), 1);
@@ -227,23 +226,22 @@ async fn agent_answer_401_refreshes_once_and_retries_once() {
     let endpoint = Url::parse(&server.base)
         .map(mindful_core::agent_answer::agent_answer_endpoint)
         .unwrap();
-    let report = aa
-        .answer(
-            &endpoint,
-            &creds(&server.base),
-            "13209071234",
-            None,
-            None,
-            &budget_ms(2000),
-        )
-        .await;
+    let (report, sent) = count_requests(aa.answer(
+        &endpoint,
+        &creds(&server.base),
+        "13209071234",
+        None,
+        None,
+        &budget_ms(2000),
+    ))
+    .await;
     assert_eq!(
         report.outcome,
         Ok(AnswerOutcome::Accepted { http_status: 202 })
     );
     assert_eq!(server.count("/oauth2/token"), 2);
     assert_eq!(server.count("/v2/callback/agentAnswer"), 2);
-    assert_eq!(report.requests, 4);
+    assert_eq!(sent, 4);
 }
 
 #[tokio::test]
@@ -311,11 +309,10 @@ async fn agent_answer_statuses() {
     );
     assert!(started.elapsed() < Duration::from_millis(700));
     let n = server.requests().len();
-    let report = aa
-        .answer(&at("/404"), &c, "anonymous", None, None, &b())
-        .await;
+    let (report, sent) =
+        count_requests(aa.answer(&at("/404"), &c, "anonymous", None, None, &b())).await;
     assert_eq!(report.outcome, Err(AnswerError::InvalidAni));
-    assert_eq!(report.requests, 0);
+    assert_eq!(sent, 0);
     assert_eq!(server.requests().len(), n);
 }
 
