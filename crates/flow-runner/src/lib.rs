@@ -5,6 +5,7 @@ pub mod engine;
 pub mod flow;
 pub mod host;
 pub mod reference;
+pub mod testcase;
 
 pub use check::{check_flow, Finding};
 pub use engine::{
