@@ -270,7 +270,10 @@ enum Do {
     },
     Log(Value),
     End,
-    Lambda { arn: String, how: Override },
+    Lambda {
+        arn: String,
+        how: Override,
+    },
     /// A substitute hours of operation: honoured only where no flow checks hours (then it is
     /// never consumed, as in Connect).
     Hours,
@@ -298,7 +301,10 @@ fn plan(tc: &TestCase, inst: &Instance) -> Result<Vec<Planned>, TestCaseError> {
     let mut ids = BTreeMap::new();
     for (i, o) in tc.observations.iter().enumerate() {
         if ids.insert(o.identifier.clone(), i).is_some() {
-            return Err(invalid(&o.identifier, "two observations have this Identifier"));
+            return Err(invalid(
+                &o.identifier,
+                "two observations have this Identifier",
+            ));
         }
     }
     let mut after: Vec<Option<usize>> = vec![None; tc.observations.len()];
@@ -658,13 +664,8 @@ struct State {
 #[derive(Clone, Debug)]
 enum Seen {
     Initiated,
-    Block {
-        step: usize,
-    },
-    Prompt {
-        step: usize,
-        text: String,
-    },
+    Block { step: usize },
+    Prompt { step: usize, text: String },
     Completed,
 }
 
@@ -834,7 +835,8 @@ fn matches(expect: &Expect, seen: &Seen, inst: &Instance, run: &ContactRun, st: 
             match (text, criteria) {
                 (None, _) => true,
                 (Some(t), Criteria::Inclusion) => {
-                    heard.contains(t.as_str()) || words(heard).join(" ").contains(&words(t).join(" "))
+                    heard.contains(t.as_str())
+                        || words(heard).join(" ").contains(&words(t).join(" "))
                 }
                 (Some(t), Criteria::Similarity) => similar(t, heard),
             }
@@ -852,14 +854,10 @@ fn matches(expect: &Expect, seen: &Seen, inst: &Instance, run: &ContactRun, st: 
             if s.typ != *action_type {
                 return false;
             }
-            let block = inst
-                .flow(&s.flow)
-                .and_then(|f| f.action(&s.block))
-                .cloned();
+            let block = inst.flow(&s.flow).and_then(|f| f.action(&s.block)).cloned();
             params.iter().all(|(k, want)| {
-                let same = |have: &str| {
-                    have == want || have.rsplit('/').next() == Some(want.as_str())
-                };
+                let same =
+                    |have: &str| have == want || have.rsplit('/').next() == Some(want.as_str());
                 if k == "LambdaFunctionARN" {
                     return s
                         .lambda
@@ -1127,7 +1125,10 @@ pub fn run_test_case(
             });
         };
         if runs > total_interventions + 1 {
-            return Err(invalid(&planned[i].id, "its actions do not settle (the contact changes each time they apply)"));
+            return Err(invalid(
+                &planned[i].id,
+                "its actions do not settle (the contact changes each time they apply)",
+            ));
         }
         applied.insert((i, k));
         let at_step = tl.step_of(pos, run.steps.len());
@@ -1240,7 +1241,13 @@ fn report(
                 let s = &run.steps[*step];
                 match &tl.seen[pos] {
                     Seen::Prompt { text, .. } => {
-                        format!("step {} {}: {} ({}) played {text:?}", step + 1, s.flow, s.block, s.typ)
+                        format!(
+                            "step {} {}: {} ({}) played {text:?}",
+                            step + 1,
+                            s.flow,
+                            s.block,
+                            s.typ
+                        )
                     }
                     _ => format!("step {} {}: {} ({})", step + 1, s.flow, s.block, s.typ),
                 }
@@ -1264,12 +1271,17 @@ fn report(
                         let skipped = out
                             .get(p.after.unwrap_or(0))
                             .is_some_and(|r| r.status == Status::Skipped);
-                        status = if skipped { Status::Skipped } else { Status::Failed };
+                        status = if skipped {
+                            Status::Skipped
+                        } else {
+                            Status::Failed
+                        };
                         detail = format!("not reached: observation {a:?} did not pass");
                     }
                     (None, Some((_, by))) => {
                         status = Status::Skipped;
-                        detail = format!("not evaluated: observation {by:?} ended the test (EndTest)");
+                        detail =
+                            format!("not evaluated: observation {by:?} ended the test (EndTest)");
                     }
                     _ => {
                         status = Status::Failed;
@@ -1489,7 +1501,10 @@ pub struct FlowCoverage {
 
 /// Coverage of every flow of `inst` by `runs` (a transition is `(flow, block, branch label)`,
 /// as [`ContactRun::covered`] records it).
-pub fn coverage<'a>(inst: &Instance, runs: impl IntoIterator<Item = &'a ContactRun>) -> Vec<FlowCoverage> {
+pub fn coverage<'a>(
+    inst: &Instance,
+    runs: impl IntoIterator<Item = &'a ContactRun>,
+) -> Vec<FlowCoverage> {
     let mut covered = BTreeSet::new();
     let mut executed = BTreeSet::new();
     for r in runs {
@@ -1540,7 +1555,11 @@ pub fn describe_end(end: &End) -> String {
             number, to_mindful, ..
         } => format!(
             "transferred to {number}{}",
-            if *to_mindful { " (the Mindful Call Target)" } else { "" }
+            if *to_mindful {
+                " (the Mindful Call Target)"
+            } else {
+                ""
+            }
         ),
         End::FlowEnded { flow, block } => format!("flow ended at {flow}: {block}"),
     }
@@ -1557,7 +1576,10 @@ mod tests {
             Some("El tiempo \"de\" espera")
         );
         assert_eq!(prompt_text(r#"prompt: "Hi""#).as_deref(), Some("Hi"));
-        assert_eq!(prompt_text("prompt: (empty: the caller hears nothing)"), None);
+        assert_eq!(
+            prompt_text("prompt: (empty: the caller hears nothing)"),
+            None
+        );
     }
 
     #[test]

@@ -47,14 +47,20 @@ impl Bench {
 fn show(r: &TestCaseResult) -> String {
     let mut s = format!("{} ({} run(s)):\n", r.name, r.runs);
     for o in &r.observations {
-        s.push_str(&format!("  {:?} {}: {}\n", o.status, o.identifier, o.detail));
+        s.push_str(&format!(
+            "  {:?} {}: {}\n",
+            o.status, o.identifier, o.detail
+        ));
         for l in &o.log {
             s.push_str(&format!("      {l}\n"));
         }
     }
     s.push_str(&format!("  end: {}\n", testcase::describe_end(&r.run.end)));
     for st in &r.run.steps {
-        s.push_str(&format!("    [{}] {} ({}) -> {} {:?}\n", st.flow, st.block, st.typ, st.branch, st.notes));
+        s.push_str(&format!(
+            "    [{}] {} ({}) -> {} {:?}\n",
+            st.flow, st.block, st.typ, st.branch, st.notes
+        ));
     }
     s
 }
@@ -68,7 +74,7 @@ fn every_test_case_in_infra_tests_passes() {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "test cases: {files:?}");
+    assert!(files.len() >= 7, "test cases: {files:?}");
     let mut failures = Vec::new();
     let mut runs = Vec::new();
     let mut observations = 0;
@@ -98,4 +104,162 @@ fn every_test_case_in_infra_tests_passes() {
         );
     }
     println!("{} test cases, {observations} observations", files.len());
+}
+
+/// The happy path's test case with its offer prompt text changed.
+#[test]
+fn a_wrong_prompt_text_fails_its_observation_by_name() {
+    let mut bench = Bench::start();
+    let text = std::fs::read_to_string(tests_dir().join("connect-offer-accepted.json")).unwrap();
+    let wrong = text.replace(
+        "The current hold time is about 4 minutes. To receive a callback, press 1, or stay on the line.",
+        "Your call is important to us. Please hold for the next available representative.",
+    );
+    assert_ne!(text, wrong);
+    let r = bench.run_text("wrong-prompt", &wrong).expect("runs");
+    assert!(!r.passed());
+    let offer = r
+        .observations
+        .iter()
+        .find(|o| o.identifier == "Callback offer")
+        .unwrap();
+    assert_eq!(offer.status, Status::Failed, "{}", show(&r));
+    assert!(
+        offer.detail.contains("Your call is important") && offer.detail.contains("not observed"),
+        "{}",
+        offer.detail
+    );
+    // What depended on it is not reached (and fails with it); the keys were never sent, so the
+    // caller was not transferred.
+    let next = r
+        .observations
+        .iter()
+        .find(|o| o.identifier == "Context stored")
+        .unwrap();
+    assert_eq!(next.status, Status::Failed);
+    assert!(
+        next.detail.contains("\"Callback offer\""),
+        "{}",
+        next.detail
+    );
+    assert!(!matches!(
+        r.run.end,
+        flow_runner::End::TransferredOut { .. }
+    ));
+
+    // A false assertion fails the observation it belongs to, naming the action.
+    let wrong = text.replace("\"Operand\": \"AC-1042\"", "\"Operand\": \"AC-9999\"");
+    let r = bench.run_text("wrong-assert", &wrong).expect("runs");
+    let o = r
+        .observations
+        .iter()
+        .find(|o| o.identifier == "Context stored")
+        .unwrap();
+    assert_eq!(o.status, Status::Failed);
+    assert!(
+        o.detail.contains("caller context") && o.detail.contains("\"AC-1042\""),
+        "{}",
+        o.detail
+    );
+}
+
+#[test]
+fn what_the_local_runner_cannot_honour_is_an_error_naming_the_observation() {
+    let mut bench = Bench::start();
+    let case = |event: &str, actions: &str| {
+        format!(
+            r#"{{"Version": "2025-06-21", "Metadata": {{"anything": {{"kept": true}}}}, "Observations": [
+                {{"Identifier": "first", "Event": {{"Type": "TestInitiated", "Actor": "System", "Properties": {{}}}}, "Transitions": {{"NextObservations": ["the odd one"]}}}},
+                {{"Identifier": "the odd one", "Event": {event}, "Actions": [{actions}]}}]}}"#
+        )
+    };
+    let bot = case(
+        r#"{"Type": "BotIntentRecognized", "Actor": "System", "Properties": {}}"#,
+        "",
+    );
+    let e = bench.run_text("bot", &bot).unwrap_err().to_string();
+    assert!(
+        e.contains("\"the odd one\"") && e.contains("BotIntentRecognized"),
+        "{e}"
+    );
+    let utterance = case(
+        r#"{"Type": "TestCompleted", "Actor": "System", "Properties": {}}"#,
+        r#"{"Identifier": "say", "Type": "SendInstruction", "Parameters": {"ActionType": "SendInstruction", "Actor": "Customer", "Instruction": {"Type": "TextUtterance", "Properties": {"Text": "agent"}}}}"#,
+    );
+    let e = bench
+        .run_text("utterance", &utterance)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("\"the odd one\"") && e.contains("TextUtterance"),
+        "{e}"
+    );
+    let unknown_action = case(
+        r#"{"Type": "TestCompleted", "Actor": "System", "Properties": {}}"#,
+        r#"{"Identifier": "x", "Type": "TransferToAgent", "Parameters": {}}"#,
+    );
+    let e = bench
+        .run_text("action", &unknown_action)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("\"the odd one\"") && e.contains("TransferToAgent"),
+        "{e}"
+    );
+    let namespace = case(
+        r#"{"Type": "TestCompleted", "Actor": "System", "Properties": {}}"#,
+        r#"{"Identifier": "x", "Type": "Assert", "Parameters": {"Namespace": "$.Customer.FirstName", "Operator": "Equals", "Operand": "Ada"}}"#,
+    );
+    let e = bench
+        .run_text("namespace", &namespace)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("\"the odd one\"") && e.contains("$.Customer.FirstName"),
+        "{e}"
+    );
+    // The same shape with events and actions the runner does honour runs (and passes).
+    let fine = case(
+        r#"{"Type": "TestCompleted", "Actor": "System", "Properties": {}}"#,
+        r#"{"Identifier": "x", "Type": "Assert", "Parameters": {"Namespace": "$.SystemEndpoint.Address", "Operator": "Equals", "Operand": "+18005550100"}}"#,
+    );
+    let r = bench.run_text("fine", &fine).expect("runs");
+    assert!(r.passed(), "{}", show(&r));
+}
+
+#[test]
+fn keys_go_to_the_input_request_after_their_event() {
+    // Second chance: the first offer times out (no key), the second is answered with 1. The
+    // keys of the second observation must not answer the first request.
+    let mut bench = Bench::start();
+    let text = r#"{"Version": "2025-06-21",
+      "Metadata": {"flow-runner": {"oldest_contact_age": "185", "stack": {"SecondChanceOffers": "true"}}},
+      "Observations": [
+        {"Identifier": "first offer", "Event": {"Type": "MessageReceived", "Actor": "System", "Properties": {"Text": "To receive a callback, press 1"}},
+         "Transitions": {"NextObservations": ["second offer"]}},
+        {"Identifier": "second offer", "Event": {"Type": "MessageReceived", "Actor": "System", "Properties": {"Text": "To receive a callback, press 1"}},
+         "Actions": [
+           {"Identifier": "counted", "Type": "Assert", "Parameters": {"Namespace": "$.Attributes.callback_offers", "Operator": "NumberGreaterOrEqualTo", "Operand": "2"}},
+           {"Identifier": "press 1", "Type": "SendInstruction", "Parameters": {"ActionType": "SendInstruction", "Actor": "Customer", "Instruction": {"Type": "DtmfInput", "Properties": {"Value": 1}}}}],
+         "Transitions": {"NextObservations": ["to Mindful"]}},
+        {"Identifier": "to Mindful", "Event": {"Type": "FlowActionStarted", "Actor": "System", "Properties": {"ActionType": "TransferParticipantToThirdParty"}},
+         "Actions": [{"Identifier": "end", "Type": "EndTest", "Parameters": {}}]}]}"#;
+    let r = bench.run_text("second-chance", text).expect("runs");
+    assert!(r.passed(), "{}", show(&r));
+    let offers: Vec<&flow_runner::Step> = r
+        .run
+        .steps
+        .iter()
+        .filter(|s| s.typ == "GetParticipantInput")
+        .collect();
+    assert_eq!(offers.len(), 2, "{}", show(&r));
+    assert_eq!(offers[0].branch, "InputTimeLimitExceeded");
+    assert_eq!(offers[1].branch, "condition:Equals 1");
+    assert!(matches!(
+        r.run.end,
+        flow_runner::End::TransferredOut {
+            to_mindful: true,
+            ..
+        }
+    ));
 }
