@@ -11,6 +11,8 @@ use flow_runner::{
     Step,
 };
 
+mod test_command;
+
 /// Prints a line to stdout; a reader that went away (`| head`) ends the program quietly instead
 /// of the panic `println!` gives on a closed pipe.
 macro_rules! out {
@@ -49,6 +51,7 @@ flow-runner: check and run Amazon Connect flow-language files locally
 USAGE:
     flow-runner check FILE... [--lambda ARN=FUNCTION]... [--type TYPE]
     flow-runner run FILE... [--lambda ARN=FUNCTION]... [--type TYPE] [OPTIONS]
+    flow-runner test TESTCASE... [OPTIONS]   (Connect test cases; flow-runner test --help)
 
 FILE is a flow exported from the Connect console, a describe-contact-flow(-module) answer or its
 inner object, or a list of them (UTF-8 or UTF-16). --type (CONTACT_FLOW, CUSTOMER_QUEUE,
@@ -256,6 +259,9 @@ impl Host for Printer<'_> {
 
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.first().map(String::as_str) == Some("test") {
+        return test_command::main(&raw[1..]);
+    }
     if raw.is_empty() || raw.iter().any(|a| a == "-h" || a == "--help") {
         out!("{}", HELP.trim_end());
         return ExitCode::from(if raw.is_empty() { 2 } else { 0 });

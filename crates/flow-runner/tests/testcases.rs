@@ -263,3 +263,98 @@ fn keys_go_to_the_input_request_after_their_event() {
         }
     ));
 }
+
+fn flow_runner_test(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flow-runner"))
+        .arg("test")
+        .args(args)
+        .output()
+        .expect("flow-runner runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn the_test_command_reports_observations_coverage_and_gates() {
+    let dir = tests_dir();
+    let accepted = dir.join("connect-offer-accepted.json");
+    let declined = dir.join("connect-offer-declined.json");
+    let (a, d) = (
+        accepted.to_string_lossy().to_string(),
+        declined.to_string_lossy().to_string(),
+    );
+    let (code, out) = flow_runner_test(&[&a, &d, "--min-coverage", "5"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("PASS") && out.contains("ok   Callback offer"),
+        "{out}"
+    );
+    assert!(
+        out.contains("InboundToMindfulFlow: actions ") && out.contains("coverage gate 5 %: met"),
+        "{out}"
+    );
+    // The same runs under a gate they do not meet: exit 1, and JSON for CI.
+    let (code, out) = flow_runner_test(&[&a, &d, "--min-coverage", "90", "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(doc["passed"], false);
+    assert_eq!(doc["test_cases"].as_array().map(Vec::len), Some(2));
+    assert!(doc["test_cases"][0]["observations"][1]["status"] == "passed");
+    let pct = doc["transition_coverage_percent"].as_f64().unwrap();
+    assert!(pct > 5.0 && pct < 90.0, "{pct}");
+    let flows = doc["coverage"].as_array().unwrap();
+    assert_eq!(flows.len(), 5);
+    // A failing test case: exit 1 without a gate.
+    let tmp = std::env::temp_dir().join(format!("flow-runner-tc-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let wrong = tmp.join("wrong.json");
+    std::fs::write(
+        &wrong,
+        std::fs::read_to_string(&accepted)
+            .unwrap()
+            .replace("We will call you back", "Goodbye forever"),
+    )
+    .unwrap();
+    let (code, out) = flow_runner_test(&[&wrong.to_string_lossy()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL Confirmation"), "{out}");
+    // Bad arguments: exit 2.
+    let (code, _) = flow_runner_test(&["--min-coverage", "x", &a]);
+    assert_eq!(code, 2);
+    std::fs::remove_dir_all(&tmp).ok();
+}
+
+#[test]
+fn the_test_command_runs_a_users_test_case_against_the_users_flow() {
+    let queue = "arn:aws:connect:us-east-1:111122223333:instance/abc/queue/sales";
+    let flow = format!(
+        r#"{{"Version": "2019-10-30", "StartAction": "set-queue", "Metadata": {{"type": "contactFlow"}}, "Actions": [
+        {{"Identifier": "set-queue", "Type": "UpdateContactTargetQueue", "Parameters": {{"QueueId": "{queue}"}}, "Transitions": {{"NextAction": "welcome", "Errors": [{{"NextAction": "bye", "ErrorType": "NoMatchingError"}}]}}}},
+        {{"Identifier": "welcome", "Type": "MessageParticipant", "Parameters": {{"Text": "Welcome to Example Corp."}}, "Transitions": {{"NextAction": "menu", "Errors": [{{"NextAction": "bye", "ErrorType": "NoMatchingError"}}]}}}},
+        {{"Identifier": "menu", "Type": "GetParticipantInput", "Parameters": {{"Text": "For sales, press 1.", "StoreInput": "False", "InputTimeLimitSeconds": "5"}}, "Transitions": {{"NextAction": "bye", "Conditions": [{{"NextAction": "to-sales", "Condition": {{"Operator": "Equals", "Operands": ["1"]}}}}], "Errors": [{{"NextAction": "bye", "ErrorType": "InputTimeLimitExceeded"}}, {{"NextAction": "bye", "ErrorType": "NoMatchingCondition"}}, {{"NextAction": "bye", "ErrorType": "NoMatchingError"}}]}}}},
+        {{"Identifier": "to-sales", "Type": "TransferContactToQueue", "Parameters": {{}}, "Transitions": {{"NextAction": "bye", "Errors": [{{"NextAction": "bye", "ErrorType": "QueueAtCapacity"}}, {{"NextAction": "bye", "ErrorType": "NoMatchingError"}}]}}}},
+        {{"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {{}}, "Transitions": {{}}}}]}}"#
+    );
+    let case = format!(
+        r#"{{"Version": "2025-06-21", "Metadata": {{}}, "Observations": [
+        {{"Identifier": "Welcome Message", "Event": {{"Type": "MessageReceived", "Actor": "System", "Properties": {{"Text": "Welcome to Example Corp.", "MatchingCriteria": "Similarity"}}}}, "Transitions": {{"NextObservations": ["Menu"]}}}},
+        {{"Identifier": "Menu", "Event": {{"Type": "MessageReceived", "Actor": "System", "Properties": {{"Text": "press 1", "MatchingCriteria": "Inclusion"}}}},
+          "Actions": [{{"Identifier": "one", "Type": "SendInstruction", "Parameters": {{"ActionType": "SendInstruction", "Actor": "Customer", "Instruction": {{"Type": "DtmfInput", "Properties": {{"Value": "1"}}}}}}}}],
+          "Transitions": {{"NextObservations": ["Queue Placement"]}}}},
+        {{"Identifier": "Queue Placement", "Event": {{"Type": "FlowActionStarted", "Actor": "System", "Properties": {{"ActionType": "TransferContactToQueue", "ActionParameters": {{"QueueId": "{queue}"}}}}}},
+          "Actions": [{{"Identifier": "end", "Type": "EndTest", "Parameters": {{"ActionType": "EndTest"}}}}]}}]}}"#
+    );
+    let tmp = std::env::temp_dir().join(format!("flow-runner-user-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (f, c) = (tmp.join("flow.json"), tmp.join("case.json"));
+    std::fs::write(&f, flow).unwrap();
+    std::fs::write(&c, case).unwrap();
+    let (code, out) = flow_runner_test(&[&c.to_string_lossy(), "--flow", &f.to_string_lossy()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok   Queue Placement"), "{out}");
+    // welcome next, menu 1, set-queue next, to-sales end (not a transition): 3 of 12.
+    assert!(out.contains("actions 4/5, transitions 3/12"), "{out}");
+    std::fs::remove_dir_all(&tmp).ok();
+}
