@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::engine::{
-    run_contact, AgentAnswer, Call, ContactRun, End, Host, Input, Instance, LambdaCall,
+    run_contact, AgentAnswer, Call, ContactRun, End, Host, Injection, Input, Instance, LambdaCall,
     LambdaReply, RunError, Scenario, Step,
 };
 
@@ -185,6 +185,23 @@ pub struct LocalSetup {
     pub third_party_answers: Option<bool>,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// Failures that come from Connect itself (a queue at capacity, a service error), which a
+    /// test case on an instance cannot cause: the named block takes the named error branch
+    /// ([`Injection`]; only errors the reference allows for the block).
+    #[serde(default)]
+    pub inject: Vec<LocalInjection>,
+}
+
+/// One Connect-side failure forced on a block (`Metadata."flow-runner".inject`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub struct LocalInjection {
+    /// The flow's name (default: any flow with a block of that identifier).
+    pub flow: Option<String>,
+    pub block: String,
+    pub error: String,
+    /// How many times (default 1; 0 = every time).
+    pub times: Option<u32>,
 }
 
 /// Mindful, which the Testing language has no notion of: `Metadata."mindful-sim"` sets the
@@ -1042,6 +1059,16 @@ pub fn run_test_case(
             }),
             third_party_answers: local.third_party_answers.unwrap_or(true),
             attributes: local.attributes.clone(),
+            inject: local
+                .inject
+                .iter()
+                .map(|i| Injection {
+                    flow: i.flow.clone(),
+                    block: i.block.clone(),
+                    error: i.error.clone(),
+                    times: i.times.unwrap_or(1),
+                })
+                .collect(),
             language: local.language.clone().unwrap_or_else(|| "en-US".into()),
             channel: local.channel.clone().unwrap_or_else(|| "VOICE".into()),
             ..Scenario::default()
