@@ -270,6 +270,7 @@ pub fn main(args: &[String]) -> ExitCode {
                     "passed": r.passed(),
                     "end": testcase::describe_end(&r.run.end),
                     "runs": r.runs,
+                    "callback": r.callback.as_ref().map(|c| testcase::describe_end(&c.end)),
                     "observations": r.observations,
                 }),
                 Err(e) => json!({"file": file, "passed": false, "error": e}),
@@ -295,6 +296,9 @@ pub fn main(args: &[String]) -> ExitCode {
                         if r.passed() { "PASS" } else { "FAIL" },
                         testcase::describe_end(&r.run.end)
                     );
+                    if let Some(c) = &r.callback {
+                        say!("  Mindful called back: {}", testcase::describe_end(&c.end));
+                    }
                     for o in &r.observations {
                         let mark = match o.status {
                             Status::Passed => "ok  ",

@@ -214,6 +214,12 @@ pub struct MindfulSetup {
     pub faults: Vec<MindfulFault>,
     pub ecbt: Option<u64>,
     pub widget_status: Option<String>,
+    /// After a transfer to the Call Target, Mindful calls the customer back (accepting its own
+    /// offer when it makes the offers): the return contact runs on the return number. It is
+    /// another contact, which a Connect test case does not observe; locally it counts towards
+    /// coverage ([`TestCaseResult::callback`]).
+    #[serde(default)]
+    pub calls_back: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -933,11 +939,18 @@ pub struct TestCaseResult {
     pub run: ContactRun,
     /// How many times the contact was run to apply the test case's inputs.
     pub runs: usize,
+    /// The callback contact (`Metadata."mindful-sim".calls_back`), when Mindful called back.
+    pub callback: Option<ContactRun>,
 }
 
 impl TestCaseResult {
     pub fn passed(&self) -> bool {
         self.observations.iter().all(|o| o.status != Status::Failed)
+    }
+
+    /// The contact, then the callback contact if there was one (for coverage).
+    pub fn contacts(&self) -> impl Iterator<Item = &ContactRun> {
+        std::iter::once(&self.run).chain(self.callback.as_ref())
     }
 }
 
@@ -1144,11 +1157,21 @@ pub fn run_test_case(
             .min();
         let Some((pos, i, k)) = next else {
             let observations = report(&planned, &found, &tl, &run, &host.used);
+            let callback = match (mindful.calls_back, env.sim) {
+                (false, _) => None,
+                (true, None) => {
+                    return Err(TestCaseError::Metadata(
+                        "\"mindful-sim\".calls_back is set but no Mindful simulator runs".into(),
+                    ))
+                }
+                (true, Some(sim)) => call_back(&inst, &mut *env.host, sim, &run, name)?,
+            };
             return Ok(TestCaseResult {
                 name: name.to_string(),
                 observations,
                 run,
                 runs,
+                callback,
             });
         };
         if runs > total_interventions + 1 {
@@ -1192,6 +1215,38 @@ pub fn run_test_case(
             }
             _ => {}
         }
+    }
+}
+
+/// Mindful's part after the contact reached the Call Target: its own offer accepted (when it
+/// makes the offers), then the callback on the return number, answered by an agent.
+fn call_back(
+    inst: &Instance,
+    host: &mut dyn Host,
+    sim: &Sim,
+    run: &ContactRun,
+    name: &str,
+) -> Result<Option<ContactRun>, TestCaseError> {
+    if crate::host::mindful_ivr_offer(inst, sim, run, true).is_none() && inst.mindful_makes_offer {
+        return Ok(None);
+    }
+    let mut sc = Scenario {
+        agent: Some(AgentAnswer {
+            after_seconds: 20,
+            user_name: "agent".into(),
+        }),
+        ..Scenario::default()
+    };
+    match crate::host::mindful_calls_back(
+        inst,
+        host,
+        sim,
+        run,
+        &mut sc,
+        format!("test-{name}-callback"),
+    ) {
+        None => Ok(None),
+        Some((_, result)) => Ok(Some(result?)),
     }
 }
 

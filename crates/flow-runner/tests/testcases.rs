@@ -96,8 +96,22 @@ fn every_test_case_in_infra_tests_passes() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Mindful called back (Metadata "mindful-sim" calls_back) and an agent took the callback.
+    let answered = runs
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.callback.as_ref().map(|c| &c.end),
+                Some(flow_runner::End::Queued {
+                    answered_by: Some(_),
+                    ..
+                })
+            )
+        })
+        .count();
+    assert!(answered >= 4, "callbacks answered: {answered}");
     let inst = shipped::instance(&bench.template, &Default::default()).unwrap();
-    for c in testcase::coverage(&inst, runs.iter().map(|r| &r.run)) {
+    for c in testcase::coverage(&inst, runs.iter().flat_map(|r| r.contacts())) {
         println!(
             "{}: actions {}/{}, transitions {}/{}",
             c.flow, c.actions_run, c.actions, c.transitions_covered, c.transitions
