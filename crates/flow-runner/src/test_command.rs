@@ -244,7 +244,8 @@ pub fn main(args: &[String]) -> ExitCode {
         &cover_inst,
         results
             .iter()
-            .filter_map(|(_, r)| r.as_ref().ok().map(|r| &r.run)),
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .flat_map(|r| r.contacts()),
     );
     let (covered, total) = coverage.iter().fold((0, 0), |(c, t), f| {
         (c + f.transitions_covered, t + f.transitions)

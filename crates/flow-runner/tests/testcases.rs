@@ -320,6 +320,14 @@ fn the_test_command_reports_observations_coverage_and_gates() {
     assert!(pct > 5.0 && pct < 90.0, "{pct}");
     let flows = doc["coverage"].as_array().unwrap();
     assert_eq!(flows.len(), 5);
+    // The accepted case's callback contact (calls_back) counts: the return flow is covered.
+    assert!(
+        flows
+            .iter()
+            .any(|f| f["flow"] == "CallbackReturnFlow"
+                && f["transitions_covered"].as_u64() > Some(0)),
+        "{doc:#}"
+    );
     // A failing test case: exit 1 without a gate.
     let tmp = std::env::temp_dir().join(format!("flow-runner-tc-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
