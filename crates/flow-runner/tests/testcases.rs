@@ -366,7 +366,8 @@ fn the_test_command_runs_a_users_test_case_against_the_users_flow() {
           "Actions": [{{"Identifier": "one", "Type": "SendInstruction", "Parameters": {{"ActionType": "SendInstruction", "Actor": "Customer", "Instruction": {{"Type": "DtmfInput", "Properties": {{"Value": "1"}}}}}}}}],
           "Transitions": {{"NextObservations": ["Queue Placement"]}}}},
         {{"Identifier": "Queue Placement", "Event": {{"Type": "FlowActionStarted", "Actor": "System", "Properties": {{"ActionType": "TransferContactToQueue", "ActionParameters": {{"QueueId": "{queue}"}}}}}},
-          "Actions": [{{"Identifier": "end", "Type": "EndTest", "Parameters": {{"ActionType": "EndTest"}}}}]}}]}}"#
+          "Actions": [{{"Identifier": "queue", "Type": "Assert", "Parameters": {{"Namespace": "$.Queue.ARN", "Operator": "TextEndsWith", "Operand": "/queue/sales"}}}},
+                      {{"Identifier": "end", "Type": "EndTest", "Parameters": {{"ActionType": "EndTest"}}}}]}}]}}"#
     );
     let tmp = std::env::temp_dir().join(format!("flow-runner-user-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
@@ -376,6 +377,10 @@ fn the_test_command_runs_a_users_test_case_against_the_users_flow() {
     let (code, out) = flow_runner_test(&[&c.to_string_lossy(), "--flow", &f.to_string_lossy()]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("ok   Queue Placement"), "{out}");
+    assert!(
+        out.contains("queue: $.Queue.ARN TextEndsWith \"/queue/sales\" holds"),
+        "{out}"
+    );
     // welcome next, menu 1, set-queue next, to-sales end (not a transition): 3 of 12.
     assert!(out.contains("actions 4/5, transitions 3/12"), "{out}");
     std::fs::remove_dir_all(&tmp).ok();
