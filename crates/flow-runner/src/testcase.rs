@@ -320,6 +320,29 @@ fn str_field(v: &Value, key: &str) -> Option<String> {
     }
 }
 
+/// Strict on what is executed: a key the page does not list (a typo such as `MatchCriteria`)
+/// would otherwise change the test silently.
+fn only(obs: &str, what: &str, v: &Value, keys: &[&str]) -> Result<(), TestCaseError> {
+    match v {
+        Value::Null => Ok(()),
+        Value::Object(map) => match map.keys().find(|k| !keys.contains(&k.as_str())) {
+            Some(k) => Err(invalid(
+                obs,
+                format!(
+                    "{what} has {k:?}, which the local runner does not know (it reads {})",
+                    if keys.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        keys.join(", ")
+                    }
+                ),
+            )),
+            None => Ok(()),
+        },
+        _ => Err(invalid(obs, format!("{what} is not an object"))),
+    }
+}
+
 fn plan(tc: &TestCase, inst: &Instance) -> Result<Vec<Planned>, TestCaseError> {
     let mut ids = BTreeMap::new();
     for (i, o) in tc.observations.iter().enumerate() {
@@ -420,9 +443,15 @@ fn expect(o: &Observation) -> Result<Expect, TestCaseError> {
     let p = &o.event.properties;
     let id = &o.identifier;
     match o.event.typ.as_str() {
-        "TestInitiated" => Ok(Expect::Initiated),
-        "TestCompleted" => Ok(Expect::Completed),
+        "TestInitiated" => only(id, "TestInitiated Properties", p, &[]).map(|_| Expect::Initiated),
+        "TestCompleted" => only(id, "TestCompleted Properties", p, &[]).map(|_| Expect::Completed),
         "MessageReceived" => {
+            only(
+                id,
+                "MessageReceived Properties",
+                p,
+                &["PromptId", "Text", "SSML", "Media", "MatchingCriteria"],
+            )?;
             if p.get("Media").is_some() {
                 return Err(unsupported(
                     id,
@@ -465,6 +494,12 @@ fn expect(o: &Observation) -> Result<Expect, TestCaseError> {
             })
         }
         "FlowActionStarted" => {
+            only(
+                id,
+                "FlowActionStarted Properties",
+                p,
+                &["ActionType", "ActionParameters"],
+            )?;
             let Some(action_type) = str_field(p, "ActionType") else {
                 return Err(invalid(id, "FlowActionStarted needs Properties.ActionType"));
             };
@@ -493,6 +528,29 @@ fn expect(o: &Observation) -> Result<Expect, TestCaseError> {
 fn action(o: &Observation, a: &ActionSpec, checks_hours: bool) -> Result<Do, TestCaseError> {
     let id = &o.identifier;
     let p = &a.parameters;
+    if let Some(t) = str_field(p, "ActionType") {
+        let same = t == a.typ || (a.typ == "AssertData" && t == "Assert");
+        if !same {
+            return Err(invalid(
+                id,
+                format!(
+                    "action {:?}: Parameters.ActionType {t:?} is not its Type {:?}",
+                    a.identifier.as_deref().unwrap_or(""),
+                    a.typ
+                ),
+            ));
+        }
+    }
+    let known: &[&str] = match a.typ.as_str() {
+        "SendInstruction" => &["ActionType", "Actor", "Instruction"],
+        "Assert" | "AssertData" => &["ActionType", "Namespace", "Operator", "Operand"],
+        "EndTest" => &["ActionType"],
+        "OverrideSystemBehavior" => &["ActionType", "Behavior"],
+        _ => &[],
+    };
+    if !known.is_empty() {
+        only(id, &format!("{} Parameters", a.typ), p, known)?;
+    }
     match a.typ.as_str() {
         "SendInstruction" => {
             let instr = p.get("Instruction").cloned().unwrap_or(Value::Null);

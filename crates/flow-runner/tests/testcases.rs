@@ -232,6 +232,16 @@ fn what_the_local_runner_cannot_honour_is_an_error_naming_the_observation() {
         e.contains("\"the odd one\"") && e.contains("$.Customer.FirstName"),
         "{e}"
     );
+    // A misspelt key of something executed is refused, not ignored.
+    let typo = case(
+        r#"{"Type": "MessageReceived", "Actor": "System", "Properties": {"Text": "press 1", "MatchCriteria": "Similarity"}}"#,
+        "",
+    );
+    let e = bench.run_text("typo", &typo).unwrap_err().to_string();
+    assert!(
+        e.contains("\"the odd one\"") && e.contains("MatchCriteria"),
+        "{e}"
+    );
     // The same shape with events and actions the runner does honour runs (and passes).
     let fine = case(
         r#"{"Type": "TestCompleted", "Actor": "System", "Properties": {}}"#,
