@@ -752,6 +752,9 @@ enum Seen {
 
 struct Timeline {
     seen: Vec<Seen>,
+    /// The contact's `$.LanguageCode` and `$.Channel`.
+    language: String,
+    channel: String,
     /// `before[i]`: the state before step `i`; `before[steps.len()]`: at the end.
     before: Vec<State>,
 }
@@ -801,7 +804,12 @@ fn unescape_debug(s: &str) -> String {
     out
 }
 
-fn timeline(inst: &Instance, run: &ContactRun, initial: &BTreeMap<String, String>) -> Timeline {
+fn timeline(
+    inst: &Instance,
+    run: &ContactRun,
+    initial: &BTreeMap<String, String>,
+    (language, channel): (&str, &str),
+) -> Timeline {
     let mut seen = vec![Seen::Initiated];
     let mut before = Vec::with_capacity(run.steps.len() + 1);
     let mut state = State {
@@ -846,7 +854,12 @@ fn timeline(inst: &Instance, run: &ContactRun, initial: &BTreeMap<String, String
     }
     before.push(state);
     seen.push(Seen::Completed);
-    Timeline { seen, before }
+    Timeline {
+        seen,
+        before,
+        language: language.to_string(),
+        channel: channel.to_string(),
+    }
 }
 
 impl Timeline {
@@ -1196,7 +1209,7 @@ pub fn run_test_case(
         if let Some(sim) = env.sim {
             sim.clear_faults();
         }
-        let tl = timeline(&inst, &run, &local.attributes);
+        let tl = timeline(&inst, &run, &local.attributes, (&sc.language, &sc.channel));
         let found = match_all(&planned, &tl, &inst, &run);
         // The earliest matched observation with a key or override not yet applied.
         let next = found
@@ -1464,7 +1477,7 @@ fn report(
                         } => {
                             let value = state_path(&p.id, namespace)
                                 .ok()
-                                .and_then(|path| read(&path, st, run));
+                                .and_then(|path| read(&path, st, run, tl));
                             if !assert_holds(operator, value.as_deref(), operand.as_deref()) {
                                 failures.push(format!(
                                     "{aid}: {namespace} {operator} {:?} does not hold: the value is {}",
@@ -1532,24 +1545,14 @@ fn describe_expect(e: &Expect) -> String {
     }
 }
 
-fn read(path: &StatePath, st: &State, run: &ContactRun) -> Option<String> {
+fn read(path: &StatePath, st: &State, run: &ContactRun, tl: &Timeline) -> Option<String> {
     match path {
         StatePath::Attribute(k) => st.attributes.get(k).cloned(),
         StatePath::External(k) => st.external.get(k).cloned(),
         StatePath::QueueName => st.queue.as_ref().map(|q| q.1.clone()),
         StatePath::QueueArn => st.queue.as_ref().map(|q| q.0.clone()),
-        StatePath::Language => run
-            .lambda
-            .first()
-            .and_then(|l| l.call.event.pointer("/Details/ContactData/LanguageCode"))
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        StatePath::Channel => run
-            .lambda
-            .first()
-            .and_then(|l| l.call.event.pointer("/Details/ContactData/Channel"))
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        StatePath::Language => Some(tl.language.clone()),
+        StatePath::Channel => Some(tl.channel.clone()),
         StatePath::Customer => Some(run.customer.clone()),
         StatePath::System => Some(run.dialled.clone()),
     }

@@ -118,6 +118,15 @@ fn every_test_case_in_infra_tests_passes() {
         );
     }
     println!("{} test cases, {observations} observations", files.len());
+    let (covered, total) = testcase::coverage(&inst, runs.iter().flat_map(|r| r.contacts()))
+        .iter()
+        .fold((0, 0), |(c, t), f| {
+            (c + f.transitions_covered, t + f.transitions)
+        });
+    assert!(
+        covered * 100 >= total * 40,
+        "the test cases cover {covered} of {total} transitions, under the README's 40 %"
+    );
 }
 
 /// The happy path's test case with its offer prompt text changed.
