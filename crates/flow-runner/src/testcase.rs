@@ -1758,4 +1758,107 @@ mod tests {
         assert!(assert_holds("NumberGreaterThan", Some("185"), Some("60")));
         assert!(!assert_holds("TextContains", Some("abc"), Some("x")));
     }
+
+    struct NoFunctions;
+
+    impl Host for NoFunctions {
+        fn invoke(&mut self, _call: &LambdaCall) -> LambdaReply {
+            LambdaReply::Failed("no functions in this test".into())
+        }
+    }
+
+    /// Welcome, then a menu, then disconnect (no queue, no Lambda).
+    fn little_instance() -> Instance {
+        let flow = r#"{"Version": "2019-10-30", "StartAction": "welcome", "Actions": [
+            {"Identifier": "welcome", "Type": "MessageParticipant", "Parameters": {"Text": "Welcome to Example Corp."}, "Transitions": {"NextAction": "menu", "Errors": [{"NextAction": "bye", "ErrorType": "NoMatchingError"}]}},
+            {"Identifier": "menu", "Type": "GetParticipantInput", "Parameters": {"Text": "For sales, press 1.", "StoreInput": "False", "InputTimeLimitSeconds": "5"}, "Transitions": {"NextAction": "bye", "Conditions": [{"NextAction": "thanks", "Condition": {"Operator": "Equals", "Operands": ["1"]}}], "Errors": [{"NextAction": "bye", "ErrorType": "InputTimeLimitExceeded"}, {"NextAction": "bye", "ErrorType": "NoMatchingCondition"}, {"NextAction": "bye", "ErrorType": "NoMatchingError"}]}},
+            {"Identifier": "thanks", "Type": "MessageParticipant", "Parameters": {"Text": "Thank you."}, "Transitions": {"NextAction": "bye", "Errors": [{"NextAction": "bye", "ErrorType": "NoMatchingError"}]}},
+            {"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {}, "Transitions": {}}]}"#;
+        let flows = crate::flow::flows_from_json(flow, "little").unwrap();
+        Instance {
+            numbers: [("+18005550100".to_string(), flows[0].arn.clone())].into(),
+            flows,
+            ..Instance::default()
+        }
+    }
+
+    fn run_little(observations: &str) -> Result<TestCaseResult, TestCaseError> {
+        let text = format!(r#"{{"Version": "2025-06-21", "Observations": [{observations}]}}"#);
+        let tc = parse(&text, "little")?;
+        let mut host = NoFunctions;
+        let mut env = Environment {
+            host: &mut host,
+            sim: None,
+        };
+        run_test_case("little", &tc, &little_instance(), &mut env)
+    }
+
+    #[test]
+    fn end_test_skips_what_follows_and_completes_the_test() {
+        let r = run_little(
+            r#"{"Identifier": "welcome", "Event": {"Type": "MessageReceived", "Properties": {"Text": "Welcome"}},
+                "Actions": [{"Identifier": "stop", "Type": "EndTest", "Parameters": {}}],
+                "Transitions": {"NextObservations": ["menu"]}},
+               {"Identifier": "menu", "Event": {"Type": "MessageReceived", "Properties": {"Text": "press 1"}}},
+               {"Identifier": "done", "Event": {"Type": "TestCompleted", "Properties": {}}}"#,
+        )
+        .unwrap();
+        let status: Vec<(&str, &Status)> = r
+            .observations
+            .iter()
+            .map(|o| (o.identifier.as_str(), &o.status))
+            .collect();
+        assert_eq!(
+            status,
+            [
+                ("welcome", &Status::Passed),
+                ("menu", &Status::Skipped),
+                ("done", &Status::Passed)
+            ]
+        );
+        assert!(r.passed());
+    }
+
+    #[test]
+    fn keys_that_no_input_request_follows_fail_the_observation() {
+        let r = run_little(
+            r#"{"Identifier": "thanks", "Event": {"Type": "MessageReceived", "Properties": {"Text": "Thank you."}},
+                "Actions": [{"Identifier": "late", "Type": "SendInstruction", "Parameters": {"Instruction": {"Type": "DtmfInput", "Properties": {"Value": "9"}}}}]},
+               {"Identifier": "menu", "Event": {"Type": "MessageReceived", "Properties": {"Text": "press 1"}},
+                "Actions": [{"Identifier": "one", "Type": "SendInstruction", "Parameters": {"Instruction": {"Type": "DtmfInput", "Properties": {"Value": "1"}}}}]}"#,
+        )
+        .unwrap();
+        // The menu's key reached "thanks"; the keys sent after it went nowhere.
+        let thanks = &r.observations[0];
+        assert_eq!(thanks.status, Status::Failed, "{:?}", r.observations);
+        assert!(
+            thanks.detail.contains("asked for no input"),
+            "{}",
+            thanks.detail
+        );
+        assert_eq!(r.observations[1].status, Status::Passed);
+    }
+
+    #[test]
+    fn transitions_are_checked() {
+        let e = run_little(
+            r#"{"Identifier": "a", "Event": {"Type": "TestInitiated", "Properties": {}}, "Transitions": {"NextObservations": ["nowhere"]}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("\"a\"") && e.contains("nowhere"), "{e}");
+        let e = run_little(
+            r#"{"Identifier": "a", "Event": {"Type": "TestInitiated", "Properties": {}}, "Transitions": {"NextObservations": ["b"]}},
+               {"Identifier": "b", "Event": {"Type": "TestCompleted", "Properties": {}}, "Transitions": {"NextObservations": ["a"]}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cycle"), "{e}");
+        let e = run_little(
+            r#"{"Identifier": "a", "Event": {"Type": "TestInitiated", "Properties": {"Extra": 1}}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("Extra"), "{e}");
+    }
 }
