@@ -6,6 +6,7 @@ pub mod engine;
 pub mod flow;
 pub mod host;
 pub mod reference;
+pub mod testcase;
 
 pub use check::{check_flow, Finding, Severity, Tally};
 pub use engine::{

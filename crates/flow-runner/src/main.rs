@@ -14,6 +14,8 @@ use flow_runner::{
     Step,
 };
 
+mod test_command;
+
 /// Prints a line to stdout; a reader that went away (`| head`) ends the program quietly instead
 /// of the panic `println!` gives on a closed pipe.
 macro_rules! out {
@@ -54,6 +56,7 @@ USAGE:
     flow-runner check --bundle DIR [--strict]
     flow-runner run FILE... [--lambda ARN=FUNCTION]... [--type TYPE] [OPTIONS]
     flow-runner reference        the reference table the checker applies (Markdown)
+    flow-runner test TESTCASE... [OPTIONS]   (Connect test cases; flow-runner test --help)
 
 PATH is a flow exported from the Connect console, a describe-contact-flow(-module) answer or its
 inner object, or a list of them, a CloudFormation template (JSON or YAML) with
@@ -451,6 +454,9 @@ fn function_dir(args: &Args) -> Result<PathBuf, String> {
 
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.first().map(String::as_str) == Some("test") {
+        return test_command::main(&raw[1..]);
+    }
     if raw.is_empty() || raw.iter().any(|a| a == "-h" || a == "--help") {
         out!("{}", HELP.trim_end());
         return ExitCode::from(if raw.is_empty() { 2 } else { 0 });
