@@ -1,195 +1,279 @@
-//! Hand-rolled argument parsing for `cargo run -p journey -- …`.
+//! The command line of `cargo run -p journey -- …` (clap derive: `--help` is generated from the
+//! documentation of the fields below).
 
-use crate::{Binaries, FaultSpec, Options, INTERVAL_RANGE, MAX_OFFERS_RANGE};
+use clap::{CommandFactory, Parser, ValueEnum};
 
-pub const HELP: &str = "\
-journey: the whole Connect ↔ Mindful callback journey, locally
+use crate::{
+    Binaries, FaultSpec, Options, DEFAULT_COUNTRY, DEFAULT_INTERVAL_SECONDS, DEFAULT_LANGUAGE,
+    DEFAULT_MAX_OFFERS, DEFAULT_NUMBER, DEFAULT_WAIT, INTERVAL_RANGE, MAX_OFFERS_RANGE,
+};
 
-The three functions are built and run as real Lambda processes (Runtime API emulator), Mindful is
-the embedded simulator; the journey runs the shipped contact flows (flow-runner) and prints each
-block, the branch it took and what each function got and answered. Everything runs on
-127.0.0.1; nothing is deployed or installed.
+const EXIT_STATUS: &str = "\
+Exit status:
+  0  every function answered as designed: the happy path, or, with --fault, the documented
+     status=error + error code inside the function's time budget, and the flow took its branch
+  1  a step did not answer as designed (wrong status/code, Lambda error, over budget)
+  2  bad arguments
+  3  the journey could not run (build failed, a function or the simulator did not start)";
 
-USAGE:
-    cargo run -p journey [-- OPTIONS]
+/// Heading of the flags of the README's "Optional enhancements".
+const ENHANCEMENTS: &str = "Optional enhancements (README \"Optional enhancements\")";
 
-OPTIONS:
-    --number <NUMBER>        caller's number as given [default: \"+1 (320) 907-1234\"];
-                             normalised with --country to the E.164 Connect presents
-                             (\"anonymous\" shows the invalid-number branch)
-    --country <CC>           DEFAULT_COUNTRY, ISO 3166 alpha-2 [default: US]
-    --language <TAG>         the contact's language: en-US, es-MX, fr-FR… [default: en-US]
-    --wait <SECONDS>         oldest contact in queue ($.Metrics.Queue.OldestContactAge)
-                             [default: 185]; under 60 s no callback is offered
-    --agents-available <N>   $.Metrics.Agents.Available.Count [default: 0]; > 0: no offer
-    --decline                the caller does not press 1 (stays in queue); with
-                             --second-chance: to any offer, until MaxCallbackOffers is reached;
-                             with --offered-by mindful: declines Mindful's offer (held by Mindful)
-    --offered-by <WHO>       CallbackOfferedBy: connect (Connect says the wait and asks \"press 1\")
-                             or mindful (the flows transfer to the Call Target without a prompt;
-                             Mindful's IVR offers) [default: connect]
-    --ecbt <SECONDS>         Mindful's Datastore answers carry ecbt (estimated callback time):
-                             the caller hears it after accepting [default: null]
-    --mindful-status <STATE> stack with CheckMindfulStatus=true: before each offer the flows ask
-                             Mindful's Scheduler widget status, which answers STATE:
-                             offer_callback (offer as usual), display_ewt_only or
-                             platform_unavailable (no offer: the caller queues)
+// `-h` prints the first paragraph of each documentation below, `--help` all of it, lines kept as
+// written (`verbatim_doc_comment`: clap's `wrap_help`, which would reflow them, is not compiled in).
 
-OPTIONAL ENHANCEMENTS (README \"Optional enhancements\"):
-    --second-chance          stack with SecondChanceOffers=true: the caller declines the first
-                             offer and waits in queue; the customer queue flow re-reads the
-                             metrics every --interval seconds, calls ocw-phrase with
-                             offers_made/max_offers and offers again; the caller accepts
-    --max-offers <N>         MaxCallbackOffers, offers per call, the first included
-                             [default: 2] (1-20; 1 = no second chance)
-    --interval <SECONDS>     SecondChanceIntervalSeconds [default: 120] (30-3600)
-    --two-queues             two callers, from queues Billing and Sales, through one Call
-                             Target and one return DID (ReturnRoutingAttribute=skill): each
-                             is restored to their own queue and skill
-    --fault <ROUTE:KIND>     inject a Mindful fault on every request of ROUTE and watch the
-                             flow's error branch. ROUTE: token, agent_answer, datastore_post,
-                             datastore_get, widget_status, any. KIND: status=CODE, latency=MS, hang,
-                             malformed_json, wrong_content_type, reset. Examples:
-                               datastore_post:status=503   POST fails → caller stays in queue
-                               datastore_get:malformed_json  context lost → default queue
-                               token:status=401            agent-answer: auth_failed
-                               agent_answer:hang           agent-answer: timeout inside 2 s
-    --tls                    Mindful over https: the simulator generates a test CA and serves
-                             TLS (token endpoint on its own port); the functions trust the test
-                             root through SSL_CERT_FILE = the system CA bundle + the test root
-    --release                build and run release binaries (slower first build)
-    --logs                   print the functions' own (JSON) log lines under each step
-    -h, --help               print this help
-
-EXIT STATUS:
-    0  every function answered as designed: the happy path, or, with --fault, the documented
-       status=error + error code inside the function's time budget, and the flow took its branch
-    1  a step did not answer as designed (wrong status/code, Lambda error, over budget)
-    2  bad arguments
-    3  the journey could not run (build failed, a function or the simulator did not start)
-";
-
-/// What the command line asks for.
-#[derive(Debug)]
-pub enum Cli {
-    Help,
-    Run(Box<Options>),
+/// journey: the whole Connect ↔ Mindful callback journey, locally
+///
+/// The three functions are built and run as real Lambda processes (Runtime API emulator), Mindful is
+/// the embedded simulator; the journey runs the shipped contact flows (flow-runner) and prints each
+/// block, the branch it took and what each function got and answered. Everything runs on
+/// 127.0.0.1; nothing is deployed or installed.
+#[derive(Debug, Parser)]
+#[command(
+    name = "journey",
+    override_usage = "cargo run -p journey [-- OPTIONS]",
+    verbatim_doc_comment,
+    after_help = "See --help for the details and the exit statuses.",
+    after_long_help = EXIT_STATUS
+)]
+pub struct Args {
+    /// Caller's number as given
+    ///
+    /// Normalised with --country to the E.164 Connect presents
+    /// ("anonymous" shows the invalid-number branch)
+    #[arg(long, value_name = "NUMBER", default_value = DEFAULT_NUMBER, verbatim_doc_comment)]
+    number: String,
+    /// DEFAULT_COUNTRY, ISO 3166 alpha-2
+    #[arg(long, value_name = "CC", default_value = DEFAULT_COUNTRY, value_parser = country)]
+    country: String,
+    /// The contact's language: en-US, es-MX, fr-FR…
+    #[arg(long, value_name = "TAG", default_value = DEFAULT_LANGUAGE)]
+    language: String,
+    /// Oldest contact in queue ($.Metrics.Queue.OldestContactAge)
+    ///
+    /// Under 60 s no callback is offered
+    #[arg(long, value_name = "SECONDS", default_value = DEFAULT_WAIT, verbatim_doc_comment)]
+    wait: String,
+    /// $.Metrics.Agents.Available.Count; > 0: no offer
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = count)]
+    agents_available: u32,
+    /// The caller does not press 1 (stays in queue)
+    ///
+    /// With --second-chance: to any offer, until MaxCallbackOffers is reached;
+    /// with --offered-by mindful: declines Mindful's offer (held by Mindful)
+    #[arg(long, verbatim_doc_comment)]
+    decline: bool,
+    /// CallbackOfferedBy: who offers the callback
+    ///
+    /// connect: Connect says the wait and asks "press 1";
+    /// mindful: the flows transfer to the Call Target without a prompt, Mindful's IVR offers
+    #[arg(
+        long,
+        value_name = "WHO",
+        value_enum,
+        ignore_case = true,
+        default_value_t = OfferedBy::Connect,
+        verbatim_doc_comment
+    )]
+    offered_by: OfferedBy,
+    /// Mindful's Datastore answers carry ecbt (estimated callback time) [default: null]
+    ///
+    /// The caller hears it after accepting (0-86400)
+    #[arg(long, value_name = "SECONDS", value_parser = ecbt, verbatim_doc_comment)]
+    ecbt: Option<u64>,
+    /// Stack with CheckMindfulStatus=true; Mindful's widget answers STATE
+    ///
+    /// Before each offer the flows ask Mindful's Scheduler widget status, which answers STATE:
+    /// offer_callback (offer as usual), display_ewt_only or platform_unavailable
+    /// (no offer: the caller queues)
+    #[arg(long, value_name = "STATE", value_parser = widget_state, verbatim_doc_comment)]
+    mindful_status: Option<String>,
+    /// Stack with SecondChanceOffers=true: a second offer after a decline
+    ///
+    /// The caller declines the first offer and waits in queue; the customer queue flow
+    /// re-reads the metrics every --interval seconds, calls ocw-phrase with
+    /// offers_made/max_offers and offers again; the caller accepts
+    #[arg(long, help_heading = ENHANCEMENTS, verbatim_doc_comment)]
+    second_chance: bool,
+    /// MaxCallbackOffers, offers per call, the first included (1-20)
+    ///
+    /// 1 = no second chance
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_OFFERS,
+        value_parser = max_offers,
+        help_heading = ENHANCEMENTS,
+        verbatim_doc_comment
+    )]
+    max_offers: u32,
+    /// SecondChanceIntervalSeconds (30-3600)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = DEFAULT_INTERVAL_SECONDS,
+        value_parser = interval,
+        help_heading = ENHANCEMENTS
+    )]
+    interval: u32,
+    /// Two callers, from queues Billing and Sales, through one Call Target
+    ///
+    /// One return DID (ReturnRoutingAttribute=skill): each caller is restored to their own
+    /// queue and skill
+    #[arg(long, help_heading = ENHANCEMENTS, verbatim_doc_comment)]
+    two_queues: bool,
+    /// Inject a Mindful fault on every request of ROUTE and watch the flow's error branch
+    ///
+    /// ROUTE: token, agent_answer, datastore_post, datastore_get, widget_status, any.
+    /// KIND: status=CODE, latency=MS, hang, malformed_json, wrong_content_type, reset.
+    /// Examples:
+    ///   datastore_post:status=503     POST fails → caller stays in queue
+    ///   datastore_get:malformed_json  context lost → default queue
+    ///   token:status=401              agent-answer: auth_failed
+    ///   agent_answer:hang             agent-answer: timeout inside 2 s
+    #[arg(
+        long,
+        value_name = "ROUTE:KIND",
+        value_parser = FaultSpec::parse,
+        help_heading = ENHANCEMENTS,
+        verbatim_doc_comment
+    )]
+    fault: Option<FaultSpec>,
+    /// Mindful over https (test CA)
+    ///
+    /// The simulator generates a test CA and serves TLS (token endpoint on its own port);
+    /// the functions trust the test root through SSL_CERT_FILE = the system CA bundle +
+    /// the test root
+    #[arg(long, help_heading = ENHANCEMENTS, verbatim_doc_comment)]
+    tls: bool,
+    /// Build and run release binaries (slower first build)
+    #[arg(long, help_heading = ENHANCEMENTS)]
+    release: bool,
+    /// Print the functions' own (JSON) log lines under each step
+    #[arg(long, help_heading = ENHANCEMENTS)]
+    logs: bool,
 }
 
-/// Parses the arguments after the program name. `--flag value` and `--flag=value` both work.
-pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String> {
-    let mut o = Options::default();
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Cli::Help),
-            "--number" => o.number = value(&flag)?,
-            "--country" => {
-                let c = value(&flag)?.trim().to_ascii_uppercase();
-                if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
-                    return Err(format!(
-                        "--country {c:?}: expected an ISO 3166 alpha-2 code like US"
-                    ));
-                }
-                o.country = c;
-            }
-            "--language" => o.language = value(&flag)?,
-            "--wait" => o.wait = value(&flag)?,
-            "--agents-available" => {
-                let v = value(&flag)?;
-                o.agents_available = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("--agents-available {v:?}: expected a count"))?;
-            }
-            "--decline" => o.decline = true,
-            "--offered-by" => {
-                let v = value(&flag)?;
-                o.mindful_offers = match v.trim().to_ascii_lowercase().as_str() {
-                    "connect" => false,
-                    "mindful" => true,
-                    _ => return Err(format!("--offered-by {v:?}: expected connect or mindful")),
-                };
-            }
-            "--mindful-status" => {
-                let v = value(&flag)?;
-                let state = v.trim();
-                if state.is_empty() || state.len() > 64 {
-                    return Err(format!("--mindful-status {v:?}: expected a widget state such as offer_callback or platform_unavailable"));
-                }
-                o.mindful_status = Some(state.to_string());
-            }
-            "--ecbt" => {
-                let v = value(&flag)?;
-                o.ecbt = Some(
-                    v.trim()
-                        .parse()
-                        .ok()
-                        .filter(|n| *n <= 86_400)
-                        .ok_or_else(|| format!("--ecbt {v:?}: expected seconds from 0 to 86400"))?,
-                );
-            }
-            "--second-chance" => o.second_chance = true,
-            "--two-queues" => o.two_queues = true,
-            "--max-offers" => {
-                let v = value(&flag)?;
-                o.max_offers = v
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|n| MAX_OFFERS_RANGE.contains(n))
-                    .ok_or_else(|| format!("--max-offers {v:?}: expected a count from 1 to 20"))?;
-            }
-            "--interval" => {
-                let v = value(&flag)?;
-                o.interval = v
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|n| INTERVAL_RANGE.contains(n))
-                    .ok_or_else(|| format!("--interval {v:?}: expected seconds from 30 to 3600"))?;
-            }
-            "--fault" => o.fault = Some(FaultSpec::parse(&value(&flag)?)?),
-            "--release" => o.binaries = Binaries::Build { release: true },
-            "--tls" => o.tls = true,
-            "--logs" => o.show_logs = true,
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+/// Who makes the callback offer (`CallbackOfferedBy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OfferedBy {
+    Connect,
+    Mindful,
+}
+
+/// Parses the whole command line (program name first); `--flag value` and `--flag=value` both
+/// work. `--help` and bad arguments come back as the clap error to print (`Error::exit`: help on
+/// stdout with status 0, an error on stderr with status 2).
+pub fn parse_args<I, T>(args: I) -> Result<Options, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let a = Args::try_parse_from(args)?;
+    if a.two_queues && (a.second_chance || a.decline) {
+        return Err(Args::command().error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "--two-queues plays two callers who accept the first offer: it does not combine with --second-chance or --decline",
+        ));
     }
-    if o.two_queues && (o.second_chance || o.decline) {
-        return Err("--two-queues plays two callers who accept the first offer: it does not combine with --second-chance or --decline".into());
+    Ok(Options {
+        number: a.number,
+        country: a.country,
+        language: a.language,
+        wait: a.wait,
+        agents_available: a.agents_available,
+        fault: a.fault,
+        decline: a.decline,
+        second_chance: a.second_chance,
+        max_offers: a.max_offers,
+        interval: a.interval,
+        two_queues: a.two_queues,
+        binaries: Binaries::Build { release: a.release },
+        show_logs: a.logs,
+        tls: a.tls,
+        mindful_offers: a.offered_by == OfferedBy::Mindful,
+        ecbt: a.ecbt,
+        mindful_status: a.mindful_status,
+    })
+}
+
+fn country(v: &str) -> Result<String, String> {
+    let c = v.trim().to_ascii_uppercase();
+    if c.len() == 2 && c.chars().all(|ch| ch.is_ascii_alphabetic()) {
+        Ok(c)
+    } else {
+        Err("expected an ISO 3166 alpha-2 code like US".into())
     }
-    Ok(Cli::Run(Box::new(o)))
+}
+
+fn count(v: &str) -> Result<u32, String> {
+    v.trim().parse().map_err(|_| "expected a count".into())
+}
+
+fn max_offers(v: &str) -> Result<u32, String> {
+    in_range(v, &MAX_OFFERS_RANGE, "a count from 1 to 20")
+}
+
+fn interval(v: &str) -> Result<u32, String> {
+    in_range(v, &INTERVAL_RANGE, "seconds from 30 to 3600")
+}
+
+fn ecbt(v: &str) -> Result<u64, String> {
+    in_range(v, &(0..=86_400), "seconds from 0 to 86400")
+}
+
+/// A number in `range`, surrounding spaces allowed; `expected` says what was wanted (a clap
+/// value parser's error: clap names the flag and the value).
+pub fn in_range<T: std::str::FromStr + PartialOrd>(
+    v: &str,
+    range: &std::ops::RangeInclusive<T>,
+    expected: &str,
+) -> Result<T, String> {
+    v.trim()
+        .parse()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| format!("expected {expected}"))
+}
+
+fn widget_state(v: &str) -> Result<String, String> {
+    let state = v.trim();
+    if state.is_empty() || state.len() > 64 {
+        return Err(
+            "expected a widget state such as offer_callback or platform_unavailable".into(),
+        );
+    }
+    Ok(state.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::error::ErrorKind;
     use mindful_sim::{Fault, Route};
 
-    fn p(args: &[&str]) -> Result<Cli, String> {
-        parse_args(args.iter().map(|s| s.to_string()))
+    fn p(args: &[&str]) -> Result<Options, clap::Error> {
+        parse_args(std::iter::once("journey").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_is_well_formed() {
+        Args::command().debug_assert();
     }
 
     #[test]
     fn defaults_and_flags() {
-        let Ok(Cli::Run(o)) = p(&[]) else {
-            panic!("defaults")
-        };
+        let Ok(o) = p(&[]) else { panic!("defaults") };
         assert_eq!(o.wait, "185");
         assert_eq!(o.binaries, Binaries::Build { release: false });
         assert!(!o.tls);
-        let Ok(Cli::Run(o)) = p(&[
+        let d = Options::default();
+        assert_eq!(
+            (&o.number, &o.country, &o.language, o.agents_available),
+            (&d.number, &d.country, &d.language, d.agents_available)
+        );
+        assert!(!o.mindful_offers && o.ecbt.is_none() && o.mindful_status.is_none());
+        let Ok(o) = p(&[
             "--number",
             "(320) 907-1234",
             "--country=gb",
@@ -217,27 +301,34 @@ mod tests {
         assert_eq!(o.fault.map(|f| f.fault), Some(Fault::Status { code: 401 }));
         assert!(o.decline && o.show_logs && o.tls);
         assert_eq!(o.binaries, Binaries::Build { release: true });
-        assert!(matches!(p(&["--help"]), Ok(Cli::Help)));
+        assert!(matches!(p(&["--help"]), Err(e) if e.kind() == ErrorKind::DisplayHelp));
         assert!(p(&["--nope"]).is_err());
         assert!(p(&["--wait"]).is_err());
         assert!(p(&["--agents-available", "x"]).is_err());
         assert!(p(&["--country", "USA"]).is_err());
         assert!(p(&["--fault", "x"]).is_err());
+        // Bad arguments exit with status 2.
+        assert!(p(&["--nope"]).is_err_and(|e| e.exit_code() == 2));
+        let Ok(o) = p(&["--offered-by", "Mindful", "--ecbt=540"]) else {
+            panic!("offered by")
+        };
+        assert!(o.mindful_offers);
+        assert_eq!(o.ecbt, Some(540));
+        assert!(p(&["--offered-by", "agent"]).is_err());
+        assert!(p(&["--ecbt", "86401"]).is_err());
     }
 
     #[test]
     fn enhancement_flags() {
-        let Ok(Cli::Run(o)) = p(&[]) else {
-            panic!("defaults")
-        };
+        let Ok(o) = p(&[]) else { panic!("defaults") };
         assert!(!o.second_chance && !o.two_queues);
         assert_eq!((o.max_offers, o.interval), (2, 120));
-        let Ok(Cli::Run(o)) = p(&["--second-chance", "--max-offers=3", "--interval", "60"]) else {
+        let Ok(o) = p(&["--second-chance", "--max-offers=3", "--interval", "60"]) else {
             panic!("second chance")
         };
         assert!(o.second_chance);
         assert_eq!((o.max_offers, o.interval), (3, 60));
-        let Ok(Cli::Run(o)) = p(&["--two-queues"]) else {
+        let Ok(o) = p(&["--two-queues"]) else {
             panic!("two queues")
         };
         assert!(o.two_queues);
@@ -246,12 +337,12 @@ mod tests {
         assert!(p(&["--interval", "5"]).is_err());
         assert!(p(&["--two-queues", "--second-chance"]).is_err());
         assert!(p(&["--two-queues", "--decline"]).is_err());
-        let Ok(Cli::Run(o)) = p(&["--mindful-status", "platform_unavailable"]) else {
+        let Ok(o) = p(&["--mindful-status", "platform_unavailable"]) else {
             panic!("mindful status")
         };
         assert_eq!(o.mindful_status.as_deref(), Some("platform_unavailable"));
         assert!(p(&["--mindful-status="]).is_err());
-        let Ok(Cli::Run(o)) = p(&["--fault", "widget_status:hang"]) else {
+        let Ok(o) = p(&["--fault", "widget_status:hang"]) else {
             panic!("widget status fault")
         };
         assert_eq!(

@@ -29,7 +29,7 @@ use serde_json::{json, Map, Value};
 
 pub mod cli;
 
-pub use cli::{parse_args, Cli, HELP};
+pub use cli::{parse_args, Args};
 
 /// The three functions, in the order the journey meets them.
 pub const FUNCTIONS: [&str; 3] = ["ocw-phrase", "datastore-proxy", "agent-answer"];
@@ -62,6 +62,11 @@ pub const SALES_AGENT_ID: &str = "asmith";
 /// `--two-queues` plays the stack with `ReturnRoutingAttribute=skill`: the inbound flow stores
 /// `$.Attributes.skill` as `routing_attribute`, the return flow restores it into `skill`.
 pub const ROUTING_ATTRIBUTE: &str = "skill";
+/// Defaults of the caller and the queue (`--number`, `--country`, `--language`, `--wait`).
+pub const DEFAULT_NUMBER: &str = "+1 (320) 907-1234";
+pub const DEFAULT_COUNTRY: &str = "US";
+pub const DEFAULT_LANGUAGE: &str = "en-US";
+pub const DEFAULT_WAIT: &str = "185";
 /// Defaults of the second-chance stack parameters (`MaxCallbackOffers`,
 /// `SecondChanceIntervalSeconds`) and their allowed ranges.
 pub const DEFAULT_MAX_OFFERS: u32 = 2;
@@ -202,10 +207,10 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            number: "+1 (320) 907-1234".into(),
-            country: "US".into(),
-            language: "en-US".into(),
-            wait: "185".into(),
+            number: DEFAULT_NUMBER.into(),
+            country: DEFAULT_COUNTRY.into(),
+            language: DEFAULT_LANGUAGE.into(),
+            wait: DEFAULT_WAIT.into(),
             agents_available: 0,
             fault: None,
             decline: false,

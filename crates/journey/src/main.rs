@@ -4,20 +4,11 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use journey::{parse_args, run, Cli, HELP};
+use journey::{parse_args, run};
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
-        Ok(Cli::Help) => {
-            print!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Ok(Cli::Run(o)) => o,
-        Err(e) => {
-            eprintln!("journey: {e}\nTry --help.");
-            return ExitCode::from(2);
-        }
-    };
+    // `--help` prints to stdout and exits 0; bad arguments print to stderr and exit 2.
+    let options = parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match run(&options, &mut out) {

@@ -3,11 +3,12 @@
 //! ```text
 //! cargo run -p lambda-harness --example cold_starts -- [--release] [--package P] [--bin B] [N]
 //! ```
-//! Defaults: package `lambda-harness`, binary `harness-echo`, debug profile, N = 20.
+//! Defaults: package `lambda-harness`, binary `harness-echo`, debug profile, N = 20 (`--help`).
 //! Builds the package first (`cargo build [--release] -p P`).
 
 use std::time::Duration;
 
+use clap::Parser;
 use lambda_harness::{build, FunctionProcess, HarnessError};
 use serde_json::json;
 
@@ -16,20 +17,39 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// cold_starts: init, first and warm invocation times and peak RSS of a Lambda binary
+///
+/// Builds the package first (`cargo build [--release] -p PACKAGE`), then starts the binary N
+/// times on the harness's Runtime API emulator.
+#[derive(Parser)]
+#[command(
+    name = "cold_starts",
+    override_usage = "cargo run -p lambda-harness --example cold_starts -- [OPTIONS] [N]",
+    verbatim_doc_comment
+)]
+struct Args {
+    /// Build and run the release binary (default: debug)
+    #[arg(long)]
+    release: bool,
+    /// The package to build
+    #[arg(long, value_name = "P", default_value = "lambda-harness")]
+    package: String,
+    /// The binary to start
+    #[arg(long, value_name = "B", default_value = "harness-echo")]
+    bin: String,
+    /// Cold starts
+    #[arg(default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..))]
+    n: u16,
+}
+
 fn main() -> Result<(), HarnessError> {
-    let mut release = false;
-    let mut package = "lambda-harness".to_string();
-    let mut bin = "harness-echo".to_string();
-    let mut n = 20usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--release" => release = true,
-            "--package" => package = args.next().unwrap_or(package),
-            "--bin" => bin = args.next().unwrap_or(bin),
-            other => n = other.parse().unwrap_or(n),
-        }
-    }
+    let Args {
+        release,
+        package,
+        bin,
+        n,
+    } = Args::parse();
+    let n = usize::from(n);
     let dir = build(&[&package], release)?;
     let path = dir.join(&bin);
     let (mut inits, mut firsts, mut warms, mut rss) = (vec![], vec![], vec![], vec![]);

@@ -1,16 +1,13 @@
 //! The `/_sim/` control API. Never logged as a simulated request, never subject to faults.
 
-use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper::{Method, Response, StatusCode};
+use hyper::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::server::control_json;
+use crate::respond::{error, invalid_request, json_resp, Resp};
 use crate::state::{Fault, Route, Shared};
 use crate::util;
-
-type Resp = Response<Full<Bytes>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,23 +30,17 @@ struct WidgetReq {
     ewt: Option<u64>,
 }
 
-fn bad(msg: impl Into<String>) -> Resp {
-    control_json(
-        StatusCode::BAD_REQUEST,
-        &json!({"error": "invalid_request", "message": msg.into()}),
-    )
-}
-
 fn ok() -> Resp {
-    control_json(StatusCode::OK, &json!({"ok": true}))
+    json_resp(StatusCode::OK, &json!({"ok": true}))
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Resp {
     match serde_json::to_value(v) {
-        Ok(v) => control_json(StatusCode::OK, &v),
-        Err(e) => control_json(
+        Ok(v) => json_resp(StatusCode::OK, &v),
+        Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            &json!({"error": "internal", "message": e.to_string()}),
+            "internal",
+            &e.to_string(),
         ),
     }
 }
@@ -57,20 +48,20 @@ fn to_json<T: serde::Serialize>(v: &T) -> Resp {
 pub(crate) fn handle(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Resp {
     let path = path.trim_end_matches('/');
     match (method, path) {
-        (&Method::GET, "/_sim" | "/_sim/health") => control_json(
+        (&Method::GET, "/_sim" | "/_sim/health") => json_resp(
             StatusCode::OK,
             &json!({"ok": true, "service": "mindful-sim", "version": env!("CARGO_PKG_VERSION")}),
         ),
         (&Method::POST, "/_sim/calls") => match serde_json::from_slice::<CallReq>(body) {
             Ok(c) if util::valid_ani(&c.ani) => {
                 let id = shared.lock().register_call(&c.ani);
-                control_json(
+                json_resp(
                     StatusCode::CREATED,
                     &json!({"id": id, "ani": c.ani, "state": "connecting"}),
                 )
             }
-            Ok(_) => bad("ani must match ^\\+?[1-9]\\d{1,14}$"),
-            Err(e) => bad(format!("expected {{\"ani\":\"+1...\"}}: {e}")),
+            Ok(_) => invalid_request("ani must match ^\\+?[1-9]\\d{1,14}$"),
+            Err(e) => invalid_request(&format!("expected {{\"ani\":\"+1...\"}}: {e}")),
         },
         (&Method::GET, "/_sim/calls") => to_json(&shared.lock().calls),
         (&Method::DELETE, "/_sim/calls") => {
@@ -90,12 +81,12 @@ pub(crate) fn handle(shared: &Shared, method: &Method, path: &str, body: &Bytes)
             Ok(FaultReq {
                 fault: Fault::Status { code },
                 ..
-            }) if !(200..=599).contains(&code) => bad("status code must be 200-599"),
+            }) if !(200..=599).contains(&code) => invalid_request("status code must be 200-599"),
             Ok(f) => {
                 shared.lock().set_fault(f.route, f.fault, f.count);
                 ok()
             }
-            Err(e) => bad(format!("invalid fault: {e}")),
+            Err(e) => invalid_request(&format!("invalid fault: {e}")),
         },
         (&Method::DELETE, "/_sim/faults") => {
             shared.lock().faults.clear();
@@ -119,15 +110,15 @@ pub(crate) fn handle(shared: &Shared, method: &Method, path: &str, body: &Bytes)
                 })
                 .collect();
             out.sort_by_key(|v| v.to_string());
-            control_json(StatusCode::OK, &Value::Array(out))
+            json_resp(StatusCode::OK, &Value::Array(out))
         }
         (&Method::POST, "/_sim/widget") => match serde_json::from_slice::<WidgetReq>(body) {
             Ok(w) if !w.widget_state.trim().is_empty() => {
                 shared.lock().widget = Some((w.widget_state, w.ewt));
                 ok()
             }
-            Ok(_) => bad("widget_state must not be empty"),
-            Err(e) => bad(format!(
+            Ok(_) => invalid_request("widget_state must not be empty"),
+            Err(e) => invalid_request(&format!(
                 "expected {{\"widget_state\":\"…\",\"ewt\":seconds}}: {e}"
             )),
         },
@@ -135,9 +126,6 @@ pub(crate) fn handle(shared: &Shared, method: &Method, path: &str, body: &Bytes)
             shared.reset();
             ok()
         }
-        _ => control_json(
-            StatusCode::NOT_FOUND,
-            &json!({"error": "not_found", "message": "unknown control route"}),
-        ),
+        _ => error(StatusCode::NOT_FOUND, "not_found", "unknown control route"),
     }
 }

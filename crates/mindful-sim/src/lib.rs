@@ -24,6 +24,7 @@
 mod config;
 mod control;
 mod distance;
+mod respond;
 mod server;
 mod state;
 mod tls;

@@ -1,77 +1,126 @@
-//! `mindful-sim` binary: run the simulator until Ctrl-C.
+//! `mindful-sim` binary: run the simulator until Ctrl-C. `--help` is generated (clap derive) from
+//! the documentation of the fields of [`Args`].
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use mindful_sim::{ClientConfig, SimConfig, TemplateConfig};
 
 const DEFAULT_PORT: u16 = 8089;
 
-const HELP: &str = "\
-mindful-sim: local simulator of Mindful's OAuth, Agent Answer and Datastore APIs
-(for tests, demos and benchmarks; never deploy it)
+const DEFAULTS_AND_ROUTES: &str = "\
+Defaults (zero configuration):
+  client sim-client / sim-secret, template token sim-datastore-token keeping every key,
+  tokens valid 3600 s, records kept 48 h, http://127.0.0.1:8089
 
-USAGE:
-    mindful-sim [OPTIONS]
+Routes:
+  POST /oauth2/token                      Basic auth, grant_type=client_credentials
+  POST /v2/callback/agentAnswer           Bearer access token
+  POST /api/v1/data_sets                  Bearer template token
+  GET  /api/v1/data_sets/search?customer_contact_number=...
+Control (/_sim/, never logged, never faulted):
+  GET  /_sim/health                       readiness
+  POST /_sim/calls {\"ani\":\"+1...\"}         register a connecting call; GET lists, DELETE clears
+  GET  /_sim/requests                     request log (secrets masked); DELETE clears log+stats
+  GET  /_sim/stats                        counts per route
+  POST /_sim/faults {\"route\":\"token\",\"fault\":{\"kind\":\"status\",\"code\":503},\"count\":1}
+  GET  /_sim/faults, DELETE /_sim/faults  list / clear faults
+  GET  /_sim/records                      stored datastore records
+  POST /_sim/reset                        forget everything";
 
-OPTIONS:
-    -c, --config <FILE>        JSON configuration file (see README.md); flags given after it win
-    -b, --bind <ADDR>          bind address [default: 127.0.0.1]; a non-loopback address is
-                               refused unless --allow-non-loopback is given
-    -p, --port <PORT>          port, 0 = any free port [default: 8089]
-        --client <ID:SECRET>   accepted OAuth client (repeatable; replaces the default client)
-        --template <TOKEN>     Data Set Template API token keeping every Data Key
-                               (repeatable; replaces the default template)
-        --data-keys <K1,K2>    Data Keys kept by the templates given with --template
-        --retention-secs <N>   retention of the templates given with --template [default: 172800]
-        --token-lifetime <N>   access-token lifetime in seconds [default: 3600]
-        --rate-limit <N>       Agent Answer requests per rolling second before 429 [default: none]
-        --allow-non-loopback   permit --bind to a non-loopback address
-        --tls                  serve https (URLs https://localhost:<port>) with a test CA
-                               generated at start; its root certificate is written to
-                               --ca-file for clients to trust (e.g. via SSL_CERT_FILE)
-        --ca-file <PATH>       where --tls writes the test root (PEM)
-                               [default: <temp dir>/mindful-sim-ca.pem]
-        --rtt <DURATION>       round-trip time to the clients (e.g. 40ms): one RTT per TCP
-                               handshake, TLS flight and request [default: 0]
-    -q, --quiet                do not log requests to stderr
-    -h, --help                 print this help
+// `-h` prints the first paragraph of each documentation below, `--help` all of it, lines kept as
+// written (`verbatim_doc_comment`: clap's `wrap_help`, which would reflow them, is not compiled in).
 
-DEFAULTS (zero configuration):
-    client sim-client / sim-secret, template token sim-datastore-token keeping every key,
-    tokens valid 3600 s, records kept 48 h, http://127.0.0.1:8089
-
-ROUTES:
-    POST /oauth2/token                      Basic auth, grant_type=client_credentials
-    POST /v2/callback/agentAnswer           Bearer access token
-    POST /api/v1/data_sets                  Bearer template token
-    GET  /api/v1/data_sets/search?customer_contact_number=...
-CONTROL (/_sim/, never logged, never faulted):
-    GET  /_sim/health                       readiness
-    POST /_sim/calls {\"ani\":\"+1...\"}         register a connecting call; GET lists, DELETE clears
-    GET  /_sim/requests                     request log (secrets masked); DELETE clears log+stats
-    GET  /_sim/stats                        counts per route
-    POST /_sim/faults {\"route\":\"token\",\"fault\":{\"kind\":\"status\",\"code\":503},\"count\":1}
-    GET  /_sim/faults, DELETE /_sim/faults  list / clear faults
-    GET  /_sim/records                      stored datastore records
-    POST /_sim/reset                        forget everything
-";
+/// mindful-sim: local simulator of Mindful's OAuth, Agent Answer and Datastore APIs
+/// (for tests, demos and benchmarks; never deploy it)
+#[derive(Debug, Parser)]
+#[command(
+    name = "mindful-sim",
+    verbatim_doc_comment,
+    after_help = DEFAULTS_AND_ROUTES
+)]
+struct Args {
+    /// JSON configuration file (see README.md)
+    ///
+    /// Repeatable, applied in order; the flags given on the command line win over it
+    #[arg(short, long, value_name = "FILE", verbatim_doc_comment)]
+    config: Vec<PathBuf>,
+    /// Bind address
+    ///
+    /// A non-loopback address is refused unless --allow-non-loopback is given
+    #[arg(
+        short,
+        long,
+        value_name = "ADDR",
+        default_value_t = SimConfig::default().bind,
+        verbatim_doc_comment
+    )]
+    bind: IpAddr,
+    /// Port, 0 = any free port
+    #[arg(short, long, default_value_t = DEFAULT_PORT)]
+    port: u16,
+    /// Accepted OAuth client (repeatable; replaces the default client)
+    #[arg(long, value_name = "ID:SECRET", value_parser = client)]
+    client: Vec<ClientConfig>,
+    /// Data Set Template API token keeping every Data Key
+    ///
+    /// Repeatable; replaces the default template
+    #[arg(long, value_name = "TOKEN", verbatim_doc_comment)]
+    template: Vec<String>,
+    /// Data Keys kept by the templates given with --template
+    #[arg(long, value_name = "K1,K2")]
+    data_keys: Option<String>,
+    /// Retention of the templates given with --template
+    #[arg(long, value_name = "N", default_value_t = TemplateConfig::new("").retention_secs)]
+    retention_secs: u64,
+    /// Access-token lifetime in seconds
+    #[arg(long, value_name = "N", default_value_t = SimConfig::default().token_lifetime_secs)]
+    token_lifetime: u64,
+    /// Agent Answer requests per rolling second before 429 [default: none]
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<u32>,
+    /// Permit --bind to a non-loopback address
+    #[arg(long)]
+    allow_non_loopback: bool,
+    /// Serve https (URLs https://localhost:<port>) with a test CA generated at start
+    ///
+    /// Its root certificate is written to --ca-file for clients to trust
+    /// (e.g. via SSL_CERT_FILE)
+    #[arg(long, verbatim_doc_comment)]
+    tls: bool,
+    /// Where --tls writes the test root (PEM) [default: <temp dir>/mindful-sim-ca.pem]
+    #[arg(long, value_name = "PATH")]
+    ca_file: Option<PathBuf>,
+    /// Round-trip time to the clients (e.g. 40ms)
+    ///
+    /// One RTT per TCP handshake, TLS flight and request
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "0",
+        value_parser = parse_rtt,
+        verbatim_doc_comment
+    )]
+    rtt: Duration,
+    /// Do not log requests to stderr
+    #[arg(short, long)]
+    quiet: bool,
+}
 
 fn main() -> ExitCode {
-    match parse(std::env::args().skip(1).collect()) {
-        Ok(Some((config, ca_file))) => run(config, ca_file),
-        Ok(None) => {
-            print!("{HELP}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("mindful-sim: {e}\nTry --help.");
-            ExitCode::from(2)
-        }
+    // `--help` prints to stdout and exits 0; bad arguments print to stderr and exit 2.
+    match parse(std::env::args_os()) {
+        Ok((config, ca_file)) => run(config, ca_file),
+        Err(e) => e.exit(),
     }
 }
 
-fn run(config: SimConfig, ca_file: Option<String>) -> ExitCode {
+fn run(config: SimConfig, ca_file: Option<PathBuf>) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -94,7 +143,7 @@ fn run(config: SimConfig, ca_file: Option<String>) -> ExitCode {
         let c = sim.config();
         eprintln!("mindful-sim listening on {}", sim.base_url());
         if let Some(pem) = sim.ca_pem() {
-            let path = ca_file.map(std::path::PathBuf::from).unwrap_or_else(|| {
+            let path = ca_file.unwrap_or_else(|| {
                 std::env::temp_dir().join("mindful-sim-ca.pem")
             });
             if let Err(e) = std::fs::write(&path, pem) {
@@ -136,103 +185,69 @@ fn run(config: SimConfig, ca_file: Option<String>) -> ExitCode {
     })
 }
 
-/// `Ok(None)` = help requested; else the configuration and the `--ca-file` path.
-fn parse(args: Vec<String>) -> Result<Option<(SimConfig, Option<String>)>, String> {
+/// The configuration and the `--ca-file` path, or the clap error to print (`--help` included).
+fn parse<I, T>(args: I) -> Result<(SimConfig, Option<PathBuf>), clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = Args::command().try_get_matches_from(args)?;
+    let a = Args::from_arg_matches(&matches)?;
+    let refuse = |kind, message: String| Args::command().error(kind, message);
+    let invalid = |message| refuse(ErrorKind::ValueValidation, message);
     let mut config = SimConfig {
         port: DEFAULT_PORT,
         log_requests: true,
         ..SimConfig::default()
     };
-    let mut clients: Vec<ClientConfig> = Vec::new();
-    let mut tokens: Vec<String> = Vec::new();
-    let mut data_keys: Option<Vec<String>> = None;
-    let mut retention: Option<u64> = None;
-    let mut allow_non_loopback = false;
-    let mut ca_file: Option<String> = None;
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "-q" | "--quiet" => config.log_requests = false,
-            "--allow-non-loopback" => allow_non_loopback = true,
-            "--tls" => config.tls = true,
-            "--rtt" => config.rtt = parse_rtt(&value(&flag)?)?,
-            "--ca-file" => ca_file = Some(value(&flag)?),
-            "-c" | "--config" => {
-                let path = value(&flag)?;
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read {path}: {e}"))?;
-                config = config
-                    .apply_json(&text)
-                    .map_err(|e| format!("{path}: {e}"))?;
-            }
-            "-b" | "--bind" => {
-                config.bind = value(&flag)?
-                    .parse::<IpAddr>()
-                    .map_err(|e| format!("--bind: {e}"))?
-            }
-            "-p" | "--port" => {
-                config.port = value(&flag)?.parse().map_err(|e| format!("--port: {e}"))?
-            }
-            "--token-lifetime" => {
-                config.token_lifetime_secs = value(&flag)?
-                    .parse()
-                    .map_err(|e| format!("--token-lifetime: {e}"))?
-            }
-            "--rate-limit" => {
-                config.agent_answer_rate_limit = Some(
-                    value(&flag)?
-                        .parse()
-                        .map_err(|e| format!("--rate-limit: {e}"))?,
-                )
-            }
-            "--retention-secs" => {
-                retention = Some(
-                    value(&flag)?
-                        .parse()
-                        .map_err(|e| format!("--retention-secs: {e}"))?,
-                )
-            }
-            "--client" => {
-                let v = value(&flag)?;
-                let (id, secret) = v.split_once(':').ok_or("--client expects ID:SECRET")?;
-                clients.push(ClientConfig {
-                    client_id: id.to_string(),
-                    client_secret: secret.to_string(),
-                });
-            }
-            "--template" => tokens.push(value(&flag)?),
-            "--data-keys" => {
-                data_keys = Some(
-                    value(&flag)?
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|k| !k.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                )
-            }
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+    for path in &a.config {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+        config = config
+            .apply_json(&text)
+            .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
     }
-    if !clients.is_empty() {
-        config.clients = clients;
+    // A flag's default does not undo the configuration file: only flags given apply over it.
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    if given("bind") {
+        config.bind = a.bind;
     }
-    if (data_keys.is_some() || retention.is_some()) && tokens.is_empty() {
-        return Err("--data-keys / --retention-secs apply to --template tokens; give one".into());
+    if given("port") {
+        config.port = a.port;
     }
-    if !tokens.is_empty() {
-        config.templates = tokens
+    if given("token_lifetime") {
+        config.token_lifetime_secs = a.token_lifetime;
+    }
+    if a.rate_limit.is_some() {
+        config.agent_answer_rate_limit = a.rate_limit;
+    }
+    if a.quiet {
+        config.log_requests = false;
+    }
+    if a.tls {
+        config.tls = true;
+    }
+    config.rtt = a.rtt;
+    if !a.client.is_empty() {
+        config.clients = a.client;
+    }
+    let retention = given("retention_secs").then_some(a.retention_secs);
+    if (a.data_keys.is_some() || retention.is_some()) && a.template.is_empty() {
+        return Err(refuse(
+            ErrorKind::MissingRequiredArgument,
+            "--data-keys / --retention-secs apply to --template tokens; give one".into(),
+        ));
+    }
+    let data_keys: Option<Vec<String>> = a.data_keys.map(|keys| {
+        keys.split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .collect()
+    });
+    if !a.template.is_empty() {
+        config.templates = a
+            .template
             .into_iter()
             .enumerate()
             .map(|(i, token)| {
@@ -251,21 +266,33 @@ fn parse(args: Vec<String>) -> Result<Option<(SimConfig, Option<String>)>, Strin
             })
             .collect();
     }
-    if !config.bind.is_loopback() && !allow_non_loopback {
-        return Err(format!(
+    if !config.bind.is_loopback() && !a.allow_non_loopback {
+        return Err(invalid(format!(
             "refusing to bind non-loopback address {} without --allow-non-loopback",
             config.bind
+        )));
+    }
+    if a.ca_file.is_some() && !config.tls {
+        return Err(refuse(
+            ErrorKind::MissingRequiredArgument,
+            "--ca-file applies to --tls".into(),
         ));
     }
-    if ca_file.is_some() && !config.tls {
-        return Err("--ca-file applies to --tls".into());
-    }
-    config.validate()?;
-    Ok(Some((config, ca_file)))
+    config.validate().map_err(invalid)?;
+    Ok((config, a.ca_file))
+}
+
+/// `--client ID:SECRET`.
+fn client(v: &str) -> Result<ClientConfig, String> {
+    let (id, secret) = v.split_once(':').ok_or("expected ID:SECRET")?;
+    Ok(ClientConfig {
+        client_id: id.to_string(),
+        client_secret: secret.to_string(),
+    })
 }
 
 /// `40ms`, `0.04s` or a bare number of milliseconds.
-fn parse_rtt(raw: &str) -> Result<std::time::Duration, String> {
+fn parse_rtt(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let (number, scale) = if let Some(ms) = raw.strip_suffix("ms") {
         (ms, 1.0)
@@ -275,12 +302,10 @@ fn parse_rtt(raw: &str) -> Result<std::time::Duration, String> {
         (raw, 1.0)
     };
     match number.trim().parse::<f64>() {
-        Ok(v) if v >= 0.0 && (v * scale) <= 10_000.0 => Ok(std::time::Duration::from_micros(
-            (v * scale * 1000.0) as u64,
-        )),
-        _ => Err(format!(
-            "--rtt: {raw} is not a duration from 0 to 10s (e.g. 40ms)"
-        )),
+        Ok(v) if v >= 0.0 && (v * scale) <= 10_000.0 => {
+            Ok(Duration::from_micros((v * scale * 1000.0) as u64))
+        }
+        _ => Err(format!("{raw} is not a duration from 0 to 10s (e.g. 40ms)")),
     }
 }
 
@@ -288,13 +313,18 @@ fn parse_rtt(raw: &str) -> Result<std::time::Duration, String> {
 mod tests {
     use super::*;
 
-    fn p(args: &[&str]) -> Result<Option<SimConfig>, String> {
-        parse(args.iter().map(|s| s.to_string()).collect()).map(|o| o.map(|(c, _)| c))
+    fn p(args: &[&str]) -> Result<SimConfig, clap::Error> {
+        parse(std::iter::once("mindful-sim").chain(args.iter().copied())).map(|(c, _)| c)
+    }
+
+    #[test]
+    fn the_command_is_well_formed() {
+        Args::command().debug_assert();
     }
 
     #[test]
     fn defaults_and_flags() {
-        let c = p(&[]).unwrap().unwrap();
+        let c = p(&[]).unwrap();
         assert_eq!(c.port, DEFAULT_PORT);
         assert!(c.bind.is_loopback());
         assert_eq!(c.templates[0].token, "sim-datastore-token");
@@ -311,24 +341,45 @@ mod tests {
             "--token-lifetime",
             "1",
         ])
-        .unwrap()
         .unwrap();
         assert_eq!(c.port, 0);
         assert_eq!(c.clients[0].client_id, "a");
         assert_eq!(c.templates[0].data_keys, vec!["A", "B"]);
         assert_eq!(c.templates[0].retention_secs, 2);
         assert_eq!(c.token_lifetime_secs, 1);
-        assert!(p(&["--help"]).unwrap().is_none());
+        assert!(p(&["--help"]).is_err_and(|e| e.kind() == ErrorKind::DisplayHelp));
         assert!(p(&["--bind", "0.0.0.0"]).is_err());
         assert!(p(&["--bind", "0.0.0.0", "--allow-non-loopback"]).is_ok());
-        assert!(p(&["--nope"]).is_err());
+        assert!(p(&["--nope"]).is_err_and(|e| e.exit_code() == 2));
         assert!(p(&["--port"]).is_err());
         assert!(p(&["--data-keys", "A"]).is_err());
-        assert!(!p(&[]).unwrap().unwrap().tls);
-        assert!(p(&["--tls"]).unwrap().unwrap().tls);
+        assert!(!p(&[]).unwrap().tls);
+        assert!(p(&["--tls"]).unwrap().tls);
         assert!(p(&["--ca-file", "x.pem"]).is_err());
-        let with_file = parse(vec!["--tls".into(), "--ca-file=x.pem".into()]);
-        assert_eq!(with_file.unwrap().unwrap().1.as_deref(), Some("x.pem"));
+        let with_file = parse(["mindful-sim", "--tls", "--ca-file=x.pem"]);
+        assert_eq!(
+            with_file.unwrap().1.as_deref(),
+            Some(std::path::Path::new("x.pem"))
+        );
+        assert!(p(&["--client", "nocolon"]).is_err());
+        assert!(p(&["--retention-secs", "2"]).is_err());
+        assert!(p(&["-q"]).is_ok_and(|c| !c.log_requests));
+        assert_eq!(p(&["--rtt", "40ms"]).unwrap().rtt.as_millis(), 40);
+    }
+
+    #[test]
+    fn config_file_then_the_flags_given() {
+        let path =
+            std::env::temp_dir().join(format!("mindful-sim-cli-{}.json", std::process::id()));
+        std::fs::write(&path, r#"{"port":9000,"token_lifetime_secs":5}"#).unwrap();
+        let file = path.to_str().unwrap();
+        // The defaults of the flags not given leave the file's values alone.
+        let c = p(&["-c", file]).unwrap();
+        assert_eq!((c.port, c.token_lifetime_secs), (9000, 5));
+        let c = p(&["--port", "1", "--config", file]).unwrap();
+        assert_eq!((c.port, c.token_lifetime_secs), (1, 5));
+        std::fs::remove_file(&path).unwrap();
+        assert!(p(&["-c", "/nonexistent/mindful-sim.json"]).is_err());
     }
 
     #[test]

@@ -12,10 +12,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -23,10 +23,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::respond::{error, invalid_request, json_resp, raw_resp, Resp};
 use crate::state::{unix_ms, Fault, LoggedRequest, Route, Shared, StoredRecord};
 use crate::util;
-
-type Resp = Response<Full<Bytes>>;
 
 const MAX_BODY: usize = 1 << 20;
 /// Upper bound for a `hang` fault when the sim is never shut down.
@@ -203,22 +202,6 @@ async fn serve_connection<I>(
         _ = conn => {}
         _ = conn_stop.wait_for(|v| *v) => {}
     }
-}
-
-fn json_resp(status: StatusCode, body: &Value) -> Resp {
-    raw_resp(status, "application/json", body.to_string())
-}
-
-fn raw_resp(status: StatusCode, content_type: &'static str, body: String) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
-
-fn error(status: StatusCode, code: &str, message: &str) -> Resp {
-    json_resp(status, &json!({"error": code, "message": message}))
 }
 
 fn classify(method: &Method, path: &str) -> Option<Route> {
@@ -570,26 +553,25 @@ fn agent_answer(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Resp {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let bad = |msg: &str| error(StatusCode::BAD_REQUEST, "invalid_request", msg);
     let Some(data) = doc.get("data").and_then(Value::as_object) else {
-        return bad("data: required object");
+        return invalid_request("data: required object");
     };
     let Some(ani) = data.get("ani").and_then(Value::as_str) else {
-        return bad("data.ani: required string");
+        return invalid_request("data.ani: required string");
     };
     if !util::valid_ani(ani) {
-        return bad("data.ani: must match ^\\+?[1-9]\\d{1,14}$");
+        return invalid_request("data.ani: must match ^\\+?[1-9]\\d{1,14}$");
     }
     let metadata = match data.get("metadata") {
         None => None,
         Some(Value::Object(m)) if m.is_empty() => {
-            return bad("data.metadata: at least one property is required")
+            return invalid_request("data.metadata: at least one property is required")
         }
         Some(Value::Object(m)) if !m.values().all(Value::is_string) => {
-            return bad("data.metadata: values must be strings")
+            return invalid_request("data.metadata: values must be strings")
         }
         Some(m @ Value::Object(_)) => Some(m.clone()),
-        Some(_) => return bad("data.metadata: must be an object"),
+        Some(_) => return invalid_request("data.metadata: must be an object"),
     };
     match shared.lock().answer_call(ani, metadata) {
         Some(_) => json_resp(
@@ -668,12 +650,11 @@ fn datastore_post(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Resp {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let bad = |msg: &str| error(StatusCode::BAD_REQUEST, "invalid_request", msg);
     let Some(number) = doc.get("customer_contact_number").and_then(Value::as_str) else {
-        return bad("customer_contact_number: required string");
+        return invalid_request("customer_contact_number: required string");
     };
     let Some(values) = doc.get("data_values").and_then(Value::as_object) else {
-        return bad("data_values: required object");
+        return invalid_request("data_values: required object");
     };
     let Some(key) = util::datastore_key(number) else {
         return error(
@@ -772,9 +753,4 @@ fn widget_status(shared: &Shared, path: &str) -> Resp {
             "scheduled_timeslots": "",
         }]}),
     )
-}
-
-/// For the control module: JSON response helper.
-pub(crate) fn control_json(status: StatusCode, body: &Value) -> Resp {
-    json_resp(status, body)
 }

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use journey::{contact_event, contact_id, function_env, queue_arn, BILLING_QUEUE_ID, FUNCTIONS};
 use lambda_harness::{FunctionProcess, HarnessError, Outcome};
 use mindful_sim::{Route, Sim, SimConfig};
@@ -424,42 +425,40 @@ fn build_all(variants: bool) -> Result<Binaries, String> {
     Ok(Binaries { release, aws_lc })
 }
 
+/// bench: cold starts, warm times, RSS and sizes of the three functions and the floor
+///
+/// Builds the release binaries, runs them as real Lambda processes against two in-process Mindful
+/// simulators (http, https) and prints a markdown report on stdout (progress on stderr).
+#[derive(Parser)]
+#[command(
+    name = "bench",
+    override_usage = "cargo run --release -p journey --bin bench [-- OPTIONS]",
+    verbatim_doc_comment
+)]
+struct Args {
+    /// Cold starts per row (after one discarded warm-up round)
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = at_least_one)]
+    cold: usize,
+    /// Warm invocations per row
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = at_least_one)]
+    warm: usize,
+    /// Skip the aws-lc-rs build of the HTTP functions (saves a release build)
+    #[arg(long)]
+    no_variants: bool,
+}
+
+fn at_least_one(v: &str) -> Result<usize, String> {
+    journey::cli::in_range(v, &(1..=usize::MAX), "a number from 1")
+}
+
 fn main() -> ExitCode {
-    let mut cold_n = 30usize;
-    let mut warm_n = 1000usize;
-    let mut variants = true;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut num = |flag: &str| -> Option<usize> {
-            let v = args.next().and_then(|v| v.parse().ok());
-            if v.is_none() {
-                eprintln!("bench: {flag} needs a number");
-            }
-            v
-        };
-        match a.as_str() {
-            "--cold" => match num("--cold") {
-                Some(n) if n >= 1 => cold_n = n,
-                _ => return ExitCode::from(2),
-            },
-            "--warm" => match num("--warm") {
-                Some(n) if n >= 1 => warm_n = n,
-                _ => return ExitCode::from(2),
-            },
-            "--no-variants" => variants = false,
-            "-h" | "--help" => {
-                println!(
-                    "cargo run --release -p journey --bin bench [-- --cold N (30) --warm N (1000) --no-variants]\n\
-                     --no-variants: skip the aws-lc-rs build of the HTTP functions (saves a release build)"
-                );
-                return ExitCode::SUCCESS;
-            }
-            other => {
-                eprintln!("bench: unknown argument {other:?}");
-                return ExitCode::from(2);
-            }
-        }
-    }
+    // `--help` prints to stdout and exits 0; bad arguments print to stderr and exit 2.
+    let Args {
+        cold: cold_n,
+        warm: warm_n,
+        no_variants,
+    } = Args::parse();
+    let variants = !no_variants;
     match run(cold_n, warm_n, variants) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
