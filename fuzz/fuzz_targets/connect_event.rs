@@ -81,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check_response(out: Kvp, statuses: &[&str]) {
-    let out = out.enforce_size_limit(&["customer_contact_number"]);
+    let out = mindful_core::answer::within_connect_limit(out, &["customer_contact_number"]);
     assert!(out.encoded_len() < MAX_RESPONSE_BYTES);
     let status = out.status().expect("status key");
     assert!(statuses.contains(&status), "status {status}");

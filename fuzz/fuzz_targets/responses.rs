@@ -68,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
 fn guard(kvp: Kvp) {
     let before = kvp.clone();
     let fitted = before.encoded_len() <= MAX_RESPONSE_BYTES - 512;
-    let out = kvp.enforce_size_limit(&["customer_contact_number"]);
+    let out = mindful_core::answer::within_connect_limit(kvp, &["customer_contact_number"]);
     assert!(
         out.encoded_len() < MAX_RESPONSE_BYTES,
         "{}",
