@@ -1387,6 +1387,8 @@ def publish_tests(params_path: str, flow_id: str, tests_dir: str = TESTS_DIR) ->
     params = effective_params(params_path)
     n = names(params)
     problems = test_queue_problems(params)
+    if not flow_id or flow_id == "None":
+        problems.append("no FLOW_ID (the connect stack's NormalInboundFlowId output) for the test cases to enter")
     if problems:
         for p in problems:
             print(f"publish-tests: REFUSED: {p}", file=sys.stderr)
@@ -1468,10 +1470,23 @@ def verify(params_path: str, *rest: str) -> int:
         else:
             pending.append((name, existing[name]["Id"]))
     running = {}  # name -> (test id, execution id, started)
+    # Enough for every batch of 5 to run its full time, and one more.
+    deadline = time.monotonic() + timeout * (len(pending) // MAX_CONCURRENT_EXECUTIONS + 2)
     while pending or running:
         while pending and len(running) < MAX_CONCURRENT_EXECUTIONS:
-            name, test_id = pending.pop(0)
-            got = aws("connect", "start-test-case-execution", "--instance-id", instance, "--test-case-id", test_id)
+            name, test_id = pending[0]
+            got = aws("connect", "start-test-case-execution", "--instance-id", instance, "--test-case-id", test_id,
+                      ok_errors=("ServiceQuotaExceededException",))
+            if got is None:
+                # Executions of someone else (the console, another stage's verify) hold slots of
+                # the instance: try again at the next poll, until the deadline.
+                if time.monotonic() > deadline:
+                    for left, _ in pending:
+                        results.append((left, "TIMEOUT", "never started: the instance's executions stayed at "
+                                        "their limit (ServiceQuotaExceededException)"))
+                    pending = []
+                break
+            pending.pop(0)
             running[name] = (test_id, got["TestCaseExecutionId"], time.monotonic())
         for name, (test_id, execution_id, started) in list(running.items()):
             summary = aws("connect", "get-test-case-execution-summary", "--instance-id", instance,
@@ -1493,7 +1508,7 @@ def verify(params_path: str, *rest: str) -> int:
                     "--test-case-execution-id", execution_id, ok_errors=("ResourceNotFound", "InvalidRequest"))
                 results.append((name, "TIMEOUT", f"still {status or 'unknown'} after {timeout:g} s, execution {execution_id}"))
                 del running[name]
-        if running:
+        if running or pending:
             time.sleep(poll)
     bad = 0
     for name, status, detail in sorted(results):

@@ -695,6 +695,12 @@ class TestCases(FakeAwsCase):
             self.assertIn(message, r.stderr)
         self.assertEqual([c for c in self.calls() if c[0] == "connect"], [], "nothing is published")
 
+    def test_publish_is_refused_without_the_entry_flow(self):
+        r = self.helper("publish-tests", str(self.params_path), "None", str(self.tests))  # no stack output
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("no FLOW_ID", r.stderr)
+        self.assertEqual([c for c in self.calls() if c[0] == "connect"], [], "nothing is published")
+
     def test_verify_runs_at_most_five_at_once_and_passes(self):
         for i in range(7):
             doc = dict(TEST_CASES["started"], Metadata={"name": f"t{i}"})
@@ -733,6 +739,21 @@ class TestCases(FakeAwsCase):
         self.assertIn("0 of 3 test cases passed", r.stdout)
         stopped = [c for c in self.calls() if c[:2] == ["connect", "stop-test-case-execution"]]
         self.assertEqual(len(stopped), 1, "the timed-out execution is stopped")
+
+    def test_verify_waits_for_slots_others_hold_then_gives_up(self):
+        """Executions the helper did not start (the console, another stage) hold the instance's
+        5 slots: StartTestCaseExecution is refused, verify retries until its deadline and reports
+        the tests as never started."""
+        self.assertEqual(self.publish().returncode, 0)
+        state = self.state()
+        state["executions"] = {f"other-{i}": {"test": "elsewhere", "polls": 0, "done": False} for i in range(5)}
+        self.write_state(state)
+        r = self.verify("--timeout", "0.5")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("verify: TIMEOUT  mindful-connect-rehearsal-offer: never started", r.stdout)
+        self.assertIn("verify: TIMEOUT  mindful-connect-rehearsal-started: never started", r.stdout)
+        refused = [c for c in self.calls() if c[:2] == ["connect", "start-test-case-execution"]]
+        self.assertGreater(len(refused), 1, "retried")
 
 
 if __name__ == "__main__":
