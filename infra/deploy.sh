@@ -174,7 +174,7 @@ fi
 # --- deploy: checks before touching anything -----------------------------------------------------
 $HELPER check-params "$PARAMS" infra/base.yaml infra/operations.yaml infra/template.yaml
 python3 infra/render.py --check
-PUBLISH_TESTS=0
+PUBLISH_TESTS=0 RECORD_COMPLETE=0
 if [[ $SKIP_CONNECT == 0 && $SKIP_TESTS == 0 ]]; then
   PUBLISH_TESTS=1
   if [[ -z "$(param TestQueueArn)" ]]; then
@@ -244,6 +244,11 @@ COMMIT="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
 DEPLOY_ID="$($HELPER record-start "$PARAMS" "$TMP/record.json" "$COMMIT" "$ARCH")"
 log "1/6 deploy $DEPLOY_ID of stage $STAGE (commit $COMMIT), recorded under $RECORDS/deploys/"
 on_failure() {
+  if [[ $RECORD_COMPLETE == 1 ]]; then
+    echo "deploy.sh: deploy $DEPLOY_ID of stage $STAGE is complete, but publishing the test cases failed" \
+      "(rerun the deploy, or deploy with --skip-tests)" >&2
+    return
+  fi
   echo "deploy.sh: deploy $DEPLOY_ID of stage $STAGE FAILED (its record stays incomplete, never a rollback target)." >&2
   echo "  rerun the same deploy (it converges), or go back to the last complete set: infra/deploy.sh rollback --params $PARAMS" >&2
 }
@@ -305,16 +310,12 @@ fi
 # --- 6. the record, complete ---------------------------------------------------------------------
 log "6/6 record"
 $HELPER record-finish "$PARAMS" "$TMP/record.json" "$TMP/functions.jsonl"
+RECORD_COMPLETE=1
 
 # --- 7. the test cases (after the record: they are not part of what a rollback restores) -------
 if [[ $PUBLISH_TESTS == 1 ]]; then
-  trap 'rm -rf "$TMP"' EXIT
   log "tests: the test cases of infra/tests on instance $INSTANCE_ID (live queues -> TestQueueArn)"
-  if ! $HELPER publish-tests "$PARAMS" "$(stack_output "$CONNECT_STACK" NormalInboundFlowId)" infra/tests; then
-    echo "deploy.sh: deploy $DEPLOY_ID of stage $STAGE is complete, but publishing the test cases failed" \
-      "(rerun the deploy, or deploy with --skip-tests)" >&2
-    exit 1
-  fi
+  $HELPER publish-tests "$PARAMS" "$(stack_output "$CONNECT_STACK" NormalInboundFlowId)" infra/tests
 fi
 log "done: stage $STAGE runs deploy $DEPLOY_ID; undo with infra/deploy.sh rollback --params $PARAMS"
 [[ $PUBLISH_TESTS == 1 ]] && echo "run the test cases on the instance: infra/deploy.sh verify --params $PARAMS"
