@@ -1252,8 +1252,11 @@ def queue_overrides(params: dict) -> list:
     https://docs.aws.amazon.com/connect/latest/APIReference/testing-language-example.html);
     overrides apply to a Lambda function, a queue, a Lex bot or hours of operation, once each,
     first in first out (https://docs.aws.amazon.com/connect/latest/adminguide/testing-simulation-action-override.html).
-    Single use: a contact queued twice would reach the live queue the second time, which is why
-    the override is set twice per queue and TestQueueArn must be a queue no agent serves."""
+    The example shows the shape for CheckHoursOfOperation; the same shape for
+    TransferContactToQueue with its QueueId is our reading of those pages (the first verify on
+    staging confirms it: Connect validates a PUBLISHED test case's content). Single use: a
+    contact queued more often than the two overrides per queue would reach the live queue, which
+    is why TestQueueArn must be a queue no agent serves (deploy.sh refuses a live one)."""
     test_queue = params.get(TEST_QUEUE_KEY, "")
     live_queues = list(dict.fromkeys(params[k] for k in LIVE_QUEUE_KEYS if params.get(k)))
     actions = []
