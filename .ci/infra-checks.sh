@@ -93,7 +93,7 @@ step "operations stack (infra/check_operations.py, static)"
 step "shell scripts parse"
 bash -n infra/deploy.sh .ci/infra-checks.sh
 
-step "deploy_helper unit tests (ELF architecture refusal, dry-run checks; pre-flight, stack failures, records and phone numbers on a fake aws CLI)"
+step "deploy_helper unit tests (ELF architecture refusal, dry-run checks; pre-flight, stack failures, records, phone numbers, test cases on a fake aws CLI)"
 "$PY" infra/test_deploy_helper.py 2>&1 | tail -3
 
 if [[ "${INFRA_CHECKS_SKIP_REHEARSAL:-0}" == "1" ]]; then
@@ -243,6 +243,98 @@ step "rehearsal: deploy 1 (create) from another directory: version 1 of each, Co
 (cd /tmp && "$OLDPWD/infra/deploy.sh" --params "$OLDPWD/$P1" --artifacts "$OLDPWD/$REHEARSAL_DIR" --architecture x86_64 --skip-connect)
 check "$P1" x86_64 1 "$ZIPS"
 D1="$(live_record rehearsal)"
+
+step "rehearsal: the Connect test cases: the exact requests publish-tests and verify send (moto has no Connect)"
+# deploy_helper.py runs the AWS CLI of the venv in-process (its own model of CreateTestCase & co.);
+# here with a hook on Connect's test-case operations: botocore validates and serializes each
+# request, the hook logs it (method, path, body) and answers in place of the network. Every other
+# call (lambda get-alias of the functions just deployed) goes to moto. The files: infra/tests.
+PT="$REHEARSAL_DIR/params-tests.json"
+params_with "$PT" "$P1" \
+  "TestQueueArn=arn:aws:connect:us-east-1:123456789012:instance/4c0f6a2e-8d1b-4f3a-9e7c-5b2d1a0f9e8d/queue/5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
+rm -f "$REHEARSAL_DIR/connect-requests.jsonl" "$REHEARSAL_DIR/connect-state.json"
+cat > "$REHEARSAL_DIR/connect_stub.py" <<'PY'
+import json, os, runpy, sys
+import awscli.clidriver
+from botocore.awsrequest import AWSResponse
+LOG, STATE = sys.argv.pop(1), sys.argv.pop(1)
+class Raw:
+    def __init__(self, body): self.body = body
+    def stream(self, **_): yield self.body
+def answer(event_name, request, **_):
+    op = event_name.rpartition(".")[2]
+    if "TestCase" not in op:
+        return None
+    state = json.load(open(STATE)) if os.path.exists(STATE) else {"cases": {}, "running": [], "max_running": 0}
+    body = json.loads(request.body or b"{}")
+    path = "/" + request.url.split("://", 1)[1].partition("/")[2].split("?")[0]
+    with open(LOG, "a") as log:
+        log.write(json.dumps({"op": op, "method": request.method, "path": path, "body": body}) + "\n")
+    parts, out = path.split("/"), {}
+    if op == "ListTestCases":
+        out = {"TestCaseSummaryList": [{"Id": i, "Name": n, "Status": "PUBLISHED"} for n, i in state["cases"].items()]}
+    elif op == "CreateTestCase":
+        state["cases"][body["Name"]] = out["TestCaseId"] = f"tc-{len(state['cases']) + 1}"
+    elif op == "StartTestCaseExecution":
+        out = {"TestCaseExecutionId": f"ex-{parts[3]}", "TestCaseId": parts[3], "Status": "INITIATED"}
+        state["running"].append(out["TestCaseExecutionId"])
+        state["max_running"] = max(state["max_running"], len(state["running"]))
+    elif op == "GetTestCaseExecutionSummary":
+        state["running"].remove(parts[4])
+        out = {"Status": "PASSED", "ObservationSummary": {"TotalObservations": 1, "ObservationsPassed": 1}}
+    json.dump(state, open(STATE, "w"))
+    return AWSResponse(request.url, 200, {"Content-Type": "application/json"}, Raw(json.dumps(out).encode()))
+create = awscli.clidriver.create_clidriver
+def create_with_hook():
+    driver = create()
+    driver.session.register("before-send.connect", answer)
+    return driver
+awscli.clidriver.create_clidriver = create_with_hook
+sys.argv[0] = "infra/deploy_helper.py"
+runpy.run_path(sys.argv[0], run_name="__main__")
+PY
+stub=(env -u DEPLOY_AWS_SUBPROCESS "$PY" "$REHEARSAL_DIR/connect_stub.py" "$REHEARSAL_DIR/connect-requests.jsonl" "$REHEARSAL_DIR/connect-state.json")
+"${stub[@]}" publish-tests "$PT" flow-rehearsal infra/tests | tail -1
+"${stub[@]}" publish-tests "$PT" flow-rehearsal infra/tests | tail -1
+DEPLOY_POLL_SECONDS=0 "${stub[@]}" verify "$PT" | tail -1
+"$PY" - "$PT" "$REHEARSAL_DIR/connect-requests.jsonl" "$REHEARSAL_DIR/connect-state.json" <<'PY'
+import json, sys
+sys.path.insert(0, "infra")
+import deploy_helper as h
+params = h.effective_params(sys.argv[1])
+requests = [json.loads(line) for line in open(sys.argv[2])]
+iid, stage = h.instance_id_of(params), params["Stage"]
+alias = {fn: f"arn:aws:lambda:us-east-1:123456789012:function:mindful-{stage}-{fn}:live" for fn in h.lambda_functions()}
+want = {h.test_case_name(stage, p): h.instance_content(doc, params, alias)
+        for p, doc, skip in h.publishable(params, "infra/tests") if not skip}
+by_op = {}
+for r in requests:
+    by_op.setdefault(r["op"], []).append(r)
+    assert r["path"].startswith(("/test-cases/" + iid, "/test-cases-summary/" + iid)), r["path"]
+creates, updates = by_op["CreateTestCase"], by_op["UpdateTestCase"]
+assert sorted(c["body"]["Name"] for c in creates) == sorted(want), "one CreateTestCase per publishable file"
+assert len(updates) == len(want), "the second publish updates each, creates none"
+for r in creates + updates:
+    b = r["body"]
+    assert (r["method"], b["Status"]) == ({"CreateTestCase": "PUT", "UpdateTestCase": "POST"}[r["op"]], "PUBLISHED"), r
+    assert b["EntryPoint"] == {"Type": "VOICE_CALL", "VoiceCallEntryPointParameters": {"FlowId": "flow-rehearsal"}}, b
+    content = json.loads(b["Content"])
+    name = b.get("Name") or next(n for n, i in json.load(open(sys.argv[3]))["cases"].items() if r["path"].endswith("/" + i))
+    assert content == want[name], f"{name}: the Content is not the local file with the stage's values"
+    text = b["Content"]
+    assert "111122223333" not in text and '"flow-runner"' not in text and '"mindful-sim"' not in text, name
+    overrides = [a for a in content["Observations"][0]["Actions"] if a["Type"] == "OverrideSystemBehavior"
+                 and a["Parameters"]["Behavior"]["Properties"]["ActionType"] == "TransferContactToQueue"]
+    assert {a["Parameters"]["Behavior"]["Properties"]["Strategy"]["SubstituteArn"] for a in overrides} == {params["TestQueueArn"]}, name
+    assert {a["Parameters"]["Behavior"]["Properties"]["ActionParameters"]["QueueId"] for a in overrides} == \
+        {params["InboundQueueArn"], params["CallbackDefaultQueueArn"]}, name
+assert any(alias["ocw-phrase"] in r["body"]["Content"] for r in creates), "the alias ARNs of the deployed functions"
+starts = by_op["StartTestCaseExecution"]
+assert len(starts) == len(want) and all(r["method"] == "PUT" and r["path"].endswith("/start-execution") for r in starts)
+assert json.load(open(sys.argv[3]))["max_running"] == h.MAX_CONCURRENT_EXECUTIONS, "at most 5 at once (and 5 used)"
+print(f"test-case requests: {len(creates)} CreateTestCase, {len(updates)} UpdateTestCase, {len(starts)} "
+      f"StartTestCaseExecution (at most {h.MAX_CONCURRENT_EXECUTIONS} at once), each as the AWS CLI's model serializes it: ok")
+PY
 
 step "rehearsal: the assertions catch a wrong deployment"
 params_with "$REHEARSAL_DIR/wrong-params.json" "$P1" OcwCapSeconds=601   # not what was deployed

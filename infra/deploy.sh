@@ -15,6 +15,14 @@
 #       5. phone numbers -> flows (CloudFormation cannot do this); the flow each number had
 #          before the first deploy is recorded on the number (tag mindful:previous-flow-id)
 #       6. the record completed: versions, stack templates and parameters, commit, zip hashes
+#       7. the test cases infra/tests/*.json published on the instance (Amazon Connect test
+#          cases mindful-connect-<stage>-<file>, entering at the main number's flow, the live
+#          queues replaced by the params' TestQueueArn so no test contact reaches a live agent);
+#          not with --skip-connect or --skip-tests
+#   infra/deploy.sh verify --params FILE [--timeout SECONDS]
+#       run the stage's published test cases on the instance (at most 5 at once, each until done
+#       or SECONDS, 360 by default) and print one line per test with the failed observations;
+#       exit 1 when a test did not pass (CI: the staging deploy job fails)
 #   infra/deploy.sh rollback --params FILE [--to DEPLOY_ID] [--restore-numbers]
 #       back to the deploy before the live one (or DEPLOY_ID): the stacks' recorded templates and
 #       parameters and each function's recorded version; --restore-numbers also gives both phone
@@ -31,7 +39,9 @@
 #   --architecture ARCH   arm64 (default, what the functions run on) or x86_64
 #   --artifacts DIR       deploy DIR/<function>/bootstrap.zip instead of building (CI builds them
 #                         in another job); alias --lambda-dir, with --skip-build for compatibility
-#   --skip-connect        stop after the functions (no Connect stack, no phone numbers)
+#   --skip-connect        stop after the functions (no Connect stack, no phone numbers, no tests)
+#   --skip-tests          do not publish the test cases (no TestQueueArn needed)
+#   --timeout SECONDS     verify: how long one test case may run (default 360)
 #   --dry-run             the checks and pre-flight, print the plan and the parameters, change nothing
 # Needs: bash, aws CLI, python3, git, and for a build cargo + cargo-lambda (>= 1.9.2).
 # AWS_DEFAULT_REGION (or AWS_REGION) must be set: every ARN in the params file is checked against
@@ -48,8 +58,8 @@ ALIAS=live
 BUILD_DIR="$ROOT/target/deploy-build"
 
 COMMAND=deploy
-case "${1:-}" in deploy|rollback|teardown|history) COMMAND="$1"; shift ;; esac
-PARAMS="" ARTIFACTS="" SKIP_CONNECT=0 DRY=0 ARCH=arm64
+case "${1:-}" in deploy|rollback|teardown|history|verify) COMMAND="$1"; shift ;; esac
+PARAMS="" ARTIFACTS="" SKIP_CONNECT=0 SKIP_TESTS=0 TIMEOUT="" DRY=0 ARCH=arm64
 TO="" RESTORE_NUMBERS=0 YES=0 SKIP_BUILD=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -60,6 +70,8 @@ while [[ $# -gt 0 ]]; do
     --artifacts|--lambda-dir) ARTIFACTS="$(abspath "$2")"; shift 2 ;;
     --skip-build) SKIP_BUILD=1; shift ;;
     --skip-connect) SKIP_CONNECT=1; shift ;;
+    --skip-tests) SKIP_TESTS=1; shift ;;
+    --timeout) TIMEOUT="$2"; shift 2 ;;
     --dry-run) DRY=1; shift ;;
     --to) TO="$2"; shift 2 ;;
     --to-version)
@@ -110,9 +122,14 @@ delete_stack() {
   echo "deleted $1"
 }
 
-# --- history, rollback -----------------------------------------------------------------------
+# --- history, verify, rollback ---------------------------------------------------------------
 if [[ $COMMAND == history ]]; then
   $HELPER history "$PARAMS"; exit 0
+fi
+if [[ $COMMAND == verify ]]; then
+  # docs/deploy.md, "Post-deploy verification".
+  log "verify: the test cases of stage $STAGE on instance $INSTANCE_ID (at most 5 at once)"
+  exec $HELPER verify "$PARAMS" ${TIMEOUT:+--timeout "$TIMEOUT"}
 fi
 if [[ $COMMAND == rollback ]]; then
   log "rollback: stage $STAGE (stacks and alias $ALIAS of ${NAMES[*]}) to ${TO:-the deploy before the live one}"
@@ -157,6 +174,16 @@ fi
 # --- deploy: checks before touching anything -----------------------------------------------------
 $HELPER check-params "$PARAMS" infra/base.yaml infra/operations.yaml infra/template.yaml
 python3 infra/render.py --check
+PUBLISH_TESTS=0 RECORD_COMPLETE=0
+if [[ $SKIP_CONNECT == 0 && $SKIP_TESTS == 0 ]]; then
+  PUBLISH_TESTS=1
+  if [[ -z "$(param TestQueueArn)" ]]; then
+    echo "deploy.sh: TestQueueArn is not set: the test cases (infra/tests) are published only with a test queue" \
+      "that replaces the live queues, so a test contact never reaches a live agent; set it to a queue no agent" \
+      "serves, or deploy with --skip-tests (docs/deploy.md, Post-deploy verification)" >&2
+    exit 2
+  fi
+fi
 
 if [[ $DRY == 0 ]]; then
   # --- artifacts (before any AWS call) ---------------------------------------------------------
@@ -206,6 +233,8 @@ if [[ $DRY == 1 ]]; then
     "AgentAnswerFunctionArn=<agent-answer ARN>:$ALIAS"
   echo "and associate MainPhoneNumberId='$(param MainPhoneNumberId)'," \
     "CallbackReturnPhoneNumberId='$(param CallbackReturnPhoneNumberId)'"
+  [[ $PUBLISH_TESTS == 1 ]] && echo "and publish the test cases of infra/tests (live queues -> TestQueueArn" \
+    "'$(param TestQueueArn)'); run them with: infra/deploy.sh verify --params $PARAMS"
   exit 0
 fi
 
@@ -215,6 +244,11 @@ COMMIT="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
 DEPLOY_ID="$($HELPER record-start "$PARAMS" "$TMP/record.json" "$COMMIT" "$ARCH")"
 log "1/6 deploy $DEPLOY_ID of stage $STAGE (commit $COMMIT), recorded under $RECORDS/deploys/"
 on_failure() {
+  if [[ $RECORD_COMPLETE == 1 ]]; then
+    echo "deploy.sh: deploy $DEPLOY_ID of stage $STAGE is complete, but publishing the test cases failed" \
+      "(rerun the deploy, or deploy with --skip-tests)" >&2
+    return
+  fi
   echo "deploy.sh: deploy $DEPLOY_ID of stage $STAGE FAILED (its record stays incomplete, never a rollback target)." >&2
   echo "  rerun the same deploy (it converges), or go back to the last complete set: infra/deploy.sh rollback --params $PARAMS" >&2
 }
@@ -276,4 +310,13 @@ fi
 # --- 6. the record, complete ---------------------------------------------------------------------
 log "6/6 record"
 $HELPER record-finish "$PARAMS" "$TMP/record.json" "$TMP/functions.jsonl"
+RECORD_COMPLETE=1
+
+# --- 7. the test cases (after the record: they are not part of what a rollback restores) -------
+if [[ $PUBLISH_TESTS == 1 ]]; then
+  log "tests: the test cases of infra/tests on instance $INSTANCE_ID (live queues -> TestQueueArn)"
+  $HELPER publish-tests "$PARAMS" "$(stack_output "$CONNECT_STACK" NormalInboundFlowId)" infra/tests
+fi
 log "done: stage $STAGE runs deploy $DEPLOY_ID; undo with infra/deploy.sh rollback --params $PARAMS"
+[[ $PUBLISH_TESTS == 1 ]] && echo "run the test cases on the instance: infra/deploy.sh verify --params $PARAMS"
+exit 0

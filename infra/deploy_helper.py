@@ -47,6 +47,14 @@
       before any change.
   deploy_helper.py teardown-records PARAMS.json
       delete the stage's records.
+  deploy_helper.py publish-tests PARAMS.json FLOW_ID [TESTS_DIR]
+      create or update the Connect test cases mindful-connect-<stage>-<file> from TESTS_DIR
+      (infra/tests) on the instance, entering at FLOW_ID: local-only Metadata dropped, local
+      function ARNs -> the stage's alias `live` ARNs, the live queues -> TestQueueArn (refused
+      without one); tests that need a local-only set-up are listed and left out.
+  deploy_helper.py verify PARAMS.json [--timeout SECONDS] [--tests DIR]
+      run those test cases, at most 5 at once, each until done or SECONDS (360); one line per
+      test with the failed records; exit 1 when any did not pass.
   The AWS commands call the `aws` CLI (credentials, region and AWS_ENDPOINT_URL from the usual
   environment).
 """
@@ -64,7 +72,8 @@ import tempfile
 import zipfile
 
 # Keys of the params file that deploy.sh reads itself (no template declares them).
-DEPLOY_KEYS = {"Stage", "MainPhoneNumberId", "CallbackReturnPhoneNumberId"}
+DEPLOY_KEYS = {"Stage", "MainPhoneNumberId", "CallbackReturnPhoneNumberId", "TestQueueArn"}
+PHONE_NUMBER_KEYS = ("MainPhoneNumberId", "CallbackReturnPhoneNumberId")
 
 # --- names (issue 23, item 3): the stage is part of every name -------------------------------------
 # Stacks <APP>-<stage>-{base,operations,connect}; functions mindful-<stage>-<function> (base.yaml's
@@ -293,16 +302,20 @@ def check_shapes(params: dict) -> list:
     """Offline shape checks that need no AWS call: phone number ids, queues of the instance,
     secret ARNs with their 6-character suffix."""
     problems = []
-    for key in DEPLOY_KEYS - {"Stage"}:
+    for key in PHONE_NUMBER_KEYS:
         v = params.get(key, "")
         if v and not UUID.fullmatch(v):
             problems.append(f"{key}={v!r} is not a phone number id (a UUID, from `aws connect "
                             "list-phone-numbers-v2 --target-arn <instance ARN>`; not the number itself)")
     instance = params.get("ConnectInstanceArn", "")
-    for key in ("InboundQueueArn", "CallbackDefaultQueueArn"):
+    for key in ("InboundQueueArn", "CallbackDefaultQueueArn", "TestQueueArn"):
         v = params.get(key, "")
         if v and instance and not v.startswith(instance + "/queue/"):
             problems.append(f"{key}={v!r} is not a queue of ConnectInstanceArn {instance!r}")
+    test_queue = params.get("TestQueueArn", "")
+    for key in ("InboundQueueArn", "CallbackDefaultQueueArn"):
+        if test_queue and test_queue == params.get(key):
+            problems.append(f"TestQueueArn is {key}: the post-deploy test contacts would reach live agents")
     for key in ("MindfulClientSecretArn", "DatastoreTokenSecretArn", "SchedulerTokenSecretArn"):
         v = params.get(key, "")
         if v and not SECRET_SUFFIX.fullmatch(v):
@@ -584,7 +597,7 @@ def preflight(params_path: str, *flags: str) -> int:
         iid = instance_id_of(params)
         if aws("connect", "describe-instance", "--instance-id", iid, ok_errors=("ResourceNotFoundException",)) is None:
             problems.append(f"ConnectInstanceArn: instance {instance} not found")
-        for key in ("InboundQueueArn", "CallbackDefaultQueueArn"):
+        for key in ("InboundQueueArn", "CallbackDefaultQueueArn", "TestQueueArn"):
             queue_id = params.get(key, "").rpartition("/queue/")[2]
             if queue_id and aws("connect", "describe-queue", "--instance-id", iid, "--queue-id", queue_id,
                                 ok_errors=("ResourceNotFoundException",)) is None:
@@ -1149,6 +1162,367 @@ def number_restore(instance_id: str, phone_number_id: str) -> int:
     return 0
 
 
+# --- test cases on the instance (issue 27, item 3) -------------------------------------------------
+# infra/tests/*.json are Amazon Connect Testing-language test cases (Version 2025-06-21,
+# https://docs.aws.amazon.com/connect/latest/APIReference/testing-language.html), run locally by
+# `flow-runner test` and published here to the stage's instance, where Connect runs them as real
+# contacts. The APIs (AWS CLI v2 `aws connect ...`):
+#   CreateTestCase  https://docs.aws.amazon.com/connect/latest/APIReference/API_CreateTestCase.html
+#   UpdateTestCase  https://docs.aws.amazon.com/connect/latest/APIReference/API_UpdateTestCase.html
+#   ListTestCases   https://docs.aws.amazon.com/connect/latest/APIReference/API_ListTestCases.html
+#   StartTestCaseExecution  https://docs.aws.amazon.com/connect/latest/APIReference/API_StartTestCaseExecution.html
+#   GetTestCaseExecutionSummary  https://docs.aws.amazon.com/connect/latest/APIReference/API_GetTestCaseExecutionSummary.html
+#   ListTestCaseExecutionRecords https://docs.aws.amazon.com/connect/latest/APIReference/API_ListTestCaseExecutionRecords.html
+# (CloudFormation has AWS::Connect::TestCase too; the helper publishes them so that a test case
+# whose content the service refuses names its file, and so that `verify` finds them by name.)
+TESTS_DIR = "infra/tests"
+# Metadata keys only flow-runner reads (crates/flow-runner/README.md, "Local set-up in Metadata").
+LOCAL_METADATA = ("flow-runner", "mindful-sim")
+# The local runner's function ARNs: arn:aws:lambda:<region>:<account>:function:mindful-<function>.
+LOCAL_FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:mindful-([a-z0-9-]+)$")
+# The local runner's stand-ins for the stage's values (crates/flow-runner/src/testcase.rs, `stack`;
+# host.rs INSTANCE_ARN): {local value: params key}, replaced wherever a test case holds them.
+LOCAL_INSTANCE_ARN = "arn:aws:connect:us-east-1:111122223333:instance/00000000-0000-4000-8000-000000000000"
+LOCAL_VALUES = {
+    "+13205550100": "CallTargetPhoneNumber",
+    LOCAL_INSTANCE_ARN + "/queue/7b3e1f2a-9c4d-4e8f-a1b2-c3d4e5f60718": "InboundQueueArn",
+    LOCAL_INSTANCE_ARN + "/queue/1d6c9e0a-3b2f-4c1d-8e7f-5a4b3c2d1e0f": "CallbackDefaultQueueArn",
+}
+TEST_QUEUE_KEY = "TestQueueArn"
+# The queues a contact of the bundle's flows can be transferred to (infra/template.yaml).
+LIVE_QUEUE_KEYS = ("InboundQueueArn", "CallbackDefaultQueueArn")
+# At most 5 executions at once, each at most 5 minutes
+# (https://docs.aws.amazon.com/connect/latest/adminguide/testing-simulation-execute-test-cases.html).
+MAX_CONCURRENT_EXECUTIONS = 5
+EXECUTION_TIMEOUT_SECONDS = 360  # Connect's 5 minutes, plus the time to start and report
+EXECUTION_DONE = {"PASSED", "FAILED", "STOPPED"}
+
+
+def template_defaults(path: str) -> dict:
+    """{name: Default} of a template's top-level Parameters (the scalar defaults, unquoted)."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    defaults, inside, current = {}, False, None
+    for line in (root / path).read_text(encoding="utf-8").splitlines():
+        if re.match(r"^\S", line):
+            inside, current = line.startswith("Parameters:"), None
+            continue
+        m = re.match(r"^  ([A-Za-z0-9]+):\s*$", line) if inside else None
+        if m:
+            current = m.group(1)
+        m = re.match(r"^    Default:\s*(.*?)\s*$", line) if inside and current else None
+        if m:
+            defaults[current] = m.group(1).strip('"').strip("'")
+    return defaults
+
+
+def test_case_name(stage: str, path: pathlib.Path) -> str:
+    """mindful-connect-<stage>-<file stem>: the stage is part of the name (two stages may share an
+    instance), so publish and verify find the test cases of this stage only."""
+    return f"{APP}-{stage}-{path.stem}"
+
+
+def local_only_reasons(doc: dict, params: dict) -> list:
+    """Why a test case cannot run on the deployed stage: it needs a Connect-side failure the
+    instance cannot be made to produce (flow-runner `inject`), stack parameters other than the
+    stage's (`stack`), or a Mindful fault (mindful-sim `faults`, `widget_status`)."""
+    meta = doc.get("Metadata") or {}
+    local, sim = meta.get("flow-runner") or {}, meta.get("mindful-sim") or {}
+    reasons = []
+    if local.get("inject"):
+        reasons.append("injects a Connect-side failure (flow-runner inject)")
+    defaults = template_defaults(STACK_TEMPLATES["connect"])
+    for key, want in sorted((local.get("stack") or {}).items()):
+        have = params.get(key, defaults.get(key, ""))
+        if str(have) != str(want):
+            reasons.append(f"needs stack parameter {key}={want} (the stage has {have!r})")
+    if sim.get("faults"):
+        reasons.append("needs a Mindful fault (mindful-sim faults)")
+    if sim.get("widget_status"):
+        reasons.append("needs a Mindful status answer (mindful-sim widget_status)")
+    if local.get("channel", "VOICE") != "VOICE":
+        # CreateTestCase's EntryPoint documents the type VOICE_CALL only (boto3 / CLI reference).
+        reasons.append(f"channel {local['channel']}: the test-case entry point is a voice call")
+    return reasons
+
+
+def queue_overrides(params: dict) -> list:
+    """OverrideSystemBehavior actions that substitute the test queue for each live queue, so a test
+    contact that reaches a transfer to queue waits in the test queue, never for a live agent.
+    Shape as in the documentation's example (Behavior FlowAction, Strategy SubstituteResource:
+    https://docs.aws.amazon.com/connect/latest/APIReference/testing-language-example.html);
+    overrides apply to a Lambda function, a queue, a Lex bot or hours of operation, once each,
+    first in first out (https://docs.aws.amazon.com/connect/latest/adminguide/testing-simulation-action-override.html).
+    The example shows the shape for CheckHoursOfOperation; the same shape for
+    TransferContactToQueue with its QueueId is our reading of those pages (the first verify on
+    staging confirms it: Connect validates a PUBLISHED test case's content). Single use: a
+    contact queued more often than the two overrides per queue would reach the live queue, which
+    is why TestQueueArn must be a queue no agent serves (deploy.sh refuses a live one)."""
+    test_queue = params.get(TEST_QUEUE_KEY, "")
+    live_queues = list(dict.fromkeys(params[k] for k in LIVE_QUEUE_KEYS if params.get(k)))
+    actions = []
+    for i, live in enumerate(live_queues, 1):
+        for n in (1, 2):
+            actions.append({
+                "Identifier": f"mindful-test-queue-{i}-{n}",
+                "Type": "OverrideSystemBehavior",
+                "Parameters": {
+                    "ActionType": "OverrideSystemBehavior",
+                    "Behavior": {"Type": "FlowAction", "Properties": {
+                        "ActionType": "TransferContactToQueue",
+                        "ActionParameters": {"QueueId": live},
+                        "Strategy": {"Type": "SubstituteResource", "SubstituteArn": test_queue}}},
+                },
+            })
+    return actions
+
+
+def instance_content(doc: dict, params: dict, alias_arns: dict) -> dict:
+    """The Content to publish for one local test case: the local-only Metadata keys dropped, the
+    local function ARNs replaced by the stage's alias ARNs (alias_arns: {function: ARN}), the
+    local Mindful Call Target by the stage's, and the queue override added to the observation of
+    the TestInitiated event (before the flow runs; overrides apply from the observed event on). Raises ValueError when a local function ARN
+    names no deployed function. Without a TestInitiated observation one is added in front."""
+    def substitute(value):
+        if isinstance(value, dict):
+            return {k: substitute(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [substitute(v) for v in value]
+        if isinstance(value, str):
+            m = LOCAL_FUNCTION_ARN.match(value)
+            if m:
+                if m.group(1) not in alias_arns:
+                    raise ValueError(f"{value}: no deployed function {m.group(1)} (functions: {sorted(alias_arns)})")
+                return alias_arns[m.group(1)]
+            if value in LOCAL_VALUES:
+                if not params.get(LOCAL_VALUES[value]):
+                    raise ValueError(f"{value} is the local {LOCAL_VALUES[value]}, which the params do not set")
+                return params[LOCAL_VALUES[value]]
+            if value.startswith(LOCAL_INSTANCE_ARN + "/") and params.get("ConnectInstanceArn"):
+                return params["ConnectInstanceArn"] + value[len(LOCAL_INSTANCE_ARN):]
+        return value
+
+    out = substitute(json.loads(json.dumps(doc)))
+    meta = {k: v for k, v in (out.get("Metadata") or {}).items() if k not in LOCAL_METADATA}
+    if meta:
+        out["Metadata"] = meta
+    else:
+        out.pop("Metadata", None)
+    observations = out.get("Observations") or []
+    start = [o for o in observations if (o.get("Event") or {}).get("Type") == "TestInitiated"]
+    if start:
+        start[0]["Actions"] = queue_overrides(params) + list(start[0].get("Actions") or [])
+    else:
+        # An observation of the test's start, as the documentation's example begins
+        # (https://docs.aws.amazon.com/connect/latest/APIReference/testing-language-example.html),
+        # leading to the test's first observation.
+        first = {"Identifier": "Mindful test queue", "Event": {
+                     "Identifier": "mindful-test-start", "Type": "TestInitiated", "Actor": "System", "Properties": {}},
+                 "Usage": {"Type": "EXACTLY"}, "Actions": queue_overrides(params)}
+        if observations:
+            first["Transitions"] = {"NextObservations": [observations[0]["Identifier"]]}
+        out["Observations"] = [first] + observations
+    left = re.findall(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:111122223333:[^\"]*", json.dumps(out))
+    if left:
+        raise ValueError(f"still holds the local account's ARNs after substitution: {sorted(set(left))}")
+    return out
+
+
+def test_queue_problems(params: dict) -> list:
+    """The test queue must be named, a queue of the instance, and none of the live queues."""
+    test_queue = params.get(TEST_QUEUE_KEY, "")
+    instance = params.get("ConnectInstanceArn", "")
+    if not test_queue:
+        return [f"{TEST_QUEUE_KEY} is not set: the test cases are not published without a test queue "
+                "(a queue no agent serves) that replaces the live queues, so a test contact never "
+                "reaches a live agent (docs/deploy.md, Post-deploy verification)"]
+    problems = []
+    if instance and not test_queue.startswith(instance + "/queue/"):
+        problems.append(f"{TEST_QUEUE_KEY}={test_queue!r} is not a queue of ConnectInstanceArn {instance!r}")
+    for key in LIVE_QUEUE_KEYS:
+        if test_queue == params.get(key):
+            problems.append(f"{TEST_QUEUE_KEY} is {key}: the test contacts would reach live agents")
+    return problems
+
+
+def list_test_cases(instance_id: str) -> dict:
+    """{name: summary} of the instance's test cases (ListTestCases, paginated)."""
+    out, token = {}, None
+    while True:
+        args = ["connect", "list-test-cases", "--instance-id", instance_id]
+        if token:
+            args += ["--next-token", token]
+        page = aws(*args)
+        for s in page.get("TestCaseSummaryList", []):
+            out[s["Name"]] = s
+        token = page.get("NextToken")
+        if not token:
+            return out
+
+
+def test_files(tests_dir: str) -> list:
+    files = sorted(pathlib.Path(tests_dir).glob("*.json"))
+    if not files:
+        sys.exit(f"no test cases (*.json) in {tests_dir}")
+    return files
+
+
+def publishable(params: dict, tests_dir: str):
+    """[(path, doc, skip reasons)] of the test files, in name order."""
+    out = []
+    for path in test_files(tests_dir):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            sys.exit(f"{path}: {e}")
+        out.append((path, doc, local_only_reasons(doc, params)))
+    return out
+
+
+def entry_point(flow_id: str) -> dict:
+    """A voice call into FLOW_ID, the flow the main number is associated with (EntryPoint of
+    CreateTestCase: Type VOICE_CALL, VoiceCallEntryPointParameters)."""
+    return {"Type": "VOICE_CALL", "VoiceCallEntryPointParameters": {"FlowId": flow_id}}
+
+
+def publish_tests(params_path: str, flow_id: str, tests_dir: str = TESTS_DIR) -> int:
+    """Create or update the stage's test cases on its instance (status PUBLISHED: Connect validates
+    the content and the test case can run). Idempotent: a test case of the same name is updated."""
+    params = effective_params(params_path)
+    n = names(params)
+    problems = test_queue_problems(params)
+    if not flow_id or flow_id == "None":
+        problems.append("no FLOW_ID (the connect stack's NormalInboundFlowId output) for the test cases to enter")
+    if problems:
+        for p in problems:
+            print(f"publish-tests: REFUSED: {p}", file=sys.stderr)
+        return 1
+    alias_arns = {}
+    for fn in lambda_functions():
+        got = aws("lambda", "get-alias", "--function-name", f"{n['FUNCTION_PREFIX']}{fn}", "--name", "live")
+        alias_arns[fn] = got["AliasArn"]
+    existing = list_test_cases(n["INSTANCE_ID"])
+    created = updated = skipped = 0
+    for path, doc, reasons in publishable(params, tests_dir):
+        name = test_case_name(n["STAGE"], path)
+        if reasons:
+            print(f"publish-tests: {path.name}: local only, not published: {'; '.join(reasons)}")
+            skipped += 1
+            continue
+        try:
+            content = instance_content(doc, params, alias_arns)
+        except ValueError as e:
+            print(f"publish-tests: {path}: {e}", file=sys.stderr)
+            return 1
+        common = ["--instance-id", n["INSTANCE_ID"], "--name", name,
+                  "--content", json.dumps(content, separators=(",", ":")),
+                  "--entry-point", json.dumps(entry_point(flow_id), separators=(",", ":")),
+                  "--status", "PUBLISHED",
+                  "--description", str((doc.get("Metadata") or {}).get("name", path.stem))[:250]]
+        if name in existing:
+            aws("connect", "update-test-case", "--test-case-id", existing[name]["Id"], *common)
+            updated += 1
+            print(f"publish-tests: {name}: updated")
+        else:
+            aws("connect", "create-test-case", *common, "--tags",
+                json.dumps({TAG_APP[0]: TAG_APP[1], TAG_STAGE: n["STAGE"], TAG_INSTANCE: n["INSTANCE_ID"]}))
+            created += 1
+            print(f"publish-tests: {name}: created")
+    print(f"publish-tests: {created} created, {updated} updated, {skipped} local only "
+          f"(queue override: {', '.join(LIVE_QUEUE_KEYS)} -> {params[TEST_QUEUE_KEY]})")
+    return 0
+
+
+def failing_records(instance_id: str, test_id: str, execution_id: str) -> list:
+    """The FAILED records of an execution (ListTestCaseExecutionRecords, status filter)."""
+    out, token = [], None
+    while True:
+        args = ["connect", "list-test-case-execution-records", "--instance-id", instance_id,
+                "--test-case-id", test_id, "--test-case-execution-id", execution_id, "--status", "FAILED"]
+        if token:
+            args += ["--next-token", token]
+        page = aws(*args)
+        out += page.get("ExecutionRecords", [])
+        token = page.get("NextToken")
+        if not token:
+            return out
+
+
+def verify(params_path: str, *rest: str) -> int:
+    """Run the stage's published test cases (the files of TESTS_DIR that are not local only), at
+    most MAX_CONCURRENT_EXECUTIONS at once, each until it is done or --timeout seconds passed;
+    one line per test; 1 when any failed, was stopped, timed out or is not published."""
+    import time
+    opts = {"--timeout": str(EXECUTION_TIMEOUT_SECONDS), "--tests": TESTS_DIR}
+    for i in range(0, len(rest), 2):
+        if rest[i] not in opts or i + 1 >= len(rest):
+            sys.exit(f"verify: unknown or incomplete option {rest[i]!r} (--timeout SECONDS, --tests DIR)")
+        opts[rest[i]] = rest[i + 1]
+    timeout = float(opts["--timeout"])
+    poll = float(os.environ.get("DEPLOY_POLL_SECONDS", "10"))
+    params = effective_params(params_path)
+    n = names(params)
+    instance = n["INSTANCE_ID"]
+    existing = list_test_cases(instance)
+    pending, results = [], []
+    for path, _doc, reasons in publishable(params, opts["--tests"]):
+        name = test_case_name(n["STAGE"], path)
+        if reasons:
+            results.append((name, "SKIPPED", "local only: " + "; ".join(reasons)))
+        elif name not in existing:
+            results.append((name, "MISSING", "not published on the instance (infra/deploy.sh deploy publishes it)"))
+        else:
+            pending.append((name, existing[name]["Id"]))
+    running = {}  # name -> (test id, execution id, started)
+    # Enough for every batch of 5 to run its full time, and one more.
+    deadline = time.monotonic() + timeout * (len(pending) // MAX_CONCURRENT_EXECUTIONS + 2)
+    while pending or running:
+        while pending and len(running) < MAX_CONCURRENT_EXECUTIONS:
+            name, test_id = pending[0]
+            got = aws("connect", "start-test-case-execution", "--instance-id", instance, "--test-case-id", test_id,
+                      ok_errors=("ServiceQuotaExceededException",))
+            if got is None:
+                # Executions of someone else (the console, another stage's verify) hold slots of
+                # the instance: try again at the next poll, until the deadline.
+                if time.monotonic() > deadline:
+                    for left, _ in pending:
+                        results.append((left, "TIMEOUT", "never started: the instance's executions stayed at "
+                                        "their limit (ServiceQuotaExceededException)"))
+                    pending = []
+                break
+            pending.pop(0)
+            running[name] = (test_id, got["TestCaseExecutionId"], time.monotonic())
+        for name, (test_id, execution_id, started) in list(running.items()):
+            summary = aws("connect", "get-test-case-execution-summary", "--instance-id", instance,
+                          "--test-case-id", test_id, "--test-case-execution-id", execution_id)
+            status = summary.get("Status", "")
+            if status in EXECUTION_DONE:
+                counts = summary.get("ObservationSummary") or {}
+                detail = (f"{counts.get('ObservationsPassed', '?')}/{counts.get('TotalObservations', '?')} "
+                          f"observations passed, execution {execution_id}")
+                if status != "PASSED":
+                    failed = failing_records(instance, test_id, execution_id)
+                    detail += "".join(f"\n    FAILED {r.get('ObservationId', '?')}: {r.get('Record', '')}" for r in failed)
+                results.append((name, status, detail))
+                del running[name]
+            elif time.monotonic() - started > timeout:
+                # Stopped, so that it no longer counts against Connect's 5 concurrent executions
+                # (StopTestCaseExecution: https://docs.aws.amazon.com/connect/latest/APIReference/API_StopTestCaseExecution.html).
+                aws("connect", "stop-test-case-execution", "--instance-id", instance, "--test-case-id", test_id,
+                    "--test-case-execution-id", execution_id, ok_errors=("ResourceNotFound", "InvalidRequest"))
+                results.append((name, "TIMEOUT", f"still {status or 'unknown'} after {timeout:g} s, execution {execution_id}"))
+                del running[name]
+        if running or pending:
+            time.sleep(poll)
+    bad = 0
+    for name, status, detail in sorted(results):
+        print(f"verify: {status:8} {name}: {detail}")
+        bad += status not in ("PASSED", "SKIPPED")
+    ran = sum(1 for _, s, _ in results if s != "SKIPPED")
+    print(f"verify: {ran - bad} of {ran} test cases passed on instance {instance} "
+          f"({len(results) - ran} local only)")
+    return 1 if bad else 0
+
+
 COMMANDS = {
     "check-params": check_params, "cfn-params": cfn_params, "get": get, "names": names_command,
     "envfiles": envfiles, "check-artifact": check_artifact, "functions": functions,
@@ -1157,6 +1531,7 @@ COMMANDS = {
     "record-start": record_start, "record-stack": record_stack, "record-finish": record_finish,
     "history": history, "rollback": rollback, "teardown-records": teardown_records,
     "number-associate": number_associate, "number-restore": number_restore,
+    "publish-tests": publish_tests, "verify": verify,
 }
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@
   phone numbers): the deploy records the flow a number had, the undo restores it; stack-deploy
   prints the failed resources' reasons and replaces a ROLLBACK_COMPLETE stack (moto's
   CloudFormation creates or fails synchronously, so the rehearsal cannot reach that state);
-  record-start's `previous` skips an incomplete deploy. The rollback itself, the deploy records
+  record-start's `previous` skips an incomplete deploy; publish-tests and verify (moto has no
+  Connect test cases): the published Content (no local Metadata, the stage's alias ARNs, the
+  test-queue override), create-or-update by name, at most 5 executions at once, pass / fail /
+  timeout / missing reported with the exit code. The rollback itself, the deploy records
   and the stages are rehearsed on moto (.ci/infra-checks.sh).
 
 Usage: python3 infra/test_deploy_helper.py [-v]
@@ -238,7 +241,49 @@ FAKE_AWS = textwrap.dedent('''\
         if not f or "alias" not in f:
             sys.stderr.write("An error occurred (ResourceNotFoundException) when calling the GetAlias operation\\n")
             sys.exit(254)
-        out = {"FunctionVersion": f["alias"]}
+        out = {"FunctionVersion": f["alias"],
+               "AliasArn": f"arn:aws:lambda:us-east-1:123456789012:function:{opts['--function-name']}:{opts['--name']}"}
+    elif (service, op) == ("connect", "list-test-cases"):
+        # Two a page, so that the helper must follow NextToken.
+        cases = sorted(state["test_cases"].items())
+        start = int(opts.get("--next-token") or 0)
+        out = {"TestCaseSummaryList": [{"Id": i, "Name": c["Name"], "Status": c["Status"]} for i, c in cases[start:start + 2]]}
+        if start + 2 < len(cases):
+            out["NextToken"] = str(start + 2)
+    elif (service, op) == ("connect", "create-test-case"):
+        if any(c["Name"] == opts["--name"] for c in state["test_cases"].values()):
+            sys.stderr.write("An error occurred (DuplicateResourceException) when calling the CreateTestCase operation\\n")
+            sys.exit(254)
+        tid = f"tc-{len(state['test_cases']) + 1}"
+        state["test_cases"][tid] = {"Name": opts["--name"], "Content": opts["--content"], "Status": opts["--status"],
+                                    "EntryPoint": opts["--entry-point"], "Tags": opts.get("--tags")}
+        out = {"TestCaseId": tid}
+    elif (service, op) == ("connect", "update-test-case"):
+        state["test_cases"][opts["--test-case-id"]].update(
+            Name=opts["--name"], Content=opts["--content"], Status=opts["--status"], EntryPoint=opts["--entry-point"])
+    elif (service, op) == ("connect", "start-test-case-execution"):
+        running = [e for e in state["executions"].values() if not e["done"]]
+        if len(running) >= 5:
+            sys.stderr.write("An error occurred (ServiceQuotaExceededException) when calling the StartTestCaseExecution operation\\n")
+            sys.exit(254)
+        eid = f"ex-{len(state['executions']) + 1}"
+        state["executions"][eid] = {"test": opts["--test-case-id"], "polls": 0, "done": False}
+        state["max_running"] = max(state.get("max_running", 0), len(running) + 1)
+        out = {"TestCaseExecutionId": eid, "TestCaseId": opts["--test-case-id"], "Status": "INITIATED"}
+    elif (service, op) == ("connect", "get-test-case-execution-summary"):
+        e = state["executions"][opts["--test-case-execution-id"]]
+        plan = state["plan"].get(state["test_cases"][e["test"]]["Name"], {"status": "PASSED", "polls": 1})
+        e["polls"] += 1
+        status = plan["status"] if e["polls"] >= plan["polls"] else "IN_PROGRESS"
+        e["done"] = status != "IN_PROGRESS"
+        out = {"Status": status, "ObservationSummary": {"TotalObservations": 3,
+               "ObservationsPassed": 3 if status == "PASSED" else 1, "ObservationsFailed": 0 if status == "PASSED" else 2}}
+    elif (service, op) == ("connect", "list-test-case-execution-records"):
+        e = state["executions"][opts["--test-case-execution-id"]]
+        records = state["plan"].get(state["test_cases"][e["test"]]["Name"], {}).get("records", [])
+        out = {"ExecutionRecords": [r for r in records if r["Status"] == opts.get("--status", r["Status"])]}
+    elif (service, op) == ("connect", "stop-test-case-execution"):
+        state["executions"][opts["--test-case-execution-id"]]["done"] = True
     elif (service, op) == ("lambda", "list-versions-by-function"):
         out = {"Versions": [{"Version": "$LATEST"}] + [{"Version": str(v)} for v in state["functions"][opts["--function-name"]]["versions"]]}
     elif (service, op) == ("lambda", "update-alias"):
@@ -306,7 +351,9 @@ FAKE_AWS = textwrap.dedent('''\
 ''')
 
 
-class FakeAws(unittest.TestCase):
+class FakeAwsCase(unittest.TestCase):
+    """A fake `aws` on PATH, its state and its call log (no tests of its own)."""
+
     INSTANCE = "4c0f6a2e-8d1b-4f3a-9e7c-5b2d1a0f9e8d"
 
     def setUp(self):
@@ -331,6 +378,9 @@ class FakeAws(unittest.TestCase):
             "stacks": {},
             "outcomes": [],
             "ssm": {},
+            "test_cases": {},
+            "executions": {},
+            "plan": {},
         })
 
     def tearDown(self):
@@ -348,6 +398,9 @@ class FakeAws(unittest.TestCase):
     def helper(self, *args):
         r = run(*args, env=self.env)
         return r
+
+
+class FakeAws(FakeAwsCase):
 
     def test_deploy_records_the_previous_flow_once_and_undo_restores_it(self):
         r = self.helper("number-associate", self.INSTANCE, "main", "bundle-flow")
@@ -514,6 +567,193 @@ class FakeAws(unittest.TestCase):
         self.assertEqual((record["previous"], record["status"], record["stage"], record["commit"]),
                          ("d1", "started", "rehearsal", "abc123"))
         self.assertEqual(self.state()["ssm"][f"{root}/live"], new_id, "live names the deploy under way")
+
+
+# Three small test cases in the Testing language, as infra/tests holds them (flow-runner's local
+# ARNs and Metadata): one calls a function, one starts with TestInitiated, one is local only.
+LOCAL_ARN = "arn:aws:lambda:us-east-1:111122223333:function:mindful-{}"
+LOCAL_QUEUE = "arn:aws:connect:us-east-1:111122223333:instance/00000000-0000-4000-8000-000000000000/queue/7b3e1f2a-9c4d-4e8f-a1b2-c3d4e5f60718"
+TEST_CASES = {
+    "offer": {"Version": "2025-06-21",
+              "Metadata": {"name": "offer", "flow-runner": {"oldest_contact_age": "185"}, "mindful-sim": {"calls_back": True}},
+              "Observations": [
+                  {"Identifier": "Wait phrase", "Event": {"Type": "FlowActionStarted", "Actor": "System", "Properties": {
+                      "ActionType": "InvokeLambdaFunction", "ActionParameters": {"LambdaFunctionARN": LOCAL_ARN.format("ocw-phrase")}}},
+                   "Transitions": {"NextObservations": ["Queued"]}},
+                  {"Identifier": "Queued", "Event": {"Type": "FlowActionStarted", "Actor": "System", "Properties": {
+                      "ActionType": "TransferContactToQueue", "ActionParameters": {"QueueId": LOCAL_QUEUE}}},
+                   "Actions": [{"Identifier": "end", "Type": "EndTest", "Parameters": {"ActionType": "EndTest"}}]}]},
+    "started": {"Version": "2025-06-21", "Metadata": {"name": "started"},
+                "Observations": [
+                    {"Identifier": "Start", "Event": {"Type": "TestInitiated", "Actor": "System", "Properties": {}},
+                     "Actions": [{"Identifier": "note", "Type": "LogData", "Parameters": {"ActionType": "LogData", "Message": "hi"}}]}]},
+    "fault": {"Version": "2025-06-21",
+              "Metadata": {"name": "fault", "flow-runner": {"inject": [{"flow": "InboundToMindfulFlow", "block": "x", "error": "QueueAtCapacity"}]}},
+              "Observations": [{"Identifier": "Start", "Event": {"Type": "TestInitiated", "Actor": "System", "Properties": {}}}]},
+}
+
+
+class TestCases(FakeAwsCase):
+    """publish-tests and verify (issue 27, item 3) against the fake aws CLI: moto has no Amazon
+    Connect test-case APIs (the rehearsal checks the requests themselves)."""
+
+    def setUp(self):
+        super().setUp()
+        self.params = json.loads((INFRA / "params" / "rehearsal.json").read_text())
+        instance = self.params["ConnectInstanceArn"]
+        self.test_queue = instance + "/queue/5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
+        self.params["TestQueueArn"] = self.test_queue
+        self.params_path = self.tmp / "params.json"
+        self.params_path.write_text(json.dumps(self.params))
+        self.tests = self.tmp / "tests"
+        self.tests.mkdir()
+        for name, doc in TEST_CASES.items():
+            (self.tests / f"{name}.json").write_text(json.dumps(doc))
+        state = self.state()
+        for fn in ("ocw-phrase", "datastore-proxy", "agent-answer"):
+            state["functions"][f"mindful-rehearsal-{fn}"] = {"alias": "3", "versions": [1, 2, 3]}
+        self.write_state(state)
+
+    def publish(self, tests=None):
+        return self.helper("publish-tests", str(self.params_path), "flow-1234", str(tests or self.tests))
+
+    def verify(self, *extra):
+        return self.helper("verify", str(self.params_path), "--tests", str(self.tests), *extra)
+
+    def published(self):
+        return {c["Name"]: c for c in self.state()["test_cases"].values()}
+
+    def test_published_content_has_no_local_metadata_the_stage_arns_and_the_queue_override(self):
+        r = self.publish()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        cases = self.published()
+        self.assertEqual(sorted(cases), ["mindful-connect-rehearsal-offer", "mindful-connect-rehearsal-started"])
+        self.assertIn("fault.json: local only, not published: injects a Connect-side failure", r.stdout)
+        offer = cases["mindful-connect-rehearsal-offer"]
+        self.assertEqual(offer["Status"], "PUBLISHED")
+        self.assertEqual(json.loads(offer["EntryPoint"]),
+                         {"Type": "VOICE_CALL", "VoiceCallEntryPointParameters": {"FlowId": "flow-1234"}})
+        self.assertEqual(json.loads(offer["Tags"])["mindful:stage"], "rehearsal")
+        content = json.loads(offer["Content"])
+        self.assertEqual(content["Metadata"], {"name": "offer"}, "flow-runner and mindful-sim stay local")
+        self.assertNotIn("111122223333", offer["Content"])
+        observations = {o["Identifier"]: o for o in content["Observations"]}
+        self.assertEqual(observations["Wait phrase"]["Event"]["Properties"]["ActionParameters"]["LambdaFunctionARN"],
+                         "arn:aws:lambda:us-east-1:123456789012:function:mindful-rehearsal-ocw-phrase:live")
+        self.assertEqual(observations["Queued"]["Event"]["Properties"]["ActionParameters"]["QueueId"],
+                         self.params["InboundQueueArn"])
+        # No TestInitiated observation in the file: one is added in front, leading to the first.
+        start = content["Observations"][0]
+        self.assertEqual(start["Event"]["Type"], "TestInitiated")
+        self.assertEqual(start["Transitions"], {"NextObservations": ["Wait phrase"]})
+        overridden = {}
+        for a in start["Actions"]:
+            self.assertEqual(a["Type"], "OverrideSystemBehavior")
+            props = a["Parameters"]["Behavior"]["Properties"]
+            self.assertEqual(props["ActionType"], "TransferContactToQueue")
+            self.assertEqual(props["Strategy"], {"Type": "SubstituteResource", "SubstituteArn": self.test_queue})
+            overridden[props["ActionParameters"]["QueueId"]] = overridden.get(props["ActionParameters"]["QueueId"], 0) + 1
+        self.assertEqual(overridden, {self.params["InboundQueueArn"]: 2, self.params["CallbackDefaultQueueArn"]: 2})
+        # A file that starts with TestInitiated gets the override first, its own actions after.
+        started = json.loads(cases["mindful-connect-rehearsal-started"]["Content"])
+        self.assertEqual(len(started["Observations"]), 1)
+        self.assertEqual([a["Type"] for a in started["Observations"][0]["Actions"]],
+                         ["OverrideSystemBehavior"] * 4 + ["LogData"])
+
+    def test_the_projects_test_cases_publish(self):
+        """Every file of infra/tests either publishes (nothing of the local account left) or is
+        listed as local only."""
+        r = self.publish(INFRA / "tests")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        files = sorted(p.stem for p in (INFRA / "tests").glob("*.json"))
+        local = [line for line in r.stdout.splitlines() if "local only, not published" in line]
+        self.assertEqual(len(self.published()) + len(local), len(files))
+        self.assertIn("mindful-connect-rehearsal-connect-offer-accepted", self.published())
+        for case in self.published().values():
+            self.assertNotIn("111122223333", case["Content"])
+            self.assertNotIn('"flow-runner"', case["Content"])
+
+    def test_publish_is_idempotent(self):
+        self.assertEqual(self.publish().returncode, 0)
+        ids = {c["Name"]: i for i, c in self.state()["test_cases"].items()}
+        self.log_path.write_text("")
+        r = self.publish()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual({c["Name"]: i for i, c in self.state()["test_cases"].items()}, ids)
+        ops = [c[1] for c in self.calls() if c[0] == "connect"]
+        self.assertNotIn("create-test-case", ops)
+        self.assertEqual(ops.count("update-test-case"), 2)
+        self.assertIn("0 created, 2 updated, 1 local only", r.stdout)
+
+    def test_publish_is_refused_without_a_test_queue_or_with_a_live_one(self):
+        for queue, message in (("", "TestQueueArn is not set"),
+                               (self.params["InboundQueueArn"], "TestQueueArn is InboundQueueArn")):
+            self.params["TestQueueArn"] = queue
+            self.params_path.write_text(json.dumps(self.params))
+            r = self.publish()
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn(message, r.stderr)
+        self.assertEqual([c for c in self.calls() if c[0] == "connect"], [], "nothing is published")
+
+    def test_publish_is_refused_without_the_entry_flow(self):
+        r = self.helper("publish-tests", str(self.params_path), "None", str(self.tests))  # no stack output
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("no FLOW_ID", r.stderr)
+        self.assertEqual([c for c in self.calls() if c[0] == "connect"], [], "nothing is published")
+
+    def test_verify_runs_at_most_five_at_once_and_passes(self):
+        for i in range(7):
+            doc = dict(TEST_CASES["started"], Metadata={"name": f"t{i}"})
+            (self.tests / f"t{i}.json").write_text(json.dumps(doc))
+        self.assertEqual(self.publish().returncode, 0)
+        state = self.state()
+        state["plan"] = {c["Name"]: {"status": "PASSED", "polls": 2} for c in state["test_cases"].values()}
+        self.write_state(state)
+        r = self.verify()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.state()["max_running"], 5, "5 at once, never more")
+        self.assertEqual(len(self.state()["executions"]), 9)
+        lines = [line for line in r.stdout.splitlines() if line.startswith("verify: PASSED")]
+        self.assertEqual(len(lines), 9)
+        self.assertIn("verify: SKIPPED  mindful-connect-rehearsal-fault: local only", r.stdout)
+        self.assertIn("9 of 9 test cases passed", r.stdout)
+
+    def test_verify_reports_failures_timeouts_and_missing_tests_and_fails(self):
+        self.assertEqual(self.publish().returncode, 0)
+        (self.tests / "new.json").write_text(json.dumps(TEST_CASES["started"]))  # not published
+        state = self.state()
+        state["plan"] = {
+            "mindful-connect-rehearsal-offer": {"status": "FAILED", "polls": 1, "records": [
+                {"ObservationId": "Queued", "Status": "FAILED", "Record": "{\"reason\": \"not observed\"}"},
+                {"ObservationId": "Wait phrase", "Status": "PASSED", "Record": "{}"}]},
+            "mindful-connect-rehearsal-started": {"status": "PASSED", "polls": 10 ** 9},
+        }
+        self.write_state(state)
+        r = self.verify("--timeout", "1")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("verify: FAILED   mindful-connect-rehearsal-offer: 1/3 observations passed", r.stdout)
+        self.assertIn('FAILED Queued: {"reason": "not observed"}', r.stdout)
+        self.assertNotIn("FAILED Wait phrase", r.stdout)
+        self.assertIn("verify: TIMEOUT  mindful-connect-rehearsal-started: still IN_PROGRESS after 1 s", r.stdout)
+        self.assertIn("verify: MISSING  mindful-connect-rehearsal-new: not published", r.stdout)
+        self.assertIn("0 of 3 test cases passed", r.stdout)
+        stopped = [c for c in self.calls() if c[:2] == ["connect", "stop-test-case-execution"]]
+        self.assertEqual(len(stopped), 1, "the timed-out execution is stopped")
+
+    def test_verify_waits_for_slots_others_hold_then_gives_up(self):
+        """Executions the helper did not start (the console, another stage) hold the instance's
+        5 slots: StartTestCaseExecution is refused, verify retries until its deadline and reports
+        the tests as never started."""
+        self.assertEqual(self.publish().returncode, 0)
+        state = self.state()
+        state["executions"] = {f"other-{i}": {"test": "elsewhere", "polls": 0, "done": False} for i in range(5)}
+        self.write_state(state)
+        r = self.verify("--timeout", "0.5")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("verify: TIMEOUT  mindful-connect-rehearsal-offer: never started", r.stdout)
+        self.assertIn("verify: TIMEOUT  mindful-connect-rehearsal-started: never started", r.stdout)
+        refused = [c for c in self.calls() if c[:2] == ["connect", "start-test-case-execution"]]
+        self.assertGreater(len(refused), 1, "retried")
 
 
 if __name__ == "__main__":
