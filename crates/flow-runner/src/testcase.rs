@@ -190,6 +190,10 @@ pub struct LocalSetup {
     /// ([`Injection`]; only errors the reference allows for the block).
     #[serde(default)]
     pub inject: Vec<LocalInjection>,
+    /// The same, in the callback contact (`Metadata."mindful-sim".calls_back`): Connect-side
+    /// failures of the return call's flows.
+    #[serde(default)]
+    pub callback_inject: Vec<LocalInjection>,
 }
 
 /// One Connect-side failure forced on a block (`Metadata."flow-runner".inject`).
@@ -220,6 +224,13 @@ pub struct MindfulSetup {
     /// coverage ([`TestCaseResult::callback`]).
     #[serde(default)]
     pub calls_back: bool,
+    /// When Mindful makes the offer (`CallbackOfferedBy=Mindful`): whether the caller accepts it
+    /// at Mindful's IVR (default true). Declined, Mindful holds the caller and does not call back.
+    pub offer_accepted: Option<bool>,
+    /// Faults on Mindful's routes during the callback contact only (the contact's own faults are
+    /// cleared when it ends).
+    #[serde(default)]
+    pub callback_faults: Vec<MindfulFault>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -1143,16 +1154,7 @@ pub fn run_test_case(
             }),
             third_party_answers: local.third_party_answers.unwrap_or(true),
             attributes: local.attributes.clone(),
-            inject: local
-                .inject
-                .iter()
-                .map(|i| Injection {
-                    flow: i.flow.clone(),
-                    block: i.block.clone(),
-                    error: i.error.clone(),
-                    times: i.times.unwrap_or(1),
-                })
-                .collect(),
+            inject: injections(&local.inject),
             language: local.language.clone().unwrap_or_else(|| "en-US".into()),
             channel: local.channel.clone().unwrap_or_else(|| "VOICE".into()),
             ..Scenario::default()
@@ -1184,7 +1186,10 @@ pub fn run_test_case(
             for f in &mindful.faults {
                 sim.set_fault(f.route, f.fault.clone(), f.count);
             }
-        } else if !mindful.faults.is_empty() || mindful.ecbt.is_some() {
+        } else if !mindful.faults.is_empty()
+            || !mindful.callback_faults.is_empty()
+            || mindful.ecbt.is_some()
+        {
             return Err(TestCaseError::Metadata(
                 "\"mindful-sim\" is set but no Mindful simulator runs".into(),
             ));
@@ -1235,7 +1240,9 @@ pub fn run_test_case(
                         "\"mindful-sim\".calls_back is set but no Mindful simulator runs".into(),
                     ))
                 }
-                (true, Some(sim)) => call_back(&inst, &mut *env.host, sim, &run, name)?,
+                (true, Some(sim)) => {
+                    call_back(&inst, &mut *env.host, sim, &run, name, (&local, &mindful))?
+                }
             };
             return Ok(TestCaseResult {
                 name: name.to_string(),
@@ -1297,8 +1304,11 @@ fn call_back(
     sim: &Sim,
     run: &ContactRun,
     name: &str,
+    (local, mindful): (&LocalSetup, &MindfulSetup),
 ) -> Result<Option<ContactRun>, TestCaseError> {
-    if crate::host::mindful_ivr_offer(inst, sim, run, true).is_none() && inst.mindful_makes_offer {
+    let accepts = mindful.offer_accepted.unwrap_or(true);
+    let offer = crate::host::mindful_ivr_offer(inst, sim, run, accepts);
+    if inst.mindful_makes_offer && !matches!(offer, Some(crate::host::MindfulIvr::Accepted(_))) {
         return Ok(None);
     }
     let mut sc = Scenario {
@@ -1306,19 +1316,37 @@ fn call_back(
             after_seconds: 20,
             user_name: "agent".into(),
         }),
+        inject: injections(&local.callback_inject),
         ..Scenario::default()
     };
-    match crate::host::mindful_calls_back(
+    sim.clear_faults();
+    for f in &mindful.callback_faults {
+        sim.set_fault(f.route, f.fault.clone(), f.count);
+    }
+    let back = crate::host::mindful_calls_back(
         inst,
         host,
         sim,
         run,
         &mut sc,
         format!("test-{name}-callback"),
-    ) {
+    );
+    sim.clear_faults();
+    match back {
         None => Ok(None),
         Some((_, result)) => Ok(Some(result?)),
     }
+}
+
+fn injections(list: &[LocalInjection]) -> Vec<Injection> {
+    list.iter()
+        .map(|i| Injection {
+            flow: i.flow.clone(),
+            block: i.block.clone(),
+            error: i.error.clone(),
+            times: i.times.unwrap_or(1),
+        })
+        .collect()
 }
 
 /// The position in the timeline each observation's event matched (`None`: not observed).
