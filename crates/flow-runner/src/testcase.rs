@@ -1668,6 +1668,75 @@ pub struct FlowCoverage {
     pub transitions: usize,
     /// `block label` of each transition no run took.
     pub uncovered: Vec<String>,
+    /// `block label: why` of each transition no run took that Connect never takes ([`explain`]);
+    /// a subset of `uncovered`.
+    pub explained: Vec<String>,
+}
+
+/// Why a flow's transition cannot be taken, by a rule of Connect's (from the block pages), or
+/// `None`: only `NextAction`s Connect never takes are explained.
+pub fn explain(inst: &Instance, flow: &str, block: &str, label: &str) -> Option<&'static str> {
+    let a = inst.flows.iter().find(|f| f.name == flow)?.action(block)?;
+    if label != "next" {
+        return None;
+    }
+    match a.typ.as_str() {
+        "Compare" | "GetParticipantInput" if a.error_target("NoMatchingCondition").is_some() => Some(
+            "no condition matched takes NoMatchingCondition; the NextAction the designer writes next to it is never taken",
+        ),
+        "TransferToFlow" => Some("a transfer that succeeds continues in the other flow (transfertoflow page); NextAction is not taken"),
+        "TransferContactToQueue" => Some("Transfer to queue places the contact in queue and ends the current flow (transfer-to-queue page)"),
+        "TransferParticipantToThirdParty" if a.param_str("ContinueFlowExecution").as_deref() == Some("False") => Some(
+            "with ContinueFlowExecution False the flow is over once the call connects; NextAction follows only a resumed transfer",
+        ),
+        _ => None,
+    }
+}
+
+/// Transitions covered and in all, over every flow, and the percentage covered (100 when there
+/// are none).
+pub fn coverage_totals(coverage: &[FlowCoverage]) -> (usize, usize, f64) {
+    let (covered, total) = coverage.iter().fold((0, 0), |(c, t), f| {
+        (c + f.transitions_covered, t + f.transitions)
+    });
+    let percent = if total == 0 {
+        100.0
+    } else {
+        100.0 * covered as f64 / total as f64
+    };
+    (covered, total, percent)
+}
+
+/// The coverage table (`flow-runner test`, the journey's transcript): a line per flow, then the
+/// totals, each transition covered, explained ([`explain`]) or not taken.
+pub fn coverage_table(coverage: &[FlowCoverage]) -> Vec<String> {
+    let mut lines: Vec<String> = coverage
+        .iter()
+        .map(|c| {
+            let neither = c.uncovered.len() - c.explained.len();
+            format!(
+                "  {}: actions {}/{}, transitions {}/{} covered + {} explained{}",
+                c.flow,
+                c.actions_run,
+                c.actions,
+                c.transitions_covered,
+                c.transitions,
+                c.explained.len(),
+                if neither == 0 {
+                    String::new()
+                } else {
+                    format!(", {neither} not taken")
+                }
+            )
+        })
+        .collect();
+    let (covered, total, percent) = coverage_totals(coverage);
+    let explained: usize = coverage.iter().map(|c| c.explained.len()).sum();
+    lines.push(format!(
+        "transitions covered: {covered}/{total} ({percent:.1} %), explained {explained}, not taken {}",
+        total - covered - explained
+    ));
+    lines
 }
 
 /// Coverage of every flow of `inst` by `runs` (a transition is `(flow, block, branch label)`,
@@ -1686,12 +1755,15 @@ pub fn coverage<'a>(
         .iter()
         .map(|f| {
             let mut total = 0;
-            let mut uncovered = Vec::new();
+            let (mut uncovered, mut explained) = (Vec::new(), Vec::new());
             for a in &f.actions {
                 for (label, _) in a.transitions() {
                     total += 1;
                     if !covered.contains(&(f.name.clone(), a.id.clone(), label.clone())) {
                         uncovered.push(format!("{} {label}", a.id));
+                        if let Some(why) = explain(inst, &f.name, &a.id, &label) {
+                            explained.push(format!("{} {label}: {why}", a.id));
+                        }
                     }
                 }
             }
@@ -1706,6 +1778,7 @@ pub fn coverage<'a>(
                 transitions_covered: total - uncovered.len(),
                 transitions: total,
                 uncovered,
+                explained,
             }
         })
         .collect()

@@ -3,7 +3,9 @@
 //! `infra/tests/coverage/` holds the scenarios written for coverage), run with the real
 //! functions and the Mindful simulator. Every case must pass; every transition is covered or
 //! explained by a rule of Connect's (below); a flow change that adds a branch no test case takes
-//! fails this test. The scenarios live in the files only: adding one needs no Rust.
+//! fails this test. The scenarios live in the files only: adding one needs no Rust. The rules
+//! that explain a transition are the library's (`testcase::explain`), which the coverage tables
+//! of `flow-runner test` and the journey print too.
 
 mod common;
 
@@ -13,25 +15,6 @@ use common::{show, test_case_files, tests_dir, Bench};
 use flow_runner::testcase::{self, shipped};
 use flow_runner::{ContactRun, End, Instance};
 use mindful_sim::CallState;
-
-/// Why a transition no scenario takes cannot be taken (Connect's rules, from the block pages).
-fn explain(inst: &Instance, flow: &str, block: &str, label: &str) -> Option<&'static str> {
-    let a = inst.flows.iter().find(|f| f.name == flow)?.action(block)?;
-    if label != "next" {
-        return None;
-    }
-    match a.typ.as_str() {
-        "Compare" | "GetParticipantInput" if a.error_target("NoMatchingCondition").is_some() => Some(
-            "no condition matched takes NoMatchingCondition; the NextAction the designer writes next to it is never taken",
-        ),
-        "TransferToFlow" => Some("a transfer that succeeds continues in the other flow (transfertoflow page); NextAction is not taken"),
-        "TransferContactToQueue" => Some("Transfer to queue places the contact in queue and ends the current flow (transfer-to-queue page)"),
-        "TransferParticipantToThirdParty" if a.param_str("ContinueFlowExecution").as_deref() == Some("False") => Some(
-            "with ContinueFlowExecution False the flow is over once the call connects; NextAction follows only a resumed transfer",
-        ),
-        _ => None,
-    }
-}
 
 #[test]
 fn shipped_flows_every_transition_covered_or_explained() {
@@ -131,7 +114,7 @@ fn uncovered(inst: &Instance, runs: &[ContactRun], print: bool) -> Vec<String> {
         for a in &flow.actions {
             for (label, _) in a.transitions() {
                 let covered = !c.uncovered.contains(&format!("{} {label}", a.id));
-                match (covered, explain(inst, &flow.name, &a.id, &label)) {
+                match (covered, testcase::explain(inst, &flow.name, &a.id, &label)) {
                     (true, Some(w)) => missing.push(format!(
                         "{}: {} {label} is covered but explained as unreachable ({w})",
                         flow.name, a.id
