@@ -1114,6 +1114,19 @@ pub fn run_test_case(
 ) -> Result<TestCaseResult, TestCaseError> {
     let planned = plan(tc, inst)?;
     let (local, mindful) = local_setup(tc)?;
+    // Set-up that would have no effect is refused, not ignored.
+    if mindful.offer_accepted.is_some() && !inst.mindful_makes_offer {
+        return Err(TestCaseError::Metadata(
+            "\"mindful-sim\".offer_accepted answers Mindful's own offer, but Connect makes the offers here (CallbackOfferedBy=Mindful makes Mindful make them)".into(),
+        ));
+    }
+    if !mindful.calls_back
+        && (!local.callback_inject.is_empty() || !mindful.callback_faults.is_empty())
+    {
+        return Err(TestCaseError::Metadata(
+            "callback_inject and callback_faults apply to the callback contact: set \"mindful-sim\".calls_back".into(),
+        ));
+    }
     let dialled = match &local.dialled {
         Some(d) => d.clone(),
         None => inst
@@ -1938,6 +1951,34 @@ mod tests {
             thanks.detail
         );
         assert_eq!(r.observations[1].status, Status::Passed);
+    }
+
+    #[test]
+    fn callback_set_up_without_a_callback_is_refused() {
+        let run = |metadata: &str| {
+            let text = format!(
+                r#"{{"Version": "2025-06-21", "Metadata": {metadata}, "Observations": [{{"Identifier": "a", "Event": {{"Type": "TestInitiated", "Properties": {{}}}}}}]}}"#
+            );
+            let tc = parse(&text, "little")?;
+            let mut host = NoFunctions;
+            let mut env = Environment {
+                host: &mut host,
+                sim: None,
+            };
+            run_test_case("little", &tc, &little_instance(), &mut env)
+        };
+        let e = run(
+            r#"{"flow-runner": {"callback_inject": [{"block": "b", "error": "NoMatchingError"}]}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("calls_back"), "{e}");
+        let e = run(r#"{"mindful-sim": {"offer_accepted": false}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("offer_accepted"), "{e}");
+        assert!(run(r#"{"flow-runner": {"callback_injection": []}}"#).is_err());
+        assert!(run("{}").is_ok_and(|r| r.passed()));
     }
 
     #[test]
