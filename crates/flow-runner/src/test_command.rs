@@ -247,14 +247,7 @@ pub fn main(args: &[String]) -> ExitCode {
             .filter_map(|(_, r)| r.as_ref().ok())
             .flat_map(|r| r.contacts()),
     );
-    let (covered, total) = coverage.iter().fold((0, 0), |(c, t), f| {
-        (c + f.transitions_covered, t + f.transitions)
-    });
-    let percent = if total == 0 {
-        100.0
-    } else {
-        100.0 * covered as f64 / total as f64
-    };
+    let (covered, total, percent) = testcase::coverage_totals(&coverage);
     let failed = results
         .iter()
         .filter(|(_, r)| !matches!(r, Ok(r) if r.passed()))
@@ -315,17 +308,9 @@ pub fn main(args: &[String]) -> ExitCode {
             }
         }
         say!("coverage ({} test case(s)):", results.len());
-        for c in &coverage {
-            say!(
-                "  {}: actions {}/{}, transitions {}/{}",
-                c.flow,
-                c.actions_run,
-                c.actions,
-                c.transitions_covered,
-                c.transitions
-            );
+        for line in testcase::coverage_table(&coverage) {
+            say!("{line}");
         }
-        say!("transitions covered: {covered}/{total} ({percent:.1} %)");
         if let Some(n) = args.min_coverage {
             say!(
                 "coverage gate {n} %: {}",

@@ -190,6 +190,10 @@ pub struct LocalSetup {
     /// ([`Injection`]; only errors the reference allows for the block).
     #[serde(default)]
     pub inject: Vec<LocalInjection>,
+    /// The same, in the callback contact (`Metadata."mindful-sim".calls_back`): Connect-side
+    /// failures of the return call's flows.
+    #[serde(default)]
+    pub callback_inject: Vec<LocalInjection>,
 }
 
 /// One Connect-side failure forced on a block (`Metadata."flow-runner".inject`).
@@ -220,6 +224,13 @@ pub struct MindfulSetup {
     /// coverage ([`TestCaseResult::callback`]).
     #[serde(default)]
     pub calls_back: bool,
+    /// When Mindful makes the offer (`CallbackOfferedBy=Mindful`): whether the caller accepts it
+    /// at Mindful's IVR (default true). Declined, Mindful holds the caller and does not call back.
+    pub offer_accepted: Option<bool>,
+    /// Faults on Mindful's routes during the callback contact only (the contact's own faults are
+    /// cleared when it ends).
+    #[serde(default)]
+    pub callback_faults: Vec<MindfulFault>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -1103,6 +1114,19 @@ pub fn run_test_case(
 ) -> Result<TestCaseResult, TestCaseError> {
     let planned = plan(tc, inst)?;
     let (local, mindful) = local_setup(tc)?;
+    // Set-up that would have no effect is refused, not ignored.
+    if mindful.offer_accepted.is_some() && !inst.mindful_makes_offer {
+        return Err(TestCaseError::Metadata(
+            "\"mindful-sim\".offer_accepted answers Mindful's own offer, but Connect makes the offers here (CallbackOfferedBy=Mindful makes Mindful make them)".into(),
+        ));
+    }
+    if !mindful.calls_back
+        && (!local.callback_inject.is_empty() || !mindful.callback_faults.is_empty())
+    {
+        return Err(TestCaseError::Metadata(
+            "callback_inject and callback_faults apply to the callback contact: set \"mindful-sim\".calls_back".into(),
+        ));
+    }
     let dialled = match &local.dialled {
         Some(d) => d.clone(),
         None => inst
@@ -1143,16 +1167,7 @@ pub fn run_test_case(
             }),
             third_party_answers: local.third_party_answers.unwrap_or(true),
             attributes: local.attributes.clone(),
-            inject: local
-                .inject
-                .iter()
-                .map(|i| Injection {
-                    flow: i.flow.clone(),
-                    block: i.block.clone(),
-                    error: i.error.clone(),
-                    times: i.times.unwrap_or(1),
-                })
-                .collect(),
+            inject: injections(&local.inject),
             language: local.language.clone().unwrap_or_else(|| "en-US".into()),
             channel: local.channel.clone().unwrap_or_else(|| "VOICE".into()),
             ..Scenario::default()
@@ -1184,7 +1199,10 @@ pub fn run_test_case(
             for f in &mindful.faults {
                 sim.set_fault(f.route, f.fault.clone(), f.count);
             }
-        } else if !mindful.faults.is_empty() || mindful.ecbt.is_some() {
+        } else if !mindful.faults.is_empty()
+            || !mindful.callback_faults.is_empty()
+            || mindful.ecbt.is_some()
+        {
             return Err(TestCaseError::Metadata(
                 "\"mindful-sim\" is set but no Mindful simulator runs".into(),
             ));
@@ -1235,7 +1253,9 @@ pub fn run_test_case(
                         "\"mindful-sim\".calls_back is set but no Mindful simulator runs".into(),
                     ))
                 }
-                (true, Some(sim)) => call_back(&inst, &mut *env.host, sim, &run, name)?,
+                (true, Some(sim)) => {
+                    call_back(&inst, &mut *env.host, sim, &run, name, (&local, &mindful))?
+                }
             };
             return Ok(TestCaseResult {
                 name: name.to_string(),
@@ -1297,8 +1317,11 @@ fn call_back(
     sim: &Sim,
     run: &ContactRun,
     name: &str,
+    (local, mindful): (&LocalSetup, &MindfulSetup),
 ) -> Result<Option<ContactRun>, TestCaseError> {
-    if crate::host::mindful_ivr_offer(inst, sim, run, true).is_none() && inst.mindful_makes_offer {
+    let accepts = mindful.offer_accepted.unwrap_or(true);
+    let offer = crate::host::mindful_ivr_offer(inst, sim, run, accepts);
+    if inst.mindful_makes_offer && !matches!(offer, Some(crate::host::MindfulIvr::Accepted(_))) {
         return Ok(None);
     }
     let mut sc = Scenario {
@@ -1306,19 +1329,37 @@ fn call_back(
             after_seconds: 20,
             user_name: "agent".into(),
         }),
+        inject: injections(&local.callback_inject),
         ..Scenario::default()
     };
-    match crate::host::mindful_calls_back(
+    sim.clear_faults();
+    for f in &mindful.callback_faults {
+        sim.set_fault(f.route, f.fault.clone(), f.count);
+    }
+    let back = crate::host::mindful_calls_back(
         inst,
         host,
         sim,
         run,
         &mut sc,
         format!("test-{name}-callback"),
-    ) {
+    );
+    sim.clear_faults();
+    match back {
         None => Ok(None),
         Some((_, result)) => Ok(Some(result?)),
     }
+}
+
+fn injections(list: &[LocalInjection]) -> Vec<Injection> {
+    list.iter()
+        .map(|i| Injection {
+            flow: i.flow.clone(),
+            block: i.block.clone(),
+            error: i.error.clone(),
+            times: i.times.unwrap_or(1),
+        })
+        .collect()
 }
 
 /// The position in the timeline each observation's event matched (`None`: not observed).
@@ -1640,6 +1681,75 @@ pub struct FlowCoverage {
     pub transitions: usize,
     /// `block label` of each transition no run took.
     pub uncovered: Vec<String>,
+    /// `block label: why` of each transition no run took that Connect never takes ([`explain`]);
+    /// a subset of `uncovered`.
+    pub explained: Vec<String>,
+}
+
+/// Why a flow's transition cannot be taken, by a rule of Connect's (from the block pages), or
+/// `None`: only `NextAction`s Connect never takes are explained.
+pub fn explain(inst: &Instance, flow: &str, block: &str, label: &str) -> Option<&'static str> {
+    let a = inst.flows.iter().find(|f| f.name == flow)?.action(block)?;
+    if label != "next" {
+        return None;
+    }
+    match a.typ.as_str() {
+        "Compare" | "GetParticipantInput" if a.error_target("NoMatchingCondition").is_some() => Some(
+            "no condition matched takes NoMatchingCondition; the NextAction the designer writes next to it is never taken",
+        ),
+        "TransferToFlow" => Some("a transfer that succeeds continues in the other flow (transfertoflow page); NextAction is not taken"),
+        "TransferContactToQueue" => Some("Transfer to queue places the contact in queue and ends the current flow (transfer-to-queue page)"),
+        "TransferParticipantToThirdParty" if a.param_str("ContinueFlowExecution").as_deref() == Some("False") => Some(
+            "with ContinueFlowExecution False the flow is over once the call connects; NextAction follows only a resumed transfer",
+        ),
+        _ => None,
+    }
+}
+
+/// Transitions covered and in all, over every flow, and the percentage covered (100 when there
+/// are none).
+pub fn coverage_totals(coverage: &[FlowCoverage]) -> (usize, usize, f64) {
+    let (covered, total) = coverage.iter().fold((0, 0), |(c, t), f| {
+        (c + f.transitions_covered, t + f.transitions)
+    });
+    let percent = if total == 0 {
+        100.0
+    } else {
+        100.0 * covered as f64 / total as f64
+    };
+    (covered, total, percent)
+}
+
+/// The coverage table (`flow-runner test`, the journey's transcript): a line per flow, then the
+/// totals, each transition covered, explained ([`explain`]) or not taken.
+pub fn coverage_table(coverage: &[FlowCoverage]) -> Vec<String> {
+    let mut lines: Vec<String> = coverage
+        .iter()
+        .map(|c| {
+            let neither = c.uncovered.len() - c.explained.len();
+            format!(
+                "  {}: actions {}/{}, transitions {}/{} covered + {} explained{}",
+                c.flow,
+                c.actions_run,
+                c.actions,
+                c.transitions_covered,
+                c.transitions,
+                c.explained.len(),
+                if neither == 0 {
+                    String::new()
+                } else {
+                    format!(", {neither} not taken")
+                }
+            )
+        })
+        .collect();
+    let (covered, total, percent) = coverage_totals(coverage);
+    let explained: usize = coverage.iter().map(|c| c.explained.len()).sum();
+    lines.push(format!(
+        "transitions covered: {covered}/{total} ({percent:.1} %), explained {explained}, not taken {}",
+        total - covered - explained
+    ));
+    lines
 }
 
 /// Coverage of every flow of `inst` by `runs` (a transition is `(flow, block, branch label)`,
@@ -1658,12 +1768,15 @@ pub fn coverage<'a>(
         .iter()
         .map(|f| {
             let mut total = 0;
-            let mut uncovered = Vec::new();
+            let (mut uncovered, mut explained) = (Vec::new(), Vec::new());
             for a in &f.actions {
                 for (label, _) in a.transitions() {
                     total += 1;
                     if !covered.contains(&(f.name.clone(), a.id.clone(), label.clone())) {
                         uncovered.push(format!("{} {label}", a.id));
+                        if let Some(why) = explain(inst, &f.name, &a.id, &label) {
+                            explained.push(format!("{} {label}: {why}", a.id));
+                        }
                     }
                 }
             }
@@ -1678,6 +1791,7 @@ pub fn coverage<'a>(
                 transitions_covered: total - uncovered.len(),
                 transitions: total,
                 uncovered,
+                explained,
             }
         })
         .collect()
@@ -1837,6 +1951,34 @@ mod tests {
             thanks.detail
         );
         assert_eq!(r.observations[1].status, Status::Passed);
+    }
+
+    #[test]
+    fn callback_set_up_without_a_callback_is_refused() {
+        let run = |metadata: &str| {
+            let text = format!(
+                r#"{{"Version": "2025-06-21", "Metadata": {metadata}, "Observations": [{{"Identifier": "a", "Event": {{"Type": "TestInitiated", "Properties": {{}}}}}}]}}"#
+            );
+            let tc = parse(&text, "little")?;
+            let mut host = NoFunctions;
+            let mut env = Environment {
+                host: &mut host,
+                sim: None,
+            };
+            run_test_case("little", &tc, &little_instance(), &mut env)
+        };
+        let e = run(
+            r#"{"flow-runner": {"callback_inject": [{"block": "b", "error": "NoMatchingError"}]}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("calls_back"), "{e}");
+        let e = run(r#"{"mindful-sim": {"offer_accepted": false}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("offer_accepted"), "{e}");
+        assert!(run(r#"{"flow-runner": {"callback_injection": []}}"#).is_err());
+        assert!(run("{}").is_ok_and(|r| r.passed()));
     }
 
     #[test]

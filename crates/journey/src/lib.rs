@@ -686,6 +686,9 @@ struct Journey<'a> {
     number_ok: bool,
     /// Checks beyond the steps' own answers that failed (already printed).
     problems: Vec<String>,
+    /// Every contact the flows ran, and the instance they ran on (the coverage table).
+    runs: Vec<ContactRun>,
+    instance: Option<Instance>,
 }
 
 impl Journey<'_> {
@@ -1079,6 +1082,8 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<JourneyReport, Journey
         opts,
         number_ok,
         problems: Vec::new(),
+        runs: Vec::new(),
+        instance: None,
     };
     let ending = play(&mut j, &customer)?;
 
@@ -1111,6 +1116,19 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<JourneyReport, Journey
             String::new()
         }
     )?;
+    // The flows' coverage by this run (flow_runner::testcase, as `flow-runner test` prints it).
+    if let Some(inst) = &j.instance {
+        let coverage = flow_runner::testcase::coverage(inst, &j.runs);
+        writeln!(
+            j.out,
+            "coverage of the five flows by this run ({} contact{}):",
+            j.runs.len(),
+            if j.runs.len() == 1 { "" } else { "s" }
+        )?;
+        for line in flow_runner::testcase::coverage_table(&coverage) {
+            writeln!(j.out, "{line}")?;
+        }
+    }
     j.out.flush()?;
 
     let Journey {
@@ -1380,6 +1398,10 @@ fn run_flows(
     let run = run_contact(inst, &mut player, call, sc);
     if let Some(e) = player.io {
         return Err(JourneyError::Output(e));
+    }
+    if let Ok(r) = &run {
+        j.runs.push(r.clone());
+        j.instance.get_or_insert_with(|| inst.clone());
     }
     Ok(run)
 }

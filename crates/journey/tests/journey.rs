@@ -86,6 +86,19 @@ fn default_journey_reaches_an_answered_callback() {
     assert!(!text.contains("3209071234"));
     assert!(!text.contains("sim-secret") && !text.contains("sim-datastore-token"));
     assert!(text.contains("✅ 4/4 steps as designed"));
+    // The transcript ends with the flows' coverage by the run: a line per flow (the callback's
+    // return and whisper flows ran), then the totals.
+    let table = text
+        .split("coverage of the five flows by this run (2 contacts):\n")
+        .nth(1)
+        .expect("a coverage table after the summary");
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 6, "{table}");
+    assert!(
+        lines[0].starts_with("  CustomerWhisperFlow: actions 3/3, transitions 2/3 covered"),
+        "{table}"
+    );
+    assert!(lines[5].starts_with("transitions covered: "), "{table}");
 }
 
 #[test]

@@ -1,8 +1,8 @@
-//! The benchmark: `cargo run --release -p journey --bin bench [-- --cold N --warm N --no-variants]`.
+//! The benchmark: `cargo run --release -p bench [-- --cold N --warm N --no-variants]`.
 //!
 //! Builds release binaries of the three functions (`cargo build --release -p ocw-phrase -p
 //! datastore-proxy -p agent-answer`) and of the floor (`hello`: bare lambda_runtime +
-//! serde_json, `cargo build --release -p journey --bin hello`), and, unless `--no-variants`, the
+//! serde_json, `cargo build --release -p bench --bin hello`), and, unless `--no-variants`, the
 //! two HTTP functions with the other rustls crypto provider (`--features mindful-core/aws-lc-rs`,
 //! same target directory; binaries copied to `<target>/bench/`). Then, as real Lambda processes
 //! on the Runtime API emulator, against two in-process Mindful simulators (one plain http, one
@@ -417,7 +417,7 @@ fn build_all(variants: bool) -> Result<Binaries, String> {
     };
     // Last, so the release directory ends with the release binaries.
     cargo_release(&pkgs)?;
-    cargo_release(&["-p", "journey", "--bin", "hello"])?;
+    cargo_release(&["-p", "bench", "--bin", "hello"])?;
     let mut names: Vec<&str> = FUNCTIONS.to_vec();
     names.push("hello");
     let release = keep(&release, "ring", &names)?;
@@ -432,7 +432,7 @@ fn build_all(variants: bool) -> Result<Binaries, String> {
 #[derive(Parser)]
 #[command(
     name = "bench",
-    override_usage = "cargo run --release -p journey --bin bench [-- OPTIONS]",
+    override_usage = "cargo run --release -p bench [-- OPTIONS]",
     verbatim_doc_comment
 )]
 struct Args {
