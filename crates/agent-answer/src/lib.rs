@@ -446,11 +446,11 @@ mod tests {
         .into_iter()
         .chain(extra.iter().copied())
         .collect();
-        Config::from_env(&lambda_harness::testkit::env_of(&pairs)).expect("valid configuration")
+        Config::from_env(&bundle_testkit::env_of(&pairs)).expect("valid configuration")
     }
 
     fn event(params: Value, address: Option<&str>) -> ContactFlowEvent {
-        let mut e = lambda_harness::testkit::event(params, address, "c-1");
+        let mut e = bundle_testkit::event(params, address, "c-1");
         e["Details"]["ContactData"]["Attributes"]["token"] = "attr".into();
         ContactFlowEvent::from_value(e)
     }

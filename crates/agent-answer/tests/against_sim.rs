@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use agent_answer::{AgentAnswer, Config};
-use lambda_harness::testkit::voice;
+use bundle_testkit::voice;
 use mindful_core::function::Function;
 use mindful_core::handler::test_event;
 use mindful_core::http::{build_client, HttpSettings};
@@ -336,7 +336,7 @@ async fn retried_invocation_for_the_same_contact_is_not_answered_twice() {
 async fn every_sample_event_gets_a_status() {
     let sim = sim().await;
     let f = function(&sim, &[]);
-    let samples = lambda_harness::testkit::samples("agent-answer", "agent-answer");
+    let samples = bundle_testkit::samples("agent-answer", "agent-answer");
     assert!(samples.len() >= 4);
     for sample in samples {
         // The sample files point at the simulator's default port; use this test's simulator.

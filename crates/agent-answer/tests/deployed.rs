@@ -5,11 +5,11 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lambda_harness::secrets_extension::SecretsExtension;
-use lambda_harness::testkit::scratch_dir;
-use lambda_harness::testkit::{
+use bundle_testkit::scratch_dir;
+use bundle_testkit::{
     assert_error_mentions, assert_flat, assert_secret_read_once, event, response, Deployed, CALLER,
 };
+use lambda_harness::SecretsExtension;
 use mindful_sim::{Route, Sim};
 
 /// The simulator over https, and a CA bundle (the system roots plus its test root) laid out as

@@ -8,7 +8,7 @@
 
 mod common;
 
-use lambda_harness::testkit::{assert_unreadable_payloads_answered, response, samples};
+use bundle_testkit::{assert_unreadable_payloads_answered, response, samples};
 use mindful_sim::{Sim, SimConfig};
 
 #[test]

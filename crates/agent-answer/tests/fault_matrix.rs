@@ -9,7 +9,7 @@
 
 mod common;
 
-use lambda_harness::testkit::*;
+use bundle_testkit::*;
 use lambda_harness::FunctionProcess;
 use mindful_sim::{Fault, Route, Sim, SimConfig};
 use serde_json::json;

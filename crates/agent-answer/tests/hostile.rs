@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use lambda_harness::hostile::{Answer, HostileUpstream};
-use lambda_harness::testkit::{assert_flat, event, response, spawn, CALLER};
+use bundle_testkit::{assert_flat, event, response, spawn, CALLER};
+use bundle_testkit::{Answer, HostileUpstream};
 use lambda_harness::FunctionProcess;
 use mindful_sim::{Route, Sim, SimConfig};
 use serde_json::{json, Value};

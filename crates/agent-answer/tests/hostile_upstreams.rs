@@ -8,9 +8,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lambda_harness::hostile::{Answer, CpuStarver, HostileUpstream, Received};
-use lambda_harness::secrets_extension::SecretsExtension;
-use lambda_harness::testkit::{assert_flat, event, response, scratch_dir, spawn, CALLER};
+use bundle_testkit::{assert_flat, event, response, scratch_dir, spawn, CALLER};
+use bundle_testkit::{Answer, CpuStarver, HostileUpstream, Received};
+use lambda_harness::SecretsExtension;
 use lambda_harness::{FunctionProcess, InvokeOptions};
 use serde_json::{json, Value};
 
@@ -132,11 +132,11 @@ fn an_interim_response_flood_cannot_stretch_the_budget() {
                 } else {
                     "full CPU"
                 },
-                lambda_harness::testkit::cell(&r, inv.own_time)
+                bundle_testkit::cell(&r, inv.own_time)
             ));
         }
     }
-    lambda_harness::testkit::write_matrix_section(
+    bundle_testkit::write_matrix_section(
         "hostile-agent-answer",
         &format!(
             "## agent-answer: interim-response flood (https, Lambda deadline 1000 ms, budget 800 ms)\n\n\

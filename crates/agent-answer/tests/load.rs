@@ -18,7 +18,7 @@
 
 mod common;
 
-use lambda_harness::testkit::*;
+use bundle_testkit::*;
 use mindful_sim::{ClientConfig, Route, Sim, SimConfig};
 use serde_json::json;
 
@@ -61,4 +61,4 @@ fn run(plan: LoadPlan) -> LoadReport {
     report
 }
 
-lambda_harness::load_tests!("agent-answer", run);
+bundle_testkit::load_tests!("agent-answer", run);

@@ -13,7 +13,7 @@
 
 mod common;
 
-use lambda_harness::testkit::*;
+use bundle_testkit::*;
 use lambda_harness::FunctionProcess;
 use mindful_sim::{ClientConfig, Fault, Route, Sim, SimConfig};
 use serde_json::{json, Value};

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use lambda_harness::testkit::{event, response, scratch_dir, spawn, CALLER};
+use bundle_testkit::{event, response, scratch_dir, spawn, CALLER};
 use mindful_sim::{Route, Sim, SimConfig};
 use serde_json::json;
 

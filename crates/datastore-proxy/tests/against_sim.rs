@@ -8,8 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use bundle_testkit::voice;
 use datastore_proxy::{Config, DatastoreProxy};
-use lambda_harness::testkit::voice;
 use mindful_core::function::Function;
 use mindful_core::handler::test_event;
 use mindful_core::http::{build_client, HttpSettings};
@@ -284,7 +284,7 @@ async fn oversized_record_gives_a_clear_error_under_32_kb() {
 async fn every_sample_event_gets_a_status() {
     let sim = sim().await;
     let p = proxy(&sim, &[]);
-    let mut samples = lambda_harness::testkit::samples("datastore-proxy", "datastore-");
+    let mut samples = bundle_testkit::samples("datastore-proxy", "datastore-");
     // POST samples first, so the GET samples find the record.
     samples.sort_by_key(|s| (!s.name.contains("post"), s.name.clone()));
     assert!(samples.len() >= 5);

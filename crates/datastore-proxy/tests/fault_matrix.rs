@@ -8,7 +8,7 @@
 
 mod common;
 
-use lambda_harness::testkit::*;
+use bundle_testkit::*;
 use mindful_sim::{Fault, Route, Sim, SimConfig, TemplateConfig};
 use serde_json::{json, Value};
 

@@ -8,12 +8,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lambda_harness::hostile::{Answer, CpuStarver, HostileUpstream};
-use lambda_harness::secrets_extension::SecretsExtension;
-use lambda_harness::testkit::{
+use bundle_testkit::{
     assert_error_mentions, assert_flat, assert_no_leaks, event, response, scratch_dir, spawn,
     CALLER, CALLER_NATIONAL, OTHER_CALLER,
 };
+use bundle_testkit::{Answer, CpuStarver, HostileUpstream};
+use lambda_harness::SecretsExtension;
 use lambda_harness::{FunctionProcess, InvokeOptions};
 use serde_json::{json, Value};
 
@@ -50,7 +50,7 @@ fn plain(upstream: &HostileUpstream) -> FunctionProcess {
 
 /// An https hostile upstream for `localhost` and the CA bundle trusting it.
 fn https_hostile(
-    script: impl Fn(&lambda_harness::hostile::Received, usize) -> Answer + Send + Sync + 'static,
+    script: impl Fn(&bundle_testkit::Received, usize) -> Answer + Send + Sync + 'static,
 ) -> (HostileUpstream, String) {
     let tls = mindful_sim::test_tls().expect("test CA");
     let (bundle, _) =
@@ -110,7 +110,7 @@ fn an_interim_response_flood_cannot_stretch_the_budget() {
                 "{method} starved={starved}: answered after {:?}",
                 inv.own_time
             );
-            cells.push(lambda_harness::testkit::cell(&r, inv.own_time));
+            cells.push(bundle_testkit::cell(&r, inv.own_time));
         }
         rows.push(format!(
             "| {} | {} | {} |",
@@ -123,7 +123,7 @@ fn an_interim_response_flood_cannot_stretch_the_budget() {
             cells[1]
         ));
     }
-    lambda_harness::testkit::write_matrix_section(
+    bundle_testkit::write_matrix_section(
         "hostile-datastore-proxy",
         &format!(
             "## datastore-proxy: interim-response flood (https, Lambda deadline 1000 ms, budget 800 ms)\n\n\

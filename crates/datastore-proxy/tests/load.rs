@@ -16,7 +16,7 @@
 
 mod common;
 
-use lambda_harness::testkit::*;
+use bundle_testkit::*;
 use mindful_sim::{Route, Sim, SimConfig, TemplateConfig};
 use serde_json::json;
 
@@ -48,4 +48,4 @@ fn run(plan: LoadPlan) -> LoadReport {
     report
 }
 
-lambda_harness::load_tests!("datastore-proxy", run);
+bundle_testkit::load_tests!("datastore-proxy", run);

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use lambda_harness::testkit::{event, response, spawn, CALLER, CLIENT_SECRET, DATASTORE_TOKEN};
+use bundle_testkit::{event, response, spawn, CALLER, CLIENT_SECRET, DATASTORE_TOKEN};
 use lambda_harness::FunctionProcess;
 use mindful_sim::{ClientConfig, Fault, Route, Sim, SimConfig, TemplateConfig};
 use serde_json::{json, Value};

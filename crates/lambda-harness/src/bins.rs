@@ -150,16 +150,6 @@ pub fn debug_binary(name: &str) -> Result<PathBuf, HarnessError> {
     )
 }
 
-/// `<target>/release/<name>` if it exists (does not build).
-pub fn release_binary(name: &str) -> Result<PathBuf, HarnessError> {
-    let p = target_dir()?.join("release").join(exe(name));
-    existing(
-        name,
-        vec![p],
-        &format!("run `cargo build --release -p {name}` or call lambda_harness::build_release"),
-    )
-}
-
 /// Find an already-built binary for a test: `CARGO_BIN_EXE_<name>` (runtime env), then the
 /// profile directory of the running test executable (`<target>/<profile>/deps/..` →
 /// `<target>/<profile>/<name>`), then `<target>/debug/<name>`.

@@ -20,15 +20,15 @@ use tokio::sync::{oneshot, watch, Notify};
 use crate::error::{FunctionError, HarnessError};
 
 /// Runtime API version prefix used by every route.
-pub const API_PREFIX: &str = "/2018-06-01/runtime";
+const API_PREFIX: &str = "/2018-06-01/runtime";
 
 /// Default per-invocation timeout (the deadline handed to the function): Amazon Connect's
 /// maximum for a synchronous Lambda invocation.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(8000);
+const DEFAULT_TIMEOUT: Duration = Duration::from_millis(8000);
 /// Extra time the harness waits past the deadline before giving up on a response.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
+const DEFAULT_GRACE: Duration = Duration::from_secs(2);
 /// How long an event may wait in the queue for the function to poll `/next` (covers init).
-pub const DEFAULT_HANDOUT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_HANDOUT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Per-invocation settings.
 #[derive(Debug, Clone)]

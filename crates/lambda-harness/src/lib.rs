@@ -6,6 +6,11 @@
 //!   invokes it sequentially with timings (init time, own time), reads peak RSS, and kills it on
 //!   shutdown/drop.
 //! * [`binary_path`], [`build_release`], [`debug_binary`]: find or build function binaries.
+//! * [`SecretsExtension`]: the AWS Parameters and Secrets Lambda Extension's local HTTP interface,
+//!   for a function that reads its secrets the way it does when deployed.
+//!
+//! Nothing here knows a particular function: what a bundle's tests share on top of this (events,
+//! simulators, its stack's environment) belongs in the bundle's own test kit.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), lambda_harness::HarnessError> {
@@ -21,24 +26,15 @@
 //! ```
 
 mod bins;
-mod drivers;
 mod emulator;
 mod error;
-pub mod hostile;
 mod process;
-pub mod secrets_extension;
-pub mod stack;
-pub mod testkit;
+mod secrets_extension;
 
 pub use bins::{
-    binary_path, build, build_debug, build_release, debug_binary, release_binary, target_dir,
-    workspace_root,
+    binary_path, build, build_debug, build_release, debug_binary, target_dir, workspace_root,
 };
-pub use emulator::{
-    InvokeOptions, Invoked, Outcome, RuntimeApiEmulator, API_PREFIX, DEFAULT_GRACE,
-    DEFAULT_HANDOUT_TIMEOUT, DEFAULT_TIMEOUT,
-};
+pub use emulator::{InvokeOptions, Invoked, Outcome, RuntimeApiEmulator};
 pub use error::{FunctionError, HarnessError};
-pub use process::{
-    read_proc_status_kib, FunctionBuilder, FunctionProcess, LogLine, LogStream, ProcessReport,
-};
+pub use process::{FunctionBuilder, FunctionProcess, LogLine, LogStream, ProcessReport};
+pub use secrets_extension::{ExtensionRequest, SecretsExtension};

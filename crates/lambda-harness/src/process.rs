@@ -748,7 +748,7 @@ fn read_lines(
 }
 
 /// Read a `kB` field (`VmHWM`, `VmRSS`, ...) from `/proc/<pid>/status`.
-pub fn read_proc_status_kib(pid: u32, key: &str) -> Result<u64, HarnessError> {
+fn read_proc_status_kib(pid: u32, key: &str) -> Result<u64, HarnessError> {
     let path = format!("/proc/{pid}/status");
     let text = std::fs::read_to_string(&path).map_err(|e| HarnessError::Proc {
         pid,

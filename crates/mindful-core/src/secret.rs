@@ -337,7 +337,7 @@ pub fn secret_source(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lambda_harness::testkit::env_of;
+    use bundle_testkit::env_of;
 
     #[test]
     fn secret_sources() {

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use lambda_harness::stack::{base_template, environment_output, render_environment};
+use bundle_testkit::{base_template, environment_output, render_environment};
 use mindful_core::config::vars;
 
 const FUNCTIONS: [&str; 3] = ["ocw-phrase", "datastore-proxy", "agent-answer"];
@@ -86,7 +86,7 @@ fn the_readme_documents_no_variable_the_code_does_not_read() {
 fn the_stack_sets_only_variables_its_function_reads() {
     let template = std::fs::read_to_string(base_template()).expect("infra/base.yaml");
     // Every parameter filled in, so no variable is dropped as empty.
-    let filled: Vec<(String, String)> = lambda_harness::stack::parameter_defaults(&template)
+    let filled: Vec<(String, String)> = bundle_testkit::parameter_defaults(&template)
         .into_keys()
         .map(|k| (k, "x".to_string()))
         .collect();

@@ -4,7 +4,7 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lambda_harness::testkit::{event, response, spawn_deployed};
+use bundle_testkit::{event, response, spawn_deployed};
 use serde_json::json;
 
 #[test]

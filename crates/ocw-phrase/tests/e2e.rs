@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use lambda_harness::testkit::{assert_unreadable_payloads_answered, response};
+use bundle_testkit::{assert_unreadable_payloads_answered, response};
 use lambda_harness::FunctionProcess;
 use serde_json::{json, Value};
 
@@ -21,8 +21,8 @@ fn spawn(env: &[(&str, &str)]) -> FunctionProcess {
 }
 
 fn read_event(name: &str) -> Value {
-    let text = std::fs::read_to_string(lambda_harness::testkit::events_dir().join(name))
-        .expect("event file");
+    let text =
+        std::fs::read_to_string(bundle_testkit::events_dir().join(name)).expect("event file");
     serde_json::from_str(&text).expect("event JSON")
 }
 

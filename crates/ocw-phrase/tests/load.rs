@@ -10,7 +10,7 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lambda_harness::testkit::{run_load, LoadPlan, LoadReport};
+use bundle_testkit::{run_load, LoadPlan, LoadReport};
 use lambda_harness::FunctionProcess;
 use serde_json::json;
 
@@ -29,4 +29,4 @@ fn run(plan: LoadPlan) -> LoadReport {
     })
 }
 
-lambda_harness::load_tests!("ocw-phrase", run);
+bundle_testkit::load_tests!("ocw-phrase", run);

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use lambda_harness::testkit::Env;
+use bundle_testkit::Env;
 use mindful_sim::Sim;
 
 /// agent-answer's variables for `sim`: its token and Agent Answer URLs, plain http allowed (the

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use lambda_harness::testkit::Env;
+use bundle_testkit::Env;
 use mindful_sim::Sim;
 
 /// datastore-proxy's variables for `sim`: its Datastore URL, plain http allowed (the simulator

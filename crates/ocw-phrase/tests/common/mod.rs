@@ -3,12 +3,12 @@
 
 #![allow(dead_code)]
 
-pub use lambda_harness::testkit::Sample;
+pub use bundle_testkit::Sample;
 use serde_json::Value;
 
 /// Every `events/ocw-phrase*.json` sample with its documented answer (each file must have one).
 pub fn samples() -> Vec<Sample> {
-    lambda_harness::testkit::samples("ocw-phrase", "ocw-phrase")
+    bundle_testkit::samples("ocw-phrase", "ocw-phrase")
 }
 
 /// Checks one response (a JSON object) against its documented answer: the documented keys with

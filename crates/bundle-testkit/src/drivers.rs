@@ -16,7 +16,7 @@ use crate::testkit::{
     assert_flat, assert_no_leaks, client_ports_to, invoke_traced, response,
     wait_for_invocation_lines, write_matrix_section, LoadReport, TraceIds,
 };
-use crate::{FunctionProcess, Invoked};
+use lambda_harness::{FunctionProcess, Invoked};
 
 /// An expected `(status, error)` pair; `error` is `""` when the answer has none.
 pub type Want = (&'static str, &'static str);
@@ -304,19 +304,19 @@ macro_rules! load_tests {
     ($function:literal, $run:expr) => {
         #[test]
         fn load_ci() {
-            $crate::testkit::check_load($function, &$run($crate::testkit::LOAD_CI));
+            $crate::check_load($function, &$run($crate::LOAD_CI));
         }
 
         #[test]
         #[ignore = "10 000 invocations; run with --ignored"]
         fn load_10k() {
-            $crate::testkit::check_load($function, &$run($crate::testkit::LOAD_10K));
+            $crate::check_load($function, &$run($crate::LOAD_10K));
         }
 
         /// The function's own memory stays flat: the same load with a constant trace id.
         #[test]
         fn load_ci_own_memory_is_flat() {
-            $crate::testkit::check_load($function, &$run($crate::testkit::LOAD_OWN_MEMORY));
+            $crate::check_load($function, &$run($crate::LOAD_OWN_MEMORY));
         }
     };
 }
@@ -409,7 +409,7 @@ macro_rules! contract_documented_test {
     ($function:literal, $($contract:ident)::+) => {
         #[test]
         fn the_readme_documents_the_contract() {
-            $crate::testkit::assert_contract_documented(
+            $crate::assert_contract_documented(
                 include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")),
                 $function,
                 &$($contract)::+::codes::ALL,
@@ -434,7 +434,7 @@ impl Deployed {
     pub fn on_sim(
         &self,
         stack_parameters: &[(&str, &str)],
-        extension: &crate::secrets_extension::SecretsExtension,
+        extension: &lambda_harness::SecretsExtension,
         ca_bundle: &std::path::Path,
         extra: &[(&str, &str)],
     ) -> FunctionProcess {
@@ -463,7 +463,7 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 
 /// Panics unless `extension` was asked once, authenticated, for the Secrets Manager secret
 /// `arn` (read once, then cached).
-pub fn assert_secret_read_once(extension: &crate::secrets_extension::SecretsExtension, arn: &str) {
+pub fn assert_secret_read_once(extension: &lambda_harness::SecretsExtension, arn: &str) {
     let reads = extension.requests();
     assert_eq!(reads.len(), 1, "read once, then cached: {reads:?}");
     assert!(reads[0].authenticated);

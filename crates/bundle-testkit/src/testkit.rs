@@ -8,9 +8,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::{FunctionProcess, Invoked};
+use lambda_harness::{FunctionProcess, Invoked};
 
-pub use crate::drivers::*;
 use serde_json::{json, Value};
 
 /// Distinctive values that must never be printed. The `SECRET` marker makes a leak obvious.
@@ -79,7 +78,7 @@ pub fn spawn_deployed(
     binary: impl AsRef<Path>,
     function: &str,
     stack_parameters: &[(&str, &str)],
-    extension: Option<&crate::secrets_extension::SecretsExtension>,
+    extension: Option<&lambda_harness::SecretsExtension>,
     extra: &[(&str, &str)],
 ) -> FunctionProcess {
     let template =
@@ -115,7 +114,7 @@ pub fn assert_unreadable_payloads_answered(f: &mut FunctionProcess) {
             .take(40)
             .collect::<String>();
         let invoked = f
-            .invoke_bytes_blocking(body, crate::InvokeOptions::default())
+            .invoke_bytes_blocking(body, lambda_harness::InvokeOptions::default())
             .expect("invocation completes");
         let Some(r) = invoked.response() else {
             panic!(
@@ -315,7 +314,7 @@ pub enum TraceIds {
 
 /// Invokes `event` with the trace-id policy of a load run.
 pub fn invoke_traced(f: &mut FunctionProcess, event: Value, trace: TraceIds) -> Invoked {
-    let mut opts = crate::InvokeOptions::default();
+    let mut opts = lambda_harness::InvokeOptions::default();
     if trace == TraceIds::Constant {
         opts.extra_headers.push((
             "Lambda-Runtime-Trace-Id".into(),
