@@ -4,8 +4,6 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use agent_answer::{AgentAnswer, Config};
@@ -22,7 +20,7 @@ const ANI: &str = "+13209071234";
 
 fn function(sim: &Sim, extra: &[(&str, &str)]) -> Function<AgentAnswer> {
     // The extras come last and win; an empty value unsets.
-    let env = common::sim_env(sim).with(extra).reader();
+    let env = process_tests::agent_answer_env(sim).with(extra).reader();
     // As `AgentAnswer::from_env` builds it from the process environment (no secret is read
     // through the extension here).
     let http = build_client(&HttpSettings::default()).unwrap();

@@ -1,8 +1,7 @@
 //! Drivers shared by the function crates' tests, re-exported by [`crate::testkit`]: the checked
 //! invocation they all make, environments with overrides ([`Env`]), the fault-matrix rows and
 //! table ([`FaultMatrix`]), the load run ([`run_load`], [`load_tests!`](crate::load_tests)), the
-//! `events/` samples with their documented answers ([`samples`]), the deployed-stack spawn
-//! ([`Deployed`]) and the docs-contract test
+//! `events/` samples with their documented answers ([`samples`]) and the docs-contract test
 //! ([`contract_documented_test!`](crate::contract_documented_test)). What is specific to a
 //! function (its events, its simulator set-up, its expected outcomes) stays in its test files.
 
@@ -244,7 +243,7 @@ pub const LOAD_CI: LoadPlan = LoadPlan {
     checkpoints: &[200, 1_000],
     trace: TraceIds::Unique,
 };
-/// `#[ignore]`d: `cargo test -p <function> --test load -- --ignored --nocapture`.
+/// `#[ignore]`d: `cargo test -p process-tests --test load -- --ignored --nocapture`.
 pub const LOAD_10K: LoadPlan = LoadPlan {
     invocations: 10_000,
     checkpoints: &[1_000, 10_000],
@@ -416,39 +415,6 @@ macro_rules! contract_documented_test {
             );
         }
     };
-}
-
-/// A function binary deployed by the stack (see [`crate::testkit::spawn_deployed`]).
-#[derive(Debug, Clone, Copy)]
-pub struct Deployed {
-    pub binary: &'static str,
-    /// Its name in `infra/base.yaml`.
-    pub function: &'static str,
-}
-
-impl Deployed {
-    /// Spawns it under the stack's environment for `stack_parameters` with `extension`, against
-    /// an https simulator whose test root is in `ca_bundle` (the system bundle plus the test
-    /// root, given as `SSL_CERT_FILE` the way a deployment trusts a public CA), then `extra`.
-    /// Nothing else is added: the stack only takes https URLs, and that is what runs here.
-    pub fn on_sim(
-        &self,
-        stack_parameters: &[(&str, &str)],
-        extension: &lambda_harness::SecretsExtension,
-        ca_bundle: &std::path::Path,
-        extra: &[(&str, &str)],
-    ) -> FunctionProcess {
-        let bundle = ca_bundle.display().to_string();
-        let mut all = vec![("SSL_CERT_FILE", bundle.as_str())];
-        all.extend_from_slice(extra);
-        crate::testkit::spawn_deployed(
-            self.binary,
-            self.function,
-            stack_parameters,
-            Some(extension),
-            &all,
-        )
-    }
 }
 
 /// A fresh directory for one test's files, under the system temp directory.

@@ -12,16 +12,18 @@ mod testkit;
 
 pub use drivers::{
     assert_clean, assert_error_mentions, assert_secret_read_once, closed_port, events_dir,
-    expect_answer, outcome, run_load, samples, scratch_dir, Deployed, Env, FaultCase, FaultMatrix,
-    LoadPlan, Sample, Want, LOAD_10K, LOAD_CI, LOAD_OWN_MEMORY,
+    expect_answer, outcome, run_load, samples, scratch_dir, Env, FaultCase, FaultMatrix, LoadPlan,
+    Sample, Want,
 };
+// Named only by the expansions of `load_tests!` and `contract_documented_test!`.
+#[doc(hidden)]
+pub use drivers::{LOAD_10K, LOAD_CI, LOAD_OWN_MEMORY};
 pub use hostile::{Answer, CpuStarver, HostileUpstream, Received};
 pub use stack::{base_template, environment_output, parameter_defaults, render_environment};
+#[doc(hidden)]
+pub use testkit::{assert_contract_documented, check_load};
 pub use testkit::{
-    assert_contract_documented, assert_flat, assert_no_leaks, assert_unreadable_payloads_answered,
-    cell, check_load, client_ports_to, documented_error_codes, env_of, event, invoke_traced, leaks,
-    response, spawn, spawn_deployed, unreadable_payloads, voice, wait_for_invocation_lines,
-    write_matrix_section, LoadReport, TraceIds, CALLER, CALLER_NATIONAL, CLIENT_SECRET,
-    DATASTORE_TOKEN, MAX_CONNECTIONS, MAX_OWN_RSS_GROWTH_KIB, MAX_RSS_GROWTH_KIB, OTHER_CALLER,
-    PARAM_SECRET,
+    assert_flat, assert_no_leaks, assert_unreadable_payloads_answered, cell, env_of, event,
+    response, spawn, spawn_deployed, voice, write_matrix_section, LoadReport, CALLER,
+    CALLER_NATIONAL, CLIENT_SECRET, DATASTORE_TOKEN, OTHER_CALLER, PARAM_SECRET,
 };

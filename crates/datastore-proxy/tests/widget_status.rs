@@ -5,8 +5,6 @@
 // Test code: a failed unwrap is a failed test (the deny is for the deployed code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use datastore_proxy::{Config, DatastoreProxy};
@@ -20,7 +18,7 @@ use mindful_sim::{Fault, Route, Sim, SimConfig, DEFAULT_WIDGET_ID};
 use serde_json::{json, Value};
 
 fn proxy(sim: &Sim, extra: &[(&str, &str)]) -> Function<DatastoreProxy> {
-    let env = common::sim_env(sim)
+    let env = process_tests::datastore_proxy_env(sim)
         .with(&[("SCHEDULER_URL", &sim.base_url())])
         .with(extra)
         .reader();

@@ -1,18 +1,18 @@
-//! Round trips, as production's distance to Mindful makes them count (issue 28): the simulator
+//! agent-answer's round trips, as production's distance to Mindful makes them count (issue 28): the simulator
 //! 250 ms away over https, with its own token host. A first call costs the token's set-up and
 //! request (3 RTT) plus the Agent Answer request (1 RTT): the API host's TCP and TLS set-up runs
 //! beside the token request. It cost 6 RTT when the two hosts were set up one after the other.
 
-// Test code: a failed unwrap is a failed test (the deny is for the deployed code).
+// Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
 use bundle_testkit::{event, response, scratch_dir, spawn, CALLER};
 use mindful_sim::{Route, Sim, SimConfig};
+use process_tests::binary;
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-answer");
 /// Long enough that CPU noise on a loaded 2-core machine (a debug build's first TLS handshakes
 /// and CA store read: 70–250 ms measured) cannot turn 6 RTT into less than 5, or 4 into 5.
 const RTT: Duration = Duration::from_millis(250);
@@ -36,7 +36,7 @@ fn a_first_call_overlaps_the_api_set_up_with_the_token_request() {
     env.push(("SSL_CERT_FILE".into(), bundle));
     env.push(("AGENT_ANSWER_DEDUP_SECONDS".into(), "0".into()));
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut f = spawn(BIN, &pairs);
+    let mut f = spawn(binary("agent-answer"), &pairs);
 
     sim.register_call(CALLER);
     let (r, first) = response(&mut f, event(json!({}), Some(CALLER), "c1"));
