@@ -45,10 +45,9 @@ pub fn parse(text: &str) -> Result<Template, TemplateError> {
     let section = |name: &str| -> Result<Vec<(String, Value)>, TemplateError> {
         match root.get(name) {
             None | Some(yaml_serde::Value::Null) => Ok(Vec::new()),
-            Some(yaml_serde::Value::Mapping(m)) => Ok(m
-                .iter()
-                .map(|(k, v)| (key_text(k), to_json(v)))
-                .collect()),
+            Some(yaml_serde::Value::Mapping(m)) => {
+                Ok(m.iter().map(|(k, v)| (key_text(k), to_json(v))).collect())
+            }
             Some(_) => Err(TemplateError::Section(name.to_string())),
         }
     };
@@ -272,7 +271,10 @@ mod tests {
             "Resources:\n  A: &base\n    Type: T\n    Properties: {X: 1, Y: [a, b]}\n  B:\n    <<: *base\n    Type: U\n",
         )
         .unwrap();
-        assert_eq!(t.resources[1].1["Properties"], json!({"X": 1, "Y": ["a", "b"]}));
+        assert_eq!(
+            t.resources[1].1["Properties"],
+            json!({"X": 1, "Y": ["a", "b"]})
+        );
         assert_eq!(t.resources[1].1["Type"], "U");
     }
 
@@ -285,7 +287,10 @@ mod tests {
                 Err(format!("no {k}"))
             }
         });
-        assert_eq!(got.unwrap(), "{\"a\": \"say \\\"hi\\\"\", \"b\": \"${Keep}\"}");
+        assert_eq!(
+            got.unwrap(),
+            "{\"a\": \"say \\\"hi\\\"\", \"b\": \"${Keep}\"}"
+        );
         assert_eq!(
             substitute_in_json("${Q}", |k| Err(format!("no {k}"))).unwrap_err(),
             "no Q"
@@ -296,7 +301,10 @@ mod tests {
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
         assert!(matches!(parse("a: [1,"), Err(TemplateError::Yaml(_))));
-        assert!(matches!(parse("- 1\n- 2\n"), Err(TemplateError::NotAMapping)));
+        assert!(matches!(
+            parse("- 1\n- 2\n"),
+            Err(TemplateError::NotAMapping)
+        ));
         assert!(matches!(
             parse("Resources: 3\n"),
             Err(TemplateError::Section(_))
@@ -307,13 +315,21 @@ mod tests {
     #[test]
     fn the_shipped_templates_read() {
         let infra = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/");
-        for file in ["template.yaml", "base.yaml", "operations.yaml", "deploy-role.yaml"] {
+        for file in [
+            "template.yaml",
+            "base.yaml",
+            "operations.yaml",
+            "deploy-role.yaml",
+        ] {
             let text = std::fs::read_to_string(format!("{infra}{file}")).unwrap();
             let t = parse(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
             assert!(!t.resources.is_empty(), "{file}");
         }
         let text = std::fs::read_to_string(format!("{infra}template.yaml")).unwrap();
         let t = parse(&text).unwrap();
-        assert_eq!(t.resources_of_type(&["AWS::Connect::ContactFlow"]).count(), 5);
+        assert_eq!(
+            t.resources_of_type(&["AWS::Connect::ContactFlow"]).count(),
+            5
+        );
     }
 }

@@ -345,8 +345,7 @@ fn cfn_resources(
 /// [`cfn_template`]): each `AWS::Connect::ContactFlow(Module)` resource, as [`cfn_resources`]
 /// reads a JSON template's.
 pub fn flows_from_cfn_yaml(text: &str, name: &str) -> Result<Vec<Flow>, LoadError> {
-    let template =
-        cfn_template::parse(text).map_err(|e| LoadError(format!("{name}: {e}")))?;
+    let template = cfn_template::parse(text).map_err(|e| LoadError(format!("{name}: {e}")))?;
     let resources: Map<String, Value> = template.resources.into_iter().collect();
     let mut out = Vec::new();
     cfn_resources(&resources, name, &mut out)?;
@@ -463,4 +462,3 @@ pub fn flows_from_template(
 pub fn template_flow_arn(resource: &str) -> String {
     format!("arn:aws:connect:us-east-1:111122223333:instance/00000000-0000-4000-8000-000000000000/contact-flow/{resource}")
 }
-

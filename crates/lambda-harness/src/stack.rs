@@ -56,10 +56,9 @@ pub fn render_environment(
         .and_then(cfn_template::sub_text)
         .ok_or(format!("no output {output} with !Sub"))?;
     let rendered = cfn_template::substitute_in_json(raw, |name| {
-        values
-            .get(name)
-            .cloned()
-            .ok_or(format!("{output} uses ${{{name}}}, which is not a parameter"))
+        values.get(name).cloned().ok_or(format!(
+            "{output} uses ${{{name}}}, which is not a parameter"
+        ))
     })?;
     let object: BTreeMap<String, String> = serde_json::from_str(&rendered)
         .map_err(|e| format!("{output} is not a JSON object of strings: {e}"))?;
