@@ -120,9 +120,11 @@ ENV_OUTPUTS = {
 ENV_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
-def template_constraints(path: str) -> dict:
-    """{name: (AllowedPattern or None, AllowedValues or None)} from the `Parameters:` block."""
-    constraints, inside, current = {}, False, None
+def template_parameter_fields(path: str) -> dict:
+    """{name: {field: raw value text}} of the top-level `Parameters:` block (two-space indented
+    names, four-space indented fields): the one stdlib reader of a template's parameters, since
+    this file must run without PyYAML. The checks' full loader is infra/cfn_yaml.py."""
+    fields, inside, current = {}, False, None
     for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines():
         if re.match(r"^\S", line):
             inside, current = line.startswith("Parameters:"), None
@@ -132,36 +134,33 @@ def template_constraints(path: str) -> dict:
         m = re.match(r"^  ([A-Za-z0-9]+):\s*$", line)
         if m:
             current = m.group(1)
-            constraints[current] = (None, None)
+            fields[current] = {}
             continue
-        if not current:
-            continue
-        m = re.match(r'^    AllowedPattern:\s*(".*")\s*$', line)
-        if m:  # YAML double-quoted; the escapes used (\\) read the same as JSON
-            constraints[current] = (json.loads(m.group(1)), constraints[current][1])
-        m = re.match(r"^    AllowedValues:\s*\[(.*)\]\s*$", line)
-        if m:
-            values = [v.strip().strip('"').strip("'") for v in m.group(1).split(",")]
-            constraints[current] = (constraints[current][0], values)
+        m = re.match(r"^    ([A-Za-z]+):\s*(.*?)\s*$", line)
+        if current and m:
+            fields[current][m.group(1)] = m.group(2)
+    return fields
+
+
+def template_constraints(path: str) -> dict:
+    """{name: (AllowedPattern or None, AllowedValues or None)} from the `Parameters:` block."""
+    constraints = {}
+    for name, f in template_parameter_fields(path).items():
+        pattern = f.get("AllowedPattern", "")
+        # YAML double-quoted; the escapes used (\\) read the same as JSON
+        pattern = json.loads(pattern) if pattern.startswith('"') else None
+        values = f.get("AllowedValues", "")
+        if values.startswith("[") and values.endswith("]"):
+            values = [v.strip().strip('"').strip("'") for v in values[1:-1].split(",")]
+        else:
+            values = None
+        constraints[name] = (pattern, values)
     return constraints
 
 
 def template_parameters(path: str) -> dict:
-    """{name: has_default} from the top-level `Parameters:` block (two-space indented keys)."""
-    params, inside, current = {}, False, None
-    for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines():
-        if re.match(r"^\S", line):
-            inside = line.startswith("Parameters:")
-            current = None
-            continue
-        if not inside:
-            continue
-        m = re.match(r"^  ([A-Za-z0-9]+):\s*$", line)
-        if m:
-            current = m.group(1)
-            params[current] = False
-        elif current and re.match(r"^    Default:", line):
-            params[current] = True
+    """{name: has_default} from the top-level `Parameters:` block."""
+    params = {name: "Default" in f for name, f in template_parameter_fields(path).items()}
     if not params:
         sys.exit(f"{path}: no Parameters found")
     return params

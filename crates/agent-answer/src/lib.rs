@@ -72,16 +72,19 @@ pub mod contract {
         /// The token endpoint rejected the credentials (4xx) or answered no usable token, or
         /// Agent Answer answered 401 twice.
         pub const AUTH_FAILED: &str = "auth_failed";
-        pub const ALL: [&str; 8] = [
-            INVALID_NUMBER,
-            INVALID_CONFIG,
-            AUTH_FAILED,
-            RATE_LIMITED,
-            TIMEOUT,
-            UPSTREAM_ERROR,
-            BAD_RESPONSE,
-            INVALID_EVENT,
+        /// Every code, when it is answered and an `error_message` example: the README's error table
+        /// is written from this by `cargo xtask contract` (CI checks it is current).
+        pub const TABLE: [mindful_core::answer::codes::CodeDoc; 8] = [
+            (INVALID_NUMBER, "no ANI, withheld, or not E.164 (checked against Mindful's `^\\+?[1-9]\\d{1,14}$` too): nothing is sent", ""),
+            (INVALID_CONFIG, "no client id or secret, the secret could not be read, an invalid or `http://` URL, or a flow URL outside the allow-list (called `missing_config` before 0.2: one code for configuration faults in all three functions)", ""),
+            (AUTH_FAILED, "the token endpoint rejected the credentials (4xx), answered without a token, or Agent Answer answered 401 twice (after one refresh)", ""),
+            (RATE_LIMITED, "429 (Mindful allows 100 req/s per source IP)", ""),
+            (TIMEOUT, "no answer within `REQUEST_BUDGET_MS` (default 2000)", ""),
+            (UPSTREAM_ERROR, "5xx, 400, a 3xx (redirects are never followed), connection refused/reset", ""),
+            (BAD_RESPONSE, "Agent Answer's reply is larger than 64 KiB", ""),
+            (INVALID_EVENT, "the event is not JSON at all", ""),
         ];
+        pub const ALL: [&str; 8] = mindful_core::answer::codes::names(&TABLE);
     }
 }
 

@@ -1,8 +1,7 @@
 //! Drivers shared by the function crates' tests, re-exported by [`crate::testkit`]: the checked
 //! invocation they all make, environments with overrides ([`Env`]), the fault-matrix rows and
-//! table ([`FaultMatrix`]), the load run ([`run_load`], [`load_tests!`](crate::load_tests)), the
-//! `events/` samples with their documented answers ([`samples`]) and the docs-contract test
-//! ([`contract_documented_test!`](crate::contract_documented_test)). What is specific to a
+//! table ([`FaultMatrix`]), the load run ([`run_load`], [`load_tests!`](crate::load_tests)) and
+//! the `events/` samples with their documented answers ([`samples`]). What is specific to a
 //! function (its events, its simulator set-up, its expected outcomes) stays in its test files.
 
 use std::collections::BTreeSet;
@@ -398,23 +397,6 @@ pub fn samples(function: &str, prefix: &str) -> Vec<Sample> {
             }
         })
         .collect()
-}
-
-/// The test that a function crate's README states exactly the error codes of its contract
-/// module (`$contract::codes::ALL`) in its error tables (see
-/// [`crate::testkit::assert_contract_documented`]); read at compile time from the calling crate.
-#[macro_export]
-macro_rules! contract_documented_test {
-    ($function:literal, $($contract:ident)::+) => {
-        #[test]
-        fn the_readme_documents_the_contract() {
-            $crate::assert_contract_documented(
-                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")),
-                $function,
-                &$($contract)::+::codes::ALL,
-            );
-        }
-    };
 }
 
 /// A fresh directory for one test's files, under the system temp directory.

@@ -15,13 +15,13 @@ pub use drivers::{
     expect_answer, outcome, run_load, samples, scratch_dir, Env, FaultCase, FaultMatrix, LoadPlan,
     Sample, Want,
 };
-// Named only by the expansions of `load_tests!` and `contract_documented_test!`.
+// Named only by the expansion of `load_tests!` (with `check_load`).
 #[doc(hidden)]
 pub use drivers::{LOAD_10K, LOAD_CI, LOAD_OWN_MEMORY};
 pub use hostile::{Answer, CpuStarver, HostileUpstream, Received};
 pub use stack::{base_template, environment_output, parameter_defaults, render_environment};
 #[doc(hidden)]
-pub use testkit::{assert_contract_documented, check_load};
+pub use testkit::check_load;
 pub use testkit::{
     assert_flat, assert_no_leaks, assert_unreadable_payloads_answered, cell, env_of, event,
     response, spawn, spawn_deployed, voice, write_matrix_section, LoadReport, CALLER,

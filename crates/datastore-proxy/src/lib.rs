@@ -86,20 +86,23 @@ pub mod contract {
         /// `method=STATUS`: `widget_id` is not a widget id, or the Scheduler API knows no such
         /// widget (HTTP 404).
         pub const INVALID_WIDGET: &str = "invalid_widget";
-        pub const ALL: [&str; 12] = [
-            MISSING_PARAMETER,
-            INVALID_METHOD,
-            INVALID_NUMBER,
-            NO_TOKEN,
-            UNAUTHORIZED,
-            INVALID_WIDGET,
-            TIMEOUT,
-            UPSTREAM_ERROR,
-            BAD_RESPONSE,
-            RESPONSE_TOO_LARGE,
-            INVALID_CONFIG,
-            INVALID_EVENT,
+        /// Every code, when it is answered and an `error_message` example: the README's error table
+        /// is written from this by `cargo xtask contract` (CI checks it is current).
+        pub const TABLE: [mindful_core::answer::codes::CodeDoc; 12] = [
+            (MISSING_PARAMETER, "no `method`, or no number at all (no `customer_contact_number` and a contact without a phone number, e.g. chat)", ""),
+            (INVALID_METHOD, "`method` is not `POST`/`GET`/`STATUS`", ""),
+            (INVALID_NUMBER, "withheld/anonymous caller or a number that cannot be E.164 (nothing is sent); or Mindful answered 404 to a POST", ""),
+            (NO_TOKEN, "no token parameter and none configured, or the configured secret could not be read (a secret that is not what `DATASTORE_TOKEN_SECRET_KEY` says is `invalid_config`)", ""),
+            (UNAUTHORIZED, "Mindful answered 401/403 (`InvalidToken`; STATUS: the Access Control Policy refused the request)", ""),
+            (INVALID_WIDGET, "STATUS: `widget_id` is not a widget id (nothing is sent), or the Scheduler API answered 404", ""),
+            (TIMEOUT, "Mindful (or the secrets extension) did not answer within the budget", ""),
+            (UPSTREAM_ERROR, "Mindful answered 429 or 5xx (after one retry), a 3xx (redirects are never followed), or could not be reached", ""),
+            (BAD_RESPONSE, "a 2xx whose body is not a JSON object (malformed, HTML…), a body larger than 256 KiB, or a record for another number than the one asked (the same rule for POST and GET answers; an empty POST answer, `{}` or no body, is `ok`)", ""),
+            (RESPONSE_TOO_LARGE, "the record does not fit Connect's 32 KB response", ""),
+            (INVALID_CONFIG, "the function's configuration is invalid (e.g. an `http://` URL without `MINDFUL_ALLOW_HTTP`), or STATUS without `SCHEDULER_URL`", ""),
+            (INVALID_EVENT, "the event is not JSON at all", ""),
         ];
+        pub const ALL: [&str; 12] = mindful_core::answer::codes::names(&TABLE);
     }
 }
 

@@ -19,8 +19,24 @@ pub mod outputs {
 pub const STATUS_ERROR: &str = "error";
 
 /// Error codes shared by more than one function, each defined once. A function's full list is
-/// its `contract::codes::ALL`; the README's table is checked against those lists.
+/// its `contract::codes::TABLE` (code, when, an `error_message` example), from which
+/// `cargo xtask contract` writes its README's error table; `ALL` is the codes alone.
 pub mod codes {
+    /// One row of a function's error table: the code, when it is answered (Markdown), and an
+    /// `error_message` example (Markdown, `""` for none).
+    pub type CodeDoc = (&'static str, &'static str, &'static str);
+
+    /// The codes of `table`, in its order (a function's `codes::ALL`).
+    pub const fn names<const N: usize>(table: &[CodeDoc; N]) -> [&'static str; N] {
+        let mut out = [""; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = table[i].0;
+            i += 1;
+        }
+        out
+    }
+
     /// The event is not JSON at all (empty, a lone surrogate, nesting past 128 levels).
     pub const INVALID_EVENT: &str = "invalid_event";
     /// The function's configuration is invalid or incomplete (a bad or `http://` URL, a flow

@@ -176,13 +176,16 @@ pub mod codes {
     /// A per-call parameter (`cap_seconds`, `offer_threshold_seconds`, `offers_made`,
     /// `max_offers`, `phrase`, `ecbt`, `voices`) is not a valid value.
     pub const INVALID_PARAMETER: &str = "invalid_parameter";
-    pub const ALL: [&str; 5] = [
-        INVALID_OCW,
-        INVALID_PARAMETER,
-        INVALID_CONFIG,
-        RESPONSE_TOO_LARGE,
-        INVALID_EVENT,
+    /// Every code, when it is answered and an `error_message` example: the README's error table
+    /// is written from this by `cargo xtask contract` (CI checks it is current).
+    pub const TABLE: [mindful_core::answer::codes::CodeDoc; 5] = [
+        (INVALID_OCW, "`OCW` missing, empty, non-numeric, negative, NaN or infinite", "`OCW is not a number; expected the oldest contact age in seconds`"),
+        (INVALID_PARAMETER, "`cap_seconds` / `offer_threshold_seconds` / `offers_made` / `max_offers` given but not a number or out of range; `phrase` not `offer`/`accepted`; `ecbt` not a number of seconds; `voices` malformed or naming a language the table lacks (the parameter is named first)", "`cap_seconds is out of range; expected whole seconds from 60 to 86400`, `voices gives es-US the voice \"M1a\", which is not a Polly voice name; expected TAG=Voice pairs separated by commas, e.g. es-US=Mia,fr-CA=Gabrielle`"),
+        (INVALID_CONFIG, "`OCW_CAP_SECONDS` / `OCW_OFFER_THRESHOLD_SECONDS` invalid", "`configuration error: OCW_CAP_SECONDS has an invalid value: expected an integer from 60 to 86400`"),
+        (RESPONSE_TOO_LARGE, "the echoed parameters push the answer past Connect's 32 KB limit", ""),
+        (INVALID_EVENT, "the event is not JSON at all (Connect never sends this)", "`the event is not valid JSON: EOF while parsing a value at line 1 column 0`"),
     ];
+    pub const ALL: [&str; 5] = mindful_core::answer::codes::names(&TABLE);
 }
 
 /// Settings read once from the environment at init.

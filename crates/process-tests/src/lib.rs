@@ -6,12 +6,10 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use bundle_testkit::Env;
+use mindful_core::FUNCTIONS;
 use mindful_sim::Sim;
 
-/// The bundle's functions, as Cargo packages and binaries.
-pub const FUNCTIONS: [&str; 3] = ["ocw-phrase", "datastore-proxy", "agent-answer"];
-
-/// The debug binary of `function` (one of [`FUNCTIONS`]). The first call builds all three with
+/// The debug binary of `function` (one of `mindful_core::FUNCTIONS`). The first call builds all three with
 /// `cargo build` (another package's binaries are not built for this package's tests); a failed
 /// build fails every test that needs a binary, with Cargo's message.
 pub fn binary(function: &str) -> PathBuf {
