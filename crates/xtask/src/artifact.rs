@@ -335,6 +335,7 @@ fn check_function(
     match spawn(builder) {
         Err(e) => problems.push(format!("{function}: {e}")),
         Ok(mut process) => {
+            let mut output_shown = false;
             for sample in events {
                 match process.invoke_blocking(sample.event.clone()) {
                     Ok(invoked) => match invoked.response() {
@@ -373,11 +374,12 @@ fn check_function(
                     // remaining events either. The error carries the function's last output.
                     Err(e) => {
                         problems.push(format!("{function}: {}: {e}", sample.name));
+                        output_shown = true;
                         break;
                     }
                 }
             }
-            if !problems.is_empty() {
+            if !problems.is_empty() && !output_shown {
                 let output = process.log_text();
                 let tail_from = output.len().saturating_sub(2000);
                 let tail_from = (tail_from..output.len())

@@ -113,6 +113,19 @@ fn zips_of_the_debug_binaries_answer_every_offline_event() {
             dir.display()
         )
     );
+
+    // A bootstrap that runs but answers otherwise (datastore-proxy's binary in ocw-phrase's zip):
+    // each event not answered as documented is a failure naming the keys.
+    let proxy = std::fs::read(bins.join(FUNCTIONS[1])).unwrap();
+    write_zip(&dir, FUNCTIONS[0], &[("bootstrap", &proxy, 0o755)]);
+    let out = artifact_check(&dir, host_arch());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("artifact-check: FAIL ocw-phrase: ocw-phrase.json: OCW: got null, expected \"about 3 minutes\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ocw-phrase output:"), "{stderr}");
 }
 
 #[test]
