@@ -182,7 +182,7 @@ fn offline_events(
         return Err("events/expected.json has no \"events\" object".into());
     };
     let mut out = Vec::new();
-    // serde_json's map is sorted by key: the same order as the Python check's sorted().
+    // serde_json's map is sorted by key: events run in file-name order, as they always did.
     for (name, entry) in all {
         if entry.get("function").and_then(Value::as_str) != Some(function)
             || entry.get("offline").and_then(Value::as_bool) != Some(true)
@@ -222,12 +222,12 @@ fn differences(response: &Value, answer: &Map<String, Value>) -> Vec<(String, Va
 /// (port 9, discard, on loopback: a request that did go out would fail at once).
 fn function_env(function: &str) -> Vec<(&'static str, &'static str)> {
     match function {
-        "datastore-proxy" => vec![
+        f if f == datastore_proxy::FUNCTION_NAME => vec![
             (vars::DATASTORE_URL, "http://127.0.0.1:9"),
             (vars::DATASTORE_TOKEN.value, "artifact-check"),
             (vars::MINDFUL_ALLOW_HTTP, "1"),
         ],
-        "agent-answer" => vec![
+        f if f == agent_answer::FUNCTION_NAME => vec![
             (vars::MINDFUL_TOKEN_URL, "http://127.0.0.1:9/oauth2/token"),
             (vars::MINDFUL_API_URL, "http://127.0.0.1:9"),
             (vars::MINDFUL_CLIENT_ID, "artifact-check"),
@@ -263,9 +263,9 @@ impl Drop for WorkDir {
 }
 
 /// How long one answer may take: generous, because an arm64 bootstrap under qemu on a shared
-/// runner is slow to start (the Python check waited 60 s too).
+/// runner is slow to start (the retired infra/artifact_check.py waited 60 s too).
 const ANSWER_WAIT: Duration = Duration::from_secs(60);
-/// The deadline handed to the function, as the Python check's `Lambda-Runtime-Deadline-Ms`.
+/// The deadline handed to the function (`Lambda-Runtime-Deadline-Ms`), as before.
 const DEADLINE: Duration = Duration::from_secs(5);
 
 /// Extract, check and run one function's bootstrap; returns its problems (empty: all answered).
@@ -293,8 +293,8 @@ fn check_function(
         Err(e) => return vec![format!("{}:bootstrap {e}", zip_path.display())],
     }
     // Lambda runs the file as it is unzipped: without the owner's execute bit every invocation
-    // fails (deploy_helper.py check-artifact refuses it the same way). A zip with no Unix mode
-    // (made on Windows) is left to that check's judgement too: it passes.
+    // fails (deploy_helper.py check-artifact refuses it the same way). A zip that records no Unix
+    // mode (made on Windows) passes, as it does there.
     if let Some(mode) = mode.map(|m| m & 0o777) {
         if mode != 0 && mode & 0o100 == 0 {
             return vec![format!(
