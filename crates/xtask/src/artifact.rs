@@ -102,18 +102,21 @@ fn emulator_for(arch: Arch, host: Option<Arch>) -> Result<Option<(PathBuf, Vec<S
     let host = host.map_or(std::env::consts::ARCH, Arch::name);
     let cannot = || {
         format!(
-            "cannot run a {} bootstrap on this {host} host (install qemu-user and libc6-arm64-cross)",
+            "cannot run an {} bootstrap on this {host} host (install qemu-user and libc6-arm64-cross)",
             arch.name()
         )
     };
     if arch != Arch::Arm64 {
         return Err(cannot());
     }
+    // The bootstrap is dynamically linked against glibc: qemu needs the arm64 loader and libc
+    // (libc6-arm64-cross) as well as itself, or every start fails with a loader error.
+    const SYSROOT: &str = "/usr/aarch64-linux-gnu";
     let qemu = which("qemu-aarch64").ok_or_else(cannot)?;
-    Ok(Some((
-        qemu,
-        vec!["-L".to_string(), "/usr/aarch64-linux-gnu".to_string()],
-    )))
+    if !Path::new(SYSROOT).join("lib").is_dir() {
+        return Err(cannot());
+    }
+    Ok(Some((qemu, vec!["-L".to_string(), SYSROOT.to_string()])))
 }
 
 /// `program` found in `PATH` (checked here, before anything runs, for a clear message).
@@ -570,7 +573,7 @@ mod tests {
         assert_eq!(emulator_for(Arch::Arm64, Some(Arch::Arm64)), Ok(None));
         let refused = emulator_for(Arch::X86_64, Some(Arch::Arm64)).unwrap_err();
         assert!(
-            refused.contains("cannot run a x86_64 bootstrap on this arm64 host"),
+            refused.contains("cannot run an x86_64 bootstrap on this arm64 host"),
             "{refused}"
         );
     }
