@@ -371,4 +371,3 @@ pub fn check_load(function: &str, report: &LoadReport) {
         );
     }
 }
-

@@ -615,43 +615,10 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let text = std::fs::read_to_string(root.join("events/expected.json")).unwrap();
         let expected: Value = serde_json::from_str(&text).unwrap();
-        for c in crate::contracts() {
-            let events = offline_events(&root.join("events"), &expected, c.name).unwrap();
-            assert!(!events.is_empty(), "{}", c.name);
+        for function in mindful_core::FUNCTIONS {
+            let events = offline_events(&root.join("events"), &expected, function).unwrap();
+            assert!(!events.is_empty(), "{function}");
         }
-    }
-
-    /// The functions checked are the contracts' (`crate::contracts`), the ones a deploy uploads are
-    /// CargoLambda.toml's `[build] bin`: the same three, so no zip goes unchecked.
-    #[test]
-    fn the_checked_functions_are_the_deployed_ones() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let toml = std::fs::read_to_string(root.join("CargoLambda.toml")).unwrap();
-        let mut section = "";
-        let mut bins = None;
-        for line in toml.lines() {
-            let line = line.split('#').next().unwrap_or("").trim();
-            if line.starts_with('[') {
-                section = line;
-            } else if section == "[build]" && line.starts_with("bin") {
-                let list = line
-                    .split_once('[')
-                    .and_then(|(_, l)| l.split_once(']'))
-                    .unwrap()
-                    .0;
-                bins = Some(
-                    list.split(',')
-                        .map(|n| n.trim().trim_matches('"').to_string())
-                        .filter(|n| !n.is_empty())
-                        .collect::<Vec<_>>(),
-                );
-            }
-        }
-        let checked: Vec<String> = crate::contracts()
-            .iter()
-            .map(|c| c.name.to_string())
-            .collect();
-        assert_eq!(bins, Some(checked));
     }
 
     #[test]

@@ -277,10 +277,9 @@ fn run(check: bool) -> Result<Vec<PathBuf>, Problem> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("artifact-check") {
-        // The functions a deploy uploads: the contracts' names (a test ties them to
-        // CargoLambda.toml's [build] bin), not another copy of the list.
-        let functions: Vec<&str> = contracts().iter().map(|c| c.name).collect();
-        return artifact::main(&args[1..], &functions);
+        // The functions a deploy uploads: the workspace's one list (mindful-core's
+        // config_names test holds CargoLambda.toml's [build] bin to it).
+        return artifact::main(&args[1..], &mindful_core::FUNCTIONS);
     }
     let check = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["contract"] => false,

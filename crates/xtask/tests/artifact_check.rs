@@ -10,12 +10,8 @@ use std::process::{Command, Output};
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
-/// The functions, from their crates (the contracts' names, as `cargo xtask artifact-check` uses).
-const FUNCTIONS: [&str; 3] = [
-    ocw_phrase::FUNCTION_NAME,
-    datastore_proxy::FUNCTION_NAME,
-    agent_answer::FUNCTION_NAME,
-];
+/// The workspace's one list of the functions, as `cargo xtask artifact-check` uses it.
+const FUNCTIONS: [&str; 3] = mindful_core::FUNCTIONS;
 
 fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
