@@ -371,3 +371,4 @@ pub fn check_load(function: &str, report: &LoadReport) {
         );
     }
 }
+
