@@ -1,3 +1,7 @@
+//! `cargo xtask artifact-check DIR [--architecture arm64|x86_64]`: the exact `bootstrap.zip`s a
+//! deploy uploads, run behind lambda-harness's Runtime API emulator against the offline sample
+//! events (src/artifact.rs).
+//!
 //! `cargo xtask contract [--check]`: the functions' contracts (the `contract` modules of the three
 //! function crates) are the one home of their parameter, output, status and error-code names. This
 //! writes them into the two files that repeat them for other readers:
@@ -19,6 +23,8 @@ use std::path::{Path, PathBuf};
 
 use mindful_core::answer::codes::CodeDoc;
 use std::process::ExitCode;
+
+mod artifact;
 
 /// One function's names, as its `contract` module defines them.
 struct Contract {
@@ -270,11 +276,18 @@ fn run(check: bool) -> Result<Vec<PathBuf>, Problem> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("artifact-check") {
+        // The functions a deploy uploads: the workspace's one list (mindful-core's
+        // config_names test holds CargoLambda.toml's [build] bin to it).
+        return artifact::main(&args[1..], &mindful_core::FUNCTIONS);
+    }
     let check = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["contract"] => false,
         ["contract", "--check"] => true,
         _ => {
-            eprintln!("usage: cargo xtask contract [--check]");
+            eprintln!(
+                "usage: cargo xtask contract [--check]\n       cargo xtask artifact-check DIR [--architecture arm64|x86_64]"
+            );
             return ExitCode::from(2);
         }
     };
