@@ -319,3 +319,28 @@ pub fn write_coverage(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_callers_number_is_masked_with_or_without_its_country_code() {
+        let mask = masker("+13209071234");
+        assert_eq!(
+            mask("+13209071234 called; ani=3209071234"),
+            "***1234 called; ani=***1234"
+        );
+        // A withheld number is not a number to mask.
+        assert_eq!(masker("anonymous")("anonymous"), "anonymous");
+    }
+
+    #[test]
+    fn values_are_shortened_for_one_line() {
+        let arn = "arn:aws:connect:us-east-1:1:instance/i/queue/7b3e1f2a-9c4d-4e8f";
+        assert_eq!(short(arn), "arn:…/queue/7b3e1f2a…");
+        assert_eq!(short(""), "\"\"");
+        assert_eq!(short("Ada Lovelace"), "\"Ada Lovelace\"");
+        assert_eq!(short(&"x".repeat(100)).chars().count(), 73);
+    }
+}
