@@ -118,9 +118,20 @@ fn short(v: &str) -> String {
     }
 }
 
+/// `key=value …`; a value whose key names a secret (agent-answer's `Secret_Num`, a token, a
+/// password a user's flow passes) is never shown.
 fn pairs<'v>(it: impl IntoIterator<Item = (&'v str, String)>) -> String {
+    let secret = |k: &str| {
+        let k = k.to_ascii_lowercase();
+        ["secret", "token", "password"]
+            .iter()
+            .any(|s| k.contains(s))
+    };
     it.into_iter()
-        .map(|(k, v)| format!("{k}={}", short(&v)))
+        .map(|(k, v)| match secret(k) {
+            true => format!("{k}=***"),
+            false => format!("{k}={}", short(&v)),
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -342,5 +353,10 @@ mod tests {
         assert_eq!(short(""), "\"\"");
         assert_eq!(short("Ada Lovelace"), "\"Ada Lovelace\"");
         assert_eq!(short(&"x".repeat(100)).chars().count(), 73);
+        let shown = pairs([
+            ("Secret_Num", "s3".to_string()),
+            ("Agent_ID", "jdoe".into()),
+        ]);
+        assert_eq!(shown, "Secret_Num=*** Agent_ID=jdoe");
     }
 }
