@@ -11,7 +11,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use mindful_sim::{LoggedRequest, Sim};
+use mindful_sim::{CallRecord, LoggedRequest, Sim, Stats};
 use serde_json::Value;
 
 use crate::engine::{ContactRun, Host, LambdaCall, LambdaRecord, LambdaReply, Step};
@@ -86,11 +86,16 @@ impl Host for Recorder<'_> {
     }
 }
 
-/// The caller's number as the product's logs show it (`***1234`), wherever it appears.
+/// A phone number as the product's logs show it: `***` and its last four digits.
+pub fn masked_number(number: &str) -> String {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    format!("***{}", &digits[digits.len().saturating_sub(4)..])
+}
+
+/// The caller's number masked ([`masked_number`]) wherever it appears.
 fn masker(customer: &str) -> impl Fn(&str) -> String + '_ {
     let digits: String = customer.chars().filter(char::is_ascii_digit).collect();
-    let tail = &digits[digits.len().saturating_sub(4)..];
-    let masked = format!("***{tail}");
+    let masked = masked_number(customer);
     // The national part too: a number can appear without its country code.
     let national = digits[digits.len().saturating_sub(10)..].to_string();
     move |text: &str| {
@@ -300,6 +305,23 @@ pub fn write_result(
         for l in &o.log {
             writeln!(out, "         {}", mask(l))?;
         }
+    }
+    Ok(())
+}
+
+/// Mindful's side once a case ended: its request counters and its calls (state, and the agent
+/// answer's metadata), the numbers masked.
+pub fn write_mindful(out: &mut dyn Write, calls: &[CallRecord], s: &Stats) -> io::Result<()> {
+    writeln!(
+        out,
+        "  Mindful saw {} requests (token {}, agent_answer {}, datastore_post {}, datastore_get {}, widget_status {})",
+        s.total, s.token, s.agent_answer, s.datastore_post, s.datastore_get, s.widget_status
+    )?;
+    for c in calls {
+        let answer = c.metadata.as_ref().map(|m| format!(", agent answer {m}"));
+        let (id, ani, state) = (c.id, masked_number(&c.ani), c.state);
+        let answer = answer.unwrap_or_default();
+        writeln!(out, "  Mindful's call #{id} for {ani}: {state:?}{answer}")?;
     }
     Ok(())
 }
