@@ -44,7 +44,10 @@ import pathlib
 import re
 import sys
 
-import yaml
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import cfn_yaml  # noqa: E402
+from deploy_helper import lambda_functions  # noqa: E402
 
 INFRA = pathlib.Path(__file__).resolve().parent
 ROOT = INFRA.parent
@@ -54,7 +57,7 @@ TEMPLATE = INFRA / "template.yaml"
 FLOWS = INFRA / "flows"
 RUNBOOK = ROOT / "docs" / "operations.md"
 
-FUNCTIONS = ("ocw-phrase", "datastore-proxy", "agent-answer")
+FUNCTIONS = tuple(lambda_functions())  # CargoLambda.toml [build] bin
 FLOW_FUNCTION_PARAMS = {
     "${OcwPhraseFunctionArn}": "ocw-phrase",
     "${DatastoreProxyFunctionArn}": "datastore-proxy",
@@ -96,30 +99,8 @@ MATH_WORDS = {"IF", "FILL", "SUM", "AND", "OR"}
 
 
 # --- template loading and intrinsic functions --------------------------------------------------
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that keeps CloudFormation short-form tags as their long form."""
-
-
-def _cfn_tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
 def load(path: pathlib.Path) -> dict:
-    with open(path, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return cfn_yaml.load(path)
 
 
 NOVALUE = object()

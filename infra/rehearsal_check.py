@@ -28,32 +28,11 @@ from urllib.parse import urlparse
 
 import boto3
 
-import yaml
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import cfn_yaml  # noqa: E402
 import deploy_helper  # noqa: E402
 
-
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that keeps CloudFormation short-form tags (!Sub, !Ref, ...) as plain values."""
-
-
-def _cfn_tag(loader, tag_suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {"!" + tag_suffix: value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
-def load_template(path: pathlib.Path) -> dict:
-    with path.open(encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 INFRA = pathlib.Path(__file__).resolve().parent
 EXPECTED_MEMORY = 256
@@ -111,7 +90,7 @@ def main(params_path: str, arch: str, versions: str = "", zips: str = "") -> int
         sys.exit(f"refusing to run against {endpoint!r}: the rehearsal talks to a local moto server only")
     params = deploy_helper.effective_params(params_path)
     names = deploy_helper.names(params)
-    defaults = {k: str(v.get("Default", "")) for k, v in load_template(INFRA / "base.yaml")["Parameters"].items()}
+    defaults = {k: str(v.get("Default", "")) for k, v in cfn_yaml.load(INFRA / "base.yaml")["Parameters"].items()}
     want_versions = {}
     if versions:
         if "=" in versions:

@@ -33,6 +33,8 @@ import zipfile
 
 INFRA = pathlib.Path(__file__).resolve().parent
 HELPER = [sys.executable, str(INFRA / "deploy_helper.py")]
+sys.path.insert(0, str(INFRA))
+from deploy_helper import lambda_functions  # noqa: E402  (CargoLambda.toml [build] bin)
 EM_X86_64, EM_AARCH64 = 62, 183
 
 
@@ -610,7 +612,7 @@ class TestCases(FakeAwsCase):
         for name, doc in TEST_CASES.items():
             (self.tests / f"{name}.json").write_text(json.dumps(doc))
         state = self.state()
-        for fn in ("ocw-phrase", "datastore-proxy", "agent-answer"):
+        for fn in lambda_functions():
             state["functions"][f"mindful-rehearsal-{fn}"] = {"alias": "3", "versions": [1, 2, 3]}
         self.write_state(state)
 

@@ -49,15 +49,12 @@ pub enum BundleError {
     Read(String, std::io::Error),
     #[error("{0}: no AWS::Connect::ContactFlow resource with `Content: !Sub |`")]
     NoFlows(String),
+    #[error("{0}: {1}")]
+    Template(String, cfn_template::TemplateError),
 }
 
 /// One stack parameter of the template.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Param {
-    pub typ: Option<String>,
-    pub default: Option<String>,
-    pub min_value: Option<f64>,
-}
+pub use cfn_template::Parameter as Param;
 
 /// One `AWS::Connect::ContactFlow` of the template, its content as written (placeholders kept).
 #[derive(Clone, Debug)]
@@ -77,101 +74,37 @@ pub struct Bundle {
     pub budgets: BTreeMap<String, u64>,
 }
 
-fn unquote(s: &str) -> String {
-    s.trim().trim_matches('"').trim_matches('\'').to_string()
-}
-
-/// `Parameters:` of a template in render.py's layout: name → fields.
-fn parameters(text: &str) -> BTreeMap<String, Param> {
-    let mut out: BTreeMap<String, Param> = BTreeMap::new();
-    let mut section = "";
-    let mut current = String::new();
-    for l in text.lines() {
-        let t = l.trim();
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        let indent = l.len() - l.trim_start().len();
-        if indent == 0 {
-            section = t.trim_end_matches(':');
-        } else if section == "Parameters" && indent == 2 {
-            current = t.trim_end_matches(':').to_string();
-            out.entry(current.clone()).or_default();
-        } else if section == "Parameters" && indent == 4 {
-            if let (Some(p), Some((k, v))) = (out.get_mut(&current), t.split_once(':')) {
-                match k {
-                    "Type" => p.typ = Some(unquote(v)),
-                    "Default" => p.default = Some(unquote(v)),
-                    "MinValue" => p.min_value = unquote(v).parse().ok(),
-                    _ => {}
-                }
-            }
-        }
-    }
-    out
-}
-
 impl Bundle {
     /// The template (render.py's layout) and the base stack's template (for the budgets).
     pub fn parse(template: &str, base: Option<&str>) -> Result<Bundle, BundleError> {
         let r = Reference::get();
-        let params = parameters(template);
-        let lines: Vec<&str> = template.lines().collect();
-        let indent = |l: &str| l.len() - l.trim_start().len();
-        let mut flows = Vec::new();
-        let (mut section, mut current, mut is_flow) = ("", String::new(), false);
-        let mut i = 0;
-        while i < lines.len() {
-            let l = lines[i];
-            let t = l.trim();
-            i += 1;
-            if t.is_empty() || t.starts_with('#') {
-                continue;
-            }
-            match indent(l) {
-                0 => section = t.trim_end_matches(':'),
-                2 => {
-                    current = t.trim_end_matches(':').to_string();
-                    is_flow = false;
+        let parsed = cfn_template::parse(template)
+            .map_err(|e| BundleError::Template("template".into(), e))?;
+        let params = parsed.parameters();
+        let flows: Vec<BundleFlow> = parsed
+            .resources_of_type(&["AWS::Connect::ContactFlow"])
+            .map(|(resource, res)| {
+                let props = &res["Properties"];
+                let content = match props.get("Content").and_then(cfn_template::sub_text) {
+                    Some(text) => serde_json::from_str(text)
+                        .map_err(|e| format!("Content is not valid JSON: {e}")),
+                    None => Err("Content must be a `!Sub |` string of flow-language JSON".into()),
+                };
+                BundleFlow {
+                    resource: resource.to_string(),
+                    typ: props["Type"].as_str().unwrap_or_default().to_string(),
+                    content,
                 }
-                _ => {}
-            }
-            if section != "Resources" {
-                continue;
-            }
-            if indent(l) == 4 && t == "Type: AWS::Connect::ContactFlow" {
-                is_flow = true;
-                flows.push(BundleFlow {
-                    resource: current.clone(),
-                    typ: String::new(),
-                    content: Err("no Content".into()),
-                });
-            }
-            if !is_flow || indent(l) != 6 {
-                continue;
-            }
-            let Some(f) = flows.last_mut() else { continue };
-            if let Some(ft) = t.strip_prefix("Type:") {
-                f.typ = ft.trim().to_string();
-            } else if t == "Content: !Sub |" {
-                let mut body = String::new();
-                while i < lines.len() && (lines[i].trim().is_empty() || indent(lines[i]) > 6) {
-                    body.push_str(lines[i]);
-                    body.push('\n');
-                    i += 1;
-                }
-                f.content = serde_json::from_str(&body)
-                    .map_err(|e| format!("Content is not valid JSON: {e}"));
-            } else if t.starts_with("Content:") {
-                f.content = Err("Content must be a `!Sub |` string of flow-language JSON".into());
-            }
-        }
+            })
+            .collect();
         if flows.is_empty() {
             return Err(BundleError::NoFlows("template".into()));
         }
         let mut budgets = BTreeMap::new();
         if let Some(base) = base {
-            let base_params = parameters(base);
+            let base_params = cfn_template::parse(base)
+                .map_err(|e| BundleError::Template("base.yaml".into(), e))?
+                .parameters();
             for (name, spec) in r.contract["functions"].as_object().into_iter().flatten() {
                 if let Some(p) = spec["budget_param"].as_str() {
                     if let Some(ms) = base_params

@@ -341,134 +341,20 @@ fn cfn_resources(
     Ok(())
 }
 
-/// A CloudFormation template in YAML: each `AWS::Connect::ContactFlow(Module)` resource's
-/// `Type` and `Content`, where `Content` is a block scalar (`|`, `>`, with `!Sub` or under
-/// `Fn::Sub:`) or a one-line quoted string. Read by indentation, the way such templates are
-/// written; anything else is a [`LoadError`] naming the resource.
+/// A CloudFormation template in YAML (short-form tags, anchors, any scalar style: read by
+/// [`cfn_template`]): each `AWS::Connect::ContactFlow(Module)` resource, as [`cfn_resources`]
+/// reads a JSON template's.
 pub fn flows_from_cfn_yaml(text: &str, name: &str) -> Result<Vec<Flow>, LoadError> {
-    let lines: Vec<&str> = text.lines().collect();
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let mut resources = Map::new();
-    let mut i = 0;
-    // The Resources section and the indentation of its keys.
-    while i < lines.len() && lines[i].trim_end() != "Resources:" {
-        i += 1;
-    }
-    i += 1;
-    let key_indent = lines[i.min(lines.len())..]
-        .iter()
-        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .map(|l| indent(l))
-        .unwrap_or(2);
-    let mut current: Option<(String, Map<String, Value>)> = None;
-    // The indentation of the current resource's own keys (Type, Properties, …).
-    let mut field_indent = usize::MAX;
-    let flush = |cur: &mut Option<(String, Map<String, Value>)>, res: &mut Map<String, Value>| {
-        if let Some((id, fields)) = cur.take() {
-            res.insert(id, Value::Object(fields));
-        }
-    };
-    while i < lines.len() {
-        let l = lines[i];
-        let t = l.trim();
-        if t.is_empty() || t.starts_with('#') {
-            i += 1;
-            continue;
-        }
-        let ind = indent(l);
-        if ind < key_indent {
-            break;
-        }
-        if ind == key_indent {
-            flush(&mut current, &mut resources);
-            current = Some((t.trim_end_matches(':').to_string(), Map::new()));
-            field_indent = usize::MAX;
-            i += 1;
-            continue;
-        }
-        field_indent = field_indent.min(ind);
-        let Some((_, fields)) = current.as_mut() else {
-            i += 1;
-            continue;
-        };
-        let split = match t.strip_prefix("Fn::Sub:") {
-            Some(rest) => Some(("Fn::Sub", rest)),
-            None => t.split_once(':'),
-        };
-        let Some((k, v)) = split else {
-            i += 1;
-            continue;
-        };
-        let v = v.trim();
-        match k {
-            "Type" if ind == field_indent => {
-                fields.insert("Type".into(), Value::String(yaml_scalar(v)));
-            }
-            "Type" => {
-                fields.insert("FlowType".into(), Value::String(yaml_scalar(v)));
-            }
-            "Content" | "Fn::Sub" => {
-                let v = v.strip_prefix("!Sub").map(str::trim).unwrap_or(v);
-                if v.is_empty() && k == "Content" {
-                    // `Content:` then `Fn::Sub: |` (or the block) on the next lines.
-                    i += 1;
-                    continue;
-                }
-                if v.starts_with('|') || v.starts_with('>') {
-                    let mut body = String::new();
-                    let mut j = i + 1;
-                    while j < lines.len() && (lines[j].trim().is_empty() || indent(lines[j]) > ind)
-                    {
-                        body.push_str(lines[j].trim_start());
-                        body.push('\n');
-                        j += 1;
-                    }
-                    fields.insert("Content".into(), Value::String(body));
-                    i = j;
-                    continue;
-                }
-                fields.insert("Content".into(), Value::String(yaml_scalar(v)));
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    flush(&mut current, &mut resources);
+    let template = cfn_template::parse(text).map_err(|e| LoadError(format!("{name}: {e}")))?;
+    let resources: Map<String, Value> = template.resources.into_iter().collect();
     let mut out = Vec::new();
-    let as_json: Map<String, Value> = resources
-        .into_iter()
-        .map(|(id, f)| {
-            let mut props = Map::new();
-            if let Some(t) = f.get("FlowType") {
-                props.insert("Type".into(), t.clone());
-            }
-            if let Some(c) = f.get("Content") {
-                props.insert("Content".into(), c.clone());
-            }
-            let typ = f.get("Type").cloned().unwrap_or(Value::Null);
-            (id, serde_json::json!({"Type": typ, "Properties": props}))
-        })
-        .collect();
-    cfn_resources(&as_json, name, &mut out)?;
+    cfn_resources(&resources, name, &mut out)?;
     if out.is_empty() {
         return err(format!(
             "{name}: no AWS::Connect::ContactFlow resource with a Content this reader understands"
         ));
     }
     Ok(out)
-}
-
-/// A one-line YAML scalar: plain, 'single-quoted' or "double-quoted" (JSON-like escapes).
-fn yaml_scalar(v: &str) -> String {
-    if let Some(inner) = v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
-        return inner.replace("''", "'");
-    }
-    if v.starts_with('"') {
-        if let Ok(Value::String(s)) = serde_json::from_str::<Value>(v) {
-            return s;
-        }
-    }
-    v.to_string()
 }
 
 fn collect(v: &Value, name: &str, out: &mut Vec<Flow>) -> Result<(), LoadError> {
@@ -522,89 +408,51 @@ fn collect(v: &Value, name: &str, out: &mut Vec<Flow>) -> Result<(), LoadError> 
 }
 
 /// The stack parameters and flows of `infra/template.yaml`: every `AWS::Connect::ContactFlow`
-/// resource with its `Type` and its `Content: !Sub |` block, placeholders resolved from
-/// `params` (then the parameters' `Default`s); `${Flow.ContactFlowArn}` becomes the ARN the
-/// runner gives that flow, [`template_flow_arn`]. The template is generated by `render.py` in
-/// one fixed layout, which is all this reads.
+/// resource with its `Type` and its `Content: !Sub |` text, placeholders resolved from `params`
+/// (then the parameters' `Default`s); `${Flow.ContactFlowArn}` becomes the ARN the runner gives
+/// that flow, [`template_flow_arn`].
 pub fn flows_from_template(
     text: &str,
     params: &BTreeMap<String, String>,
 ) -> Result<Vec<Flow>, LoadError> {
-    let lines: Vec<&str> = text.lines().collect();
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let mut defaults: BTreeMap<String, String> = BTreeMap::new();
-    let mut section = "";
-    let mut current = String::new();
-    // (resource, type, content)
-    let mut flows: Vec<(String, Option<String>, String)> = Vec::new();
-    let mut is_flow = false;
-    let mut i = 0;
-    while i < lines.len() {
-        let l = lines[i];
-        let t = l.trim();
-        if t.is_empty() || t.starts_with('#') {
-            i += 1;
-            continue;
-        }
-        match indent(l) {
-            0 => section = t.trim_end_matches(':'),
-            2 => {
-                current = t.trim_end_matches(':').to_string();
-                is_flow = false;
-            }
-            _ => {}
-        }
-        if section == "Parameters" && indent(l) == 4 {
-            if let Some(d) = t.strip_prefix("Default:") {
-                defaults.insert(current.clone(), unquote(d.trim()));
-            }
-        }
-        if section == "Resources" {
-            if indent(l) == 4 && t == "Type: AWS::Connect::ContactFlow" {
-                is_flow = true;
-                flows.push((current.clone(), None, String::new()));
-            }
-            if is_flow && indent(l) == 6 {
-                if let Some(ft) = t.strip_prefix("Type:") {
-                    if let Some(f) = flows.last_mut() {
-                        f.1 = Some(ft.trim().to_string());
-                    }
-                }
-                if t == "Content: !Sub |" {
-                    let mut body = String::new();
-                    let mut j = i + 1;
-                    while j < lines.len() && (lines[j].trim().is_empty() || indent(lines[j]) > 6) {
-                        body.push_str(lines[j].trim_start());
-                        body.push('\n');
-                        j += 1;
-                    }
-                    if let Some(f) = flows.last_mut() {
-                        f.2 = body;
-                    }
-                    i = j;
-                    continue;
-                }
-            }
-        }
-        i += 1;
-    }
+    let template = cfn_template::parse(text).map_err(|e| LoadError(format!("template: {e}")))?;
+    let mut values = template.parameter_defaults();
+    values.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let flows: Vec<(&str, &Value)> = template
+        .resources_of_type(&["AWS::Connect::ContactFlow"])
+        .collect();
     if flows.is_empty() {
         return err("template: no AWS::Connect::ContactFlow resource with `Content: !Sub |`");
     }
-    let names: Vec<String> = flows.iter().map(|f| f.0.clone()).collect();
-    let mut values = defaults;
-    values.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let names: Vec<&str> = flows.iter().map(|(name, _)| *name).collect();
+    let resolve = |key: &str| -> Result<String, String> {
+        if let Some(res) = key.strip_suffix(".ContactFlowArn") {
+            return match names.contains(&res) {
+                true => Ok(template_flow_arn(res)),
+                false => Err(format!("${{{key}}} names no flow of the template")),
+            };
+        }
+        values
+            .get(key)
+            .cloned()
+            .ok_or_else(|| format!("stack parameter {key} has no value and no Default"))
+    };
     let mut out = Vec::new();
-    for (res, typ, content) in flows {
-        let resolved =
-            substitute(&content, &values, &names).map_err(|e| LoadError(format!("{res}: {e}")))?;
+    for (res, resource) in flows {
+        let props = &resource["Properties"];
+        let content = props
+            .get("Content")
+            .and_then(cfn_template::sub_text)
+            .ok_or_else(|| LoadError(format!("{res}: Content is not a `!Sub |` string")))?;
+        let resolved = cfn_template::substitute_in_json(content, resolve)
+            .map_err(|e| LoadError(format!("{res}: {e}")))?;
         let v: Value = serde_json::from_str(&resolved)
             .map_err(|e| LoadError(format!("{res}: Content is not JSON after !Sub: {e}")))?;
         out.push(flow_from_value(
             &v,
-            &res,
-            typ.as_deref(),
-            &template_flow_arn(&res),
+            res,
+            props["Type"].as_str(),
+            &template_flow_arn(res),
         )?);
     }
     Ok(out)
@@ -613,46 +461,4 @@ pub fn flows_from_template(
 /// The ARN the runner gives a template flow resource.
 pub fn template_flow_arn(resource: &str) -> String {
     format!("arn:aws:connect:us-east-1:111122223333:instance/00000000-0000-4000-8000-000000000000/contact-flow/{resource}")
-}
-
-fn unquote(s: &str) -> String {
-    s.trim_matches('"').trim_matches('\'').to_string()
-}
-
-/// CloudFormation `!Sub`: `${Name}` from `values`, `${Flow.ContactFlowArn}` from the flows,
-/// `${!Literal}` stays `${Literal}`.
-fn substitute(
-    text: &str,
-    values: &BTreeMap<String, String>,
-    flows: &[String],
-) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find("${") {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 2..];
-        let Some(end) = after.find('}') else {
-            return Err("unclosed ${".into());
-        };
-        let key = &after[..end];
-        if let Some(lit) = key.strip_prefix('!') {
-            out.push_str("${");
-            out.push_str(lit);
-            out.push('}');
-        } else if let Some(res) = key.strip_suffix(".ContactFlowArn") {
-            if !flows.iter().any(|f| f == res) {
-                return Err(format!("${{{key}}} names no flow of the template"));
-            }
-            out.push_str(&template_flow_arn(res));
-        } else if let Some(v) = values.get(key) {
-            // The value lands inside a JSON string: escape it as JSON would.
-            let quoted = serde_json::to_string(v).unwrap_or_default();
-            out.push_str(&quoted[1..quoted.len() - 1]);
-        } else {
-            return Err(format!("stack parameter {key} has no value and no Default"));
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }

@@ -12,7 +12,7 @@ use crate::engine::{Host, Instance, LambdaCall, LambdaReply};
 use crate::flow::{flows_from_template, LoadError};
 
 /// Our three functions, by package name.
-pub const FUNCTIONS: [&str; 3] = ["ocw-phrase", "datastore-proxy", "agent-answer"];
+pub use mindful_core::FUNCTIONS;
 
 /// The functions' configuration against the simulator ([`Sim::function_env`]).
 pub fn function_env(sim: &Sim, country: &str) -> Vec<(String, String)> {

@@ -1,11 +1,12 @@
 //! `flow-runner`: check and run any exported Amazon Connect flow against our three functions and
 //! the Mindful simulator. See README.md.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use std::path::{Path, PathBuf};
 
+use clap::{Parser, Subcommand};
 use flow_runner::bundle::{check_bundle, Bundle};
 use flow_runner::check::{check_flow, Finding, Tally};
 use flow_runner::host::{self, Processes};
@@ -48,61 +49,152 @@ fn decode_text(bytes: Vec<u8>) -> Option<String> {
     }
 }
 
-const HELP: &str = "\
-flow-runner: check and run Amazon Connect flow-language files locally
-
-USAGE:
-    flow-runner check PATH... [--lambda ARN=FUNCTION]... [--type TYPE] [--strict]
-    flow-runner check --bundle DIR [--strict]
-    flow-runner run FILE... [--lambda ARN=FUNCTION]... [--type TYPE] [OPTIONS]
-    flow-runner reference        the reference table the checker applies (Markdown)
-    flow-runner test TESTCASE... [OPTIONS]   (Connect test cases; flow-runner test --help)
-
+/// What PATH may be, and the exit statuses (shown after the options).
+const PATHS: &str = "\
 PATH is a flow exported from the Connect console, a describe-contact-flow(-module) answer or its
 inner object, or a list of them, a CloudFormation template (JSON or YAML) with
 AWS::Connect::ContactFlow(Module) resources (UTF-8 or UTF-16), or a folder of such files
 (*.json, and YAML templates with flows; searched recursively; JSON files without a flow are
-skipped). --type (CONTACT_FLOW, CUSTOMER_QUEUE, CUSTOMER_WHISPER, ...) gives every file's
-flows that type, over what the file says. FUNCTION is ocw-phrase, datastore-proxy or
-agent-answer: the flow's Lambda ARN is played by that function, run as a real Lambda process
-against the Mindful simulator.
+skipped). FUNCTION is ocw-phrase, datastore-proxy or agent-answer: the flow's Lambda ARN is
+played by that function, run as a real Lambda process against the Mindful simulator.
 
-CHECK: every finding is an error (Connect would refuse the flow, or the contact would fail), a
-warning (unreachable blocks, unhandled error branches, suspicious values) or a note (the runner
-cannot execute a block; a Lambda ARN not mapped), with the reference page of its rule; then one
-line per flow with its verdict. --strict counts warnings as errors. --bundle DIR checks this
-bundle's flows (DIR/template.yaml, DIR/base.yaml) with its own rules on top, warnings counted as
-errors.
+Exit status: check: 0 no error, 1 errors (or warnings with --strict); run: 0 the call ran to its
+end, 1 the run stopped (a RunError); test: 0 all passed, 1 a test failed or coverage under the
+gate; 2 unreadable input or bad arguments.";
 
-RUN OPTIONS:
-    --start NAME            the flow the call starts in [default: the first flow]
-    --input KEYS            what the caller presses at the next Get customer input block
-                            (repeat; '-' = presses nothing) [default: nothing]
-    --customer NUMBER       the caller's number [default: +13209071234]
-    --queue ARN[=NAME]      a queue of the instance (queue ARNs the flows name are added)
-    --call-target NUMBER    the Mindful Call Target number
-    --wait SECONDS          $.Metrics.Queue.OldestContactAge [default: 185]
-    --agents-available N    $.Metrics.Agents.Available.Count [default: 0]
-    --agent-after SECONDS   an agent answers after this long in queue [default: 300]
-    --attribute KEY=VALUE   a contact attribute the call arrives with (repeat)
-    --as customer-queue     run the flow as a customer queue flow: the caller is already in
-                            the first --queue (or a scripted one) and waits there
-    --contacts-in-queue N   NumberOfContactsInQueue for Check queue status [default: 0]
-    --out-of-hours          Check hours of operation finds the queue closed [default: open]
-    --lex-intent NAME       the intent Lex recognises at the next Lex block (repeat)
-                            [default: the caller says nothing]
-    --view-result NAME      what the agent chooses at the next Show view block (repeat)
-                            [default: no answer before the time limit]
-    --profile KEY=VALUE     a field of the customer profile Customer profiles finds (repeat)
-                            [default: no profile found]
-    --bin-dir DIR           where the built function binaries are [default: the folder of
-                            flow-runner itself, then CARGO_TARGET_DIR or ./target, debug then
-                            release]
-    --build                 build the function binaries with cargo first (debug)
+/// flow-runner: check and run Amazon Connect flow-language files locally
+#[derive(Parser, Debug)]
+#[command(name = "flow-runner", arg_required_else_help = true, after_help = PATHS)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-EXIT STATUS: check: 0 no error, 1 errors (or warnings with --strict); run: 0 the call ran to
-its end, 1 the run stopped (a RunError); 2 unreadable input or bad arguments.
-";
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check flows against the Flow language reference: every finding is an error (Connect
+    /// would refuse the flow, or the contact would fail), a warning (unreachable blocks,
+    /// unhandled error branches, suspicious values) or a note (a block the runner cannot
+    /// execute, a Lambda ARN not mapped), with the reference page of its rule; then one line per
+    /// flow with its verdict
+    Check(CheckArgs),
+    /// Run one call through the flows, block by block, the mapped Lambda ARNs played by the
+    /// real functions
+    Run(Box<RunArgs>),
+    /// Print the reference table the checker applies (Markdown)
+    Reference,
+    /// Run Connect Testing-language test cases locally, then each flow's coverage
+    ///
+    /// TESTCASE is a Connect Testing-language test case (Version 2025-06-21). Without --flow it
+    /// runs against the shipped flows of infra/template.yaml (Metadata."flow-runner".stack sets
+    /// stack parameters); with --flow, against those flow files (the first flow answers the
+    /// call). Prints each observation passed or failed, then each flow's action and transition
+    /// coverage over all test cases.
+    Test(test_command::TestArgs),
+}
+
+/// The flows to load and how to see them.
+#[derive(clap::Args, Debug)]
+struct Flows {
+    /// Flow files or folders (see PATH below)
+    #[arg(value_name = "PATH")]
+    paths: Vec<String>,
+    /// Play the flow's Lambda ARN with one of our functions (repeat)
+    #[arg(long = "lambda", value_name = "ARN=FUNCTION", value_parser = lambda_mapping)]
+    lambdas: Vec<(String, String)>,
+    /// Give every file's flows this type (CONTACT_FLOW, CUSTOMER_QUEUE, CUSTOMER_WHISPER, ...),
+    /// over what the file says
+    #[arg(long = "type", value_name = "TYPE", value_parser = flow_type)]
+    flow_type: Option<String>,
+}
+
+impl Flows {
+    fn lambda_map(&self) -> BTreeMap<String, String> {
+        self.lambdas.iter().cloned().collect()
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    #[command(flatten)]
+    flows: Flows,
+    /// Check this bundle's flows (DIR/template.yaml, DIR/base.yaml) with its own rules on top,
+    /// warnings counted as errors
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["paths", "lambdas", "flow_type"], required_unless_present = "paths")]
+    bundle: Option<String>,
+    /// Count warnings as errors
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    flows: Flows,
+    /// The flow the call starts in [default: the first flow]
+    #[arg(long, value_name = "NAME")]
+    start: Option<String>,
+    /// What the caller presses at the next Get customer input block (repeat; '-' = presses
+    /// nothing) [default: nothing]
+    #[arg(long = "input", value_name = "KEYS", value_parser = caller_input)]
+    inputs: Vec<Input>,
+    /// The caller's number
+    #[arg(long, value_name = "NUMBER", default_value = "+13209071234")]
+    customer: String,
+    /// A queue of the instance (queue ARNs the flows name are added) (repeat)
+    #[arg(long = "queue", value_name = "ARN[=NAME]", value_parser = queue)]
+    queues: Vec<(String, String)>,
+    /// The Mindful Call Target number
+    #[arg(long, value_name = "NUMBER")]
+    call_target: Option<String>,
+    /// $.Metrics.Queue.OldestContactAge
+    #[arg(long, value_name = "SECONDS", default_value = "185")]
+    wait: String,
+    /// $.Metrics.Agents.Available.Count
+    #[arg(long = "agents-available", value_name = "N", default_value_t = 0)]
+    agents: u32,
+    /// An agent answers after this long in queue
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    agent_after: u64,
+    /// A contact attribute the call arrives with (repeat)
+    #[arg(long = "attribute", value_name = "KEY=VALUE", value_parser = key_value)]
+    attributes: Vec<(String, String)>,
+    /// Run the flow as a customer queue flow: the caller is already in the first --queue (or a
+    /// scripted one) and waits there
+    #[arg(long = "as", value_enum, value_name = "KIND")]
+    run_as: Option<RunAs>,
+    /// NumberOfContactsInQueue for Check queue status
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    contacts_in_queue: u32,
+    /// Check hours of operation finds the queue closed [default: open]
+    #[arg(long)]
+    out_of_hours: bool,
+    /// The intent Lex recognises at the next Lex block (repeat) [default: the caller says
+    /// nothing]
+    #[arg(long = "lex-intent", value_name = "NAME")]
+    lex_intents: Vec<String>,
+    /// What the agent chooses at the next Show view block (repeat) [default: no answer before
+    /// the time limit]
+    #[arg(long = "view-result", value_name = "NAME")]
+    view_results: Vec<String>,
+    /// A field of the customer profile Customer profiles finds (repeat) [default: no profile
+    /// found]
+    #[arg(long = "profile", value_name = "KEY=VALUE", value_parser = key_value)]
+    profile: Vec<(String, String)>,
+    /// Where the built function binaries are [default: the folder of flow-runner itself, then
+    /// CARGO_TARGET_DIR or ./target, debug then release]
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<String>,
+    /// Build the function binaries with cargo first (debug)
+    #[arg(long)]
+    build: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum RunAs {
+    /// A customer queue flow
+    CustomerQueue,
+}
 
 /// The flow types of the Connect API
 /// (<https://docs.aws.amazon.com/connect/latest/APIReference/API_ContactFlow.html>).
@@ -119,155 +211,48 @@ const FLOW_TYPES: [&str; 10] = [
     "CAMPAIGN",
 ];
 
-struct Args {
-    command: String,
-    files: Vec<String>,
-    lambdas: BTreeMap<String, String>,
-    start: Option<String>,
-    inputs: VecDeque<Input>,
-    customer: String,
-    queues: BTreeMap<String, String>,
-    call_target: Option<String>,
-    wait: String,
-    agents: u32,
-    agent_after: u64,
-    attributes: BTreeMap<String, String>,
-    flow_type: Option<String>,
-    strict: bool,
-    bundle: Option<String>,
-    bin_dir: Option<String>,
-    build: bool,
-    as_queue: bool,
-    out_of_hours: bool,
-    contacts_in_queue: u32,
-    lex_intents: VecDeque<String>,
-    view_results: VecDeque<String>,
-    profile: BTreeMap<String, String>,
-}
-
-fn parse(args: Vec<String>) -> Result<Args, String> {
-    let mut it = args.into_iter();
-    let command = it.next().ok_or("expected `check` or `run` (see --help)")?;
-    if command != "check" && command != "run" {
+/// `ARN=FUNCTION`, FUNCTION one of ours (shared with `test`).
+pub(crate) fn lambda_mapping(v: &str) -> Result<(String, String), String> {
+    let (arn, f) = v
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{v:?}: expected ARN=FUNCTION"))?;
+    if !host::FUNCTIONS.contains(&f) {
         return Err(format!(
-            "unknown command {command:?}: expected `check` or `run`"
+            "{v:?}: FUNCTION is one of {}",
+            host::FUNCTIONS.join(", ")
         ));
     }
-    let mut a = Args {
-        command,
-        files: Vec::new(),
-        lambdas: BTreeMap::new(),
-        start: None,
-        inputs: VecDeque::new(),
-        customer: "+13209071234".into(),
-        queues: BTreeMap::new(),
-        call_target: None,
-        wait: "185".into(),
-        agents: 0,
-        agent_after: 300,
-        attributes: BTreeMap::new(),
-        flow_type: None,
-        strict: false,
-        bundle: None,
-        bin_dir: None,
-        build: false,
-        as_queue: false,
-        out_of_hours: false,
-        contacts_in_queue: 0,
-        lex_intents: VecDeque::new(),
-        view_results: VecDeque::new(),
-        profile: BTreeMap::new(),
+    Ok((arn.to_string(), f.to_string()))
+}
+
+fn flow_type(v: &str) -> Result<String, String> {
+    let t = v.to_ascii_uppercase();
+    match FLOW_TYPES.contains(&t.as_str()) {
+        true => Ok(t),
+        false => Err(format!("{t:?} is not one of {}", FLOW_TYPES.join(", "))),
+    }
+}
+
+fn caller_input(v: &str) -> Result<Input, String> {
+    Ok(match v {
+        "-" => Input::Timeout,
+        keys => Input::Digits(keys.to_string()),
+    })
+}
+
+fn queue(v: &str) -> Result<(String, String), String> {
+    let (arn, name) = v.split_once('=').unwrap_or((v, ""));
+    let name = match name {
+        "" => arn.rsplit('/').next().unwrap_or(arn),
+        name => name,
     };
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--lambda" => {
-                let v = value("--lambda")?;
-                let (arn, f) = v.rsplit_once('=').ok_or("--lambda ARN=FUNCTION")?;
-                if !host::FUNCTIONS.contains(&f) {
-                    return Err(format!(
-                        "--lambda: {f:?} is not one of {:?}",
-                        host::FUNCTIONS
-                    ));
-                }
-                a.lambdas.insert(arn.to_string(), f.to_string());
-            }
-            "--start" => a.start = Some(value("--start")?),
-            "--type" => {
-                let t = value("--type")?.to_ascii_uppercase();
-                if !FLOW_TYPES.contains(&t.as_str()) {
-                    return Err(format!("--type: {t:?} is not one of {FLOW_TYPES:?}"));
-                }
-                a.flow_type = Some(t);
-            }
-            "--input" => {
-                let v = value("--input")?;
-                a.inputs.push_back(if v == "-" {
-                    Input::Timeout
-                } else {
-                    Input::Digits(v)
-                });
-            }
-            "--customer" => a.customer = value("--customer")?,
-            "--queue" => {
-                let v = value("--queue")?;
-                let (arn, name) = v.split_once('=').unwrap_or((&v, ""));
-                let name = if name.is_empty() {
-                    arn.rsplit('/').next().unwrap_or(arn)
-                } else {
-                    name
-                };
-                a.queues.insert(arn.to_string(), name.to_string());
-            }
-            "--call-target" => a.call_target = Some(value("--call-target")?),
-            "--wait" => a.wait = value("--wait")?,
-            "--agents-available" => {
-                a.agents = value("--agents-available")?
-                    .parse()
-                    .map_err(|_| "--agents-available: a count")?
-            }
-            "--agent-after" => {
-                a.agent_after = value("--agent-after")?
-                    .parse()
-                    .map_err(|_| "--agent-after: seconds")?
-            }
-            "--attribute" => {
-                let v = value("--attribute")?;
-                let (k, val) = v.split_once('=').ok_or("--attribute KEY=VALUE")?;
-                a.attributes.insert(k.into(), val.into());
-            }
-            "--strict" => a.strict = true,
-            "--bundle" => a.bundle = Some(value("--bundle")?),
-            "--bin-dir" => a.bin_dir = Some(value("--bin-dir")?),
-            "--build" => a.build = true,
-            "--out-of-hours" => a.out_of_hours = true,
-            "--contacts-in-queue" => {
-                a.contacts_in_queue = value("--contacts-in-queue")?
-                    .parse()
-                    .map_err(|_| "--contacts-in-queue: a count")?
-            }
-            "--lex-intent" => a.lex_intents.push_back(value("--lex-intent")?),
-            "--view-result" => a.view_results.push_back(value("--view-result")?),
-            "--profile" => {
-                let v = value("--profile")?;
-                let (k, val) = v.split_once('=').ok_or("--profile KEY=VALUE")?;
-                a.profile.insert(k.into(), val.into());
-            }
-            "--as" => match value("--as")?.as_str() {
-                "customer-queue" => a.as_queue = true,
-                other => return Err(format!("--as: {other:?} is not customer-queue")),
-            },
-            s if s.starts_with("--") => return Err(format!("unknown option {s}")),
-            _ => a.files.push(arg),
-        }
-    }
-    if a.files.is_empty() && a.bundle.is_none() {
-        return Err("no flow file given".into());
-    }
-    if a.bundle.is_some() && a.command != "check" {
-        return Err("--bundle goes with `check`".into());
-    }
-    Ok(a)
+    Ok((arn.to_string(), name.to_string()))
+}
+
+fn key_value(v: &str) -> Result<(String, String), String> {
+    v.split_once('=')
+        .map(|(k, val)| (k.to_string(), val.to_string()))
+        .ok_or_else(|| format!("{v:?}: expected KEY=VALUE"))
 }
 
 /// Every queue ARN a flow names statically.
@@ -417,7 +402,7 @@ fn report(per_flow: &[(String, Vec<Finding>)], strict: bool) -> Tally {
 
 /// The folder holding every function binary: `--bin-dir`, else the folder of this program, else
 /// the workspace target folder (debug, then release); `--build` builds them with cargo first.
-fn function_dir(args: &Args) -> Result<PathBuf, String> {
+fn function_dir(args: &RunArgs) -> Result<PathBuf, String> {
     if args.build {
         return lambda_harness::build_debug(&host::FUNCTIONS).map_err(|e| e.to_string());
     }
@@ -453,27 +438,24 @@ fn function_dir(args: &Args) -> Result<PathBuf, String> {
 }
 
 fn main() -> ExitCode {
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    if raw.first().map(String::as_str) == Some("test") {
-        return test_command::main(&raw[1..]);
-    }
-    if raw.is_empty() || raw.iter().any(|a| a == "-h" || a == "--help") {
-        out!("{}", HELP.trim_end());
-        return ExitCode::from(if raw.is_empty() { 2 } else { 0 });
-    }
-    if raw.len() == 1 && raw[0] == "reference" {
-        out!("{}", flow_runner::Reference::get().markdown());
-        return ExitCode::SUCCESS;
-    }
-    let args = match parse(raw) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("flow-runner: {e}");
-            return ExitCode::from(2);
+    // Bad arguments: clap prints the error and usage and exits 2.
+    match Cli::parse().command {
+        Command::Reference => {
+            out!("{}", flow_runner::Reference::get().markdown());
+            ExitCode::SUCCESS
         }
-    };
-    let verdict =
-        |t: Tally| ExitCode::from(u8::from(t.errors > 0 || (args.strict && t.warnings > 0)));
+        Command::Test(args) => test_command::main(&args),
+        Command::Check(args) => check(&args),
+        Command::Run(args) => run(&args),
+    }
+}
+
+/// A verdict from the totals: 1 on errors (or warnings with `strict`).
+fn verdict(t: Tally, strict: bool) -> ExitCode {
+    ExitCode::from(u8::from(t.errors > 0 || (strict && t.warnings > 0)))
+}
+
+fn check(args: &CheckArgs) -> ExitCode {
     if let Some(dir) = &args.bundle {
         let bundle = match Bundle::load(Path::new(dir)) {
             Ok(b) => b,
@@ -494,11 +476,24 @@ fn main() -> ExitCode {
                 None => per_flow.push((f.flow.clone(), vec![f])),
             }
         }
-        return verdict(report(&per_flow, args.strict));
+        return verdict(report(&per_flow, args.strict), args.strict);
     }
+    let (flows, unreadable) = load_all(&args.flows);
+    if unreadable && flows.is_empty() {
+        return ExitCode::from(2);
+    }
+    let tally = report(&checked(&flows, &args.flows), args.strict);
+    if unreadable {
+        return ExitCode::from(2);
+    }
+    verdict(tally, args.strict)
+}
+
+/// Every flow of every path, and whether any path could not be read (said on stderr).
+fn load_all(args: &Flows) -> (Vec<Flow>, bool) {
     let mut flows = Vec::new();
     let mut unreadable = false;
-    for path in &args.files {
+    for path in &args.paths {
         let files = expand(path);
         if files.is_empty() {
             eprintln!("flow-runner: {path}: no *.json file in this folder");
@@ -520,26 +515,33 @@ fn main() -> ExitCode {
             }
         }
     }
-    if unreadable && (args.command == "run" || flows.is_empty()) {
-        return ExitCode::from(2);
-    }
-    let per_flow: Vec<(String, Vec<Finding>)> = flows
+    (flows, unreadable)
+}
+
+fn checked(flows: &[Flow], args: &Flows) -> Vec<(String, Vec<Finding>)> {
+    let lambdas = args.lambda_map();
+    flows
         .iter()
         .map(|f| {
             (
                 f.name.clone(),
-                check_flow(f, &|arn| args.lambdas.contains_key(arn)),
+                check_flow(f, &|arn| lambdas.contains_key(arn)),
             )
         })
-        .collect();
-    let tally = report(&per_flow, args.strict);
-    if args.command == "check" {
-        if unreadable {
-            return ExitCode::from(2);
-        }
-        return verdict(tally);
-    }
+        .collect()
+}
 
+fn run(args: &RunArgs) -> ExitCode {
+    if args.flows.paths.is_empty() {
+        eprintln!("flow-runner: run: no flow file given");
+        return ExitCode::from(2);
+    }
+    let (flows, unreadable) = load_all(&args.flows);
+    if unreadable || flows.is_empty() {
+        return ExitCode::from(2);
+    }
+    report(&checked(&flows, &args.flows), false);
+    let lambdas = args.flows.lambda_map();
     let start = match &args.start {
         None => flows[0].clone(),
         Some(s) => match flows.iter().find(|f| f.name == *s || f.arn == *s) {
@@ -550,7 +552,7 @@ fn main() -> ExitCode {
             }
         },
     };
-    let mut queues = args.queues.clone();
+    let mut queues: BTreeMap<String, String> = args.queues.iter().cloned().collect();
     for q in queues_named(&flows) {
         let name = q.rsplit('/').next().unwrap_or(&q).to_string();
         queues.entry(q).or_insert(name);
@@ -560,16 +562,16 @@ fn main() -> ExitCode {
         numbers: [(did.clone(), start.arn.clone())].into(),
         flows,
         queues,
-        lambdas: args.lambdas.clone(),
+        lambdas: lambdas.clone(),
         mindful_call_target: args.call_target.clone(),
         mindful_return_number: None,
         mindful_makes_offer: false,
         instance_arn: host::INSTANCE_ARN.into(),
     };
-    let dir = if args.lambdas.is_empty() {
+    let dir = if lambdas.is_empty() {
         None
     } else {
-        match function_dir(&args) {
+        match function_dir(args) {
             Ok(d) => Some(d),
             Err(e) => {
                 eprintln!("flow-runner: {e}");
@@ -597,25 +599,25 @@ fn main() -> ExitCode {
             }
         }
     }
+    let profile: BTreeMap<String, String> = args.profile.iter().cloned().collect();
     let mut sc = Scenario {
-        inputs: args.inputs.clone(),
+        inputs: args.inputs.iter().cloned().collect(),
         oldest_contact_age: args.wait.clone(),
         agents_available: args.agents,
         agent: Some(AgentAnswer {
             after_seconds: args.agent_after,
             user_name: "agent".into(),
         }),
-        attributes: args.attributes.clone(),
+        attributes: args.attributes.iter().cloned().collect(),
         in_hours: !args.out_of_hours,
         contacts_in_queue: args.contacts_in_queue,
-        lex_intents: args.lex_intents.clone(),
-        view_results: args.view_results.clone(),
-        customer_profile: (!args.profile.is_empty()).then(|| args.profile.clone()),
-        as_customer_queue: args.as_queue.then(|| {
+        lex_intents: args.lex_intents.iter().cloned().collect(),
+        view_results: args.view_results.iter().cloned().collect(),
+        customer_profile: (!profile.is_empty()).then_some(profile),
+        as_customer_queue: (args.run_as == Some(RunAs::CustomerQueue)).then(|| {
             args.queues
-                .iter()
-                .next()
-                .map(|(arn, name)| (arn.clone(), name.clone()))
+                .first()
+                .cloned()
                 .unwrap_or_else(|| ("arn:local:queue/scripted".into(), "scripted queue".into()))
         }),
         ..Scenario::default()

@@ -11,71 +11,31 @@ use flow_runner::testcase::{self, shipped, Environment, TestCaseResult};
 use flow_runner::{Flow, Host, Instance, LambdaCall, LambdaReply};
 use serde_json::json;
 
-pub const HELP: &str = "\
-    flow-runner test TESTCASE... [--flow FILE]... [--lambda ARN=FUNCTION]... [--min-coverage N] [--json]
-
-TESTCASE is a Connect Testing-language test case (Version 2025-06-21). Without --flow it runs
-against the shipped flows of infra/template.yaml (Metadata.\"flow-runner\".stack sets stack
-parameters); with --flow, against those flow files (the first flow answers the call). Prints each
-observation passed or failed, then each flow's action and transition coverage over all test
-cases. --min-coverage N fails (exit 1) when fewer than N % of the transitions are covered; --json
-prints one JSON document instead. Exit 0 all passed, 1 a test failed or coverage under the gate,
-2 unreadable input or bad arguments.";
-
-struct Args {
+/// `flow-runner test`'s arguments (their help: the `Test` command in main.rs).
+#[derive(clap::Args, Debug)]
+pub struct TestArgs {
+    /// Test case files
+    #[arg(value_name = "TESTCASE", required = true)]
     cases: Vec<String>,
+    /// Run against this flow file instead of the shipped template (repeat)
+    #[arg(long = "flow", value_name = "FILE")]
     flows: Vec<String>,
-    lambdas: BTreeMap<String, String>,
+    /// Play the flow's Lambda ARN with one of our functions (repeat)
+    #[arg(long = "lambda", value_name = "ARN=FUNCTION", value_parser = crate::lambda_mapping)]
+    lambdas: Vec<(String, String)>,
+    /// Fail (exit 1) when fewer than N % of the transitions are covered
+    #[arg(long, value_name = "N", value_parser = percentage)]
     min_coverage: Option<f64>,
+    /// Print one JSON document instead
+    #[arg(long)]
     json: bool,
 }
 
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut a = Args {
-        cases: Vec::new(),
-        flows: Vec::new(),
-        lambdas: BTreeMap::new(),
-        min_coverage: None,
-        json: false,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match arg.as_str() {
-            "--flow" => a.flows.push(value("--flow")?),
-            "--lambda" => {
-                let v = value("--lambda")?;
-                let (arn, function) = v
-                    .split_once('=')
-                    .ok_or_else(|| format!("--lambda {v:?}: expected ARN=FUNCTION"))?;
-                if !host::FUNCTIONS.contains(&function) {
-                    return Err(format!(
-                        "--lambda {v:?}: FUNCTION is one of {}",
-                        host::FUNCTIONS.join(", ")
-                    ));
-                }
-                a.lambdas.insert(arn.to_string(), function.to_string());
-            }
-            "--min-coverage" => {
-                let v = value("--min-coverage")?;
-                match v.trim_end_matches('%').parse::<f64>() {
-                    Ok(n) if (0.0..=100.0).contains(&n) => a.min_coverage = Some(n),
-                    _ => return Err(format!("--min-coverage {v:?}: a percentage, 0 to 100")),
-                }
-            }
-            "--json" => a.json = true,
-            s if s.starts_with("--") => return Err(format!("unknown option {s}")),
-            s => a.cases.push(s.to_string()),
-        }
+fn percentage(v: &str) -> Result<f64, String> {
+    match v.trim_end_matches('%').parse::<f64>() {
+        Ok(n) if (0.0..=100.0).contains(&n) => Ok(n),
+        _ => Err(format!("{v:?}: a percentage, 0 to 100")),
     }
-    if a.cases.is_empty() {
-        return Err("no test case file".into());
-    }
-    Ok(a)
 }
 
 fn read(file: &str) -> Result<String, String> {
@@ -132,18 +92,8 @@ macro_rules! say {
 }
 
 /// The `test` subcommand; `args` follow the word `test`.
-pub fn main(args: &[String]) -> ExitCode {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("USAGE:\n{HELP}");
-        return ExitCode::SUCCESS;
-    }
-    let args = match parse(args) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("flow-runner test: {e}");
-            return ExitCode::from(2);
-        }
-    };
+pub fn main(args: &TestArgs) -> ExitCode {
+    let lambdas: BTreeMap<String, String> = args.lambdas.iter().cloned().collect();
     // The flows: the user's files, or the shipped template.
     let mut user_flows = None;
     if !args.flows.is_empty() {
@@ -159,7 +109,7 @@ pub fn main(args: &[String]) -> ExitCode {
                 }
             }
         }
-        user_flows = Some(user_instance(flows, &args.lambdas));
+        user_flows = Some(user_instance(flows, &lambdas));
     }
     let template = match &user_flows {
         Some(_) => String::new(),
@@ -188,7 +138,7 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let want_functions = user_flows.is_none() || !args.lambdas.is_empty();
+    let want_functions = user_flows.is_none() || !lambdas.is_empty();
     let mut functions = Functions(None);
     if want_functions {
         let started = lambda_harness::build_debug(&host::FUNCTIONS)

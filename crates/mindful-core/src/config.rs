@@ -353,7 +353,7 @@ pub mod vars {
     pub const DATASTORE: &[&str] = &["datastore-proxy"];
     pub const ANSWER: &[&str] = &["agent-answer"];
     pub const HTTP_FUNCTIONS: &[&str] = &["datastore-proxy", "agent-answer"];
-    pub const EVERY_FUNCTION: &[&str] = &["ocw-phrase", "datastore-proxy", "agent-answer"];
+    pub const EVERY_FUNCTION: &[&str] = &crate::FUNCTIONS;
 
     /// Variables set by the platform or for the platform (Lambda, the extension, the log
     /// runtime), which a stack may set but the functions' own tables do not document.

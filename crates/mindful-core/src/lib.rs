@@ -32,6 +32,10 @@ pub mod scheduler;
 pub mod secret;
 pub mod transport;
 
+/// The bundle's Lambda functions, by package name: the one list in Rust (CargoLambda.toml's
+/// `[build] bin`, which the deploy scripts read, is held to it by `tests/config_names.rs`).
+pub const FUNCTIONS: [&str; 3] = ["ocw-phrase", "datastore-proxy", "agent-answer"];
+
 pub use event::ContactFlowEvent;
 pub use kvp::Kvp;
 pub use phone::{mask_number, normalize_e164, NumberFormat, PhoneError, PhoneNumber};

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use lambda_harness::stack::{base_template, environment_output, render_environment};
 use mindful_core::config::vars;
 
-const FUNCTIONS: [&str; 3] = ["ocw-phrase", "datastore-proxy", "agent-answer"];
+use mindful_core::FUNCTIONS;
 
 /// The READMEs and docs/configuration.md, where the configuration tables live.
 fn readme() -> String {
@@ -131,4 +131,22 @@ fn the_readme_table_reader_finds_variables() {
         "## Configuration\n| `AB_C` / `C_D_E` | x |\n| `lower` | y |\n## Other\n| `NOT_THIS` | z |\n",
     );
     assert_eq!(names.into_iter().collect::<Vec<_>>(), vec!["AB_C", "C_D_E"]);
+}
+
+#[test]
+fn cargo_lambda_builds_exactly_the_functions() {
+    // The deploy scripts (infra/deploy_helper.py lambda_functions) read this list.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../CargoLambda.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let bin_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("bin"))
+        .expect("CargoLambda.toml has a bin = [...] line");
+    let listed: Vec<&str> = bin_line
+        .split(['[', ']', ','])
+        .skip(1)
+        .map(|s| s.trim().trim_matches('"'))
+        .filter(|s| !s.is_empty() && !s.starts_with('#'))
+        .collect();
+    assert_eq!(listed, FUNCTIONS, "{bin_line}");
 }
