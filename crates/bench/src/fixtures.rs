@@ -5,9 +5,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-/// The three functions, by package name.
-pub const FUNCTIONS: [&str; 3] = ["ocw-phrase", "datastore-proxy", "agent-answer"];
-
 pub const INSTANCE_ARN: &str =
     "arn:aws:connect:us-east-1:111122223333:instance/0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 pub const BILLING_QUEUE_ID: &str = "7b3e1f2a-9c4d-4e8f-a1b2-c3d4e5f60718";

@@ -29,8 +29,9 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use fixtures::{contact_event, contact_id, queue_arn, BILLING_QUEUE_ID, FUNCTIONS};
+use fixtures::{contact_event, contact_id, queue_arn, BILLING_QUEUE_ID};
 use lambda_harness::{FunctionProcess, HarnessError, Outcome};
+use mindful_core::FUNCTIONS;
 use mindful_sim::{Route, Sim, SimConfig};
 use serde_json::{json, Value};
 
