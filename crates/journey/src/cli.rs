@@ -121,5 +121,11 @@ mod tests {
         assert!(o.logs && o.binaries == Binaries::Build { release: true });
         assert!(p(&["--all", "--case", "a"]).is_err_and(|e| e.exit_code() == 2));
         assert!(p(&["--fault", "x"]).is_err_and(|e| e.exit_code() == 2));
+        // Names: infra/tests first, then its coverage folder; anything else is a path.
+        let r = crate::resolve;
+        assert!(r("connect-offer-accepted").ends_with("infra/tests/connect-offer-accepted.json"));
+        assert!(r("record-missing-on-return.json")
+            .ends_with("tests/coverage/record-missing-on-return.json"));
+        assert_eq!(r("nope"), std::path::PathBuf::from("nope"));
     }
 }

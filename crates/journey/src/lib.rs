@@ -185,7 +185,9 @@ fn play(template: &str, path: &Path, sim: &Sim, host: &mut Recorder<'_>) -> Play
         .map_or(file.clone(), |s| s.to_string_lossy().into_owned());
     host.invocations.clear();
     let result = std::fs::read_to_string(path)
-        .map_err(|e| format!("{file}: {e}"))
+        .map_err(|e| {
+            format!("{e} (a test case is a file, or a name in infra/tests or infra/tests/coverage)")
+        })
         .and_then(|text| testcase::parse(&text, &file).map_err(|e| e.to_string()))
         .and_then(|tc| {
             let (local, _) = testcase::local_setup(&tc).map_err(|e| e.to_string())?;
