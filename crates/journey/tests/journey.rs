@@ -130,6 +130,7 @@ fn the_default_story_is_answered_and_the_table_covers_or_explains_every_transiti
     let get = calls(back, "datastore-proxy")[0];
     assert_eq!(param(get, "method"), Some("GET"));
     assert_eq!(out(get, "queue_arn"), Some(shipped::BILLING_QUEUE));
+    assert_eq!(out(get, "queue_name"), Some("Billing"));
     assert_eq!(out(get, "customer_name"), Some("Ada Lovelace"));
     assert_eq!(out(get, "account_number"), Some("AC-1042"));
     assert!(answered_in(back, "Billing"), "{:?}", back.end);
@@ -166,6 +167,7 @@ fn the_default_story_is_answered_and_the_table_covers_or_explains_every_transiti
     // The transcript: blocks, calls with own times, Mindful's requests; the number masked and
     // no secret shown.
     for line in [
+        "PASS infra/tests/connect-offer-accepted.json (transferred to +13205550100",
         "InboundToMindfulFlow · offer-callback (GetParticipantInput) ⇒ condition:Equals 1 → save-caller-context",
         "caller presses 1",
         "Mindful saw: POST /api/v1/data_sets → 200",
@@ -316,7 +318,7 @@ fn second_chance_counts_offers_up_to_the_cap_and_the_accepted_one_is_called_back
 
 #[test]
 fn two_queues_share_one_return_number_and_each_caller_comes_back_to_their_own_queue() {
-    let (report, _) = play(
+    let (report, text) = play(
         &[
             "connect-offer-accepted",
             "two-queues-sales-caller",
@@ -350,6 +352,7 @@ fn two_queues_share_one_return_number_and_each_caller_comes_back_to_their_own_qu
         let meta = p.calls[0].metadata.as_ref().expect("agent answer metadata");
         assert_eq!(meta["queueId"], arn);
     }
+    assert!(!text.contains("3209071234") && !text.contains("3209075678"));
     // No record on return: the caller goes to the documented default queue.
     let (_, r) = case(&report, "record-missing-on-return.json");
     let back = callback(r);
@@ -398,6 +401,8 @@ fn spanish_and_french_callers_hear_every_prompt_in_their_language() {
     }
     // Mindful's estimate is said after the caller accepts: a second phrase call for it.
     let (_, r) = case(&report, "es-us-accept-confirmation-with-ecbt.json");
+    let post = calls(&r.run, "datastore-proxy")[0];
+    assert_eq!(out(post, "ecbt"), Some("540"));
     let phrase = calls(&r.run, "ocw-phrase");
     assert_eq!(
         phrase.last().and_then(|c| param(c, "phrase")),
