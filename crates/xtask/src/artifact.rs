@@ -22,13 +22,24 @@ use lambda_harness::{FunctionProcess, HarnessError};
 use mindful_core::config::vars;
 use serde_json::{Map, Value};
 
-const USAGE: &str = "usage: cargo xtask artifact-check DIR [--architecture arm64|x86_64]";
-
 /// A Lambda architecture, named as Lambda and `--architecture` name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Arch {
+    #[value(name = "x86_64")]
     X86_64,
+    #[value(name = "arm64")]
     Arm64,
+}
+
+/// `cargo xtask artifact-check`'s arguments.
+#[derive(clap::Args, Debug, PartialEq)]
+pub struct Args {
+    /// The folder of the deploy's zips: DIR/<function>/bootstrap.zip
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// The architecture the zips must hold (what a deploy uploads by default)
+    #[arg(long, value_enum, default_value = "arm64")]
+    architecture: Arch,
 }
 
 impl Arch {
@@ -36,14 +47,6 @@ impl Arch {
         match self {
             Arch::X86_64 => "x86_64",
             Arch::Arm64 => "arm64",
-        }
-    }
-
-    fn parse(name: &str) -> Option<Arch> {
-        match name {
-            "x86_64" => Some(Arch::X86_64),
-            "arm64" => Some(Arch::Arm64),
-            _ => None,
         }
     }
 
@@ -441,38 +444,9 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// `DIR [--architecture arm64|x86_64]` (default arm64: what a deploy uploads).
-fn parse_args(args: &[String]) -> Result<(PathBuf, Arch), String> {
-    let mut dir = None;
-    let mut arch = Arch::Arm64;
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let value = match arg.as_str() {
-            "--architecture" => rest.next().map(String::as_str),
-            a if a.starts_with("--architecture=") => a.strip_prefix("--architecture="),
-            a if a.starts_with('-') => return Err(format!("unknown option {a}")),
-            a if dir.is_none() => {
-                dir = Some(PathBuf::from(a));
-                continue;
-            }
-            a => return Err(format!("unexpected argument {a}")),
-        };
-        arch = value
-            .and_then(Arch::parse)
-            .ok_or_else(|| format!("--architecture takes arm64 or x86_64 (got {value:?})"))?;
-    }
-    Ok((dir.ok_or("no DIR given")?, arch))
-}
-
-/// `cargo xtask artifact-check …` with the arguments after the subcommand.
-pub fn main(args: &[String], functions: &[&str]) -> ExitCode {
-    let (dir, arch) = match parse_args(args) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            eprintln!("artifact-check: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+/// `cargo xtask artifact-check …`.
+pub fn main(args: &Args, functions: &[&str]) -> ExitCode {
+    let (dir, arch) = (args.dir.clone(), args.architecture);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let events_dir = root.join("events");
     let expected_path = events_dir.join("expected.json");
@@ -580,7 +554,17 @@ mod tests {
 
     #[test]
     fn arguments() {
-        let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        use clap::Parser;
+        #[derive(clap::Parser, Debug)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let args = |a: &[&str]| {
+            Cli::try_parse_from(std::iter::once("artifact-check").chain(a.iter().copied()))
+                .map(|c| (c.args.dir, c.args.architecture))
+                .map_err(|e| e.to_string())
+        };
         assert_eq!(args(&["d"]), Ok((PathBuf::from("d"), Arch::Arm64)));
         assert_eq!(
             args(&["d", "--architecture", "x86_64"]),

@@ -274,22 +274,35 @@ fn run(check: bool) -> Result<Vec<PathBuf>, Problem> {
     Ok(differing)
 }
 
+/// Dev tasks of this workspace (`cargo xtask …`).
+#[derive(clap::Parser, Debug)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Task {
+    /// Write the functions' contracts into docs/contract.md, the crate READMEs' error tables and
+    /// infra/flow-reference.json (exit 0 agree or written, 1 differ with --check, 2 I/O)
+    Contract {
+        /// Write nothing: fail, naming each file that differs
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run the deploy's bootstrap.zips behind the Lambda Runtime API emulator against the
+    /// offline sample events (exit 0 all answered as documented, 1 a problem, 2 usage)
+    ArtifactCheck(artifact::Args),
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("artifact-check") {
+    // Bad arguments: clap prints the error and usage and exits 2.
+    let check = match <Cli as clap::Parser>::parse().task {
         // The functions a deploy uploads: the workspace's one list (mindful-core's
         // config_names test holds CargoLambda.toml's [build] bin to it).
-        return artifact::main(&args[1..], &mindful_core::FUNCTIONS);
-    }
-    let check = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["contract"] => false,
-        ["contract", "--check"] => true,
-        _ => {
-            eprintln!(
-                "usage: cargo xtask contract [--check]\n       cargo xtask artifact-check DIR [--architecture arm64|x86_64]"
-            );
-            return ExitCode::from(2);
-        }
+        Task::ArtifactCheck(args) => return artifact::main(&args, &mindful_core::FUNCTIONS),
+        Task::Contract { check } => check,
     };
     match run(check) {
         Ok(differing) if differing.is_empty() => {
