@@ -127,7 +127,8 @@ want="$("$PY" infra/deploy_helper.py functions | sort | tr '\n' ' ')"
 echo "cargo lambda build (no --bin) built exactly: $built"
 
 step "artifact check: the exact zips the rehearsal deploys answer the offline sample events"
-"$PY" infra/artifact_check.py "$REHEARSAL_DIR" --architecture x86_64 | tail -1
+# cargo xtask artifact-check (crates/xtask): lambda-harness's Runtime API emulator, run on each zip.
+cargo run -q --locked -p xtask -- artifact-check "$REHEARSAL_DIR" --architecture x86_64 | tail -1
 if [[ "${INFRA_CHECKS_ARM64:-0}" == "1" ]]; then
   # Opt-in here (a cross build costs minutes on 2 cores); CI's build-arm64 job and deploy.yml
   # run the same check on the arm64 zips they upload. Needs the aarch64-unknown-linux-gnu target
@@ -136,7 +137,7 @@ if [[ "${INFRA_CHECKS_ARM64:-0}" == "1" ]]; then
   rm -rf target/lambda-arm64-check
   env "${build_env[@]}" cargo lambda build --release "${build_flags[@]}" --arm64 --output-format zip \
     --lambda-dir target/lambda-arm64-check
-  "$PY" infra/artifact_check.py target/lambda-arm64-check --architecture arm64
+  cargo run -q --locked -p xtask -- artifact-check target/lambda-arm64-check --architecture arm64
 fi
 
 step "moto server"

@@ -22,13 +22,16 @@
 //!
 //! Progress goes to stderr; the markdown report to stdout.
 
+mod fixtures;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use journey::{contact_event, contact_id, function_env, queue_arn, BILLING_QUEUE_ID, FUNCTIONS};
+use fixtures::{contact_event, contact_id, queue_arn, BILLING_QUEUE_ID};
 use lambda_harness::{FunctionProcess, HarnessError, Outcome};
+use mindful_core::FUNCTIONS;
 use mindful_sim::{Route, Sim, SimConfig};
 use serde_json::{json, Value};
 
@@ -164,10 +167,10 @@ fn event(kind: Kind, i: usize, sim: &Sim) -> Value {
             params,
             &contact_id(),
             NUMBER,
-            journey::INBOUND_DID,
+            fixtures::INBOUND_DID,
             queue,
             "en-US",
-            json!({"customer_name": journey::CUSTOMER_NAME}),
+            json!({"customer_name": fixtures::CUSTOMER_NAME}),
         )
     };
     match kind {
@@ -182,8 +185,8 @@ fn event(kind: Kind, i: usize, sim: &Sim) -> Value {
                 "method": "POST",
                 "queue_name": "Billing",
                 "queue_arn": billing,
-                "customer_name": journey::CUSTOMER_NAME,
-                "account_number": journey::ACCOUNT_NUMBER
+                "customer_name": fixtures::CUSTOMER_NAME,
+                "account_number": fixtures::ACCOUNT_NUMBER
             }),
             Some(("Billing", &billing)),
         ),
@@ -193,7 +196,7 @@ fn event(kind: Kind, i: usize, sim: &Sim) -> Value {
             // (so the per-contact deduplication does not skip the request).
             sim.register_call(NUMBER);
             ev(
-                json!({"Agent_ID": journey::AGENT_ID, "Queue_ID": billing}),
+                json!({"Agent_ID": fixtures::AGENT_ID, "Queue_ID": billing}),
                 Some(("Billing", &billing)),
             )
         }
@@ -448,7 +451,7 @@ struct Args {
 }
 
 fn at_least_one(v: &str) -> Result<usize, String> {
-    journey::cli::in_range(v, &(1..=usize::MAX), "a number from 1")
+    fixtures::in_range(v, &(1..=usize::MAX), "a number from 1")
 }
 
 fn main() -> ExitCode {
@@ -492,13 +495,15 @@ fn run(cold_n: usize, warm_n: usize, variants: bool) -> Result<(), String> {
         .map_err(|e| e.to_string())?,
     };
     let work = std::env::temp_dir().join(format!("journey-bench-{}", std::process::id()));
-    let (bundle, bundle_certs) =
-        journey::write_ca_bundle(&sims.https, &work).map_err(|e| e.to_string())?;
+    let (bundle, bundle_certs) = sims
+        .https
+        .write_ca_bundle(&work)
+        .map_err(|e| e.to_string())?;
     let root_only = work.join("test-root.pem");
-    journey::write_pem(&root_only, sims.https.ca_pem().unwrap_or_default())
+    mindful_sim::write_pem(&root_only, sims.https.ca_pem().unwrap_or_default())
         .map_err(|e| e.to_string())?;
     let env_for = |t: Transport| {
-        let mut env = function_env(sims.for_transport(t), "US");
+        let mut env = sims.for_transport(t).function_env("US");
         // Both transports name the host `localhost` (a name resolution, as for Mindful's hosts),
         // so the https ÷ http ratios compare TLS, not a DNS lookup.
         for (_, v) in env.iter_mut() {
@@ -740,9 +745,9 @@ fn round_trips(bins: &Binaries, work: &Path, rounds: usize) -> Result<(), String
     })
     .map_err(|e| e.to_string())?;
     let dir = work.join("distance");
-    let (bundle, _) = journey::write_ca_bundle(&sim, &dir).map_err(|e| e.to_string())?;
+    let (bundle, _) = sim.write_ca_bundle(&dir).map_err(|e| e.to_string())?;
     let env = {
-        let mut env = function_env(&sim, "US");
+        let mut env = sim.function_env("US");
         env.push(("SSL_CERT_FILE".into(), bundle.display().to_string()));
         env
     };

@@ -47,13 +47,23 @@ impl Processes {
 /// Invoke `function` the way Connect does: the deadline is the block's
 /// `InvocationTimeLimitSeconds`.
 pub fn invoke_process(f: &mut FunctionProcess, call: &LambdaCall) -> LambdaReply {
+    invoke_timed(f, call).0
+}
+
+/// [`invoke_process`], with the function's own time: the emulator's, from handing over the event
+/// to the answer (for a transcript); the time waited when no answer came.
+pub fn invoke_timed(f: &mut FunctionProcess, call: &LambdaCall) -> (LambdaReply, Duration) {
+    let started = std::time::Instant::now();
     match f.invoke_blocking_with(&call.event, InvokeOptions::with_timeout(call.timeout)) {
-        Ok(inv) => match inv.outcome {
-            Outcome::Response(v) => LambdaReply::Answer(v),
-            Outcome::Error(e) => LambdaReply::FunctionError(e.to_string()),
-        },
-        Err(HarnessError::Timeout { .. }) => LambdaReply::Timeout,
-        Err(e) => LambdaReply::Failed(e.to_string()),
+        Ok(inv) => (
+            match inv.outcome {
+                Outcome::Response(v) => LambdaReply::Answer(v),
+                Outcome::Error(e) => LambdaReply::FunctionError(e.to_string()),
+            },
+            inv.own_time,
+        ),
+        Err(HarnessError::Timeout { .. }) => (LambdaReply::Timeout, started.elapsed()),
+        Err(e) => (LambdaReply::Failed(e.to_string()), started.elapsed()),
     }
 }
 

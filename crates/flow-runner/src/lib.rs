@@ -7,6 +7,7 @@ pub mod flow;
 pub mod host;
 pub mod reference;
 pub mod testcase;
+pub mod transcript;
 
 pub use check::{check_flow, Finding, Severity, Tally};
 pub use engine::{

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use flow_runner::host::{self, Processes};
-use flow_runner::testcase::{self, shipped, Environment, Status, TestCaseResult};
+use flow_runner::testcase::{self, shipped, Environment, TestCaseResult};
 use flow_runner::{Flow, Host, Instance, LambdaCall, LambdaReply};
 use serde_json::json;
 
@@ -235,24 +235,10 @@ pub fn main(args: &TestArgs) -> ExitCode {
             match r {
                 Err(e) => say!("ERROR {file}: {e}"),
                 Ok(r) => {
-                    say!(
-                        "{} {file} ({})",
-                        if r.passed() { "PASS" } else { "FAIL" },
-                        testcase::describe_end(&r.run.end)
-                    );
-                    if let Some(c) = &r.callback {
-                        say!("  Mindful called back: {}", testcase::describe_end(&c.end));
-                    }
-                    for o in &r.observations {
-                        let mark = match o.status {
-                            Status::Passed => "ok  ",
-                            Status::Failed => "FAIL",
-                            Status::Skipped => "skip",
-                        };
-                        say!("  {mark} {}: {}", o.identifier, o.detail);
-                        for l in &o.log {
-                            say!("         {l}");
-                        }
+                    // The journey's transcript, without the blocks (flow_runner::transcript).
+                    let mut stdout = std::io::stdout();
+                    if flow_runner::transcript::write_result(&mut stdout, file, r, None).is_err() {
+                        return ExitCode::SUCCESS;
                     }
                 }
             }

@@ -1633,6 +1633,9 @@ pub mod shipped {
     pub const CALL_TARGET: &str = "+13205550100";
     pub const BILLING_QUEUE: &str = "arn:aws:connect:us-east-1:111122223333:instance/00000000-0000-4000-8000-000000000000/queue/7b3e1f2a-9c4d-4e8f-a1b2-c3d4e5f60718";
     pub const DEFAULT_QUEUE: &str = "arn:aws:connect:us-east-1:111122223333:instance/00000000-0000-4000-8000-000000000000/queue/1d6c9e0a-3b2f-4c1d-8e7f-5a4b3c2d1e0f";
+    /// A second inbound queue (`"stack": {"InboundQueueArn": …}`): its callers share the one
+    /// Call Target and return number with Billing's (infra/tests/two-queues-sales-caller.json).
+    pub const SALES_QUEUE: &str = "arn:aws:connect:us-east-1:111122223333:instance/00000000-0000-4000-8000-000000000000/queue/4c2a8d1e-6f3b-4a9c-9d7e-2b1c0e5f4a83";
 
     /// The stack with `params` over the local defaults.
     pub fn stack(params: &BTreeMap<String, String>) -> Stack {
@@ -1654,6 +1657,7 @@ pub mod shipped {
             queues: vec![
                 (BILLING_QUEUE.into(), "Billing".into()),
                 (DEFAULT_QUEUE.into(), "BasicQueue".into()),
+                (SALES_QUEUE.into(), "Sales".into()),
             ],
             params: all,
         }

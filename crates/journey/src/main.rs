@@ -1,5 +1,5 @@
-//! `cargo run -p journey [-- OPTIONS]`: the whole callback journey on the embedded simulator.
-//! See `--help` and crates/journey/README.md.
+//! `cargo run -p journey [-- OPTIONS]`: the callback journey, played from the test cases of
+//! infra/tests on the flow runner. See `--help` and crates/journey/README.md.
 
 use std::io::Write;
 use std::process::ExitCode;

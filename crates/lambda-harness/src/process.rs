@@ -1,5 +1,6 @@
 //! Driving a built Lambda binary as a child process against the emulator.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -84,6 +85,8 @@ pub struct FunctionBuilder {
     inherit_env: bool,
     invoke: InvokeOptions,
     echo_output: bool,
+    /// `program args…` to run the binary through (`program args… <binary>`); none by default.
+    wrapper: Option<(PathBuf, Vec<OsString>)>,
 }
 
 /// Variables passed through from the parent environment when `inherit_env` is off.
@@ -159,6 +162,20 @@ impl FunctionBuilder {
         self
     }
 
+    /// Run the binary through another program: `program args… <binary>`, e.g. `qemu-aarch64 -L
+    /// /usr/aarch64-linux-gnu` for an arm64 binary on an x86_64 host (the artifact check runs the
+    /// zips a deploy uploads that way). The wrapper gets the same environment and must exec or
+    /// emulate the binary in its own process: the pid, peak RSS and exit status are the wrapper's.
+    /// `program` is looked up in `PATH` like any command. Default: none (the binary itself).
+    pub fn wrapper<I, S>(mut self, program: impl Into<PathBuf>, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.wrapper = Some((program.into(), args.into_iter().map(Into::into).collect()));
+        self
+    }
+
     /// Start the emulator and the process. Does not wait for init; see
     /// [`FunctionProcess::wait_ready`].
     pub fn spawn(self) -> Result<FunctionProcess, HarnessError> {
@@ -206,6 +223,7 @@ impl FunctionProcess {
             inherit_env: false,
             invoke: InvokeOptions::default(),
             echo_output: std::env::var_os("LAMBDA_HARNESS_ECHO").is_some_and(|v| v == "1"),
+            wrapper: None,
         }
     }
 
@@ -233,7 +251,14 @@ impl FunctionProcess {
         });
         let emulator = RuntimeApiEmulator::start(&name)?;
 
-        let mut cmd = Command::new(&b.binary);
+        let mut cmd = match &b.wrapper {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(&b.binary);
+                cmd
+            }
+            None => Command::new(&b.binary),
+        };
         if !b.inherit_env {
             cmd.env_clear();
             for k in PASSTHROUGH {
@@ -272,7 +297,11 @@ impl FunctionProcess {
 
         let spawned_at = Instant::now();
         let mut child = cmd.spawn().map_err(|source| HarnessError::Spawn {
-            path: b.binary.clone(),
+            // A missing wrapper (qemu not installed) names the wrapper, not the binary.
+            path: b
+                .wrapper
+                .as_ref()
+                .map_or_else(|| b.binary.clone(), |(program, _)| program.clone()),
             source,
         })?;
         let pid = child.id();

@@ -306,3 +306,24 @@ fn binary_lookup_helpers() {
         .map(|p| p.starts_with(&target))
         .unwrap_or(true));
 }
+
+#[test]
+fn runs_through_a_wrapper_program() {
+    // `env` as the wrapper: `env <binary>` execs the binary with the environment it was given,
+    // the way `qemu-aarch64 -L <sysroot> <binary>` runs an arm64 one.
+    let mut f = FunctionProcess::builder(ECHO)
+        .wrapper("env", Vec::<String>::new())
+        .spawn()
+        .unwrap();
+    let out = f.invoke_blocking(json!({"via": "env"})).unwrap();
+    assert_eq!(out.response().unwrap()["echo"]["via"], "env");
+
+    let missing = FunctionProcess::builder(ECHO)
+        .wrapper("lambda-harness-no-such-wrapper", ["-L", "/nowhere"])
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(&missing, HarnessError::Spawn { path, .. } if path.ends_with("lambda-harness-no-such-wrapper")),
+        "{missing}"
+    );
+}

@@ -1,3 +1,7 @@
+//! `cargo xtask artifact-check DIR [--architecture arm64|x86_64]`: the exact `bootstrap.zip`s a
+//! deploy uploads, run behind lambda-harness's Runtime API emulator against the offline sample
+//! events (src/artifact.rs).
+//!
 //! `cargo xtask contract [--check]`: the functions' contracts (the `contract` modules of the three
 //! function crates) are the one home of their parameter, output, status and error-code names. This
 //! writes them into the two files that repeat them for other readers:
@@ -19,6 +23,8 @@ use std::path::{Path, PathBuf};
 
 use mindful_core::answer::codes::CodeDoc;
 use std::process::ExitCode;
+
+mod artifact;
 
 /// One function's names, as its `contract` module defines them.
 struct Contract {
@@ -268,15 +274,35 @@ fn run(check: bool) -> Result<Vec<PathBuf>, Problem> {
     Ok(differing)
 }
 
+/// Dev tasks of this workspace (`cargo xtask …`).
+#[derive(clap::Parser, Debug)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Task {
+    /// Write the functions' contracts into docs/contract.md, the crate READMEs' error tables and
+    /// infra/flow-reference.json (exit 0 agree or written, 1 differ with --check, 2 I/O)
+    Contract {
+        /// Write nothing: fail, naming each file that differs
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run the deploy's bootstrap.zips behind the Lambda Runtime API emulator against the
+    /// offline sample events (exit 0 all answered as documented, 1 a problem, 2 usage)
+    ArtifactCheck(artifact::Args),
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let check = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["contract"] => false,
-        ["contract", "--check"] => true,
-        _ => {
-            eprintln!("usage: cargo xtask contract [--check]");
-            return ExitCode::from(2);
-        }
+    // Bad arguments: clap prints the error and usage and exits 2.
+    let check = match <Cli as clap::Parser>::parse().task {
+        // The functions a deploy uploads: the workspace's one list (mindful-core's
+        // config_names test holds CargoLambda.toml's [build] bin to it).
+        Task::ArtifactCheck(args) => return artifact::main(&args, &mindful_core::FUNCTIONS),
+        Task::Contract { check } => check,
     };
     match run(check) {
         Ok(differing) if differing.is_empty() => {
