@@ -32,17 +32,56 @@ fn client() -> Client {
 }
 
 async fn sim() -> Sim {
-    mindful_sim::start(SimConfig::default()).await.unwrap()
+    sim_with(SimConfig::default()).await
+}
+
+async fn sim_with(config: SimConfig) -> Sim {
+    mindful_sim::start(config).await.unwrap()
+}
+
+/// The URL of `path` (e.g. `/_sim/calls`) on the simulator.
+fn at(sim: &Sim, path: &str) -> String {
+    format!("{}{path}", sim.base_url())
+}
+
+/// Sends a request; a transport error fails the test.
+async fn send(rb: reqwest::RequestBuilder) -> reqwest::Response {
+    rb.send().await.unwrap()
+}
+
+/// GET `path` without credentials.
+async fn get(sim: &Sim, path: &str) -> reqwest::Response {
+    send(client().get(at(sim, path))).await
+}
+
+/// GET `path` without credentials and parse the JSON body.
+async fn get_json(sim: &Sim, path: &str) -> Value {
+    get(sim, path).await.json().await.unwrap()
+}
+
+/// POST a JSON `body` to `path` without credentials.
+async fn post_json(sim: &Sim, path: &str, body: &Value) -> reqwest::Response {
+    send(client().post(at(sim, path)).json(body)).await
+}
+
+/// POST to `path` without credentials or body; the status.
+async fn post_status(sim: &Sim, path: &str) -> StatusCode {
+    send(client().post(at(sim, path))).await.status()
+}
+
+/// DELETE `path` without credentials; the status.
+async fn delete_status(sim: &Sim, path: &str) -> StatusCode {
+    send(client().delete(at(sim, path))).await.status()
 }
 
 async fn token_req(sim: &Sim, id: &str, secret: &str) -> reqwest::Response {
-    client()
-        .post(sim.token_url())
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
+    send(
+        client()
+            .post(sim.token_url())
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")]),
+    )
+    .await
 }
 
 async fn access_token(sim: &Sim) -> String {
@@ -53,40 +92,46 @@ async fn access_token(sim: &Sim) -> String {
 }
 
 async fn agent_answer(sim: &Sim, token: &str, body: Value) -> (StatusCode, Value) {
-    let r = client()
-        .post(sim.agent_answer_url())
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        client()
+            .post(sim.agent_answer_url())
+            .bearer_auth(token)
+            .json(&body),
+    )
+    .await;
     let s = r.status();
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn ds_post(sim: &Sim, token: &str, number: &str, values: Value) -> (StatusCode, Value) {
-    let r = client()
-        .post(format!("{}/api/v1/data_sets", sim.base_url()))
-        .bearer_auth(token)
-        .json(&json!({"customer_contact_number": number, "data_values": values}))
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        client()
+            .post(at(sim, "/api/v1/data_sets"))
+            .bearer_auth(token)
+            .json(&json!({"customer_contact_number": number, "data_values": values})),
+    )
+    .await;
     let s = r.status();
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn ds_get(sim: &Sim, token: &str, number: &str) -> (StatusCode, Value) {
-    let r = client()
-        .get(format!("{}/api/v1/data_sets/search", sim.base_url()))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .query(&[("customer_contact_number", number)])
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        client()
+            .get(at(sim, "/api/v1/data_sets/search"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .query(&[("customer_contact_number", number)]),
+    )
+    .await;
     let s = r.status();
     (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// GET the datastore search with `query` as written (not encoded; `""` for none).
+async fn ds_search_raw(sim: &Sim, token: &str, query: &str) -> reqwest::Response {
+    let url = at(sim, &format!("/api/v1/data_sets/search{query}"));
+    send(client().get(url).bearer_auth(token)).await
 }
 
 // ---------------------------------------------------------------- token
@@ -128,38 +173,29 @@ async fn token_success_and_errors() {
         if let Some(a) = auth {
             rb = rb.header("authorization", a);
         }
-        let r = rb.send().await.unwrap();
+        let r = send(rb).await;
         assert_eq!(r.status(), 401, "{auth:?}");
     }
 
     // Right credentials, bad body.
     let basic =
         |rb: reqwest::RequestBuilder| rb.basic_auth(DEFAULT_CLIENT_ID, Some(DEFAULT_CLIENT_SECRET));
-    let r = basic(client().post(sim.token_url()))
-        .form(&[("grant_type", "password")])
-        .send()
-        .await
-        .unwrap();
+    let r = send(basic(client().post(sim.token_url())).form(&[("grant_type", "password")])).await;
     assert_eq!(r.status(), 400);
     assert_eq!(
         r.json::<Value>().await.unwrap()["error"],
         "unsupported_grant_type"
     );
-    let r = basic(client().post(sim.token_url()))
-        .form(&[("scope", "x")])
-        .send()
-        .await
-        .unwrap();
+    let r = send(basic(client().post(sim.token_url())).form(&[("scope", "x")])).await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
-    let r = basic(client().post(sim.token_url()))
-        .json(&json!({"grant_type": "client_credentials"}))
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        basic(client().post(sim.token_url())).json(&json!({"grant_type": "client_credentials"})),
+    )
+    .await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
-    let r = basic(client().get(sim.token_url())).send().await.unwrap();
+    let r = send(basic(client().get(sim.token_url()))).await;
     assert_eq!(r.status(), 405);
     assert_eq!(sim.count(Route::Token), 10);
     assert_eq!(sim.count(Route::Any), 11);
@@ -167,12 +203,11 @@ async fn token_success_and_errors() {
 
 #[tokio::test]
 async fn token_expires_after_its_lifetime() {
-    let sim = mindful_sim::start(SimConfig {
+    let sim = sim_with(SimConfig {
         token_lifetime_secs: 1,
         ..SimConfig::default()
     })
-    .await
-    .unwrap();
+    .await;
     let r = token_req(&sim, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET).await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["expires_in"], 1);
@@ -202,12 +237,7 @@ async fn agent_answer_auth() {
             .0,
         401
     );
-    let r = client()
-        .post(sim.agent_answer_url())
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = send(client().post(sim.agent_answer_url()).json(&body)).await;
     assert_eq!(r.status(), 401);
     // The 401s did not consume the call.
     assert_eq!(sim.calls()[0].state, CallState::Connecting);
@@ -248,22 +278,22 @@ async fn agent_answer_schema() {
         assert_eq!(v["error"], "invalid_request");
     }
     // Not JSON / wrong content type.
-    let r = client()
-        .post(sim.agent_answer_url())
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body("{\"data\":")
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        client()
+            .post(sim.agent_answer_url())
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body("{\"data\":"),
+    )
+    .await;
     assert_eq!(r.status(), 400);
-    let r = client()
-        .post(sim.agent_answer_url())
-        .bearer_auth(&token)
-        .body(json!({"data": {"ani": ANI}}).to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        client()
+            .post(sim.agent_answer_url())
+            .bearer_auth(&token)
+            .body(json!({"data": {"ani": ANI}}).to_string()),
+    )
+    .await;
     assert_eq!(r.status(), 415);
     // None of those answered a call.
     assert!(sim.calls().iter().all(|c| c.state == CallState::Connecting));
@@ -278,12 +308,7 @@ async fn agent_answer_404_then_202_most_recent_wins() {
 
     let older = sim.register_call(ANI);
     // Registered over the control API, without the '+': the same digits.
-    let r = client()
-        .post(format!("{}/_sim/calls", sim.base_url()))
-        .json(&json!({"ani": "13209071234"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&sim, "/_sim/calls", &json!({"ani": "13209071234"})).await;
     assert_eq!(r.status(), 201);
     let newer = r.json::<Value>().await.unwrap()["id"].as_u64().unwrap();
     sim.register_call("+14155550100"); // another caller
@@ -310,33 +335,20 @@ async fn agent_answer_404_then_202_most_recent_wins() {
     assert_eq!(agent_answer(&sim, &token, body).await.0, 404);
 
     // Control API: invalid ANI refused, list visible over HTTP.
-    let r = client()
-        .post(format!("{}/_sim/calls", sim.base_url()))
-        .json(&json!({"ani": "call me"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&sim, "/_sim/calls", &json!({"ani": "call me"})).await;
     assert_eq!(r.status(), 400);
-    let list: Value = client()
-        .get(format!("{}/_sim/calls", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(&sim, "/_sim/calls").await;
     assert_eq!(list.as_array().unwrap().len(), 3);
     assert_eq!(sim.count(Route::AgentAnswer), 4);
 }
 
 #[tokio::test]
 async fn agent_answer_rate_limit() {
-    let sim = mindful_sim::start(SimConfig {
+    let sim = sim_with(SimConfig {
         agent_answer_rate_limit: Some(3),
         ..SimConfig::default()
     })
-    .await
-    .unwrap();
+    .await;
     let token = access_token(&sim).await;
     sim.register_call(ANI);
     let body = json!({"data": {"ani": ANI}});
@@ -383,17 +395,17 @@ async fn datastore_auth() {
     let sim = sim().await;
     for token in [None, Some("wrong"), Some("sim-client")] {
         let mut post = client()
-            .post(format!("{}/api/v1/data_sets", sim.base_url()))
+            .post(at(&sim, "/api/v1/data_sets"))
             .json(&json!({"customer_contact_number": ANI, "data_values": {"a": "b"}}));
         let mut get = client()
-            .get(format!("{}/api/v1/data_sets/search", sim.base_url()))
+            .get(at(&sim, "/api/v1/data_sets/search"))
             .query(&[("customer_contact_number", ANI)]);
         if let Some(t) = token {
             post = post.bearer_auth(t);
             get = get.bearer_auth(t);
         }
         for rb in [post, get] {
-            let r = rb.send().await.unwrap();
+            let r = send(rb).await;
             assert_eq!(r.status(), 401);
             assert_eq!(
                 r.json::<Value>().await.unwrap(),
@@ -501,15 +513,7 @@ async fn datastore_number_stripping_and_exact_keys() {
     assert_eq!(ds_get(&sim, t, "+15555555555").await.0, 404);
 
     // A raw, unencoded '+' in the query decodes to a space: it finds the '1…' key, not '+1…'.
-    let r = client()
-        .get(format!(
-            "{}/api/v1/data_sets/search?customer_contact_number=+13209071234",
-            sim.base_url()
-        ))
-        .bearer_auth(t)
-        .send()
-        .await
-        .unwrap();
+    let r = ds_search_raw(&sim, t, "?customer_contact_number=+13209071234").await;
     assert_eq!(r.json::<Value>().await.unwrap()["k"], "one");
 
     // Invalid numbers: GET 404, POST 400.
@@ -517,19 +521,14 @@ async fn datastore_number_stripping_and_exact_keys() {
         assert_eq!(ds_get(&sim, t, bad).await.0, 404, "{bad:?}");
         assert_eq!(ds_post(&sim, t, bad, json!({})).await.0, 400, "{bad:?}");
     }
-    let r = client()
-        .get(format!("{}/api/v1/data_sets/search", sim.base_url()))
-        .bearer_auth(t)
-        .send()
-        .await
-        .unwrap();
+    let r = ds_search_raw(&sim, t, "").await;
     assert_eq!(r.status(), 404);
 }
 
 #[tokio::test]
 async fn datastore_bad_bodies() {
     let sim = sim().await;
-    let url = format!("{}/api/v1/data_sets", sim.base_url());
+    let url = at(&sim, "/api/v1/data_sets");
     let t = DEFAULT_DATASTORE_TOKEN;
     for body in [
         json!({}),
@@ -539,38 +538,32 @@ async fn datastore_bad_bodies() {
         json!({"customer_contact_number": ANI, "data_values": "x"}),
         json!({"customer_contact_number": ANI, "data_values": ["x"]}),
     ] {
-        let r = client()
-            .post(&url)
-            .bearer_auth(t)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = send(client().post(&url).bearer_auth(t).json(&body)).await;
         assert_eq!(r.status(), 400, "{body}");
     }
-    let r = client()
-        .post(&url)
-        .bearer_auth(t)
-        .header("content-type", "application/json")
-        .body("not json")
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        client()
+            .post(&url)
+            .bearer_auth(t)
+            .header("content-type", "application/json")
+            .body("not json"),
+    )
+    .await;
     assert_eq!(r.status(), 400);
-    let r = client()
-        .post(&url)
-        .bearer_auth(t)
-        .body(json!({"customer_contact_number": ANI, "data_values": {}}).to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        client()
+            .post(&url)
+            .bearer_auth(t)
+            .body(json!({"customer_contact_number": ANI, "data_values": {}}).to_string()),
+    )
+    .await;
     assert_eq!(r.status(), 415);
     assert_eq!(ds_get(&sim, t, ANI).await.0, 404);
 }
 
 #[tokio::test]
 async fn datastore_key_filtering_and_template_scope() {
-    let sim = mindful_sim::start(templates_config()).await.unwrap();
+    let sim = sim_with(templates_config()).await;
     let values = json!({"AccountNo": "42", "Reason": "billing", "Secret": "x", "ani": "spoof"});
     let (s, v) = ds_post(&sim, "token-a/+=", ANI, values.clone()).await;
     assert_eq!(s, 200);
@@ -595,7 +588,7 @@ async fn datastore_key_filtering_and_template_scope() {
 
 #[tokio::test]
 async fn datastore_retention_expiry() {
-    let sim = mindful_sim::start(templates_config()).await.unwrap();
+    let sim = sim_with(templates_config()).await;
     ds_post(&sim, "token-b", ANI, json!({"k": "v"})).await;
     ds_post(&sim, "token-a/+=", ANI, json!({"Reason": "r"})).await;
     assert_eq!(ds_get(&sim, "token-b", ANI).await.0, 200);
@@ -608,13 +601,7 @@ async fn datastore_retention_expiry() {
 // ---------------------------------------------------------------- faults
 
 async fn set_fault_http(sim: &Sim, body: Value) -> StatusCode {
-    client()
-        .post(format!("{}/_sim/faults", sim.base_url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .status()
+    post_json(sim, "/_sim/faults", &body).await.status()
 }
 
 #[tokio::test]
@@ -652,12 +639,7 @@ async fn fault_status_with_count_then_normal() {
         );
     }
     assert_eq!(sim.calls()[0].state, CallState::Connecting);
-    let r = client()
-        .delete(format!("{}/_sim/faults", sim.base_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(delete_status(&sim, "/_sim/faults").await, 200);
     assert_eq!(
         agent_answer(&sim, &token, json!({"data": {"ani": ANI}}))
             .await
@@ -812,37 +794,29 @@ async fn fault_malformed_json_and_wrong_content_type() {
 
     let token = access_token(&sim).await;
     sim.set_fault(Route::AgentAnswer, Fault::MalformedJson, Some(1));
-    let r = client()
-        .post(sim.agent_answer_url())
-        .bearer_auth(&token)
-        .json(&json!({"data": {"ani": ANI}}))
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        client()
+            .post(sim.agent_answer_url())
+            .bearer_auth(&token)
+            .json(&json!({"data": {"ani": ANI}})),
+    )
+    .await;
     assert_eq!(r.status(), 202);
     assert!(r.json::<Value>().await.is_err());
 
     for route in [Route::DatastorePost, Route::DatastoreGet] {
         sim.set_fault(route, Fault::MalformedJson, Some(1));
     }
-    let r = client()
-        .post(format!("{}/api/v1/data_sets", sim.base_url()))
-        .bearer_auth(DEFAULT_DATASTORE_TOKEN)
-        .json(&json!({"customer_contact_number": ANI, "data_values": {}}))
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        client()
+            .post(at(&sim, "/api/v1/data_sets"))
+            .bearer_auth(DEFAULT_DATASTORE_TOKEN)
+            .json(&json!({"customer_contact_number": ANI, "data_values": {}})),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert!(r.json::<Value>().await.is_err());
-    let r = client()
-        .get(format!(
-            "{}/api/v1/data_sets/search?customer_contact_number=1",
-            sim.base_url()
-        ))
-        .bearer_auth(DEFAULT_DATASTORE_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = ds_search_raw(&sim, DEFAULT_DATASTORE_TOKEN, "?customer_contact_number=1").await;
     assert_eq!(r.status(), 200);
     assert!(r.json::<Value>().await.is_err());
 
@@ -857,15 +831,7 @@ async fn fault_malformed_json_and_wrong_content_type() {
     );
     let (s, _) = agent_answer(&sim, &token, json!({"data": {"ani": ANI}})).await;
     assert_eq!(s, 200);
-    let r = client()
-        .get(format!(
-            "{}/api/v1/data_sets/search?customer_contact_number=1",
-            sim.base_url()
-        ))
-        .bearer_auth(DEFAULT_DATASTORE_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = ds_search_raw(&sim, DEFAULT_DATASTORE_TOKEN, "?customer_contact_number=1").await;
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"]
         .to_str()
@@ -874,11 +840,7 @@ async fn fault_malformed_json_and_wrong_content_type() {
     assert!(r.text().await.unwrap().contains("<html>"));
     // Control routes are never faulted, nor logged.
     let n = sim.requests().len();
-    let r = client()
-        .get(format!("{}/_sim/stats", sim.base_url()))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&sim, "/_sim/stats").await;
     assert_eq!(r.status(), 200);
     let stats: Value = r.json().await.unwrap();
     assert_eq!(stats["total"].as_u64().unwrap() as usize, n);
@@ -904,20 +866,8 @@ async fn route_specific_fault_wins_over_any() {
     );
     assert_eq!(ds_get(&sim, DEFAULT_DATASTORE_TOKEN, ANI).await.0, 500);
     // Unknown paths are not faulted.
-    let r = client()
-        .get(format!("{}/v2/other", sim.base_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-    let faults: Value = client()
-        .get(format!("{}/_sim/faults", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(get(&sim, "/v2/other").await.status(), 404);
+    let faults = get_json(&sim, "/_sim/faults").await;
     assert_eq!(
         faults,
         json!([{"route": "any", "fault": {"kind": "status", "code": 500}, "remaining": null}])
@@ -942,25 +892,14 @@ async fn request_log_masks_secrets() {
     ds_post(&sim, DEFAULT_DATASTORE_TOKEN, ANI, json!({"k": "v"})).await;
     ds_get(&sim, DEFAULT_DATASTORE_TOKEN, ANI).await;
     // A client sending its secret in the form body (client_secret_post) is masked too.
-    client()
-        .post(sim.token_url())
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", DEFAULT_CLIENT_ID),
-            ("client_secret", DEFAULT_CLIENT_SECRET),
-        ])
-        .send()
-        .await
-        .unwrap();
+    send(client().post(sim.token_url()).form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", DEFAULT_CLIENT_ID),
+        ("client_secret", DEFAULT_CLIENT_SECRET),
+    ]))
+    .await;
 
-    let over_http = client()
-        .get(format!("{}/_sim/requests", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let over_http = get(&sim, "/_sim/requests").await.text().await.unwrap();
     let in_process = format!("{:?}", sim.requests());
     let basic = base64::engine::general_purpose::STANDARD
         .encode(format!("{DEFAULT_CLIENT_ID}:{DEFAULT_CLIENT_SECRET}"));
@@ -1002,28 +941,10 @@ async fn stats_count_per_route() {
     access_token(&sim).await;
     access_token(&sim).await;
     ds_get(&sim, DEFAULT_DATASTORE_TOKEN, ANI).await;
-    client()
-        .get(format!("{}/nope", sim.base_url()))
-        .send()
-        .await
-        .unwrap();
-    let widget: Value = client()
-        .get(format!("{}/api/widget/sim-widget", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    get(&sim, "/nope").await;
+    let widget = get_json(&sim, "/api/widget/sim-widget").await;
     assert_eq!(widget["data"][0]["widget_state"], "offer_callback");
-    let stats: Value = client()
-        .get(format!("{}/_sim/stats", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = get_json(&sim, "/_sim/stats").await;
     assert_eq!(
         stats,
         json!({"token": 2, "agent_answer": 0, "datastore_post": 0, "datastore_get": 1, "widget_status": 1, "other": 1, "total": 5})
@@ -1031,24 +952,18 @@ async fn stats_count_per_route() {
     assert_eq!(sim.count(Route::Token), 2);
     assert_eq!(sim.count(Route::WidgetStatus), 1);
     assert_eq!(sim.count(Route::Any), 5);
-    let r = client()
-        .delete(format!("{}/_sim/requests", sim.base_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(delete_status(&sim, "/_sim/requests").await, 200);
     assert_eq!(sim.count(Route::Any), 0);
     assert!(sim.requests().is_empty());
 }
 
 #[tokio::test]
 async fn request_log_is_capped() {
-    let sim = mindful_sim::start(SimConfig {
+    let sim = sim_with(SimConfig {
         max_logged_requests: 3,
         ..SimConfig::default()
     })
-    .await
-    .unwrap();
+    .await;
     for _ in 0..5 {
         ds_get(&sim, DEFAULT_DATASTORE_TOKEN, ANI).await;
     }
@@ -1065,12 +980,7 @@ async fn reset_forgets_everything() {
     ds_post(&sim, DEFAULT_DATASTORE_TOKEN, ANI, json!({"k": "v"})).await;
     sim.set_fault(Route::DatastoreGet, Fault::Status { code: 500 }, None);
 
-    let r = client()
-        .post(format!("{}/_sim/reset", sim.base_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(post_status(&sim, "/_sim/reset").await, 200);
     assert!(sim.requests().is_empty());
     assert!(sim.calls().is_empty());
     assert_eq!(sim.count(Route::Any), 0);
@@ -1093,26 +1003,11 @@ async fn reset_forgets_everything() {
 #[tokio::test]
 async fn control_api_misc() {
     let sim = sim().await;
-    let c = client();
-    let r = c
-        .get(format!("{}/_sim/health", sim.base_url()))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&sim, "/_sim/health").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["ok"], true);
-    let r = c
-        .get(format!("{}/_sim/nope", sim.base_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-    let r = c
-        .post(format!("{}/_sim/calls", sim.base_url()))
-        .body("garbage")
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(get(&sim, "/_sim/nope").await.status(), 404);
+    let r = send(client().post(at(&sim, "/_sim/calls")).body("garbage")).await;
     assert_eq!(r.status(), 400);
     ds_post(
         &sim,
@@ -1121,22 +1016,10 @@ async fn control_api_misc() {
         json!({"k": "v"}),
     )
     .await;
-    let recs: Value = c
-        .get(format!("{}/_sim/records", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let recs = get_json(&sim, "/_sim/records").await;
     assert_eq!(recs[0]["customer_contact_number"], "3209071234");
     assert_eq!(recs[0]["data_values"], json!({"k": "v"}));
-    let r = c
-        .delete(format!("{}/_sim/calls", sim.base_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(delete_status(&sim, "/_sim/calls").await, 200);
     assert_eq!(sim.count(Route::Any), 1);
 }
 
@@ -1205,10 +1088,7 @@ async fn keep_alive_and_concurrent_requests() {
     }
     let mut tasks = Vec::new();
     for i in 0..50 {
-        let (c, url) = (
-            pooled.clone(),
-            format!("{}/api/v1/data_sets", sim.base_url()),
-        );
+        let (c, url) = (pooled.clone(), at(&sim, "/api/v1/data_sets"));
         tasks.push(tokio::spawn(async move {
             c.post(url)
                 .bearer_auth(DEFAULT_DATASTORE_TOKEN)
