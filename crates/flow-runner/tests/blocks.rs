@@ -2,10 +2,12 @@
 //! streaming (noted in the transcript), hours of operation (scripted), modules invoked and
 //! returned from, and a customer queue flow run as one (`as_customer_queue`).
 
+mod common;
+
+use common::run_one_number;
 use flow_runner::check::{check_flow, Severity};
 use flow_runner::{
-    flows_from_json, run_contact, Call, ContactRun, End, Host, Instance, LambdaCall, LambdaReply,
-    RunError, Scenario, Step,
+    flows_from_json, ContactRun, End, Host, LambdaCall, LambdaReply, RunError, Scenario, Step,
 };
 use serde_json::{json, Value};
 
@@ -30,18 +32,8 @@ fn run(docs: &[(&str, String)], sc: &mut Scenario) -> (Result<ContactRun, RunErr
     for (name, text) in docs {
         flows.extend(flows_from_json(text, name).unwrap());
     }
-    let inst = Instance {
-        numbers: [("+18005550100".to_string(), flows[0].arn.clone())].into(),
-        flows,
-        ..Instance::default()
-    };
-    let call = Call {
-        customer: "+13209071234".into(),
-        dialled: "+18005550100".into(),
-        contact_id: "c".into(),
-    };
     let mut t = Transcript(Vec::new());
-    let r = run_contact(&inst, &mut t, call, sc);
+    let r = run_one_number(flows, &mut t, sc);
     (r, t.0)
 }
 

@@ -2,12 +2,13 @@
 //! documented namespaces, linear time on a very large flow; and the runner's refusals (a
 //! `RunError` naming the block, never a silent default).
 
+mod common;
+
 use std::time::Instant;
 
+use common::run_one_number;
 use flow_runner::check::{check_flow, Finding, Severity, Tally};
-use flow_runner::{
-    flows_from_json, run_contact, Call, Host, Instance, LambdaCall, LambdaReply, Scenario,
-};
+use flow_runner::{flows_from_json, Host, LambdaCall, LambdaReply, Scenario};
 use serde_json::{json, Value};
 
 fn flow(doc: Value) -> flow_runner::Flow {
@@ -178,17 +179,7 @@ impl Host for NoLambda {
 
 fn run_err(actions: Value) -> flow_runner::RunError {
     let flows = flows_from_json(&doc(actions).to_string(), "t").unwrap();
-    let inst = Instance {
-        numbers: [("+18005550100".to_string(), flows[0].arn.clone())].into(),
-        flows,
-        ..Instance::default()
-    };
-    let call = Call {
-        customer: "+13209071234".into(),
-        dialled: "+18005550100".into(),
-        contact_id: "c".into(),
-    };
-    run_contact(&inst, &mut NoLambda, call, &mut Scenario::default()).unwrap_err()
+    run_one_number(flows, &mut NoLambda, &mut Scenario::default()).unwrap_err()
 }
 
 #[test]

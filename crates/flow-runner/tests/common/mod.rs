@@ -1,11 +1,36 @@
 //! What the test-case suites share: the functions and Mindful's simulator started once, the
-//! shipped template, and the files of `infra/tests`.
+//! shipped template, and the files of `infra/tests`; and, for the block and checker suites, a
+//! contact on a one-number instance.
+
+// Each suite that includes this module uses a part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
 use flow_runner::host::{self, Processes};
 use flow_runner::testcase::{self, shipped, Environment, TestCaseError, TestCaseResult};
+use flow_runner::{run_contact, Call, ContactRun, Flow, Host, Instance, RunError, Scenario};
 use mindful_sim::{Sim, SimConfig};
+
+/// Runs a call from +13209071234 (contact `c`) to the one number of an instance of `flows`,
+/// which starts the first of them.
+pub fn run_one_number(
+    flows: Vec<Flow>,
+    host: &mut dyn Host,
+    sc: &mut Scenario,
+) -> Result<ContactRun, RunError> {
+    let inst = Instance {
+        numbers: [("+18005550100".to_string(), flows[0].arn.clone())].into(),
+        flows,
+        ..Instance::default()
+    };
+    let call = Call {
+        customer: "+13209071234".into(),
+        dialled: "+18005550100".into(),
+        contact_id: "c".into(),
+    };
+    run_contact(&inst, host, call, sc)
+}
 
 pub fn tests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/tests")
