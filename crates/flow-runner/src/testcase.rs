@@ -1902,7 +1902,12 @@ mod tests {
 
     fn run_little(observations: &str) -> Result<TestCaseResult, TestCaseError> {
         let text = format!(r#"{{"Version": "2025-06-21", "Observations": [{observations}]}}"#);
-        let tc = parse(&text, "little")?;
+        run_little_text(&text)
+    }
+
+    /// Parses a whole test case and runs it on the little instance, with no functions.
+    fn run_little_text(text: &str) -> Result<TestCaseResult, TestCaseError> {
+        let tc = parse(text, "little")?;
         let mut host = NoFunctions;
         let mut env = Environment {
             host: &mut host,
@@ -1963,13 +1968,7 @@ mod tests {
             let text = format!(
                 r#"{{"Version": "2025-06-21", "Metadata": {metadata}, "Observations": [{{"Identifier": "a", "Event": {{"Type": "TestInitiated", "Properties": {{}}}}}}]}}"#
             );
-            let tc = parse(&text, "little")?;
-            let mut host = NoFunctions;
-            let mut env = Environment {
-                host: &mut host,
-                sim: None,
-            };
-            run_test_case("little", &tc, &little_instance(), &mut env)
+            run_little_text(&text)
         };
         let e = run(
             r#"{"flow-runner": {"callback_inject": [{"block": "b", "error": "NoMatchingError"}]}}"#,
