@@ -43,6 +43,28 @@ fn token_reply(lifetime: u64) -> Reply {
     )
 }
 
+/// One Agent Answer (no queue), counted: its outcome and the requests it sent.
+async fn answer_counted(
+    aa: &AgentAnswerClient,
+    endpoint: &Url,
+    c: &ClientCredentials,
+    ani: &str,
+    agent_id: Option<&str>,
+    budget: &Budget,
+) -> (Result<AnswerOutcome, AnswerError>, u32) {
+    let (report, sent) = count_requests(aa.answer(endpoint, c, ani, agent_id, None, budget)).await;
+    (report.outcome, sent)
+}
+
+/// A loopback port bound then dropped, so (almost certainly) closed.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 #[tokio::test]
 async fn token_is_reused_then_refreshed_after_expiry() {
     let server = MockServer::start(|_, _| token_reply(2)).await;
@@ -180,19 +202,16 @@ async fn agent_answer_steady_state_is_one_request_per_call() {
     let c = creds(&server.base);
     let mut requests = Vec::new();
     for _ in 0..3 {
-        let (report, sent) = count_requests(aa.answer(
+        let (outcome, sent) = answer_counted(
+            &aa,
             &endpoint,
             &c,
             "+13209071234",
             Some("jdoe"),
-            None,
             &budget_ms(2000),
-        ))
+        )
         .await;
-        assert_eq!(
-            report.outcome,
-            Ok(AnswerOutcome::Accepted { http_status: 202 })
-        );
+        assert_eq!(outcome, Ok(AnswerOutcome::Accepted { http_status: 202 }));
         requests.push(sent);
     }
     assert_eq!(requests, vec![2, 1, 1]);
@@ -226,19 +245,16 @@ async fn agent_answer_401_refreshes_once_and_retries_once() {
     let endpoint = Url::parse(&server.base)
         .map(mindful_core::agent_answer::agent_answer_endpoint)
         .unwrap();
-    let (report, sent) = count_requests(aa.answer(
+    let (outcome, sent) = answer_counted(
+        &aa,
         &endpoint,
         &creds(&server.base),
         "13209071234",
         None,
-        None,
         &budget_ms(2000),
-    ))
+    )
     .await;
-    assert_eq!(
-        report.outcome,
-        Ok(AnswerOutcome::Accepted { http_status: 202 })
-    );
+    assert_eq!(outcome, Ok(AnswerOutcome::Accepted { http_status: 202 }));
     assert_eq!(server.count("/oauth2/token"), 2);
     assert_eq!(server.count("/v2/callback/agentAnswer"), 2);
     assert_eq!(sent, 4);
@@ -260,58 +276,29 @@ async fn agent_answer_statuses() {
     let c = creds(&server.base);
     let at = |p: &str| Url::parse(&format!("{}{p}", server.base)).unwrap();
     let b = || budget_ms(1500);
-    assert_eq!(
-        aa.answer(&at("/404"), &c, "+13209071234", None, None, &b())
+    // The outcome of an answer for +13209071234 (no agent, no queue) at `p` within `budget`.
+    let answer = async |p: &str, budget: Budget| {
+        aa.answer(&at(p), &c, "+13209071234", None, None, &budget)
             .await
-            .outcome,
-        Ok(AnswerOutcome::NoCall)
-    );
-    assert_eq!(
-        aa.answer(&at("/401"), &c, "+13209071234", None, None, &b())
-            .await
-            .outcome,
-        Err(AnswerError::Unauthorized)
-    );
-    assert_eq!(
-        aa.answer(&at("/429"), &c, "+13209071234", None, None, &b())
-            .await
-            .outcome,
-        Err(AnswerError::RateLimited)
-    );
+            .outcome
+    };
+    assert_eq!(answer("/404", b()).await, Ok(AnswerOutcome::NoCall));
+    assert_eq!(answer("/401", b()).await, Err(AnswerError::Unauthorized));
+    assert_eq!(answer("/429", b()).await, Err(AnswerError::RateLimited));
     // 500 is not retried: Agent Answer is not idempotent and the event may have been processed.
     let before = server.count("/500");
-    assert_eq!(
-        aa.answer(&at("/500"), &c, "+13209071234", None, None, &b())
-            .await
-            .outcome,
-        Err(AnswerError::Upstream(500))
-    );
+    assert_eq!(answer("/500", b()).await, Err(AnswerError::Upstream(500)));
     assert_eq!(server.count("/500") - before, 1);
-    assert_eq!(
-        aa.answer(&at("/400"), &c, "+13209071234", None, None, &b())
-            .await
-            .outcome,
-        Err(AnswerError::Rejected(400))
-    );
+    assert_eq!(answer("/400", b()).await, Err(AnswerError::Rejected(400)));
     let started = Instant::now();
     assert_eq!(
-        aa.answer(
-            &at("/hang"),
-            &c,
-            "+13209071234",
-            None,
-            None,
-            &budget_ms(400)
-        )
-        .await
-        .outcome,
+        answer("/hang", budget_ms(400)).await,
         Err(AnswerError::Timeout)
     );
     assert!(started.elapsed() < Duration::from_millis(700));
     let n = server.requests().len();
-    let (report, sent) =
-        count_requests(aa.answer(&at("/404"), &c, "anonymous", None, None, &b())).await;
-    assert_eq!(report.outcome, Err(AnswerError::InvalidAni));
+    let (outcome, sent) = answer_counted(&aa, &at("/404"), &c, "anonymous", None, &b()).await;
+    assert_eq!(outcome, Err(AnswerError::InvalidAni));
     assert_eq!(sent, 0);
     assert_eq!(server.requests().len(), n);
 }
@@ -464,12 +451,7 @@ async fn datastore_errors_and_retries() {
 
 #[tokio::test]
 async fn connection_refused_is_retried_once_then_unreachable() {
-    // Bind then drop, so the port is (almost certainly) closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     let ds = DatastoreClient::new(
         client(),
         Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
@@ -545,11 +527,7 @@ async fn secrets_come_from_the_extension_with_its_token_and_are_cached() {
         no_token.resolve(&sm, &budget_ms(1000)).await,
         Err(SecretError::Status(400))
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     let missing = SecretStore::new(
         client(),
         format!("http://127.0.0.1:{port}"),
