@@ -46,6 +46,15 @@ struct Row {
     unreadable: &'static str,
 }
 
+/// The answer to call `i` (contact `c-{i}`, from the caller) with `params`, asserted flat and
+/// with `status`.
+fn answer_with_status(f: &mut FunctionProcess, params: Value, i: usize, status: &str) -> Value {
+    let (r, _) = response(f, event(params, Some(CALLER), &format!("c-{i}")));
+    assert_flat(&r);
+    assert_eq!(r["status"], status, "{r}");
+    r
+}
+
 const AGENT_ANSWER: Row = Row {
     function: "agent-answer",
     secret_arn: "arn:aws:secretsmanager:us-east-1:111122223333:secret:mindful/client-AbCdEf",
@@ -64,10 +73,7 @@ const AGENT_ANSWER: Row = Row {
     secret: |sim| sim.config().clients[0].client_secret.clone(),
     call: |sim, f, i| {
         sim.register_call(CALLER);
-        let params = json!({"Agent_ID": "jdoe"});
-        let (r, _) = response(f, event(params, Some(CALLER), &format!("c-{i}")));
-        assert_flat(&r);
-        assert_eq!(r["status"], "accepted", "{r}");
+        answer_with_status(f, json!({"Agent_ID": "jdoe"}), i, "accepted");
     },
     after_two_calls: |sim| assert_eq!(sim.count(Route::Token), 1),
     probe: || event(json!({}), Some(CALLER), "c-probe"),
@@ -90,9 +96,7 @@ const DATASTORE_PROXY: Row = Row {
             0 => json!({"method": "POST", "queue_name": "Billing", "a": "1"}),
             _ => json!({"method": "GET"}),
         };
-        let (r, _) = response(f, event(params, Some(CALLER), &format!("c-{i}")));
-        assert_flat(&r);
-        assert_eq!(r["status"], "ok", "{r}");
+        let r = answer_with_status(f, params, i, "ok");
         if i > 0 {
             assert_eq!(r["queue_name"], "Billing", "{r}");
             assert_eq!(r["a"], "1", "{r}");
