@@ -39,6 +39,13 @@ async fn sim_with(config: SimConfig) -> Sim {
     mindful_sim::start(config).await.unwrap()
 }
 
+/// A simulator with the default configuration, changed by `change`.
+async fn sim_where(change: impl FnOnce(&mut SimConfig)) -> Sim {
+    let mut config = SimConfig::default();
+    change(&mut config);
+    sim_with(config).await
+}
+
 /// The URL of `path` (e.g. `/_sim/calls`) on the simulator.
 fn at(sim: &Sim, path: &str) -> String {
     format!("{}{path}", sim.base_url())
@@ -128,6 +135,21 @@ async fn ds_get(sim: &Sim, token: &str, number: &str) -> (StatusCode, Value) {
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
+/// POST `body` as written to `url` with `token`, labelled `content_type` (or not labelled);
+/// the status.
+async fn post_body(
+    url: &str,
+    token: &str,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> StatusCode {
+    let mut rb = client().post(url).bearer_auth(token);
+    if let Some(ct) = content_type {
+        rb = rb.header("content-type", ct);
+    }
+    send(rb.body(body)).await.status()
+}
+
 /// GET the datastore search with `query` as written (not encoded; `""` for none).
 async fn ds_search_raw(sim: &Sim, token: &str, query: &str) -> reqwest::Response {
     let url = at(sim, &format!("/api/v1/data_sets/search{query}"));
@@ -203,11 +225,7 @@ async fn token_success_and_errors() {
 
 #[tokio::test]
 async fn token_expires_after_its_lifetime() {
-    let sim = sim_with(SimConfig {
-        token_lifetime_secs: 1,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = sim_where(|c| c.token_lifetime_secs = 1).await;
     let r = token_req(&sim, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET).await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["expires_in"], 1);
@@ -278,23 +296,11 @@ async fn agent_answer_schema() {
         assert_eq!(v["error"], "invalid_request");
     }
     // Not JSON / wrong content type.
-    let r = send(
-        client()
-            .post(sim.agent_answer_url())
-            .bearer_auth(&token)
-            .header("content-type", "application/json")
-            .body("{\"data\":"),
-    )
-    .await;
-    assert_eq!(r.status(), 400);
-    let r = send(
-        client()
-            .post(sim.agent_answer_url())
-            .bearer_auth(&token)
-            .body(json!({"data": {"ani": ANI}}).to_string()),
-    )
-    .await;
-    assert_eq!(r.status(), 415);
+    let url = sim.agent_answer_url();
+    let json_type = Some("application/json");
+    assert_eq!(post_body(&url, &token, json_type, "{\"data\":").await, 400);
+    let body = json!({"data": {"ani": ANI}}).to_string();
+    assert_eq!(post_body(&url, &token, None, body).await, 415);
     // None of those answered a call.
     assert!(sim.calls().iter().all(|c| c.state == CallState::Connecting));
 }
@@ -344,11 +350,7 @@ async fn agent_answer_404_then_202_most_recent_wins() {
 
 #[tokio::test]
 async fn agent_answer_rate_limit() {
-    let sim = sim_with(SimConfig {
-        agent_answer_rate_limit: Some(3),
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = sim_where(|c| c.agent_answer_rate_limit = Some(3)).await;
     let token = access_token(&sim).await;
     sim.register_call(ANI);
     let body = json!({"data": {"ani": ANI}});
@@ -541,23 +543,10 @@ async fn datastore_bad_bodies() {
         let r = send(client().post(&url).bearer_auth(t).json(&body)).await;
         assert_eq!(r.status(), 400, "{body}");
     }
-    let r = send(
-        client()
-            .post(&url)
-            .bearer_auth(t)
-            .header("content-type", "application/json")
-            .body("not json"),
-    )
-    .await;
-    assert_eq!(r.status(), 400);
-    let r = send(
-        client()
-            .post(&url)
-            .bearer_auth(t)
-            .body(json!({"customer_contact_number": ANI, "data_values": {}}).to_string()),
-    )
-    .await;
-    assert_eq!(r.status(), 415);
+    let json_type = Some("application/json");
+    assert_eq!(post_body(&url, t, json_type, "not json").await, 400);
+    let body = json!({"customer_contact_number": ANI, "data_values": {}}).to_string();
+    assert_eq!(post_body(&url, t, None, body).await, 415);
     assert_eq!(ds_get(&sim, t, ANI).await.0, 404);
 }
 
@@ -959,11 +948,7 @@ async fn stats_count_per_route() {
 
 #[tokio::test]
 async fn request_log_is_capped() {
-    let sim = sim_with(SimConfig {
-        max_logged_requests: 3,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = sim_where(|c| c.max_logged_requests = 3).await;
     for _ in 0..5 {
         ds_get(&sim, DEFAULT_DATASTORE_TOKEN, ANI).await;
     }
