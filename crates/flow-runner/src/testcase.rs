@@ -231,6 +231,19 @@ pub struct MindfulSetup {
     /// cleared when it ends).
     #[serde(default)]
     pub callback_faults: Vec<MindfulFault>,
+    /// Datastore records already stored when the contact starts (other callers waiting for
+    /// their callback), each as the body of Mindful's Datastore POST.
+    #[serde(default)]
+    pub records: Vec<StoredRecordSpec>,
+}
+
+/// A Datastore record stored before the contact: the body a Datastore POST takes
+/// (`customer_contact_number`, `data_values`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredRecordSpec {
+    pub customer_contact_number: String,
+    pub data_values: serde_json::Map<String, Value>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -1199,7 +1212,16 @@ pub fn run_test_case(
             for f in &mindful.faults {
                 sim.set_fault(f.route, f.fault.clone(), f.count);
             }
+            for r in &mindful.records {
+                if !sim.store_record(&r.customer_contact_number, &r.data_values) {
+                    return Err(TestCaseError::Metadata(format!(
+                        "\"mindful-sim\".records: {:?} is not a phone number",
+                        r.customer_contact_number
+                    )));
+                }
+            }
         } else if !mindful.faults.is_empty()
+            || !mindful.records.is_empty()
             || !mindful.callback_faults.is_empty()
             || mindful.ecbt.is_some()
         {
@@ -1981,6 +2003,15 @@ mod tests {
             .to_string();
         assert!(e.contains("offer_accepted"), "{e}");
         assert!(run(r#"{"flow-runner": {"callback_injection": []}}"#).is_err());
+        // Records need the simulator, and have exactly the Datastore POST's fields.
+        let e = run(r#"{"mindful-sim": {"records": [{"customer_contact_number": "+13209071234", "data_values": {}}]}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no Mindful simulator"), "{e}");
+        assert!(run(
+            r#"{"mindful-sim": {"records": [{"number": "+13209071234", "data_values": {}}]}}"#
+        )
+        .is_err());
         assert!(run("{}").is_ok_and(|r| r.passed()));
     }
 

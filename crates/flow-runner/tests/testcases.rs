@@ -187,6 +187,11 @@ fn what_the_local_runner_cannot_honour_is_an_error_naming_the_observation() {
         e.contains("\"the odd one\"") && e.contains("MatchCriteria"),
         "{e}"
     );
+    // A Datastore record set up for another caller must be a phone number (said, not skipped).
+    let record = r#"{"Version": "2025-06-21", "Metadata": {"mindful-sim": {"records": [{"customer_contact_number": "anonymous", "data_values": {"queue_name": "Billing"}}]}}, "Observations": [
+        {"Identifier": "first", "Event": {"Type": "TestInitiated", "Actor": "System", "Properties": {}}}]}"#;
+    let e = bench.run_text("record", record).unwrap_err().to_string();
+    assert!(e.contains("records") && e.contains("anonymous"), "{e}");
     // The same shape with events and actions the runner does honour runs (and passes).
     let fine = case(
         r#"{"Type": "TestCompleted", "Actor": "System", "Properties": {}}"#,

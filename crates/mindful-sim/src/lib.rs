@@ -336,6 +336,17 @@ impl Sim {
         self.shared.lock().widget = Some((state.to_string(), ewt));
     }
 
+    /// Stores a Datastore record for `number` in the first template, exactly as a Datastore POST
+    /// with these `data_values` would (another caller's record already waiting, for a test).
+    /// `false` when `number` is not a phone number or no template is configured.
+    pub fn store_record(
+        &self,
+        number: &str,
+        data_values: &serde_json::Map<String, serde_json::Value>,
+    ) -> bool {
+        server::store_record(&self.shared, 0, number, data_values).is_some()
+    }
+
     /// Registered calls, oldest first.
     pub fn calls(&self) -> Vec<CallRecord> {
         self.shared.lock().calls.clone()

@@ -656,20 +656,26 @@ fn datastore_post(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Resp {
     let Some(values) = doc.get("data_values").and_then(Value::as_object) else {
         return invalid_request("data_values: required object");
     };
-    let Some(key) = util::datastore_key(number) else {
-        return error(
+    match store_record(shared, tpl, number, values) {
+        Some(resp) => raw_resp(StatusCode::OK, "application/json", resp),
+        None => error(
             StatusCode::BAD_REQUEST,
             "InvalidPhoneNumber",
             "customer_contact_number is not a valid phone number",
-        );
-    };
-    let Some(t) = shared.config.templates.get(tpl) else {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "template missing",
-        );
-    };
+        ),
+    }
+}
+
+/// Stores (or replaces) the record of `number` in template `tpl` as a Datastore POST does, and
+/// returns the POST's answer body; `None` when the number is not a phone number.
+pub(crate) fn store_record(
+    shared: &Shared,
+    tpl: usize,
+    number: &str,
+    values: &Map<String, Value>,
+) -> Option<String> {
+    let key = util::datastore_key(number)?;
+    let t = shared.config.templates.get(tpl)?;
     let data: Vec<(String, Value)> = ordered(values)
         .into_iter()
         .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
@@ -679,19 +685,17 @@ fn datastore_post(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Resp {
     let tte = util::iso8601(SystemTime::now() + retention);
     let ecbt = shared.lock().ecbt;
     let resp = record_body(shared, tpl, &key, &tte, &data, true, ecbt);
-    {
-        let mut g = shared.lock();
-        g.prune_records();
-        g.records.insert(
-            (tpl, key),
-            StoredRecord {
-                expires: Instant::now() + retention,
-                time_to_expire: tte,
-                data,
-            },
-        );
-    }
-    raw_resp(StatusCode::OK, "application/json", resp)
+    let mut g = shared.lock();
+    g.prune_records();
+    g.records.insert(
+        (tpl, key),
+        StoredRecord {
+            expires: Instant::now() + retention,
+            time_to_expire: tte,
+            data,
+        },
+    );
+    Some(resp)
 }
 
 /// Object entries (serde_json's default map is sorted by key; keep that deterministic order).

@@ -477,6 +477,27 @@ async fn datastore_post_then_get() {
     assert_eq!(sim.count(Route::DatastoreGet), 3);
 }
 
+#[tokio::test]
+async fn a_stored_record_is_what_a_post_would_have_stored() {
+    let sim = sim().await;
+    let t = DEFAULT_DATASTORE_TOKEN;
+    let values = json!({"AccountNo": "12345", "Reason": "billing", "ani": "spoofed"});
+    assert!(sim.store_record(ANI, values.as_object().unwrap()));
+    let (s, stored) = ds_get(&sim, t, ANI).await;
+    assert_eq!(s, 200);
+    // The same record through the API, for comparison (the reserved `ani` is dropped by both).
+    let other = "+447946095813";
+    assert_eq!(ds_post(&sim, t, other, values.clone()).await.0, 200);
+    let (_, posted) = ds_get(&sim, t, other).await;
+    for key in ["AccountNo", "Reason", "data_set_template_id", "ecbt"] {
+        assert_eq!(stored[key], posted[key], "{key}");
+    }
+    assert_eq!(stored["ani"], ANI);
+    // Nothing went through the API to store it; a non-number is refused.
+    assert_eq!(sim.count(Route::DatastorePost), 1);
+    assert!(!sim.store_record("call me", values.as_object().unwrap()));
+}
+
 /// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 fn parse_iso(s: &str) -> u64 {
     let n = |a: usize, b: usize| s[a..b].parse::<i64>().unwrap();
