@@ -112,11 +112,6 @@ ELF_MACHINES = {62: "x86_64", 183: "arm64"}
 # The tag on a phone number that records its flow before the bundle took it over.
 PREVIOUS_FLOW_TAG = "mindful:previous-flow-id"
 NO_FLOW = "none"
-ENV_OUTPUTS = {
-    "OcwPhraseEnvironment": "ocw-phrase",
-    "DatastoreProxyEnvironment": "datastore-proxy",
-    "AgentAnswerEnvironment": "agent-answer",
-}
 ENV_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
@@ -341,12 +336,20 @@ def get(params_path: str, key: str, default: str = "") -> int:
     return 0
 
 
+def env_output(function: str) -> str:
+    """The base stack output holding a function's environment: `<Function>Environment`, the
+    name in CamelCase (ocw-phrase -> OcwPhraseEnvironment), as base.yaml names them and
+    bundle_testkit::stack::environment_output computes them."""
+    return "".join(word[:1].upper() + word[1:] for word in function.split("-")) + "Environment"
+
+
 def envfiles(outputs_path: str, directory: str) -> int:
     outputs = json.loads(pathlib.Path(outputs_path).read_text(encoding="utf-8")) or []
     by_key = {o["OutputKey"]: o["OutputValue"] for o in outputs}
     out = pathlib.Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    for key, function in ENV_OUTPUTS.items():
+    for function in lambda_functions():
+        key = env_output(function)
         if key not in by_key:
             sys.exit(f"stack output {key} is missing")
         try:

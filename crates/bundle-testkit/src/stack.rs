@@ -17,14 +17,24 @@ pub fn base_template() -> PathBuf {
     ))
 }
 
-/// The stack output holding `function`'s environment.
-pub fn environment_output(function: &str) -> Option<&'static str> {
-    match function {
-        "ocw-phrase" => Some("OcwPhraseEnvironment"),
-        "datastore-proxy" => Some("DatastoreProxyEnvironment"),
-        "agent-answer" => Some("AgentAnswerEnvironment"),
-        _ => None,
+/// The stack output holding `function`'s environment: `<Function>Environment`, the function's
+/// name in CamelCase (`ocw-phrase` → `OcwPhraseEnvironment`), the rule base.yaml's outputs and
+/// `deploy_helper.py env_output` follow; `None` for a name that is not one of the functions.
+pub fn environment_output(function: &str) -> Option<String> {
+    if !mindful_core::FUNCTIONS.contains(&function) {
+        return None;
     }
+    let camel: String = function
+        .split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    Some(format!("{camel}Environment"))
 }
 
 /// `{parameter: default}` of the template's `Parameters:` block (an unreadable template has none).
@@ -42,6 +52,7 @@ pub fn render_environment(
     parameters: &[(&str, &str)],
 ) -> Result<BTreeMap<String, String>, String> {
     let output = environment_output(function).ok_or(format!("no function {function}"))?;
+    let output = output.as_str();
     let template = cfn_template::parse(template).map_err(|e| e.to_string())?;
     let mut values = template.parameter_defaults();
     let declared = template.parameters();
@@ -68,6 +79,28 @@ pub fn render_environment(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_function_has_its_camel_case_environment_output() {
+        assert_eq!(
+            environment_output("ocw-phrase").as_deref(),
+            Some("OcwPhraseEnvironment")
+        );
+        assert_eq!(
+            environment_output("datastore-proxy").as_deref(),
+            Some("DatastoreProxyEnvironment")
+        );
+        assert_eq!(environment_output("journey"), None);
+        let template = std::fs::read_to_string(base_template()).expect("infra/base.yaml");
+        let t = cfn_template::parse(&template).expect("base.yaml reads");
+        for f in mindful_core::FUNCTIONS {
+            let output = environment_output(f).expect("a function");
+            assert!(
+                t.output_value(&output).is_some(),
+                "base.yaml has no {output}"
+            );
+        }
+    }
 
     #[test]
     fn renders_the_base_stack_environment() {
