@@ -352,7 +352,6 @@ impl AgentAnswer {
             client_secret,
         };
 
-        let started = Instant::now();
         let mut report = self.send(&plan, &creds, &inv.budget).await;
         // A rotated client secret: the token endpoint refuses the cached one. Read it again
         // (past the cache, at most once per TTL window) and try once more if it changed.
@@ -365,10 +364,8 @@ impl AgentAnswer {
                 report = self.send(&plan, &creds, &inv.budget).await;
             }
         }
-        inv.record.upstream_latency = Some(started.elapsed());
         match report.outcome {
             Ok(AnswerOutcome::Accepted { http_status }) => {
-                inv.record.upstream_status = Some(http_status);
                 if let Some(id) = plan.contact_id {
                     self.remember(id, config.dedup_window);
                 }
@@ -377,22 +374,16 @@ impl AgentAnswer {
                 Ok(kvp)
             }
             Ok(AnswerOutcome::NoCall) => {
-                inv.record.upstream_status = Some(404);
                 let mut kvp = Kvp::with_status(statuses::NO_CALL);
                 kvp.set(outputs::HTTP_STATUS, "404");
                 Ok(kvp)
             }
-            Err(e) => {
-                inv.record.upstream_status = e.http_status();
-                Err(match e {
-                    AnswerError::Timeout | AnswerError::Auth(AuthError::Timeout) => {
-                        Failure::Timeout {
-                            budget_ms: inv.budget.total().as_millis(),
-                        }
-                    }
-                    other => Failure::Answer(other),
-                })
-            }
+            Err(e) => Err(match e {
+                AnswerError::Timeout | AnswerError::Auth(AuthError::Timeout) => Failure::Timeout {
+                    budget_ms: inv.budget.total().as_millis(),
+                },
+                other => Failure::Answer(other),
+            }),
         }
     }
 

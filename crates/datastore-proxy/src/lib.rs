@@ -8,7 +8,7 @@
 //! answered by [`Function`], the one serving shape of every function.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mindful_core::config::{self, vars, CommonConfig, ConfigError};
 use mindful_core::datastore::{
@@ -435,7 +435,6 @@ impl DatastoreProxy {
                 .map_err(Failure::Secret)?,
         };
 
-        let started = Instant::now();
         let mut result = self.call(client, &plan, &token, &inv.budget).await;
         // A rotated token: Datastore refuses the cached one. Read it again (past the cache, at
         // most once per TTL window) and try once more if it changed.
@@ -447,12 +446,6 @@ impl DatastoreProxy {
                 result = self.call(client, &plan, &rotated, &inv.budget).await;
             }
         }
-        inv.record.upstream_latency = Some(started.elapsed());
-        inv.record.upstream_status = match &result {
-            Ok(kvp) if kvp.status() == Some(statuses::NOT_FOUND) => Some(404),
-            Ok(_) => Some(200),
-            Err(e) => e.http_status(),
-        };
         result.map_err(|e| match e {
             DatastoreError::Timeout => Failure::Timeout {
                 upstream: "Datastore",
@@ -481,7 +474,6 @@ impl DatastoreProxy {
             ),
             None => None,
         };
-        let started = Instant::now();
         let mut result = scheduler
             .widget_status(&widget, token.as_ref(), &inv.budget)
             .await;
@@ -498,11 +490,6 @@ impl DatastoreProxy {
                     .await;
             }
         }
-        inv.record.upstream_latency = Some(started.elapsed());
-        inv.record.upstream_status = match &result {
-            Ok(_) => Some(200),
-            Err(e) => e.http_status(),
-        };
         match result {
             Ok(status) => {
                 tracing::info!(widget_state = %status.widget_state, "Scheduler widget status");

@@ -254,6 +254,21 @@ fn binaries_emit_the_metrics_and_log_fields_operations_uses() {
         if let Some(n) = l.get("number").and_then(Value::as_str) {
             assert!(n.starts_with("***") && n.len() == 7, "unmasked number: {l}");
         }
+        // One request record for every function (mindful_core::http::record_requests): time
+        // waited only when a request was sent, and a status only when Mindful answered one.
+        let sent = l["upstream_requests"].as_u64().unwrap_or(0);
+        assert_eq!(l.get("upstream_ms").is_some(), sent > 0, "{l}");
+        if l.get("upstream_status").is_some() {
+            assert!(sent > 0, "{l}");
+        }
+    }
+    // The faulted invocations logged Mindful's own 500, whatever the function.
+    for function in ["datastore-proxy", "agent-answer"] {
+        assert!(
+            logs.iter()
+                .any(|l| l["function"] == function && l["upstream_status"] == 500),
+            "{function}: no invocation logged upstream_status 500"
+        );
     }
 
     let path = dump_path();

@@ -89,8 +89,12 @@ impl<F: ConnectFunction> Function<F> {
                 let result = match &self.config {
                     Ok(config) => {
                         let (result, requests) =
-                            crate::http::count_requests(self.inner.execute(config, &mut inv)).await;
-                        inv.record.upstream_requests = requests;
+                            crate::http::record_requests(self.inner.execute(config, &mut inv))
+                                .await;
+                        inv.record.upstream_requests = requests.sent;
+                        inv.record.upstream_status = requests.last_status;
+                        inv.record.upstream_latency =
+                            (requests.sent > 0).then_some(requests.waited);
                         result
                     }
                     Err(e) => Err(F::Failure::from(e.clone())),

@@ -394,31 +394,53 @@ impl RetryPolicy {
     }
 }
 
-tokio::task_local! {
-    /// Requests sent to Mindful by the current invocation (each attempt), while counted.
-    static REQUESTS_SENT: std::cell::Cell<u32>;
+/// What the current invocation's requests to Mindful were: one record for every function, kept
+/// here where the requests are sent, so `upstream_requests`, `upstream_status` and
+/// `upstream_ms` (and the `UpstreamRequests` / `UpstreamLatency` metrics) mean the same thing
+/// for all three.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// Each attempt sent: retries and token requests included; the secrets extension is not
+    /// Mindful and not counted.
+    pub sent: u32,
+    /// The HTTP status of the last answer Mindful gave, when one came.
+    pub last_status: Option<u16>,
+    /// Time spent in the attempts (waiting for Mindful; the pause before a retry excluded).
+    pub waited: Duration,
 }
 
-/// Runs `fut` and counts every request [`send`] makes to Mindful inside it (each attempt,
-/// retries and token requests included; the secrets extension is not Mindful and not counted).
-/// The one count behind every function's `upstream_requests` log field and `UpstreamRequests`
-/// metric ([`crate::function::Function`] wraps each invocation in it).
-pub async fn count_requests<F: Future>(fut: F) -> (F::Output, u32) {
-    REQUESTS_SENT
-        .scope(std::cell::Cell::new(0), async move {
+tokio::task_local! {
+    static REQUESTS: std::cell::Cell<RequestRecord>;
+}
+
+/// Runs `fut` and records every request [`send`] makes to Mindful inside it
+/// ([`crate::function::Function`] wraps each invocation in it).
+pub async fn record_requests<F: Future>(fut: F) -> (F::Output, RequestRecord) {
+    REQUESTS
+        .scope(std::cell::Cell::new(RequestRecord::default()), async move {
             let out = fut.await;
             (
                 out,
-                REQUESTS_SENT.try_with(std::cell::Cell::get).unwrap_or(0),
+                REQUESTS.try_with(std::cell::Cell::get).unwrap_or_default(),
             )
         })
         .await
 }
 
+/// Updates the current record, when there is one (outside a recording scope, e.g. a test
+/// calling a client directly, there is nothing to do).
+fn note(update: impl FnOnce(&mut RequestRecord)) {
+    let _ = REQUESTS.try_with(|cell| {
+        let mut record = cell.get();
+        update(&mut record);
+        cell.set(record);
+    });
+}
+
 /// Sends the request `make` builds to Mindful, reading the whole body (at most `max_body`
 /// bytes, else [`TransportError::TooLarge`]) inside `budget`; retries once per `policy` when at
-/// least [`MIN_RETRY_BUDGET`] is left. `make` is called per attempt; each attempt is counted
-/// ([`count_requests`]).
+/// least [`MIN_RETRY_BUDGET`] is left. `make` is called per attempt; each attempt is recorded
+/// ([`record_requests`]).
 pub async fn send(
     budget: &Budget,
     policy: RetryPolicy,
@@ -450,11 +472,18 @@ async fn send_counted(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        if counted {
-            // Outside a counting scope (a test calling a client directly) there is nothing to do.
-            let _ = REQUESTS_SENT.try_with(|n| n.set(n.get().saturating_add(1)));
-        }
+        let sent_at = Instant::now();
         let result = attempt(budget, make(), max_body).await;
+        if counted {
+            let status = result.as_ref().ok().map(|(status, _, _)| status.as_u16());
+            note(|r| {
+                r.sent = r.sent.saturating_add(1);
+                r.waited += sent_at.elapsed();
+                if status.is_some() {
+                    r.last_status = status;
+                }
+            });
+        }
         let may_retry = attempts == 1 && budget.remaining() >= MIN_RETRY_BUDGET + RETRY_BACKOFF;
         match result {
             Ok((status, content_type, body)) => {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use mindful_core::agent_answer::{agent_answer_endpoint, AgentAnswerClient, AnswerOutcome};
 use mindful_core::datastore::{DatastoreClient, DatastoreError, SearchOutcome};
 use mindful_core::http::Url;
-use mindful_core::http::{build_client, count_requests, Budget, HttpSettings};
+use mindful_core::http::{build_client, record_requests, Budget, HttpSettings};
 use mindful_core::oauth::{AuthError, ClientCredentials, OAuthClient};
 use mindful_core::phone::{normalize, NumberFormat};
 use mindful_core::Secret;
@@ -90,7 +90,8 @@ async fn datastore_round_trip_needs_the_same_spelling() {
         mindful_sim::Fault::Status { code: 503 },
         Some(1),
     );
-    let (found, sent) = count_requests(ds.search(&token, fresh, &budget())).await;
+    let (found, record) = record_requests(ds.search(&token, fresh, &budget())).await;
+    let sent = record.sent;
     assert!(matches!(found, Ok(SearchOutcome::Found(_))));
     assert_eq!(sent, 2);
 }
@@ -106,9 +107,19 @@ async fn agent_answer_against_the_simulator() {
         .await;
     assert_eq!(none.outcome, Ok(AnswerOutcome::NoCall));
     sim.register_call("+13209071234");
-    let (yes, sent) =
-        count_requests(client.answer(&endpoint, &c, "+13209071234", Some("jdoe"), None, &budget()))
-            .await;
+    let (yes, record) = record_requests(client.answer(
+        &endpoint,
+        &c,
+        "+13209071234",
+        Some("jdoe"),
+        None,
+        &budget(),
+    ))
+    .await;
+    let sent = record.sent;
+    // The record keeps the last answer's status and the time spent waiting for it.
+    assert_eq!(record.last_status, Some(202));
+    assert!(record.waited > std::time::Duration::ZERO);
     assert_eq!(
         yes.outcome,
         Ok(AnswerOutcome::Accepted { http_status: 202 })

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use mindful_core::agent_answer::{AgentAnswerClient, AnswerError, AnswerOutcome};
 use mindful_core::datastore::{DatastoreClient, DatastoreError, SearchOutcome};
 use mindful_core::http::Url;
-use mindful_core::http::{build_client, count_requests, Budget, HttpSettings};
+use mindful_core::http::{build_client, record_requests, Budget, HttpSettings};
 use mindful_core::oauth::{AuthError, ClientCredentials, OAuthClient};
 use mindful_core::secret::{SecretError, SecretSource, SecretStore};
 use mindful_core::Secret;
@@ -52,7 +52,9 @@ async fn answer_counted(
     agent_id: Option<&str>,
     budget: &Budget,
 ) -> (Result<AnswerOutcome, AnswerError>, u32) {
-    let (report, sent) = count_requests(aa.answer(endpoint, c, ani, agent_id, None, budget)).await;
+    let (report, record) =
+        record_requests(aa.answer(endpoint, c, ani, agent_id, None, budget)).await;
+    let sent = record.sent;
     (report.outcome, sent)
 }
 
