@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub const INSTANCE_ARN: &str =
     "arn:aws:connect:us-east-1:111122223333:instance/0a1b2c3d-4e5f-6789-abcd-ef0123456789";
@@ -15,7 +15,8 @@ pub const CUSTOMER_NAME: &str = "Ada Lovelace";
 pub const ACCOUNT_NUMBER: &str = "AC-1042";
 
 /// Connect's `ContactFlowEvent` (the shape of `events/*.json`): `Parameters`, contact id,
-/// customer and system numbers, working queue `(name, ARN)`, language, contact attributes.
+/// customer and system numbers, working queue `(name, ARN)`, language, contact attributes; built
+/// by flow-runner's [`flow_runner::contact_flow_event`], the event the flows' calls send.
 pub fn contact_event(
     parameters: Value,
     contact_id: &str,
@@ -25,37 +26,19 @@ pub fn contact_event(
     language: &str,
     attributes: Value,
 ) -> Value {
-    let queue = match queue {
-        Some((name, arn)) => json!({
-            "ARN": arn,
-            "Name": name,
-            "OutboundCallerId": {"Address": INBOUND_DID, "Type": "TELEPHONE_NUMBER"}
-        }),
-        None => Value::Null,
-    };
-    json!({
-        "Name": "ContactFlowEvent",
-        "Details": {
-            "ContactData": {
-                "Attributes": attributes,
-                "Channel": "VOICE",
-                "ContactId": contact_id,
-                "InitialContactId": contact_id,
-                "PreviousContactId": contact_id,
-                "InitiationMethod": "INBOUND",
-                "InstanceARN": INSTANCE_ARN,
-                "LanguageCode": language,
-                "AwsRegion": "us-east-1",
-                "CustomerEndpoint": {"Address": customer, "Type": "TELEPHONE_NUMBER"},
-                "SystemEndpoint": {"Address": system, "Type": "TELEPHONE_NUMBER"},
-                "Queue": queue,
-                "SegmentAttributes": {"connect:Subtype": {"ValueString": "connect:Telephony"}},
-                "Tags": {},
-                "MediaStreams": {"Customer": {"Audio": null}}
-            },
-            "Parameters": parameters
-        }
-    })
+    flow_runner::contact_flow_event(
+        &flow_runner::EventContact {
+            contact_id,
+            customer,
+            dialled: system,
+            instance_arn: INSTANCE_ARN,
+            channel: "VOICE",
+            language,
+            queue: queue.map(|(name, arn)| (arn, name)),
+            attributes,
+        },
+        parameters,
+    )
 }
 
 /// A random-looking UUID for contact ids (no extra dependency; uniqueness is what matters).

@@ -1097,39 +1097,26 @@ impl Ctx<'_> {
 
     /// Connect's `ContactFlowEvent` for a Lambda call.
     fn event(&self, parameters: &[(String, String)]) -> Value {
-        let queue = match &self.queue {
-            Some((arn, name)) => {
-                json!({"ARN": arn, "Name": name, "OutboundCallerId": {"Address": self.call.dialled, "Type": "TELEPHONE_NUMBER"}})
-            }
-            None => Value::Null,
-        };
         let params: Map<String, Value> = parameters
             .iter()
             .map(|(k, v)| (k.clone(), json!(v)))
             .collect();
-        json!({
-            "Name": "ContactFlowEvent",
-            "Details": {
-                "ContactData": {
-                    "Attributes": self.attributes,
-                    "Channel": self.sc.channel,
-                    "ContactId": self.call.contact_id,
-                    "InitialContactId": self.call.contact_id,
-                    "PreviousContactId": self.call.contact_id,
-                    "InitiationMethod": "INBOUND",
-                    "InstanceARN": self.inst.instance_arn,
-                    "LanguageCode": self.sc.language,
-                    "AwsRegion": "us-east-1",
-                    "CustomerEndpoint": {"Address": self.call.customer, "Type": "TELEPHONE_NUMBER"},
-                    "SystemEndpoint": {"Address": self.call.dialled, "Type": "TELEPHONE_NUMBER"},
-                    "Queue": queue,
-                    "SegmentAttributes": {"connect:Subtype": {"ValueString": "connect:Telephony"}},
-                    "Tags": {},
-                    "MediaStreams": {"Customer": {"Audio": null}}
-                },
-                "Parameters": params
-            }
-        })
+        contact_flow_event(
+            &EventContact {
+                contact_id: &self.call.contact_id,
+                customer: &self.call.customer,
+                dialled: &self.call.dialled,
+                instance_arn: &self.inst.instance_arn,
+                channel: &self.sc.channel,
+                language: &self.sc.language,
+                queue: self
+                    .queue
+                    .as_ref()
+                    .map(|(arn, name)| (arn.as_str(), name.as_str())),
+                attributes: json!(self.attributes),
+            },
+            Value::Object(params),
+        )
     }
 
     /// What the caller hears: the prompt, with the voice when a *Set voice* block chose one. An
@@ -1351,4 +1338,53 @@ pub fn later(base: &str, seconds: u64) -> String {
         }
         _ => base.to_string(),
     }
+}
+
+/// The contact a `ContactFlowEvent` describes (an inbound telephone contact).
+pub struct EventContact<'a> {
+    pub contact_id: &'a str,
+    pub customer: &'a str,
+    /// The number the customer dialled (`SystemEndpoint`, the queue's outbound caller id).
+    pub dialled: &'a str,
+    pub instance_arn: &'a str,
+    pub channel: &'a str,
+    pub language: &'a str,
+    /// The working queue `(ARN, name)`, when one is set.
+    pub queue: Option<(&'a str, &'a str)>,
+    /// The contact attributes (a JSON object of strings).
+    pub attributes: Value,
+}
+
+/// Connect's `ContactFlowEvent` for a Lambda call with `parameters`: the one builder of the
+/// event the runner's functions receive and the benchmark sends.
+pub fn contact_flow_event(c: &EventContact<'_>, parameters: Value) -> Value {
+    let queue = match c.queue {
+        Some((arn, name)) => {
+            json!({"ARN": arn, "Name": name, "OutboundCallerId": {"Address": c.dialled, "Type": "TELEPHONE_NUMBER"}})
+        }
+        None => Value::Null,
+    };
+    json!({
+        "Name": "ContactFlowEvent",
+        "Details": {
+            "ContactData": {
+                "Attributes": c.attributes,
+                "Channel": c.channel,
+                "ContactId": c.contact_id,
+                "InitialContactId": c.contact_id,
+                "PreviousContactId": c.contact_id,
+                "InitiationMethod": "INBOUND",
+                "InstanceARN": c.instance_arn,
+                "LanguageCode": c.language,
+                "AwsRegion": "us-east-1",
+                "CustomerEndpoint": {"Address": c.customer, "Type": "TELEPHONE_NUMBER"},
+                "SystemEndpoint": {"Address": c.dialled, "Type": "TELEPHONE_NUMBER"},
+                "Queue": queue,
+                "SegmentAttributes": {"connect:Subtype": {"ValueString": "connect:Telephony"}},
+                "Tags": {},
+                "MediaStreams": {"Customer": {"Audio": null}}
+            },
+            "Parameters": parameters
+        }
+    })
 }

@@ -11,8 +11,8 @@ pub mod transcript;
 
 pub use check::{check_flow, Finding, Severity, Tally};
 pub use engine::{
-    run_contact, AgentAnswer, Call, ContactRun, End, Host, Injection, Input, Instance, LambdaCall,
-    LambdaRecord, LambdaReply, RunError, Scenario, Step,
+    contact_flow_event, run_contact, AgentAnswer, Call, ContactRun, End, EventContact, Host,
+    Injection, Input, Instance, LambdaCall, LambdaRecord, LambdaReply, RunError, Scenario, Step,
 };
 pub use flow::{flows_from_json, flows_from_template, Flow, LoadError};
 pub use reference::Reference;
